@@ -1,0 +1,1 @@
+"""Shared test fixtures. Each area keeps its fixtures in its own module, imported here."""

@@ -1,0 +1,86 @@
+"""A scripted OpenAI-compatible HTTP server: a FAKE model endpoint for unit tests.
+
+It speaks the parts of the API trirole uses (``GET /v1/models``, ``POST
+/v1/chat/completions`` with usage, ``POST /tokenize``) on loopback, answering from a
+script instead of a model, with an optional fixed latency. Tests of the real serving
+path use the real vLLM server (fixtures_server.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+Responder = Callable[[list[dict]], str]
+
+
+class ScriptedOpenAIServer:
+    """``with ScriptedOpenAIServer(responder) as server: server.base_url``."""
+
+    def __init__(self, responder: Responder, *, model: str = "scripted-model", latency_s: float = 0.0,
+                 tokenize: bool = True) -> None:
+        self.responder, self.model, self.latency_s, self.tokenize = responder, model, latency_s, tokenize
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def _send(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path == "/v1/models":
+                    self._send(200, {"object": "list", "data": [{"id": outer.model, "object": "model"}]})
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if self.path == "/tokenize" and outer.tokenize:
+                    words = sum(len(str(m.get("content", "")).split()) + 4 for m in body.get("messages", []))
+                    self._send(200, {"count": words, "max_model_len": 4096, "tokens": []})
+                elif self.path == "/v1/chat/completions":
+                    if body.get("model") != outer.model:
+                        self._send(404, {"error": {"message": f"The model `{body.get('model')}` does not exist.",
+                                                   "type": "NotFoundError", "code": 404}})
+                        return
+                    outer.requests.append(body)
+                    if outer.latency_s:
+                        time.sleep(outer.latency_s)
+                    text = outer.responder(body["messages"])
+                    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+                    self._send(200, {
+                        "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": outer.model,
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                     "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                                  "total_tokens": prompt_tokens + len(text.split())}})
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> "ScriptedOpenAIServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()

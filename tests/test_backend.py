@@ -1,0 +1,66 @@
+"""Endpoint errors and token counting against real sockets: a closed port, and a scripted
+OpenAI-compatible server (a FAKE model endpoint; see scripted_openai.py)."""
+
+import pytest
+from fakes import ScriptedEnvironment, code
+from langchain_core.messages import HumanMessage
+from scripted_openai import ScriptedOpenAIServer
+
+from trirole import build_scaffold_graph
+from trirole.backend import (EndpointUnreachable, HeuristicTokenCounter, ModelNotFound, ServerTokenCounter,
+                             check_endpoint)
+from trirole.serving.process import free_port
+
+
+def test_unreachable_endpoint_names_the_url_and_the_fix():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(EndpointUnreachable) as info:
+        check_endpoint(url, "m", timeout_s=2)
+    assert url in str(info.value) and "trirole model serve" in str(info.value)
+
+
+def test_wrong_model_name_lists_the_served_models():
+    with ScriptedOpenAIServer(lambda m: "hi", model="served-one") as server:
+        assert check_endpoint(server.base_url, "served-one") == ["served-one"]
+        with pytest.raises(ModelNotFound) as info:
+            check_endpoint(server.base_url, "typo-model")
+    assert "typo-model" in str(info.value) and "--model served-one" in str(info.value)
+
+
+async def test_a_run_against_an_unreachable_endpoint_ends_with_a_clear_reason():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    graph = build_scaffold_graph(environment=ScriptedEnvironment(),
+                                 settings={"base_url": url, "max_retries": 0, "request_timeout_s": 5})
+    out = await graph.ainvoke({"task": {"instruction": "x"}})
+    assert out["status"] == "model_error"
+    assert url in out["status_reason"] and "trirole model serve" in out["status_reason"]
+
+
+async def test_a_run_with_a_wrong_model_name_ends_with_a_clear_reason():
+    with ScriptedOpenAIServer(lambda m: code("complete_task()"), model="served-one") as server:
+        graph = build_scaffold_graph(environment=ScriptedEnvironment(),
+                                     settings={"base_url": server.base_url, "model": "typo", "max_retries": 0})
+        out = await graph.ainvoke({"task": {"instruction": "x"}})
+    assert out["status"] == "model_error" and "'typo' was not found" in out["status_reason"]
+
+
+async def test_a_run_through_an_openai_compatible_server_uses_its_usage_and_tokenize():
+    with ScriptedOpenAIServer(lambda m: code("complete_task('done')"), model="m") as server:
+        graph = build_scaffold_graph(environment=ScriptedEnvironment(), settings={"base_url": server.base_url,
+                                                                                  "model": "m"})
+        out = await graph.ainvoke({"task": {"instruction": "say done"}})
+        assert out["status"] == "completed"
+        assert out["usage"]["agent"]["calls"] == 1
+        # The server's count (words, in this fake), not trirole's heuristic.
+        assert out["usage"]["agent"]["completion_tokens"] == len(code("complete_task('done')").split())
+        assert server.requests[0]["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def test_server_counter_falls_back_to_the_heuristic_without_tokenize():
+    messages = [HumanMessage("one two three")]
+    with ScriptedOpenAIServer(lambda m: "", tokenize=True) as server:
+        counter = ServerTokenCounter(server.base_url, "m")
+        assert counter.count(messages) == 7 and counter.exact
+    with ScriptedOpenAIServer(lambda m: "", tokenize=False) as server:
+        counter = ServerTokenCounter(server.base_url, "m")
+        assert counter.count(messages) == HeuristicTokenCounter().count(messages) and not counter.exact

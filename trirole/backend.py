@@ -1,0 +1,166 @@
+"""The model backend: any OpenAI-compatible endpoint, vLLM first.
+
+- `make_chat_model`: a langchain-openai `ChatOpenAI` for one role, with timeouts,
+  retries and Qwen3's thinking switch.
+- `TokenCounter`: exact prompt sizes from vLLM's ``/tokenize`` (it applies the chat
+  template), falling back to a conservative estimate on servers without it.
+- `check_endpoint`: a preflight that turns "connection refused" and "model not found"
+  into errors that say what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import OrderedDict
+from typing import Any, Protocol, Sequence
+
+import httpx
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, convert_to_openai_messages
+
+from trirole.settings import RoleEndpoint, TriroleSettings
+
+
+class BackendError(RuntimeError):
+    """A model endpoint problem, with the fix in the message."""
+
+
+class EndpointUnreachable(BackendError):
+    pass
+
+
+class ModelNotFound(BackendError):
+    pass
+
+
+def server_root(base_url: str) -> str:
+    """``http://host:port`` of an OpenAI base URL (``.../v1``): vLLM serves ``/tokenize`` there."""
+    url = base_url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def check_endpoint(base_url: str, model: str, *, timeout_s: float = 10.0) -> list[str]:
+    """The models served at `base_url`; raises if it is unreachable or lacks `model`."""
+    url = base_url.rstrip("/") + "/models"
+    try:
+        response = httpx.get(url, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise EndpointUnreachable(
+            f"cannot reach the model endpoint {base_url} ({type(exc).__name__}: {exc}). "
+            "Start the local server with `trirole model serve`, or pass --base-url of a running "
+            "OpenAI-compatible server (vLLM: `vllm serve MODEL`)."
+        ) from exc
+    if response.status_code != 200:
+        raise EndpointUnreachable(
+            f"{url} answered HTTP {response.status_code}, not a model list: is {base_url} an "
+            "OpenAI-compatible base URL (usually ending in /v1)?"
+        )
+    served = [entry.get("id", "") for entry in response.json().get("data", [])]
+    if model not in served:
+        raise ModelNotFound(
+            f"model {model!r} is not served at {base_url}; it serves {served}. "
+            f"Pass --model {served[0] if served else 'NAME'} (or set `model` in the settings)."
+        )
+    return served
+
+
+def describe_model_error(exc: BaseException, endpoint: RoleEndpoint) -> str:
+    """One line that says what went wrong with a model call and how to fix it."""
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):
+        return (f"cannot reach the model endpoint {endpoint.base_url}: {exc}. "
+                "Start it with `trirole model serve` or pass --base-url.")
+    if isinstance(exc, openai.NotFoundError):
+        return (f"model {endpoint.model!r} was not found at {endpoint.base_url}: {exc}. "
+                "Pass --model with a served name (`curl BASE_URL/models` lists them).")
+    if isinstance(exc, openai.BadRequestError) and "context" in str(exc).lower():
+        return f"the prompt did not fit the model's context: {exc}. Lower --max-context-tokens to the server's max-model-len."
+    return f"model call failed: {type(exc).__name__}: {exc}"
+
+
+def make_chat_model(settings: TriroleSettings, role: str) -> BaseChatModel:
+    """A chat model for `role` from the settings (the role's overrides on the shared endpoint)."""
+    from langchain_openai import ChatOpenAI
+
+    endpoint = settings.endpoint(role)
+    return ChatOpenAI(
+        base_url=endpoint.base_url,
+        model=endpoint.model,
+        api_key=settings.api_key,
+        temperature=endpoint.temperature,
+        max_completion_tokens=endpoint.max_completion_tokens,
+        timeout=settings.request_timeout_s,
+        max_retries=settings.max_retries,
+        # Qwen3's template reads this; other templates ignore unknown kwargs.
+        extra_body={"chat_template_kwargs": {"enable_thinking": settings.enable_thinking}},
+        stream_usage=True,
+    )
+
+
+class TokenCounter(Protocol):
+    """Counts the tokens of a chat prompt as the model will see it."""
+
+    def count(self, messages: Sequence[BaseMessage]) -> int: ...
+
+
+class HeuristicTokenCounter:
+    """A conservative estimate for servers without ``/tokenize``: one token per three
+    characters (BPE tokenizers average about four on English and code) plus the chat
+    template's few tokens per message. Overestimating keeps prompts within budget."""
+
+    chars_per_token = 3.0
+    tokens_per_message = 6
+
+    def count(self, messages: Sequence[BaseMessage]) -> int:
+        return sum(math.ceil(len(_text(m)) / self.chars_per_token) + self.tokens_per_message for m in messages)
+
+
+class ServerTokenCounter:
+    """Exact counts from vLLM's ``POST /tokenize`` with the chat template applied.
+
+    Falls back to `HeuristicTokenCounter` for good (with ``exact = False``) when the
+    server has no such endpoint. Recent prompts are cached: the router and the agent
+    count the same prompt in one step.
+    """
+
+    def __init__(self, base_url: str, model: str, *, timeout_s: float = 30.0, cache_size: int = 256) -> None:
+        self.url = server_root(base_url) + "/tokenize"
+        self.model = model
+        self.exact = True
+        self._client = httpx.Client(timeout=timeout_s)
+        self._fallback = HeuristicTokenCounter()
+        self._cache: OrderedDict[str, int] = OrderedDict()
+        self._cache_size = cache_size
+
+    def count(self, messages: Sequence[BaseMessage]) -> int:
+        if not self.exact:
+            return self._fallback.count(messages)
+        payload = {"model": self.model, "messages": convert_to_openai_messages(list(messages)),
+                   "add_generation_prompt": True}
+        key = hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        try:
+            response = self._client.post(self.url, json=payload)
+        except httpx.HTTPError:
+            return self._fallback.count(messages)  # transient: try the server again next time
+        if response.status_code in (404, 405):
+            self.exact = False
+            return self._fallback.count(messages)
+        response.raise_for_status()
+        tokens = int(response.json()["count"])
+        self._cache[key] = tokens
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return tokens
+
+
+def _text(message: BaseMessage) -> str:
+    content: Any = message.content
+    if isinstance(content, str):
+        return content
+    return " ".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)

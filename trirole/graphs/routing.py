@@ -1,0 +1,57 @@
+"""The conditional edges of the agent loops. Pure decisions over the state; every path
+ends: each agent call counts a step, and the step budget sends the run to ``finish``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langchain_core.runnables import RunnableConfig
+
+from trirole.nodes.context import agent_prompt
+from trirole.resources import Resources
+from trirole.settings import TriroleSettings
+from trirole.state import TriroleState, steps_taken
+
+AfterAgent = Literal["corrector", "executor", "summarizer", "agent", "finish"]
+AfterExecution = Literal["summarizer", "agent", "finish"]
+
+
+def run_is_over(state: TriroleState, settings: TriroleSettings) -> bool:
+    """Completed, failed for good, or out of steps."""
+    if state.get("status") not in (None, "running"):
+        return True
+    if (state.get("last_result") or {}).get("task_completed"):
+        return True
+    return steps_taken(state) >= settings.max_steps
+
+
+def make_routes(resources: Resources, *, summarizer: bool = True, corrector: bool = True):
+    """The two routing functions of a loop, for a graph that has (or lacks) the
+    summarizer and corrector nodes. Ablations switched off in the settings skip them too."""
+
+    def needs_summary(state: TriroleState, settings: TriroleSettings) -> bool:
+        if not (summarizer and settings.use_summarizer):
+            return False
+        prompt = agent_prompt(state, resources.prompts)
+        return resources.counter(settings).count(prompt) > settings.prompt_budget
+
+    def after_execution(state: TriroleState, config: RunnableConfig) -> AfterExecution:
+        settings = resources.settings(config)
+        if run_is_over(state, settings):
+            return "finish"
+        return "summarizer" if needs_summary(state, settings) else "agent"
+
+    def after_agent(state: TriroleState, config: RunnableConfig) -> AfterAgent:
+        if state.get("status") not in (None, "running"):
+            return "finish"
+        if not state.get("code_to_run"):  # no code: the reply was answered with a hint
+            return after_execution(state, config)
+        if corrector and state.get("correction_reason"):
+            return "corrector"
+        return "executor"
+
+    return after_agent, after_execution
+
+
+def after_setup(state: TriroleState) -> Literal["agent", "finish"]:
+    return "finish" if state.get("status") not in (None, "running") else "agent"

@@ -1,0 +1,69 @@
+"""The isolated corrector role: reviews and rewrites the agent's code without the
+conversation.
+
+Three Roles' point: an agent stuck in a loop keeps seeing its own failed attempts and
+repeats them. The corrector sees only the task instruction, the environment's reference,
+the code and the error, so it judges the code afresh. `correct_code` is the pure core;
+the ``corrector_sees_history`` ablation hands it the agent's context too.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+
+from trirole.backend import TokenCounter, describe_model_error
+from trirole.nodes.context import ContextOverflow, agent_prompt, fit_to_budget
+from trirole.parsing import extract_code
+from trirole.prompts import Prompts
+from trirole.resources import Resources, invoke_role
+from trirole.state import ExecutionResult, RoleUsage, TriroleState
+
+
+def corrector_prompt(*, instruction: str, reference: str, code: str, reason: str, error: str,
+                     prompts: Prompts, history: Sequence[BaseMessage] = ()) -> list[BaseMessage]:
+    """The corrector's whole input. Nothing of the conversation, unless `history` is given."""
+    request = HumanMessage(content=prompts.render("corrector_user", instruction=instruction, reference=reference,
+                                                  reason=reason, error=error or "(none)", code=code))
+    return [SystemMessage(content=prompts.render("corrector_system")), *history, request]
+
+
+def describe_error(result: ExecutionResult | None) -> str:
+    if not result or not result.get("error"):
+        return ""
+    return f"{result.get('error_type', 'Error')}: {result.get('error_message', '')}\n{result.get('output', '')}".strip()
+
+
+async def correct_code(model: BaseChatModel, prompt: list[BaseMessage], counter: TokenCounter,
+                       budget: int) -> tuple[str | None, RoleUsage]:
+    """The corrector's revision of the code in `prompt` (``None`` if it gave no code)."""
+    prompt = fit_to_budget(prompt, budget, counter, fixed=1)  # history turns may go, the request stays
+    response, usage = await invoke_role(model, prompt, role="corrector", counter=counter)
+    return extract_code(response.content if isinstance(response.content, str) else str(response.content)), usage
+
+
+def make_corrector_node(resources: Resources):
+    async def corrector(state: TriroleState, config: RunnableConfig) -> dict:
+        settings = resources.settings(config)
+        code = state.get("proposed_code") or ""
+        history: list[BaseMessage] = []
+        if settings.corrector_sees_history:  # ablation: the conversation, minus the agent's system prompt
+            history = agent_prompt(state, resources.prompts)[1:]
+        prompt = corrector_prompt(
+            instruction=state["task"]["instruction"], reference=state.get("reference") or "(none)", code=code,
+            reason=state.get("correction_reason") or "review", error=describe_error(state.get("last_result")),
+            prompts=resources.prompts, history=history)
+        try:
+            revised, usage = await correct_code(resources.model("corrector", settings), prompt,
+                                                resources.counter(settings), settings.prompt_budget)
+        except ContextOverflow as exc:
+            return {"status": "context_overflow", "status_reason": str(exc)}
+        except Exception as exc:
+            return {"status": "model_error", "status_reason": describe_model_error(exc, settings.endpoint("corrector"))}
+        # A reply without code leaves the agent's code as it was.
+        return {"code_to_run": revised or code, "usage": {"corrector": usage}, "counters": {"corrections": 1}}
+
+    return corrector

@@ -1,0 +1,53 @@
+"""Prompts are data: one template file per message, overridable per name.
+
+Templates use ``string.Template`` placeholders (``${name}``) because prompts are full of
+code and JSON, whose braces would fight ``str.format``. Override any template by passing
+``prompts={"corrector_system": "..."}`` (text) or a folder of ``NAME.md`` files to a graph
+builder; the rest keep their defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Mapping
+
+
+def default_prompt_names() -> list[str]:
+    return sorted(p.name[:-3] for p in resources.files(__package__).iterdir() if p.name.endswith(".md"))
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """The prompt templates of a graph, by name."""
+
+    templates: Mapping[str, str] = field(default_factory=dict)
+
+    def render(self, name: str, **values: object) -> str:
+        """The template `name` filled with `values`; a missing value is an error, not a blank."""
+        try:
+            template = self.templates[name]
+        except KeyError:
+            raise KeyError(f"no prompt template {name!r}; known: {sorted(self.templates)}") from None
+        try:
+            return Template(template).substitute({k: "" if v is None else str(v) for k, v in values.items()})
+        except KeyError as exc:
+            raise KeyError(f"prompt template {name!r} needs a value for {exc.args[0]!r}") from None
+
+
+def load_prompts(overrides: Mapping[str, str] | str | Path | None = None) -> Prompts:
+    """The default templates with `overrides` applied (a mapping of texts, or a folder of ``NAME.md``)."""
+    package = resources.files(__package__)
+    templates = {name: (package / f"{name}.md").read_text(encoding="utf-8") for name in default_prompt_names()}
+    if isinstance(overrides, (str, Path)):
+        folder = Path(overrides)
+        if not folder.is_dir():
+            raise ValueError(f"prompt folder {folder} does not exist; pass a folder of NAME.md files")
+        overrides = {p.stem: p.read_text(encoding="utf-8") for p in folder.glob("*.md")}
+    unknown = set(overrides or {}) - set(templates)
+    if unknown:
+        raise ValueError(f"unknown prompt names {sorted(unknown)}; known: {sorted(templates)}")
+    templates.update(overrides or {})
+    return Prompts(templates)

@@ -1,0 +1,187 @@
+"""The one shared state of every trirole graph.
+
+A `TypedDict` with reducers in the schema, as LangGraph expects: nodes return partial
+updates and the reducers below merge them. Every value is JSON-friendly (plain dicts,
+lists, strings, numbers, and LangChain messages), so checkpointers, `langgraph dev` and
+Studio can store and show it.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+class TaskSpec(TypedDict):
+    """What the agent must do.
+
+    instruction: the task in natural language.
+    task_id: an id in a task pack ("" for ad-hoc instructions).
+    context: facts the agent is given up front, e.g. the supervisor's name, email and
+        phone in AppWorld, or input values for a python task.
+    """
+
+    instruction: str
+    task_id: NotRequired[str]
+    context: NotRequired[dict[str, Any]]
+
+
+class Artifact(TypedDict):
+    """A value that must survive compression verbatim.
+
+    name: the field it was found under, e.g. ``access_token`` or ``playlist_id``.
+    kind: ``access_token``, ``password``, ``id`` or ``api_response``.
+    value: the exact text as seen in the observation.
+    source: where it came from, e.g. ``step 3 observation``.
+    step: the step it was first seen at.
+    """
+
+    name: str
+    kind: str
+    value: str
+    source: str
+    step: int
+
+
+class ExecutionResult(TypedDict):
+    """What one code execution produced.
+
+    output: what the environment printed (clipped to ``max_observation_chars``).
+    error: whether the code raised (or timed out, or ran out of memory).
+    error_type / error_message: e.g. ``KeyError`` / ``'access_token'``.
+    task_completed: whether the environment considers the task finished.
+    answer: the answer given to the environment's completion call, if any.
+    """
+
+    code: str
+    output: str
+    error: bool
+    error_type: NotRequired[str]
+    error_message: NotRequired[str]
+    task_completed: NotRequired[bool]
+    answer: NotRequired[Any]
+
+
+class Attempt(TypedDict):
+    """One executed action, for repetition detection.
+
+    fingerprint: the code normalised (comments, blank lines, literals' spacing removed).
+    error_signature: ``ErrorType: normalised message`` or ``""`` on success.
+    corrected: whether the corrector rewrote this code before it ran.
+    """
+
+    step: int
+    fingerprint: str
+    error_signature: str
+    corrected: bool
+
+
+class RoleUsage(TypedDict):
+    """What one role cost. Tokens are the server's counts (its `usage` field)."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+
+
+Status = Literal["running", "completed", "step_budget", "env_error", "model_error", "context_overflow"]
+
+
+def merge_artifacts(left: dict[str, Artifact] | None, right: dict[str, Artifact] | None) -> dict[str, Artifact]:
+    """Artifacts are keyed by value; the first sighting (its step and source) wins."""
+    merged = dict(left or {})
+    for key, artifact in (right or {}).items():
+        merged.setdefault(key, artifact)
+    return merged
+
+
+def add_usage(left: dict[str, RoleUsage] | None, right: dict[str, RoleUsage] | None) -> dict[str, RoleUsage]:
+    """Per-role usage adds up across calls."""
+    total = {role: dict(usage) for role, usage in (left or {}).items()}
+    for role, usage in (right or {}).items():
+        current = total.setdefault(role, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "latency_s": 0.0})
+        for key in ("calls", "prompt_tokens", "completion_tokens", "latency_s"):
+            current[key] = current.get(key, 0) + usage.get(key, 0)
+    return total  # type: ignore[return-value]
+
+
+def add_counts(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
+    """Counters (steps, corrections, summarizations, ...) add up."""
+    total = dict(left or {})
+    for key, value in (right or {}).items():
+        total[key] = total.get(key, 0) + value
+    return total
+
+
+class TriroleState(TypedDict):
+    """The state every trirole graph reads and writes.
+
+    task: the task (see `TaskSpec`).
+    env_session: the id of this run's environment session (see `Resources`).
+    reference: the environment's reference material (API docs, helpers), shown to the
+        agent and to the isolated corrector.
+    completion_hint: how the agent declares the task done in this environment.
+    messages: the full dialogue, never compressed (``add_messages`` reducer).
+    summary: the summarizer's compression of ``messages[:summarized_upto]``.
+    summarized_upto: how many of ``messages`` the summary covers; the agent sees the
+        summary, then ``messages[summarized_upto:]`` verbatim.
+    artifacts: values kept verbatim whatever the summary says (merge reducer, keyed
+        by value, first sighting wins).
+    proposed_code: the code action the agent wrote this step.
+    code_to_run: what the executor runs next: the proposal, or the corrector's revision.
+    correction_reason: why this step's code goes to the corrector (``""``: it doesn't).
+    last_result: the last execution's result.
+    attempts: every executed action (append reducer).
+    usage: per-role model usage (summing reducer).
+    counters: ``steps``, ``corrections``, ``summarizations``, ``no_code`` (summing reducer).
+    status / status_reason: ``running`` until the run ends; then why it ended.
+    answer: the final answer passed to ``complete_task`` if any.
+    evaluation: the environment's verdict when the task has a checker.
+    """
+
+    task: TaskSpec
+    env_session: NotRequired[str]
+    reference: NotRequired[str]
+    completion_hint: NotRequired[str]
+    messages: Annotated[list[AnyMessage], add_messages]
+    summary: NotRequired[str]
+    summarized_upto: NotRequired[int]
+    artifacts: Annotated[dict[str, Artifact], merge_artifacts]
+    proposed_code: NotRequired[str]
+    code_to_run: NotRequired[str]
+    correction_reason: NotRequired[str]
+    last_result: NotRequired[ExecutionResult]
+    attempts: Annotated[list[Attempt], operator.add]
+    usage: Annotated[dict[str, RoleUsage], add_usage]
+    counters: Annotated[dict[str, int], add_counts]
+    status: NotRequired[Status]
+    status_reason: NotRequired[str]
+    answer: NotRequired[Any]
+    evaluation: NotRequired[dict[str, Any]]
+
+
+class TriroleInput(TypedDict):
+    """What a caller passes in: just the task."""
+
+    task: TaskSpec
+
+
+class TriroleOutput(TypedDict):
+    """What a caller gets back (the full state is still in the checkpoint)."""
+
+    task: TaskSpec
+    status: Status
+    status_reason: str
+    answer: NotRequired[Any]
+    evaluation: NotRequired[dict[str, Any]]
+    usage: dict[str, RoleUsage]
+    counters: dict[str, int]
+    messages: list[AnyMessage]
+
+
+def steps_taken(state: TriroleState) -> int:
+    return (state.get("counters") or {}).get("steps", 0)

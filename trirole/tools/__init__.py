@@ -1,0 +1,36 @@
+"""Environment adapters: where agent code runs (never in trirole's own process)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from trirole.tools.base import Environment, EnvironmentError_, EnvironmentInfo, Evaluation
+
+EnvironmentFactory = Callable[..., Environment]
+
+
+def _python_sandbox(**options: Any) -> Environment:
+    from trirole.tools.python_sandbox import PythonSandbox
+
+    return PythonSandbox(**options)
+
+
+def _appworld(**options: Any) -> Environment:
+    from trirole.tools.appworld import AppWorldEnvironment
+
+    return AppWorldEnvironment(**options)
+
+
+ENVIRONMENTS: dict[str, EnvironmentFactory] = {"python": _python_sandbox, "appworld": _appworld}
+
+
+def make_environment(name: str, **options: Any) -> Environment:
+    """A fresh environment by name (``python`` or ``appworld``); options go to its constructor."""
+    try:
+        factory = ENVIRONMENTS[name]
+    except KeyError:
+        raise ValueError(f"unknown environment {name!r}; choose one of {sorted(ENVIRONMENTS)}") from None
+    return factory(**options)
+
+
+__all__ = ["Environment", "EnvironmentError_", "EnvironmentInfo", "Evaluation", "make_environment", "ENVIRONMENTS"]
