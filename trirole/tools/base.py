@@ -26,12 +26,16 @@ class EnvironmentInfo:
     context: facts given up front (e.g. AppWorld's supervisor: name, email, phone).
     reference: reference material for agent and corrector (API docs, helper functions).
     completion_hint: how to declare the task done, e.g. ``apis.supervisor.complete_task()``.
+    apps: reference material per app (e.g. AppWorld app name -> its API descriptions),
+        for paradigms whose specialists each see only their apps' docs; empty when the
+        environment has no apps.
     """
 
     instruction: str
     context: dict[str, Any] = field(default_factory=dict)
     reference: str = ""
     completion_hint: str = "complete_task(answer)"
+    apps: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Creates (once) and updates (when requirements/lock.txt changes) the project's virtual
+# environment .venv with trirole and every extra installed, pinned by the lock file.
+# Idempotent: a stamp holding the lock file's hash makes a second run instant.
+# The heavy parts (vLLM, AppWorld) get their own environments on first use, cached
+# under ${TRIROLE_HOME:-~/.cache/trirole}: see `trirole model serve` / `trirole env serve appworld`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+stamp=.venv/.trirole-stamp
+want="$(cat requirements/lock.txt pyproject.toml | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && .venv/bin/python -c "import trirole" 2>/dev/null; then
+  exit 0
+fi
+echo "bootstrap: installing trirole and its pinned dependencies into .venv (about a minute)" >&2
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/lock.txt \
+  -e ".[agents,eval,studio,test]" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+.venv/bin/python -c "import trirole, langgraph, langchain_openai" \
+  || { echo "bootstrap: installation failed (see the pip output above)" >&2; exit 1; }
+echo "$want" > "$stamp"
