@@ -56,11 +56,11 @@ async def test_a_run_through_an_openai_compatible_server_uses_its_usage_and_toke
         assert server.requests[0]["chat_template_kwargs"] == {"enable_thinking": False}
 
 
-def test_server_counter_falls_back_to_the_heuristic_without_tokenize():
+async def test_server_counter_falls_back_to_the_heuristic_without_tokenize():
     messages = [HumanMessage("one two three")]
     with ScriptedOpenAIServer(lambda m: "", tokenize=True) as server:
         counter = ServerTokenCounter(server.base_url, "m")
-        assert counter.count(messages) == 7 and counter.exact
+        assert await counter.acount(messages) == 7 and counter.exact
     with ScriptedOpenAIServer(lambda m: "", tokenize=False) as server:
         counter = ServerTokenCounter(server.base_url, "m")
-        assert counter.count(messages) == HeuristicTokenCounter().count(messages) and not counter.exact
+        assert await counter.acount(messages) == HeuristicTokenCounter().count(messages) and not counter.exact

@@ -101,9 +101,10 @@ def make_chat_model(settings: TriroleSettings, role: str) -> BaseChatModel:
 
 
 class TokenCounter(Protocol):
-    """Counts the tokens of a chat prompt as the model will see it."""
+    """Counts the tokens of a chat prompt as the model will see it. Async, because the
+    exact count is an HTTP call and evaluation runs many tasks in one event loop."""
 
-    def count(self, messages: Sequence[BaseMessage]) -> int: ...
+    async def acount(self, messages: Sequence[BaseMessage]) -> int: ...
 
 
 class HeuristicTokenCounter:
@@ -117,25 +118,28 @@ class HeuristicTokenCounter:
     def count(self, messages: Sequence[BaseMessage]) -> int:
         return sum(math.ceil(len(_text(m)) / self.chars_per_token) + self.tokens_per_message for m in messages)
 
+    async def acount(self, messages: Sequence[BaseMessage]) -> int:
+        return self.count(messages)
+
 
 class ServerTokenCounter:
     """Exact counts from vLLM's ``POST /tokenize`` with the chat template applied.
 
     Falls back to `HeuristicTokenCounter` for good (with ``exact = False``) when the
-    server has no such endpoint. Recent prompts are cached: the router and the agent
-    count the same prompt in one step.
+    server has no such endpoint, and for one call when it cannot be reached. Recent
+    prompts are cached: the router and the agent count the same prompt in one step.
     """
 
     def __init__(self, base_url: str, model: str, *, timeout_s: float = 30.0, cache_size: int = 256) -> None:
         self.url = server_root(base_url) + "/tokenize"
         self.model = model
         self.exact = True
-        self._client = httpx.Client(timeout=timeout_s)
+        self.timeout_s = timeout_s
         self._fallback = HeuristicTokenCounter()
         self._cache: OrderedDict[str, int] = OrderedDict()
         self._cache_size = cache_size
 
-    def count(self, messages: Sequence[BaseMessage]) -> int:
+    async def acount(self, messages: Sequence[BaseMessage]) -> int:
         if not self.exact:
             return self._fallback.count(messages)
         payload = {"model": self.model, "messages": convert_to_openai_messages(list(messages)),
@@ -145,9 +149,12 @@ class ServerTokenCounter:
             self._cache.move_to_end(key)
             return self._cache[key]
         try:
-            response = self._client.post(self.url, json=payload)
+            # A client per call: calls are few per step, and a pooled client would be
+            # bound to one event loop.
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                response = await client.post(self.url, json=payload)
         except httpx.HTTPError:
-            return self._fallback.count(messages)  # transient: try the server again next time
+            return self._fallback.count(messages)
         if response.status_code in (404, 405):
             self.exact = False
             return self._fallback.count(messages)

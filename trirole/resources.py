@@ -116,8 +116,8 @@ async def invoke_role(model: BaseChatModel, messages: list[BaseMessage], *, role
     reported = getattr(response, "usage_metadata", None) or {}
     usage: RoleUsage = {
         "calls": 1,
-        "prompt_tokens": reported.get("input_tokens") or counter.count(messages),
-        "completion_tokens": reported.get("output_tokens") or counter.count([AIMessage(content=response.content)]),
+        "prompt_tokens": reported.get("input_tokens") or await counter.acount(messages),
+        "completion_tokens": reported.get("output_tokens") or await counter.acount([AIMessage(content=response.content)]),
         "latency_s": latency,
     }
     return response, usage

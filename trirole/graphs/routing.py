@@ -29,23 +29,25 @@ def make_routes(resources: Resources, *, summarizer: bool = True, corrector: boo
     """The two routing functions of a loop, for a graph that has (or lacks) the
     summarizer and corrector nodes. Ablations switched off in the settings skip them too."""
 
-    def needs_summary(state: TriroleState, settings: TriroleSettings) -> bool:
+    # Async, like the nodes: a sync router would be sent to a thread pool every step,
+    # and counting tokens is an HTTP call that must not block the event loop.
+    async def needs_summary(state: TriroleState, settings: TriroleSettings) -> bool:
         if not (summarizer and settings.use_summarizer):
             return False
         prompt = agent_prompt(state, resources.prompts)
-        return resources.counter(settings).count(prompt) > settings.prompt_budget
+        return await resources.counter(settings).acount(prompt) > settings.prompt_budget
 
-    def after_execution(state: TriroleState, config: RunnableConfig) -> AfterExecution:
+    async def after_execution(state: TriroleState, config: RunnableConfig) -> AfterExecution:
         settings = resources.settings(config)
         if run_is_over(state, settings):
             return "finish"
-        return "summarizer" if needs_summary(state, settings) else "agent"
+        return "summarizer" if await needs_summary(state, settings) else "agent"
 
-    def after_agent(state: TriroleState, config: RunnableConfig) -> AfterAgent:
+    async def after_agent(state: TriroleState, config: RunnableConfig) -> AfterAgent:
         if state.get("status") not in (None, "running"):
             return "finish"
         if not state.get("code_to_run"):  # no code: the reply was answered with a hint
-            return after_execution(state, config)
+            return await after_execution(state, config)
         if corrector and state.get("correction_reason"):
             return "corrector"
         return "executor"
@@ -53,5 +55,5 @@ def make_routes(resources: Resources, *, summarizer: bool = True, corrector: boo
     return after_agent, after_execution
 
 
-def after_setup(state: TriroleState) -> Literal["agent", "finish"]:
+async def after_setup(state: TriroleState) -> Literal["agent", "finish"]:
     return "finish" if state.get("status") not in (None, "running") else "agent"

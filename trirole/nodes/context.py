@@ -47,8 +47,8 @@ def agent_prompt(state: TriroleState, prompts: Prompts, *, max_response_chars: i
     return [system, task_message(state, prompts, max_response_chars=max_response_chars), *recent]
 
 
-def fit_to_budget(messages: Sequence[BaseMessage], budget: int, counter: TokenCounter, *,
-                  fixed: int = 2) -> list[BaseMessage]:
+async def fit_to_budget(messages: Sequence[BaseMessage], budget: int, counter: TokenCounter, *,
+                        fixed: int = 2) -> list[BaseMessage]:
     """`messages` cut until the counter says they fit in `budget` tokens.
 
     First the oldest turns after the first `fixed` messages go (a turn is the agent's
@@ -57,22 +57,22 @@ def fit_to_budget(messages: Sequence[BaseMessage], budget: int, counter: TokenCo
     fit, the fixed part is too large for the budget: `ContextOverflow`.
     """
     prompt = list(messages)
-    if counter.count(prompt) <= budget:
+    if await counter.acount(prompt) <= budget:
         return prompt
-    while len(prompt) - fixed > 2 and counter.count(prompt) > budget:
+    while len(prompt) - fixed > 2 and await counter.acount(prompt) > budget:
         del prompt[fixed:fixed + 2]
     for _ in range(64):
-        if counter.count(prompt) <= budget:
+        if await counter.acount(prompt) <= budget:
             return prompt
         index = max(range(len(prompt)), key=lambda i: len(_content(prompt[i])))
         text = _content(prompt[index])
         if len(text) <= MIN_MESSAGE_CHARS:
             break
         prompt[index] = prompt[index].model_copy(update={"content": clip_middle(text, len(text) // 2)})
-    if counter.count(prompt) <= budget:
+    if await counter.acount(prompt) <= budget:
         return prompt
     raise ContextOverflow(
-        f"the prompt cannot be cut to {budget} tokens (it is {counter.count(prompt)} after clipping every "
+        f"the prompt cannot be cut to {budget} tokens (it is {await counter.acount(prompt)} after clipping every "
         "message); raise max_context_tokens or shorten the environment's reference material"
     )
 

@@ -40,7 +40,7 @@ def describe_error(result: ExecutionResult | None) -> str:
 async def correct_code(model: BaseChatModel, prompt: list[BaseMessage], counter: TokenCounter,
                        budget: int) -> tuple[str | None, RoleUsage]:
     """The corrector's revision of the code in `prompt` (``None`` if it gave no code)."""
-    prompt = fit_to_budget(prompt, budget, counter, fixed=1)  # history turns may go, the request stays
+    prompt = await fit_to_budget(prompt, budget, counter, fixed=1)  # history turns may go, the request stays
     response, usage = await invoke_role(model, prompt, role="corrector", counter=counter)
     return extract_code(response.content if isinstance(response.content, str) else str(response.content)), usage
 

@@ -49,7 +49,7 @@ async def summarize(model: BaseChatModel, instruction: str, previous_summary: st
     back to the previous summary plus a plain list of the turns' first lines, so the
     agent never loses the thread entirely.
     """
-    prompt = fit_to_budget(summary_prompt(instruction, previous_summary, turns, prompts), budget, counter, fixed=1)
+    prompt = await fit_to_budget(summary_prompt(instruction, previous_summary, turns, prompts), budget, counter, fixed=1)
     response, usage = await invoke_role(model, prompt, role="summarizer", counter=counter)
     summary = strip_thinking(response.content if isinstance(response.content, str) else str(response.content))
     if len(summary) < 20:
