@@ -33,6 +33,16 @@ async def test_repeated_failing_code_goes_to_the_corrector():
     assert out["status"] == "completed"
 
 
+async def test_running_the_previous_successful_action_again_goes_to_the_corrector():
+    env = ScriptedEnvironment(lambda c, i: ok("42"))
+    agent = replies(code("print(6 * 7)"), code("print(6 * 7)  # again"), code("complete_task(42)"))
+    graph = build_scaffold_graph(models={"agent": agent, "corrector": replies(code("complete_task(42)")),
+                                         "summarizer": replies()}, environment=env)
+    out = await run(graph)
+    assert env.executed == ["print(6 * 7)", "complete_task(42)"]
+    assert out["status"] == "completed" and out["counters"]["corrections"] == 1
+
+
 async def test_same_error_k_times_in_a_row_counts_as_repetition():
     env = ScriptedEnvironment(lambda c, i: fail("KeyError", f"'token_{i}'") if i < 2 else ok())
     agent = replies(code("a = login()"), code("b = fetch_all(x=1)"), code("zzz = other_thing(42)"),

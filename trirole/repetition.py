@@ -62,10 +62,14 @@ def code_similarity(a: str, b: str) -> float:
 def detect_repetition(code: str, attempts: Sequence[Attempt], settings: TriroleSettings) -> str:
     """Why `code` repeats a failure, or ``""``.
 
-    Two signals: the code is (nearly) the same as an earlier attempt that failed, or the
-    last ``repeated_error_k`` attempts all failed with one error signature.
+    Three signals: the code is (nearly) the same as an earlier attempt that failed; it is
+    exactly the previous action again, even a successful one (running it again cannot make
+    progress: small models loop like this); or the last ``repeated_error_k`` attempts all
+    failed with one error signature.
     """
     fingerprint = code_fingerprint(code)
+    if attempts and fingerprint == attempts[-1]["fingerprint"] and not attempts[-1]["error_signature"]:
+        return f"repetition: the same code as step {attempts[-1]['step']}, which already ran"
     for attempt in reversed(attempts):
         if not attempt["error_signature"]:
             continue
