@@ -97,9 +97,9 @@ def task_from_args(args: argparse.Namespace) -> tuple[dict, dict]:
             raise SystemExit("trirole run: error: --env appworld needs --task ID (see `trirole env status appworld`)")
         return {"instruction": "", "task_id": args.task}, {}
     if args.task:
-        from trirole.tools.python_tasks import bundled_tasks_path
+        from trirole.tools.python_tasks import BUNDLED_TASKS
 
-        return {"instruction": "", "task_id": args.task}, {"tasks": args.tasks or str(bundled_tasks_path())}
+        return {"instruction": "", "task_id": args.task}, {"tasks": args.tasks or str(BUNDLED_TASKS)}
     if not args.instruction:
         raise SystemExit("trirole run: error: give --instruction TEXT or --task ID")
     return {"instruction": args.instruction}, {}

@@ -1,0 +1,198 @@
+"""The process agent code runs in, started by ``trirole.tools.python_sandbox.PythonSandbox``.
+
+Standalone on purpose: it imports nothing from trirole, so it runs without site-packages
+and agent code cannot reach trirole's internals.
+
+Protocol: one JSON object per line. Requests arrive on the original stdin and replies go
+to a private duplicate of the original stdout. Before any agent code runs, fd 0 points at
+/dev/null and fds 1 and 2 at an unnamed capture file, so nothing the agent prints (not even
+a child process's output) can corrupt the protocol.
+
+Usage: python -s -S -P -u _sandbox_worker.py MEMORY_LIMIT_MB MAX_OUTPUT_CHARS
+"""
+
+import ast
+import builtins
+import io
+import json
+import linecache
+import os
+import resource
+import sys
+import tempfile
+import traceback
+
+_WORKER_FILE = os.path.abspath(__file__)
+# A print loop writes to the capture file until the step times out: cap its size so it
+# cannot fill the disk first (CPython ignores SIGXFSZ, so a write past it raises OSError).
+_MAX_FILE_BYTES = 128 * 1024 * 1024
+_MAX_ANSWER_CHARS = 1_000_000
+_MAX_TRACEBACK_FRAMES = 8
+
+
+def _set_limit(which, value):
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(which, (value, value))
+
+
+def clip(text, limit, hidden=0):
+    """`text` with its middle cut to `limit` chars; `hidden` chars were already cut."""
+    if len(text) + hidden <= limit:
+        return text
+    head = text[: limit // 2]
+    tail = text[len(text) - (limit - len(head)):] if limit > len(head) else ""
+    cut = len(text) - len(head) - len(tail) + hidden
+    return f"{head}\n[... {cut} characters cut ...]\n{tail}"
+
+
+class Worker:
+    def __init__(self, memory_mb, max_chars):
+        self.memory_mb = memory_mb
+        self.max_chars = max_chars
+        self.cells = 0
+        self.completed = False
+        self.answer = None
+        self.namespace = {}
+        self.requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
+        self.replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        self.capture = tempfile.TemporaryFile(dir=".")
+        self.out = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                    errors="backslashreplace", write_through=True)
+        self.stdin = open(os.devnull, encoding="utf-8")
+        self._redirect()
+
+    def _redirect(self):
+        """Point fds 1-2 and sys.std* back at the capture (agent code may have moved them)."""
+        os.dup2(self.capture.fileno(), 1)
+        os.dup2(self.capture.fileno(), 2)
+        sys.stdout = sys.stderr = self.out
+        sys.stdin = self.stdin
+
+    def _take_output(self):
+        """What was printed since the last call, head and tail only if it is long."""
+        try:
+            self.out.flush()
+        except (OSError, ValueError):
+            pass
+        fd = self.capture.fileno()
+        size = os.fstat(fd).st_size
+        window = 4 * self.max_chars  # bytes enough for max_chars characters of any width
+        if size <= 2 * window:
+            text, hidden = os.pread(fd, size, 0).decode("utf-8", "replace"), 0
+        else:  # read only the ends; the count of cut characters is then approximate (bytes)
+            head = os.pread(fd, window, 0).decode("utf-8", "ignore")
+            tail = os.pread(fd, window, size - window).decode("utf-8", "ignore")
+            text, hidden = head + tail, size - 2 * window
+        self.capture.truncate(0)
+        self.capture.seek(0)
+        return text, hidden
+
+    def complete_task(self, answer=None):
+        """Declare the task done with your final `answer` (JSON-serialisable)."""
+        try:
+            encoded = json.dumps(answer)
+        except (TypeError, ValueError, RecursionError):
+            encoded = json.dumps(repr(answer))
+        if len(encoded) > _MAX_ANSWER_CHARS:
+            raise ValueError(f"the answer is too large ({len(encoded)} chars as JSON); "
+                             f"pass at most {_MAX_ANSWER_CHARS} chars")
+        # A snapshot: later changes to the object don't change the recorded answer.
+        self.answer = json.loads(encoded)
+        self.completed = True
+
+    def init(self, request):
+        self.namespace = {"__name__": "__main__", "__builtins__": builtins,
+                          "context": request.get("context") or {}, "complete_task": self.complete_task}
+        return {"ok": True}
+
+    def _run_cell(self, code):
+        self.cells += 1
+        filename = f"<cell-{self.cells}>"
+        # Registered so tracebacks show the agent's source lines.
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        tree = ast.parse(code, filename)
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        exec(compile(tree, filename, "exec"), self.namespace)
+        if last is not None:
+            value = eval(compile(last, filename, "eval"), self.namespace)
+            if value is not None:
+                self.out.write(repr(value) + "\n")
+
+    def _describe(self, exc):
+        """Traceback text (agent frames only) and the error message."""
+        if isinstance(exc, SyntaxError):
+            lines = traceback.format_exception_only(type(exc), exc)
+        else:
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_frame.f_code.co_filename == _WORKER_FILE:
+                tb = tb.tb_next
+            lines = traceback.format_exception(type(exc), exc, tb, limit=-_MAX_TRACEBACK_FRAMES)
+        message = str(exc)
+        if isinstance(exc, MemoryError) and not message:
+            message = f"the code ran out of memory (limit {self.memory_mb} MB)"
+        return "".join(lines), message
+
+    def execute(self, request):
+        code = request["code"]
+        self._redirect()
+        error = None
+        try:
+            self._run_cell(code)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt are the agent's errors too
+            error = exc
+        self._redirect()
+        text, hidden = self._take_output()
+        reply = {"error": error is not None, "completed": self.completed, "answer": self.answer}
+        if error is not None:
+            trace, message = self._describe(error)
+            if text and not text.endswith("\n"):
+                text += "\n"
+            text += trace
+            reply.update(error_type=type(error).__name__, error_message=message)
+        reply["output"] = clip(text, self.max_chars, hidden)
+        return reply
+
+    def check(self, request):
+        """Run the task's checker in a copy of the agent's namespace (it can read, not clobber)."""
+        namespace = dict(self.namespace)
+        self._redirect()
+        try:
+            exec(compile(request["checker"], "<checker>", "exec"), namespace)
+            result = namespace["check"](request.get("answer"))
+        except BaseException as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            self._redirect()
+            self._take_output()
+        if isinstance(result, tuple):
+            return {"success": bool(result[0]), "message": str(result[1]) if len(result) > 1 else ""}
+        return {"success": bool(result), "message": ""}
+
+    def serve(self):
+        handlers = {"init": self.init, "exec": self.execute, "check": self.check}
+        for line in self.requests:
+            try:
+                request = json.loads(line)
+                reply = handlers[request["op"]](request)
+            except Exception:
+                reply = {"internal_error": traceback.format_exc()}
+            self.replies.write(json.dumps(reply) + "\n")
+            self.replies.flush()
+
+
+def main():
+    memory_mb, max_chars = int(sys.argv[1]), int(sys.argv[2])
+    _set_limit(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
+    _set_limit(resource.RLIMIT_FSIZE, _MAX_FILE_BYTES)
+    Worker(memory_mb, max_chars).serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""A stateful Python sandbox: agent code runs in a worker subprocess, like notebook cells.
+
+The worker (``_sandbox_worker.py``) keeps one globals dict across executions and talks to
+this class over its stdin/stdout, one JSON object per line. It runs in its own session
+(process group) in a fresh temporary directory, with a minimal environment, no
+site-packages (standard library only) and an address-space limit. A step that runs too
+long, or a worker that dies, costs the agent its variables, never trirole its process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from trirole.state import ExecutionResult, TaskSpec
+from trirole.tools.base import EnvironmentError_, EnvironmentInfo, Evaluation
+from trirole.tools.python_tasks import load_python_tasks, validate_python_tasks
+
+_WORKER = Path(__file__).with_name("_sandbox_worker.py")
+# -s -S: no site-packages (standard library only; trirole is not importable even when
+# installed). -P: the worker's folder is not on sys.path. Not -I: it would also ignore
+# PYTHONHASHSEED; the environment is built from scratch instead, so nothing leaks in.
+_FLAGS = ("-s", "-S", "-P", "-u")
+_START_TIMEOUT_S = 30.0
+_MIN_MEMORY_MB = 64  # the interpreter alone maps ~30 MB of address space
+_LINE_LIMIT = 64 * 1024 * 1024  # replies carry clipped output and an answer of at most ~1 MB
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class PythonSandbox:
+    """The ``python`` environment (see `trirole.tools.base.Environment`).
+
+    tasks: a ``.json``/``.jsonl`` task file or a list of task dicts (see
+        `trirole.tools.python_tasks`); `reset` looks a task's ``task_id`` up in them.
+    step_timeout_s: wall time of one execution; past it the worker is killed and restarted.
+    memory_limit_mb: the worker's address-space limit.
+    max_observation_chars: an execution's output is clipped (head and tail) to this.
+    python: the interpreter that runs the worker.
+    """
+
+    name = "python"
+
+    def __init__(self, *, tasks: str | Path | list[dict[str, Any]] | None = None, step_timeout_s: float = 30.0,
+                 memory_limit_mb: int = 1024, max_observation_chars: int = 3000,
+                 python: str = sys.executable) -> None:
+        if tasks is None:
+            self._tasks = None
+        elif isinstance(tasks, (str, Path)):
+            self._tasks = {t["id"]: t for t in load_python_tasks(tasks)}
+        else:
+            self._tasks = {t["id"]: t for t in validate_python_tasks(tasks, "the tasks option")}
+        if step_timeout_s <= 0 or memory_limit_mb < _MIN_MEMORY_MB or max_observation_chars < 1:
+            raise ValueError(f"PythonSandbox needs step_timeout_s > 0, memory_limit_mb >= {_MIN_MEMORY_MB} and "
+                             f"max_observation_chars >= 1 (got {step_timeout_s}, {memory_limit_mb}, "
+                             f"{max_observation_chars})")
+        self.step_timeout_s = float(step_timeout_s)
+        self.memory_limit_mb = int(memory_limit_mb)
+        self.max_observation_chars = int(max_observation_chars)
+        self.python = python
+        self._proc: asyncio.subprocess.Process | None = None
+        self._workdir: str | None = None
+        self._context: dict[str, Any] | None = None  # None until the first reset
+        self._checker: str | None = None
+        self._completed = False
+        self._answer: Any = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> "PythonSandbox":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    # -- the Environment protocol ---------------------------------------------------------
+    async def reset(self, task: TaskSpec) -> EnvironmentInfo:
+        """A fresh worker, namespace and working directory for `task`.
+
+        A ``task_id`` found in the sandbox's tasks brings that task's instruction, context
+        (the given ``context`` overrides its keys) and checker. Raises ValueError for an
+        unknown id or an empty instruction.
+        """
+        instruction, context, checker = self._resolve(task)
+        try:
+            json.dumps(context)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"the task's context must be JSON-serialisable: {exc}") from None
+        async with self._lock:
+            await self._shutdown()
+            self._context, self._checker = context, checker
+            self._completed, self._answer = False, None
+            self._workdir = tempfile.mkdtemp(prefix="trirole-sandbox-")
+            try:
+                await self._start_worker()
+            except BaseException:
+                await self._shutdown()
+                raise
+        return EnvironmentInfo(instruction=instruction, context=context, reference=self._reference(context),
+                               completion_hint="complete_task(answer)")
+
+    async def execute(self, code: str) -> ExecutionResult:
+        """Run `code` in the episode's namespace; errors, timeouts and crashes are results."""
+        async with self._lock:
+            await self._ensure_worker()
+            try:
+                reply = await self._roundtrip({"op": "exec", "code": code}, self.step_timeout_s)
+            except TimeoutError:
+                await self._restart()
+                return self._failure(code, "TimeoutError",
+                                     f"the code ran longer than the {self.step_timeout_s:g} s step limit and was "
+                                     f"stopped; the sandbox restarted, so all variables were reset "
+                                     f"(files in the working directory remain)")
+            except _WorkerDied as died:
+                await self._restart()
+                return self._failure(code, "WorkerCrashed",
+                                     f"the Python process running the code died ({died}), e.g. out of memory or "
+                                     f"os._exit(); the sandbox restarted, so all variables were reset")
+        if reply["completed"]:
+            self._completed, self._answer = True, reply["answer"]
+        result: ExecutionResult = {"code": code, "output": reply["output"], "error": reply["error"],
+                                   "task_completed": self._completed, "answer": self._answer}
+        if reply["error"]:
+            result["error_type"], result["error_message"] = reply["error_type"], reply["error_message"]
+        return result
+
+    async def evaluate(self) -> Evaluation | None:
+        """Run the task's checker on the answer inside the worker (``None``: no checker)."""
+        if self._checker is None:
+            return None
+        details = {"answer": self._answer}
+        if not self._completed:
+            return Evaluation(success=False, failed=[{"check": "completed", "message": "complete_task was never called"}],
+                              details=details)
+        async with self._lock:
+            await self._ensure_worker()
+            try:
+                reply = await self._roundtrip({"op": "check", "checker": self._checker, "answer": self._answer},
+                                              self.step_timeout_s)
+            except TimeoutError:
+                await self._restart()
+                reply = {"error": f"TimeoutError: the checker ran longer than {self.step_timeout_s:g} s"}
+            except _WorkerDied as died:
+                await self._restart()
+                reply = {"error": f"WorkerCrashed: the checker killed the sandbox ({died})"}
+        if "error" in reply:
+            return Evaluation(success=False, failed=[{"check": "checker", "message": reply["error"]}], details=details)
+        details["message"] = reply["message"]
+        if reply["success"]:
+            return Evaluation(success=True, passed=["checker"], details=details)
+        return Evaluation(success=False, failed=[{"check": "checker", "message": reply["message"] or "check failed"}],
+                          details=details)
+
+    async def close(self) -> None:
+        """Kill the worker and remove the working directory. Safe to call twice."""
+        await self._shutdown()
+
+    # -- the worker -----------------------------------------------------------------------
+    def _resolve(self, task: TaskSpec) -> tuple[str, dict[str, Any], str | None]:
+        task_id = task.get("task_id") or ""
+        given_context = dict(task.get("context") or {})
+        if task_id and self._tasks is not None:
+            if task_id not in self._tasks:
+                known = list(self._tasks)
+                shown = ", ".join(known[:10]) + (f", ... ({len(known)} in all)" if len(known) > 10 else "")
+                raise ValueError(f"unknown python task id {task_id!r}; known ids: {shown}")
+            found = self._tasks[task_id]
+            return found["instruction"], {**found["context"], **given_context}, found["checker"]
+        instruction = task.get("instruction") or ""
+        if not instruction.strip():
+            raise ValueError("the task has no instruction (and no task_id found in the sandbox's tasks)")
+        return instruction, given_context, None
+
+    def _reference(self, context: dict[str, Any]) -> str:
+        keys = ", ".join(f"`{key}`" for key in context) or "none for this task"
+        return (
+            "## Python sandbox\n"
+            "- Your code runs in a persistent Python process: variables, functions and imports stay defined "
+            "between steps, like notebook cells. The value of a final bare expression is printed.\n"
+            "- Only the Python standard library is available.\n"
+            f"- `context`: a dict with the task's input values (keys: {keys}).\n"
+            "- `complete_task(answer)`: call it with your final answer (JSON-serialisable: numbers, strings, "
+            "lists, dicts) to finish the task.\n"
+            f"- Limits: {self.step_timeout_s:g} s per step, {self.memory_limit_mb} MB of memory; output is "
+            f"clipped to {self.max_observation_chars} characters.\n"
+        )
+
+    async def _start_worker(self) -> None:
+        if self._workdir is None:  # closed while a call was in flight
+            raise EnvironmentError_("the python sandbox was closed; call reset(task) to start a new episode")
+        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": self._workdir,
+               "LANG": os.environ.get("LANG", "C.UTF-8"), "PYTHONHASHSEED": "0"}
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                self.python, *_FLAGS, str(_WORKER), str(self.memory_limit_mb), str(self.max_observation_chars),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                cwd=self._workdir, env=env, start_new_session=True, limit=_LINE_LIMIT,
+            )
+        except OSError as exc:
+            raise EnvironmentError_(f"cannot start the python sandbox with interpreter {self.python!r}: {exc}") from exc
+        proc = self._proc
+        try:
+            await self._roundtrip({"op": "init", "context": self._context}, _START_TIMEOUT_S)
+        except (TimeoutError, _WorkerDied, EnvironmentError_) as exc:
+            await self._kill()
+            stderr = await proc.stderr.read() if proc.stderr is not None else b""
+            detail = stderr.decode("utf-8", "replace").strip()[-2000:] or str(exc) or type(exc).__name__
+            raise EnvironmentError_(f"the python sandbox worker ({self.python} {_WORKER.name}) did not start: "
+                                    f"{detail}") from None
+
+    async def _ensure_worker(self) -> None:
+        if self._context is None:
+            raise EnvironmentError_("the python sandbox has no episode; call reset(task) first")
+        if self._workdir is None:
+            raise EnvironmentError_("the python sandbox is closed; call reset(task) to start a new episode")
+        if self._proc is None:  # a cancelled call killed it mid-request
+            await self._start_worker()
+
+    async def _restart(self) -> None:
+        await self._kill()
+        await self._start_worker()
+
+    async def _roundtrip(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one request and wait for its reply. Raises TimeoutError or `_WorkerDied`."""
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+
+        async def exchange() -> bytes:
+            proc.stdin.write(json.dumps(message).encode() + b"\n")
+            await proc.stdin.drain()
+            return await proc.stdout.readline()
+
+        try:
+            line = await asyncio.wait_for(exchange(), timeout)
+        except (BrokenPipeError, ConnectionResetError):
+            line = b""
+        except BaseException:
+            # Cancelled (or timed out) mid-request: the reply would arrive out of turn later.
+            await asyncio.shield(self._kill())
+            raise
+        if not line:
+            raise _WorkerDied(_exit_description(await proc.wait()))
+        reply = json.loads(line)
+        if "internal_error" in reply:
+            raise EnvironmentError_(f"the python sandbox worker failed: {reply['internal_error']}")
+        return reply
+
+    async def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:  # the whole group: children the agent started die with the worker
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if proc.stdin is not None:
+            proc.stdin.close()
+        await proc.wait()
+
+    async def _shutdown(self) -> None:
+        await self._kill()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def _failure(self, code: str, error_type: str, message: str) -> ExecutionResult:
+        return {"code": code, "output": f"{error_type}: {message}", "error": True, "error_type": error_type,
+                "error_message": message, "task_completed": self._completed, "answer": self._answer}
+
+    def __repr__(self) -> str:
+        return f"PythonSandbox(step_timeout_s={self.step_timeout_s:g}, memory_limit_mb={self.memory_limit_mb})"
+
+
+def _exit_description(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by signal {signal.Signals(-returncode).name}, exit code {returncode}"
+        except ValueError:
+            return f"killed by signal {-returncode}, exit code {returncode}"
+    return f"exit code {returncode}"
