@@ -1,0 +1,1027 @@
+"""The pack's scenarios. Each scenario is one instruction template with three variants (tasks
+`<scenario_id>_1..3`), a ground-truth solution written the way an agent would (through the apps'
+APIs only), and AppWorld-style evaluation checks over the start/end databases.
+
+Every variant reads the shared world (gen_world.World); nothing here imports trirole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from gen_common import MONTHS, Check, answer_check, login_preamble, no_changes_check
+from gen_world import World
+
+ALL_PAGES = '''
+def all_pages(api, **kwargs):
+    # collect every page of a paginated API.
+    items = []
+    page_index = 0
+    while True:
+        page = api(page_index=page_index, page_limit=20, **kwargs)
+        if not page:
+            return items
+        items += page
+        page_index += 1
+'''
+
+
+@dataclass
+class TaskSpec:
+    instruction: str
+    public_data: dict
+    private_data: dict
+    answer: Any
+    checks: list[Check]
+    perturbation: str  # agent-style code that alters something the task must leave alone
+
+
+@dataclass
+class Scenario:
+    slug: str
+    title: str
+    difficulty: int
+    apps: list[str]  # required apps (the supervisor app is implied)
+    kind: str  # "question" | "action"
+    solution_body: str  # uses `apis` and `public_data`; sets `answer`
+    make_variants: Callable[[World], list[TaskSpec]]
+
+    def full_solution_body(self) -> str:
+        body = login_preamble(self.apps)
+        if "all_pages(" in self.solution_body:
+            body += "\n" + ALL_PAGES.strip("\n")
+        return body + "\n" + self.solution_body.strip("\n")
+
+
+def _perturb(apps: list[str], code: str) -> str:
+    return login_preamble(apps) + "\n" + code.strip("\n")
+
+
+def _sup_user_id(world: World, app: str) -> int:
+    return world.data["user_ids"][app]
+
+
+def _time12(hhmm: str) -> str:
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    suffix = "AM" if hour < 12 else "PM"
+    return f"{(hour - 1) % 12 + 1}:{minute:02d} {suffix}"
+
+
+# =========================================================================== difficulty 1
+
+def _notelookup(world: World) -> list[TaskSpec]:
+    templates = {
+        "Home Network": "What is the Wi-Fi password saved in my Simple Note note titled '{t}'?",
+        "Gym Membership": "What's my gym locker combination? It is in my Simple Note note called '{t}'.",
+        "Bike Stuff": "I need my bike lock code. Look it up in my Simple Note note '{t}' and tell me what it is.",
+    }
+    specs = []
+    for title, template in templates.items():
+        lookup = world.data["note_lookups"][title]
+        specs.append(TaskSpec(
+            instruction=template.format(t=title),
+            public_data={"note_title": title, "field": lookup["field"]},
+            private_data={"note_id": world.data["notes"][title]},
+            answer=lookup["value"],
+            checks=[answer_check("no_op_fail"), no_changes_check()],
+            perturbation=_perturb(["simple_note"], f"""
+apis.simple_note.delete_note(note_id={world.data['notes']['Books to Read']}, access_token=simple_note_access_token)
+"""),
+        ))
+    return specs
+
+
+NOTELOOKUP = Scenario(
+    slug="notelookup", title="Look up a value saved in a note", difficulty=1,
+    apps=["simple_note"], kind="question", make_variants=_notelookup,
+    solution_body='''
+# find the note with the exact title.
+notes = all_pages(
+    apis.simple_note.search_notes, access_token=simple_note_access_token, query=public_data["note_title"]
+)
+note = [note for note in notes if note["title"] == public_data["note_title"]][0]
+note = apis.simple_note.show_note(note_id=note["note_id"], access_token=simple_note_access_token)
+# read the "<field>: <value>" line.
+answer = None
+for line in note["content"].splitlines():
+    key, _, value = line.partition(":")
+    if key.strip().lower() == public_data["field"].lower():
+        answer = value.strip()
+''')
+
+
+def _playlistlen(world: World) -> list[TaskSpec]:
+    specs = []
+    for title in ["Morning Run", "Rainy Sunday", "Dinner Party"]:
+        playlist = world.data["playlists"][title]
+        specs.append(TaskSpec(
+            instruction=f"How many songs are in my Spotify playlist titled '{title}'?",
+            public_data={"playlist_title": title},
+            private_data={"playlist_id": playlist["id"]},
+            answer=len(playlist["song_ids"]),
+            checks=[answer_check("no_op_fail"), no_changes_check()],
+            perturbation=_perturb(["spotify"], f"""
+apis.spotify.remove_song_from_playlist(
+    playlist_id={world.data['playlists']['Focus Flow']['id']},
+    song_id={world.data['playlists']['Focus Flow']['song_ids'][0]},
+    access_token=spotify_access_token,
+)
+"""),
+        ))
+    return specs
+
+
+PLAYLISTLEN = Scenario(
+    slug="playlistlen", title="Count the songs of one of my playlists", difficulty=1,
+    apps=["spotify"], kind="question", make_variants=_playlistlen,
+    solution_body='''
+# my own playlists only (other people may have public playlists with the same title).
+playlists = all_pages(apis.spotify.show_playlist_library, access_token=spotify_access_token)
+playlist = [p for p in playlists if p["title"] == public_data["playlist_title"]][0]
+answer = len(playlist["song_ids"])
+''')
+
+
+def _todoistdone(world: World) -> list[TaskSpec]:
+    projects = world.data["todoist_projects"]
+    specs = []
+    for project, task in [("Errands", "Renew car registration"), ("Work", "Submit Q2 expense report"),
+                          ("Home", "Fix the leaking kitchen faucet")]:
+        task_id = projects[project]["tasks"][task]
+        specs.append(TaskSpec(
+            instruction=f"I've finished '{task}' from my '{project}' project in Todoist. Mark it as completed.",
+            public_data={"project_name": project, "task_title": task},
+            private_data={"task_id": task_id},
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("assert model changes match todoist.Task.",
+                      'test.case(models.changed_model_names(), "==", {"todoist.Task"})'),
+                Check("""
+                    obtain added, updated and removed todoist.Task records using models.changed_records,
+                    and assert the only updated task is private_data.task_id.
+                    """,
+                      'added_tasks, updated_tasks, removed_tasks = models.changed_records("todoist.Task")\n'
+                      'test.case(set_of(updated_tasks, "id"), "==", {private_data.task_id})',
+                      collateral=True),
+                Check("assert no todoist.Task was added or removed.",
+                      'added_tasks, _, removed_tasks = models.changed_records("todoist.Task")\n'
+                      'test.case(len(added_tasks) + len(removed_tasks), "==", 0)',
+                      label="no_op_pass", collateral=True),
+                Check("assert the task is now completed, and only its is_completed field changed.",
+                      'task = models.end.todoist.Task.by_id(private_data.task_id)\n'
+                      'test.case(task.is_completed, "==", True)\n'
+                      'test.case(models.changed_field_names("todoist.Task", private_data.task_id), "==", {"is_completed"})'),
+            ],
+            perturbation=_perturb(["todoist"], f"""
+apis.todoist.update_task(task_id={projects['Personal']['tasks']['Call grandma']}, is_completed=True, access_token=todoist_access_token)
+"""),
+        ))
+    return specs
+
+
+TODOISTDONE = Scenario(
+    slug="todoistdone", title="Mark a Todoist task as completed", difficulty=1,
+    apps=["todoist"], kind="action", make_variants=_todoistdone,
+    solution_body='''
+projects = all_pages(apis.todoist.show_projects, access_token=todoist_access_token)
+project = [p for p in projects if p["name"] == public_data["project_name"]][0]
+tasks = apis.todoist.show_tasks(project_id=project["project_id"], access_token=todoist_access_token)
+all_tasks = tasks["no_section_tasks"] + [t for section in tasks["sections"] for t in section["tasks"]]
+task = [t for t in all_tasks if t["title"] == public_data["task_title"]][0]
+apis.todoist.update_task(task_id=task["task_id"], is_completed=True, access_token=todoist_access_token)
+answer = None
+''')
+
+
+def _phonealarm(world: World) -> list[TaskSpec]:
+    weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+    week = weekdays + ["saturday", "sunday"]
+    variants = [
+        ("06:15", "Morning run", weekdays, "every weekday (Monday to Friday)"),
+        ("21:30", "Take vitamins", week, "on every day of the week"),
+        ("07:45", "Farmers market", ["saturday", "sunday"], "on Saturdays and Sundays"),
+    ]
+    specs = []
+    for time, label, days, phrase in variants:
+        specs.append(TaskSpec(
+            instruction=f"Set a new alarm on my phone for {_time12(time)}, labeled '{label}', that repeats {phrase}.",
+            public_data={"time": time, "label": label, "repeat_days": days},
+            private_data={"user_id": _sup_user_id(world, "phone")},
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("assert model changes match phone.Alarm.",
+                      'test.case(models.changed_model_names(), "==", {"phone.Alarm"})'),
+                Check("assert exactly one phone.Alarm was added.",
+                      'added_alarms, updated_alarms, removed_alarms = models.changed_records("phone.Alarm")\n'
+                      'test.case(len(added_alarms), "==", 1)'),
+                Check("assert no existing phone.Alarm was updated or removed.",
+                      '_, updated_alarms, removed_alarms = models.changed_records("phone.Alarm")\n'
+                      'test.case(len(updated_alarms) + len(removed_alarms), "==", 0)',
+                      label="no_op_pass", collateral=True),
+                Check("""
+                    assert the new alarm belongs to the supervisor, is enabled, and has the time,
+                    label and repeat days of public_data.
+                    """,
+                      'alarm = added_alarms[0]\n'
+                      'test.case(alarm.user_id, "==", private_data.user_id)\n'
+                      'test.case(alarm.enabled, "==", True)\n'
+                      'test.case(alarm.time.zfill(5), "==", public_data.time)\n'
+                      'test.case(alarm.label, "==", public_data.label, normalize_text=True)\n'
+                      'test.case(set(alarm.repeat_days), "==", set(public_data.repeat_days))'),
+            ],
+            perturbation=_perturb(["phone"], """
+alarms = apis.phone.show_alarms(access_token=phone_access_token, page_limit=20)
+wake_up = [a for a in alarms if a["label"] == "Wake up"][0]
+apis.phone.update_alarm(alarm_id=wake_up["alarm_id"], enabled=False, access_token=phone_access_token)
+"""),
+        ))
+    return specs
+
+
+PHONEALARM = Scenario(
+    slug="phonealarm", title="Create a repeating phone alarm", difficulty=1,
+    apps=["phone"], kind="action", make_variants=_phonealarm,
+    solution_body='''
+apis.phone.create_alarm(
+    time=public_data["time"],
+    label=public_data["label"],
+    repeat_days=public_data["repeat_days"],
+    enabled=True,
+    access_token=phone_access_token,
+)
+answer = None
+''')
+
+
+def _filemove(world: World) -> list[TaskSpec]:
+    home = f"/home/{world.supervisor.first_name.lower()}"
+    specs = []
+    for name, folder, description in [("lease_renewal_2024.pdf", "housing", "housing documents"),
+                                      ("w2_form_2023.pdf", "taxes", "tax documents"),
+                                      ("vaccination_record.pdf", "health", "health documents")]:
+        specs.append(TaskSpec(
+            instruction=(f"Move the file '{name}' from my downloads folder (~/downloads) into my "
+                         f"{description} folder (~/documents/{folder})."),
+            public_data={"file_name": name, "destination_directory": f"~/documents/{folder}"},
+            private_data={
+                "user_id": _sup_user_id(world, "file_system"),
+                "source_path": f"{home}/downloads/{name}",
+                "destination_path": f"{home}/documents/{folder}/{name}",
+                "content": world.data["downloads"][name],
+            },
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("assert the file now exists at private_data.destination_path with its original content.",
+                      'moved = models.end.file_system.File.find_one(\n'
+                      '    user_id=private_data.user_id, path=private_data.destination_path\n'
+                      ')\n'
+                      'test.case(moved is not None, "==", True)\n'
+                      'test.case(moved.content, "==", private_data.content)'),
+                Check("assert the file no longer exists at private_data.source_path.",
+                      'test.case(\n'
+                      '    models.end.file_system.File.find_one(user_id=private_data.user_id, path=private_data.source_path),\n'
+                      '    "is",\n'
+                      '    None,\n'
+                      ')'),
+                Check("""
+                    assert every other file of the supervisor is unchanged: same paths, same contents,
+                    nothing else added or removed.
+                    """,
+                      'moved_paths = {private_data.source_path, private_data.destination_path}\n'
+                      'start_files = {\n'
+                      '    file.path: file.content\n'
+                      '    for file in models.start.file_system.File.find_all(user_id=private_data.user_id)\n'
+                      '    if file.path not in moved_paths\n'
+                      '}\n'
+                      'end_files = {\n'
+                      '    file.path: file.content\n'
+                      '    for file in models.end.file_system.File.find_all(user_id=private_data.user_id)\n'
+                      '    if file.path not in moved_paths\n'
+                      '}\n'
+                      'test.case(end_files, "==", start_files)',
+                      label="no_op_pass", collateral=True),
+                Check("assert nothing changed outside the file_system app's files and directories.",
+                      'test.case(\n'
+                      '    models.changed_model_names() - {"file_system.File", "file_system.Directory"}, "==", set()\n'
+                      ')',
+                      label="no_op_pass", collateral=True),
+            ],
+            perturbation=_perturb(["file_system"], """
+apis.file_system.delete_file(file_path="~/downloads/resume_draft.docx", access_token=file_system_access_token)
+"""),
+        ))
+    return specs
+
+
+FILEMOVE = Scenario(
+    slug="filemove", title="Move a downloaded file into a documents folder", difficulty=1,
+    apps=["file_system"], kind="action", make_variants=_filemove,
+    solution_body='''
+apis.file_system.move_file(
+    source_file_path="~/downloads/" + public_data["file_name"],
+    destination_file_path=public_data["destination_directory"] + "/" + public_data["file_name"],
+    access_token=file_system_access_token,
+)
+answer = None
+''')
+
+# =========================================================================== difficulty 2
+
+
+def _venmosent(world: World) -> list[TaskSpec]:
+    specs = []
+    for key in ["friend1", "roommate2", "sister"]:
+        person = world.people[key]
+        info = world.data["venmo_sent_totals"][key]
+        month = MONTHS[info["month"] - 1]
+        specs.append(TaskSpec(
+            instruction=f"How much money did I send to {person.name} on Venmo in {month} 2024?",
+            public_data={"person_name": person.name, "month": info["month"], "year": 2024},
+            private_data={"person_email": person.email},
+            answer=info["total"],
+            checks=[answer_check("no_op_fail"), no_changes_check()],
+            perturbation=_perturb(["venmo"], f"""
+apis.venmo.create_transaction(
+    receiver_email="{world.people['friend3'].email}", amount=3.5, description="coffee", access_token=venmo_access_token
+)
+"""),
+        ))
+    return specs
+
+
+VENMOSENT = Scenario(
+    slug="venmosent", title="Total sent to a person on Venmo in a month", difficulty=2,
+    apps=["venmo"], kind="question", make_variants=_venmosent,
+    solution_body='''
+# find the person among my Venmo friends.
+friends = all_pages(
+    apis.venmo.search_friends, access_token=venmo_access_token, query=public_data["person_name"]
+)
+friend = [f for f in friends if f["first_name"] + " " + f["last_name"] == public_data["person_name"]][0]
+transactions = all_pages(
+    apis.venmo.show_transactions,
+    access_token=venmo_access_token,
+    user_email=friend["email"],
+    direction="sent",
+)
+prefix = "%04d-%02d" % (public_data["year"], public_data["month"])
+total = sum(
+    t["amount"]
+    for t in transactions
+    if t["created_at"].startswith(prefix) and t["receiver"]["email"] == friend["email"]
+)
+answer = round(total, 2)
+''')
+
+
+def _splitowe(world: World) -> list[TaskSpec]:
+    specs = []
+    for group in ["Lake Tahoe Trip", "Office Lunch Fund", "Family Reunion"]:
+        info = world.data["splitwise_groups"][group]
+        specs.append(TaskSpec(
+            instruction=f"How much do I owe in total to the other members of my Splitwise group '{group}'?",
+            public_data={"group_name": group},
+            private_data={"group_id": info["id"], "you_owe": info["you_owe"]},
+            answer=round(sum(info["you_owe"].values()), 2),
+            checks=[answer_check("no_op_fail"), no_changes_check()],
+            perturbation=_perturb(["splitwise"], f"""
+apis.splitwise.update_group(
+    group_id={world.data['splitwise_groups']['Concert Crew']['id']}, description="Concerts 2024", access_token=splitwise_access_token
+)
+"""),
+        ))
+    return specs
+
+
+SPLITOWE = Scenario(
+    slug="splitowe", title="What I owe in a Splitwise group", difficulty=2,
+    apps=["splitwise"], kind="question", make_variants=_splitowe,
+    solution_body='''
+groups = all_pages(apis.splitwise.show_groups, access_token=splitwise_access_token)
+group = [g for g in groups if g["name"] == public_data["group_name"]][0]
+balance = apis.splitwise.show_group_balance(
+    group_id=group["group_id"], email=supervisor_profile["email"], access_token=splitwise_access_token
+)[0]
+answer = round(sum(item["amount"] for item in balance["source_owes_to_targets"]["breakdown"]), 2)
+''')
+
+
+def _notesongs(world: World) -> list[TaskSpec]:
+    specs = []
+    variants = [("Wedding Playlist Ideas", "Wedding Dance Floor"), ("Road Trip Songs", "Highway 1 Drive"),
+                ("Study Music", "Deep Focus")]
+    for (note, playlist), song_ids in zip(variants, world.data["song_lists"], strict=True):
+        specs.append(TaskSpec(
+            instruction=(f"Create a private Spotify playlist called '{playlist}' and add all the songs "
+                         f"listed in my Simple Note note '{note}' to it."),
+            public_data={"note_title": note, "playlist_title": playlist},
+            private_data={"song_ids": sorted(song_ids), "user_id": _sup_user_id(world, "spotify")},
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("assert model changes match spotify.Playlist and spotify.PlaylistSong.",
+                      'test.case(models.changed_model_names(), "==", {"spotify.Playlist", "spotify.PlaylistSong"})'),
+                Check("assert exactly one spotify.Playlist was added.",
+                      'added_playlists, updated_playlists, removed_playlists = models.changed_records("spotify.Playlist")\n'
+                      'test.case(len(added_playlists), "==", 1)'),
+                Check("assert no existing spotify.Playlist was updated or removed.",
+                      '_, updated_playlists, removed_playlists = models.changed_records("spotify.Playlist")\n'
+                      'test.case(len(updated_playlists) + len(removed_playlists), "==", 0)',
+                      label="no_op_pass", collateral=True),
+                Check("""
+                    assert the new playlist is the supervisor's, is private and its title matches
+                    public_data.playlist_title.
+                    """,
+                      'playlist = added_playlists[0]\n'
+                      'test.case(playlist.user_id, "==", private_data.user_id)\n'
+                      'test.case(playlist.is_public, "==", False)\n'
+                      'test.case(playlist.title, "==", public_data.playlist_title, normalize_text=True)'),
+                Check("assert the songs of the new playlist are exactly private_data.song_ids.",
+                      'songs = models.end.spotify.PlaylistSong.find_all(playlist_id=playlist.id)\n'
+                      'test.case(set_of(songs, "song_id"), "==", set(private_data.song_ids))'),
+                Check("assert no song was added to or removed from any other playlist.",
+                      'added_songs, _, removed_songs = models.changed_records("spotify.PlaylistSong")\n'
+                      'new_playlist_ids = set_of(added_playlists, "id")\n'
+                      'test.case([s for s in added_songs if s.playlist_id not in new_playlist_ids], "==", [])\n'
+                      'test.case(len(removed_songs), "==", 0)',
+                      label="no_op_pass", collateral=True),
+            ],
+            perturbation=_perturb(["spotify"], f"""
+throwbacks = {world.data['playlists']['Throwbacks']['id']}
+apis.spotify.add_song_to_playlist(playlist_id=throwbacks, song_id={_not_in(world, 'Throwbacks')}, access_token=spotify_access_token)
+"""),
+        ))
+    return specs
+
+
+def _not_in(world: World, playlist: str) -> int:
+    inside = set(world.data["playlists"][playlist]["song_ids"])
+    return min(song_id for song_id in world.data["songs"] if song_id not in inside)
+
+
+NOTESONGS = Scenario(
+    slug="notesongs", title="Build a playlist from the songs listed in a note", difficulty=2,
+    apps=["simple_note", "spotify"], kind="action", make_variants=_notesongs,
+    solution_body='''
+notes = all_pages(
+    apis.simple_note.search_notes, access_token=simple_note_access_token, query=public_data["note_title"]
+)
+note = [n for n in notes if n["title"] == public_data["note_title"]][0]
+content = apis.simple_note.show_note(note_id=note["note_id"], access_token=simple_note_access_token)["content"]
+song_ids = []
+for line in content.splitlines():
+    if not line.startswith("- "):
+        continue
+    title, _, artist = line[2:].rpartition(" by ")
+    results = apis.spotify.search_songs(query=title, page_limit=20)
+    match = [
+        s for s in results
+        if s["title"] == title and artist in [a["name"] for a in s["artists"]]
+    ][0]
+    song_ids.append(match["song_id"])
+playlist_id = apis.spotify.create_playlist(
+    title=public_data["playlist_title"], is_public=False, access_token=spotify_access_token
+)["playlist_id"]
+for song_id in song_ids:
+    apis.spotify.add_song_to_playlist(playlist_id=playlist_id, song_id=song_id, access_token=spotify_access_token)
+answer = None
+''')
+
+
+def _textcode(world: World) -> list[TaskSpec]:
+    specs = []
+    for key, vendor_key in [("sister", "skylark"), ("roommate1", "harborview"), ("friend2", "riverside")]:
+        person = world.people[key]
+        vendor = world.data["vendors"][vendor_key]
+        relation = person.relationships[0]
+        specs.append(TaskSpec(
+            instruction=(f"My {relation} {person.first_name} needs the {vendor['field']} from the "
+                         f"{vendor['first']} email in my Gmail inbox. Text it to them on my phone."),
+            public_data={"person_first_name": person.first_name, "relationship": relation,
+                         "sender_name": vendor["first"], "field": vendor["field"]},
+            private_data={"code": vendor["value"], "receiver_user_id": world.data["phone_user_ids"][key],
+                          "sender_user_id": _sup_user_id(world, "phone")},
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("assert model changes match phone.GlobalTextMessage and phone.UserTextMessage.",
+                      'test.case(\n'
+                      '    models.changed_model_names(), "==", {"phone.GlobalTextMessage", "phone.UserTextMessage"}\n'
+                      ')'),
+                Check("""
+                    assert exactly one text message was sent, from the supervisor to
+                    private_data.receiver_user_id.
+                    """,
+                      'added_messages, _, _ = models.changed_records("phone.GlobalTextMessage")\n'
+                      'test.case(len(added_messages), "==", 1)\n'
+                      'message = added_messages[0]\n'
+                      'test.case(message.sender_id, "==", private_data.sender_user_id)\n'
+                      'test.case(message.receiver_id, "==", private_data.receiver_user_id)'),
+                Check("assert the message contains private_data.code.",
+                      'test.case(private_data.code.lower(), "in", message.message.lower())'),
+                Check("assert no existing text message was changed or deleted.",
+                      '_, updated_messages, removed_messages = models.changed_records("phone.GlobalTextMessage")\n'
+                      '_, updated_user_messages, removed_user_messages = models.changed_records("phone.UserTextMessage")\n'
+                      'test.case(\n'
+                      '    len(updated_messages) + len(removed_messages) + len(updated_user_messages) + len(removed_user_messages),\n'
+                      '    "==",\n'
+                      '    0,\n'
+                      ')',
+                      label="no_op_pass", collateral=True),
+            ],
+            perturbation=_perturb(["phone"], f"""
+messages = apis.phone.search_text_messages(access_token=phone_access_token, phone_number="{world.people['roommate1'].phone_number}", page_limit=20)
+oldest = min(messages, key=lambda message: message["text_message_id"])
+apis.phone.delete_text_message(text_message_id=oldest["text_message_id"], access_token=phone_access_token)
+"""),
+        ))
+    return specs
+
+
+TEXTCODE = Scenario(
+    slug="textcode", title="Text someone a booking code found in an email", difficulty=2,
+    apps=["gmail", "phone"], kind="action", make_variants=_textcode,
+    solution_body='''
+# find the code in the emails from the sender.
+threads = all_pages(
+    apis.gmail.show_inbox_threads, access_token=gmail_access_token, query=public_data["sender_name"]
+)
+code = None
+for thread in threads:
+    thread = apis.gmail.show_thread(email_thread_id=thread["email_thread_id"], access_token=gmail_access_token)
+    for email in thread["emails"]:
+        if not email["sender"]["name"].startswith(public_data["sender_name"]):
+            continue
+        for line in email["body"].splitlines():
+            key, _, value = line.partition(":")
+            if key.strip().lower() == public_data["field"].lower():
+                code = value.strip()
+# find the person in my contacts.
+contacts = all_pages(
+    apis.phone.search_contacts,
+    access_token=phone_access_token,
+    query=public_data["person_first_name"],
+    relationship=public_data["relationship"],
+)
+contact = [c for c in contacts if c["first_name"] == public_data["person_first_name"]][0]
+apis.phone.send_text_message(
+    phone_number=contact["phone_number"],
+    message="Here is the " + public_data["field"] + ": " + code,
+    access_token=phone_access_token,
+)
+answer = None
+''')
+
+
+def _notetasks(world: World) -> list[TaskSpec]:
+    projects = world.data["todoist_projects"]
+    specs = []
+    for note, project in [("Moving Checklist", "Move to Oak Street"), ("Party Prep", "Birthday Party"),
+                          ("Garden To-Do", "Garden")]:
+        specs.append(TaskSpec(
+            instruction=(f"Add each item on my Simple Note checklist '{note}' as a separate task in my "
+                         f"Todoist project '{project}'."),
+            public_data={"note_title": note, "project_name": project},
+            private_data={"project_id": projects[project]["id"], "items": world.data["checklists"][note]},
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("assert model changes match todoist.Task.",
+                      'test.case(models.changed_model_names(), "==", {"todoist.Task"})'),
+                Check("assert the titles of the added tasks match private_data.items (one task per item).",
+                      'added_tasks, updated_tasks, removed_tasks = models.changed_records("todoist.Task")\n'
+                      'test.case(\n'
+                      '    sorted(task.title.strip().lower() for task in added_tasks),\n'
+                      '    "==",\n'
+                      '    sorted(item.strip().lower() for item in private_data["items"]),\n'
+                      ')'),
+                Check("assert all added tasks are in project private_data.project_id.",
+                      'test.case(set_of(added_tasks, "project_id"), "==", {private_data.project_id})'),
+                Check("assert no existing todoist.Task was updated or removed.",
+                      '_, updated_tasks, removed_tasks = models.changed_records("todoist.Task")\n'
+                      'test.case(len(updated_tasks) + len(removed_tasks), "==", 0)',
+                      label="no_op_pass", collateral=True),
+            ],
+            perturbation=_perturb(["todoist"], f"""
+apis.todoist.delete_task(task_id={projects['Personal']['tasks']['Book a dentist appointment']}, access_token=todoist_access_token)
+"""),
+        ))
+    return specs
+
+
+NOTETASKS = Scenario(
+    slug="notetasks", title="Turn a checklist note into Todoist tasks", difficulty=2,
+    apps=["simple_note", "todoist"], kind="action", make_variants=_notetasks,
+    solution_body='''
+notes = all_pages(
+    apis.simple_note.search_notes, access_token=simple_note_access_token, query=public_data["note_title"]
+)
+note = [n for n in notes if n["title"] == public_data["note_title"]][0]
+content = apis.simple_note.show_note(note_id=note["note_id"], access_token=simple_note_access_token)["content"]
+items = [line.strip()[3:].strip() for line in content.splitlines() if line.strip().startswith("[ ]")]
+projects = all_pages(apis.todoist.show_projects, access_token=todoist_access_token)
+project = [p for p in projects if p["name"] == public_data["project_name"]][0]
+for item in items:
+    apis.todoist.create_task(project_id=project["project_id"], title=item, access_token=todoist_access_token)
+answer = None
+''')
+
+# =========================================================================== difficulty 3
+
+
+def _venmo_outside_check(allowed: list[str]) -> Check:
+    allowed_literal = "{" + ", ".join(f'"{name}"' for name in allowed) + "}"
+    return Check(f"assert nothing changed outside {', '.join(allowed)}.",
+                 f'test.case(models.changed_model_names() - {allowed_literal}, "==", set())',
+                 label="no_op_pass", collateral=True)
+
+
+def _splitpay(world: World) -> list[TaskSpec]:
+    specs = []
+    for group in ["Apartment 4B", "Ski Weekend", "Team Offsite"]:
+        info = world.data["splitwise_groups"][group]
+        specs.append(TaskSpec(
+            instruction=(f"I still owe people money from our '{group}' group on Splitwise. Using Venmo, "
+                         "pay each person I owe exactly the amount Splitwise says I owe them."),
+            public_data={"group_name": group},
+            private_data={"group_id": info["id"], "payments": info["you_owe"],
+                          "sender_user_id": _sup_user_id(world, "venmo")},
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("""
+                    assert Venmo transactions were added from the supervisor to exactly the people in
+                    private_data.payments, with those amounts.
+                    """,
+                      'added_transactions, _, _ = models.changed_records("venmo.Transaction")\n'
+                      'paid = {}\n'
+                      'for transaction in added_transactions:\n'
+                      '    test.case(transaction.sender_id, "==", private_data.sender_user_id)\n'
+                      '    email = models.end.venmo.User.by_id(transaction.receiver_id).email\n'
+                      '    paid[email] = round(paid.get(email, 0) + transaction.amount, 2)\n'
+                      'test.case(paid, "==", dict(private_data.payments))'),
+                Check("assert no existing venmo.Transaction was updated or removed.",
+                      '_, updated_transactions, removed_transactions = models.changed_records("venmo.Transaction")\n'
+                      'test.case(len(updated_transactions) + len(removed_transactions), "==", 0)',
+                      label="no_op_pass", collateral=True),
+                _venmo_outside_check(["venmo.Transaction", "venmo.User", "venmo.Notification",
+                                      "venmo.BankTransfer"]),
+            ],
+            perturbation=_perturb(["venmo"], """
+sent = apis.venmo.show_transactions(access_token=venmo_access_token, direction="sent", page_limit=20)
+oldest = min(sent, key=lambda transaction: transaction["transaction_id"])
+apis.venmo.update_transaction(transaction_id=oldest["transaction_id"], description="edited", access_token=venmo_access_token)
+"""),
+        ))
+    return specs
+
+
+SPLITPAY = Scenario(
+    slug="splitpay", title="Pay back on Venmo what Splitwise says I owe in a group", difficulty=3,
+    apps=["splitwise", "venmo"], kind="action", make_variants=_splitpay,
+    solution_body='''
+groups = all_pages(apis.splitwise.show_groups, access_token=splitwise_access_token)
+group = [g for g in groups if g["name"] == public_data["group_name"]][0]
+balance = apis.splitwise.show_group_balance(
+    group_id=group["group_id"], email=supervisor_profile["email"], access_token=splitwise_access_token
+)[0]
+for debt in balance["source_owes_to_targets"]["breakdown"]:
+    apis.venmo.create_transaction(
+        receiver_email=debt["email"],
+        amount=round(debt["amount"], 2),
+        description=public_data["group_name"],
+        access_token=venmo_access_token,
+    )
+answer = None
+''')
+
+
+def _splitrequest(world: World) -> list[TaskSpec]:
+    specs = []
+    for group, description in [("Big Sur Camping", "Big Sur camping"), ("Board Game Nights", "Game night snacks"),
+                               ("Concert Crew", "Concert costs")]:
+        info = world.data["splitwise_groups"][group]
+        specs.append(TaskSpec(
+            instruction=(f"Some people in my Splitwise group '{group}' still owe me money. Send each of them a "
+                         f"payment request on Venmo for exactly what they owe me, with the description "
+                         f"'{description}'."),
+            public_data={"group_name": group, "description": description},
+            private_data={"group_id": info["id"], "requests": info["owe_you"],
+                          "requester_user_id": _sup_user_id(world, "venmo")},
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("""
+                    assert Venmo payment requests were added from the supervisor to exactly the people in
+                    private_data.requests, for those amounts.
+                    """,
+                      'added_requests, updated_requests, removed_requests = models.changed_records("venmo.PaymentRequest")\n'
+                      'requested = {}\n'
+                      'for request in added_requests:\n'
+                      '    test.case(request.sender_id, "==", private_data.requester_user_id)\n'
+                      '    email = models.end.venmo.User.by_id(request.receiver_id).email\n'
+                      '    requested[email] = round(requested.get(email, 0) + request.amount, 2)\n'
+                      'test.case(requested, "==", dict(private_data.requests))'),
+                Check("assert every added request has the description public_data.description.",
+                      'test.case(len(added_requests), ">", 0)\n'
+                      'for request in added_requests:\n'
+                      '    test.case(request.description, "==", public_data.description, normalize_text=True)'),
+                Check("assert no existing venmo.PaymentRequest was updated or removed.",
+                      '_, updated_requests, removed_requests = models.changed_records("venmo.PaymentRequest")\n'
+                      'test.case(len(updated_requests) + len(removed_requests), "==", 0)',
+                      label="no_op_pass", collateral=True),
+                _venmo_outside_check(["venmo.PaymentRequest", "venmo.Notification"]),
+            ],
+            perturbation=_perturb(["venmo"], """
+pending = apis.venmo.show_received_payment_requests(access_token=venmo_access_token, status="pending", page_limit=20)
+apis.venmo.deny_payment_request(payment_request_id=pending[0]["payment_request_id"], access_token=venmo_access_token)
+"""),
+        ))
+    return specs
+
+
+SPLITREQUEST = Scenario(
+    slug="splitrequest", title="Request on Venmo what people owe me in a Splitwise group", difficulty=3,
+    apps=["splitwise", "venmo"], kind="action", make_variants=_splitrequest,
+    solution_body='''
+groups = all_pages(apis.splitwise.show_groups, access_token=splitwise_access_token)
+group = [g for g in groups if g["name"] == public_data["group_name"]][0]
+balance = apis.splitwise.show_group_balance(
+    group_id=group["group_id"], email=supervisor_profile["email"], access_token=splitwise_access_token
+)[0]
+for debt in balance["targets_owe_to_source"]["breakdown"]:
+    apis.venmo.create_payment_request(
+        user_email=debt["email"],
+        amount=round(debt["amount"], 2),
+        description=public_data["description"],
+        access_token=venmo_access_token,
+    )
+answer = None
+''')
+
+
+def _birthdaytasks(world: World) -> list[TaskSpec]:
+    projects = world.data["todoist_projects"]
+    # (period phrase, first and last MM-DD of the window, project)
+    variants = [("in the next 7 days", "06-14", "06-21", "Personal"),
+                ("in July", "07-01", "07-31", "Gifts"),
+                ("in August", "08-01", "08-31", "Family & Friends")]
+    specs = []
+    for phrase, start, end, project in variants:
+        expected = {
+            f"Buy birthday gift for {p.name}": f"2024-{p.birthday[5:]}"
+            for p in world.people.values()
+            if start <= p.birthday[5:] <= end
+        }
+        assert 2 <= len(expected) <= 3, (phrase, expected)
+        specs.append(TaskSpec(
+            instruction=(f"For every contact on my phone whose birthday is {phrase}, add a task titled "
+                         f"'Buy birthday gift for <their full name>' to my Todoist project '{project}', "
+                         "due on their birthday this year."),
+            public_data={"project_name": project, "start": f"2024-{start}", "end": f"2024-{end}"},
+            private_data={"project_id": projects[project]["id"], "tasks": expected},
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("assert model changes match todoist.Task.",
+                      'test.case(models.changed_model_names(), "==", {"todoist.Task"})'),
+                Check("""
+                    assert the added tasks are exactly private_data.tasks (title -> due date),
+                    all in project private_data.project_id.
+                    """,
+                      'added_tasks, _, _ = models.changed_records("todoist.Task")\n'
+                      'expected = {title.lower(): due for title, due in private_data.tasks.items()}\n'
+                      'found = {\n'
+                      '    " ".join(task.title.lower().split()): str(task.due_date)[:10] if task.due_date else None\n'
+                      '    for task in added_tasks\n'
+                      '}\n'
+                      'test.case(found, "==", expected)\n'
+                      'test.case(len(added_tasks), "==", len(expected))\n'
+                      'test.case(set_of(added_tasks, "project_id"), "==", {private_data.project_id})'),
+                Check("assert no existing todoist.Task was updated or removed.",
+                      '_, updated_tasks, removed_tasks = models.changed_records("todoist.Task")\n'
+                      'test.case(len(updated_tasks) + len(removed_tasks), "==", 0)',
+                      label="no_op_pass", collateral=True),
+            ],
+            perturbation=_perturb(["todoist"], f"""
+apis.todoist.update_task(task_id={projects['Home']['tasks']['Deep clean the fridge']}, is_completed=True, access_token=todoist_access_token)
+"""),
+        ))
+    return specs
+
+
+BIRTHDAYTASKS = Scenario(
+    slug="birthdaytasks", title="Gift reminders for contacts with upcoming birthdays", difficulty=3,
+    apps=["phone", "todoist"], kind="action", make_variants=_birthdaytasks,
+    solution_body='''
+contacts = all_pages(apis.phone.search_contacts, access_token=phone_access_token)
+projects = all_pages(apis.todoist.show_projects, access_token=todoist_access_token)
+project = [p for p in projects if p["name"] == public_data["project_name"]][0]
+for contact in contacts:
+    if not contact["birthday"]:
+        continue
+    this_year = public_data["start"][:4] + contact["birthday"][4:10]
+    if public_data["start"] <= this_year <= public_data["end"]:
+        apis.todoist.create_task(
+            project_id=project["project_id"],
+            title="Buy birthday gift for " + contact["first_name"] + " " + contact["last_name"],
+            due_date=this_year,
+            access_token=todoist_access_token,
+        )
+answer = None
+''')
+
+
+def _receiptsplit(world: World) -> list[TaskSpec]:
+    specs = []
+    for folder, group in [("apartment", "Apartment 4B"), ("ski_weekend", "Ski Weekend"),
+                          ("big_sur", "Big Sur Camping")]:
+        info = world.data["splitwise_groups"][group]
+        member_ids = [world.data["splitwise_user_ids"][k] for k in ["supervisor", *info["members"]]]
+        receipts = world.data["receipts"][folder]
+        specs.append(TaskSpec(
+            instruction=(f"The receipts for our '{group}' expenses are in ~/documents/receipts/{folder}. Add each "
+                         f"receipt as an expense in my Splitwise group '{group}': paid by me, split equally among "
+                         "everyone in the group (me included), with the merchant name as the description."),
+            public_data={"directory": f"~/documents/receipts/{folder}", "group_name": group},
+            private_data={
+                "group_id": info["id"], "payer_id": world.data["splitwise_user_ids"]["supervisor"],
+                "member_ids": sorted(member_ids),
+                "expenses": sorted([r["merchant"].lower(), r["total"]] for r in receipts),
+            },
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("""
+                    assert model changes match splitwise.Expense and splitwise.ExpenseShare
+                    (ignoring splitwise.Notification).
+                    """,
+                      'test.case(\n'
+                      '    models.changed_model_names() - {"splitwise.Notification"},\n'
+                      '    "==",\n'
+                      '    {"splitwise.Expense", "splitwise.ExpenseShare"},\n'
+                      ')',
+                      collateral=True),
+                Check("""
+                    assert the added expenses match private_data.expenses: one per receipt, described by
+                    the merchant, for the receipt total.
+                    """,
+                      'added_expenses, _, _ = models.changed_records("splitwise.Expense")\n'
+                      'found = sorted(\n'
+                      '    [" ".join(e.description.lower().split()), round(e.amount, 2)] for e in added_expenses\n'
+                      ')\n'
+                      'test.case(found, "==", [list(e) for e in private_data.expenses])'),
+                Check("""
+                    assert every added expense is in group private_data.group_id, paid by the supervisor,
+                    and split equally among private_data.member_ids.
+                    """,
+                      'test.case(len(added_expenses), ">", 0)\n'
+                      'for expense in added_expenses:\n'
+                      '    test.case(expense.group_id, "==", private_data.group_id)\n'
+                      '    test.case(expense.payer_id, "==", private_data.payer_id)\n'
+                      '    shares = models.end.splitwise.ExpenseShare.find_all(expense_id=expense.id)\n'
+                      '    test.case(sorted(set_of(shares, "debtor_id")), "==", list(private_data.member_ids))\n'
+                      '    for share in shares:\n'
+                      '        test.case(\n'
+                      '            share.share_amount, "==", expense.amount / len(private_data.member_ids), tolerance=0.01\n'
+                      '        )'),
+                Check("assert no existing splitwise.Expense or splitwise.ExpenseShare was updated or removed.",
+                      '_, updated_expenses, removed_expenses = models.changed_records("splitwise.Expense")\n'
+                      '_, updated_shares, removed_shares = models.changed_records("splitwise.ExpenseShare")\n'
+                      'test.case(\n'
+                      '    len(updated_expenses) + len(removed_expenses) + len(updated_shares) + len(removed_shares),\n'
+                      '    "==",\n'
+                      '    0,\n'
+                      ')',
+                      label="no_op_pass", collateral=True),
+            ],
+            perturbation=_perturb(["splitwise"], f"""
+expenses = apis.splitwise.show_group_expenses(group_id={world.data['splitwise_groups']['Office Lunch Fund']['id']}, access_token=splitwise_access_token)
+apis.splitwise.delete_expense(expense_id=expenses[0]["expense_id"], access_token=splitwise_access_token)
+"""),
+        ))
+    return specs
+
+
+RECEIPTSPLIT = Scenario(
+    slug="receiptsplit", title="Split saved receipts equally in a Splitwise group", difficulty=3,
+    apps=["file_system", "splitwise"], kind="action", make_variants=_receiptsplit,
+    solution_body='''
+groups = all_pages(apis.splitwise.show_groups, access_token=splitwise_access_token)
+group = [g for g in groups if g["name"] == public_data["group_name"]][0]
+member_emails = [member["email"] for member in group["members"]]
+file_paths = apis.file_system.show_directory(
+    directory_path=public_data["directory"], entry_type="files", access_token=file_system_access_token
+)
+for file_path in file_paths:
+    content = apis.file_system.show_file(file_path=file_path, access_token=file_system_access_token)["content"]
+    fields = {}
+    for line in content.splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip().lower()] = value.strip()
+    amount = float(fields["total"].replace("$", "").replace(",", ""))
+    apis.splitwise.record_expense(
+        description=fields["merchant"],
+        paid_amount=amount,
+        payer_email=supervisor_profile["email"],
+        debtor_emails=member_emails,
+        group_id=group["group_id"],
+        access_token=splitwise_access_token,
+    )
+answer = None
+''')
+
+
+def _venmoapprove(world: World) -> list[TaskSpec]:
+    pending = world.data["venmo_pending_requests"]
+    specs = []
+    for relationship, plural in [("roommate", "roommates"), ("coworker", "coworkers"), ("friend", "friends")]:
+        keys = {p.key for p in world.by_relationship(relationship)}
+        expected = {rid: key for label, rid in pending.items() if (key := label.split(":")[0]) in keys}
+        assert len(expected) >= 2, (relationship, expected)
+        amounts = sorted(
+            [world.people[key].email, amount]
+            for label, rid in pending.items()
+            for key, amount in [(label.split(":")[0], world.data["venmo_request_amounts"][rid])]
+            if key in keys
+        )
+        specs.append(TaskSpec(
+            instruction=(f"Approve all the pending Venmo payment requests I have received from my {plural} "
+                         "(as listed in my phone contacts). Leave every other request as it is."),
+            public_data={"relationship": relationship},
+            private_data={"request_ids": sorted(expected), "payments": amounts,
+                          "user_id": _sup_user_id(world, "venmo")},
+            answer=None,
+            checks=[
+                answer_check("no_op_pass"),
+                Check("assert every request in private_data.request_ids is now approved.",
+                      'for request_id in private_data.request_ids:\n'
+                      '    request = models.end.venmo.PaymentRequest.by_id(request_id)\n'
+                      '    test.case(request.approved_at is not None, "==", True)\n'
+                      '    test.case(request.denied_at, "is", None)'),
+                Check("""
+                    assert no other venmo.PaymentRequest was updated, and none was added or removed.
+                    """,
+                      'added_requests, updated_requests, removed_requests = models.changed_records(\n'
+                      '    "venmo.PaymentRequest"\n'
+                      ')\n'
+                      'test.case(set_of(updated_requests, "id") - set(private_data.request_ids), "==", set())\n'
+                      'test.case(len(added_requests) + len(removed_requests), "==", 0)',
+                      label="no_op_pass", collateral=True),
+                Check("""
+                    assert the added venmo.Transaction records pay the requesters: sent by the supervisor,
+                    matching private_data.payments (email, amount).
+                    """,
+                      'added_transactions, _, _ = models.changed_records("venmo.Transaction")\n'
+                      'test.case(set_of(added_transactions, "sender_id"), "==", {private_data.user_id})\n'
+                      'payments = sorted(\n'
+                      '    [models.end.venmo.User.by_id(t.receiver_id).email, round(t.amount, 2)]\n'
+                      '    for t in added_transactions\n'
+                      ')\n'
+                      'test.case(payments, "==", [list(p) for p in private_data.payments])'),
+                _venmo_outside_check(["venmo.PaymentRequest", "venmo.Transaction", "venmo.User",
+                                      "venmo.Notification", "venmo.BankTransfer"]),
+            ],
+            perturbation=_perturb(["venmo"], f"""
+apis.venmo.deny_payment_request(payment_request_id={pending['stranger2:Refund please']}, access_token=venmo_access_token)
+"""),
+        ))
+    return specs
+
+
+VENMOAPPROVE = Scenario(
+    slug="venmoapprove", title="Approve pending Venmo requests from one circle of contacts", difficulty=3,
+    apps=["phone", "venmo"], kind="action", make_variants=_venmoapprove,
+    solution_body='''
+contacts = all_pages(
+    apis.phone.search_contacts, access_token=phone_access_token, relationship=public_data["relationship"]
+)
+emails = {contact["email"] for contact in contacts if public_data["relationship"] in contact["relationships"]}
+requests = all_pages(
+    apis.venmo.show_received_payment_requests, access_token=venmo_access_token, status="pending"
+)
+for request in requests:
+    if request["sender"]["email"] in emails:
+        apis.venmo.approve_payment_request(
+            payment_request_id=request["payment_request_id"], access_token=venmo_access_token
+        )
+answer = None
+''')
+
+
+SCENARIOS: list[Scenario] = [
+    NOTELOOKUP, PLAYLISTLEN, TODOISTDONE, PHONEALARM, FILEMOVE,
+    VENMOSENT, SPLITOWE, NOTESONGS, TEXTCODE, NOTETASKS,
+    SPLITPAY, SPLITREQUEST, BIRTHDAYTASKS, RECEIPTSPLIT, VENMOAPPROVE,
+]  # fmt: skip
+
+# Whole scenarios per dataset split (two per difficulty in dev and test, one in train).
+SPLITS: dict[str, list[str]] = {
+    "train": ["phonealarm", "textcode", "receiptsplit"],
+    "dev": ["notelookup", "todoistdone", "venmosent", "notetasks", "splitrequest", "venmoapprove"],
+    "test": ["playlistlen", "filemove", "splitowe", "notesongs", "splitpay", "birthdaytasks"],
+}
