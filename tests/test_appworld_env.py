@@ -44,6 +44,9 @@ async def test_full_episode(appworld_server):
     assert "apis.api_docs.show_api_doc(app_name=" in info.reference
     assert "spotify" in info.reference
     assert info.completion_hint.startswith("apis.supervisor.complete_task(answer=")
+    # Per-app references for specialists: their app, plus api_docs and supervisor only.
+    assert "venmo" in info.apps and "supervisor" not in info.apps
+    assert "- venmo:" in info.apps["venmo"] and "- spotify:" not in info.apps["venmo"]
 
     # an API call, run by AppWorld's server
     result = await env.execute("print(apis.supervisor.show_active_task())")

@@ -25,7 +25,7 @@ from trirole.tools.appworld.errors import (
     AppWorldUnreachable,
 )
 from trirole.tools.appworld.output import literal_answer, parse_failure, stored_answer
-from trirole.tools.appworld.reference import COMPLETION_HINT, reference_text
+from trirole.tools.appworld.reference import app_references, COMPLETION_HINT, reference_text
 from trirole.tools.base import EnvironmentInfo, Evaluation
 
 # url -> the environment whose episode holds that server (one world per server).
@@ -185,7 +185,8 @@ class AppWorldEnvironment:
         supervisor = out.get("supervisor") or {}
         context = {key: supervisor.get(key, "") for key in ("first_name", "last_name", "email", "phone_number")}
         return EnvironmentInfo(instruction=out.get("instruction", ""), context=context,
-                               reference=reference_text(), completion_hint=COMPLETION_HINT)
+                               reference=reference_text(), completion_hint=COMPLETION_HINT,
+                               apps=app_references())
 
     def _active(self) -> tuple[AppWorldClient, str]:
         if self._client is None or self.task_id is None:

@@ -48,3 +48,16 @@ _REFERENCE = "\n".join([
 def reference_text(apps: dict[str, str] | None = None) -> str:
     apps = APP_DESCRIPTIONS if apps is None else apps
     return _REFERENCE.format(apps="\n".join(f"- {name}: {text}" for name, text in apps.items()))
+
+
+SHARED_APPS = ("api_docs", "supervisor")
+
+
+def app_references() -> dict[str, str]:
+    """Per-app reference for specialists that each see only their app: the app itself plus
+    the two every app needs (api_docs to look APIs up, supervisor for passwords and
+    completing the task)."""
+    return {
+        app: reference_text({name: APP_DESCRIPTIONS[name] for name in (*SHARED_APPS, app)})
+        for app in APP_DESCRIPTIONS if app not in SHARED_APPS
+    }
