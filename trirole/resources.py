@@ -9,6 +9,7 @@ experiments swap parts without copying the graph.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -63,7 +64,10 @@ class Resources:
         if role in self.models:
             return self.models[role]
         endpoint = settings.endpoint(role)
-        key = (endpoint, settings.api_key, settings.enable_thinking, settings.request_timeout_s, settings.max_retries)
+        # Per event loop: langchain-openai's async HTTP client is bound to the loop it
+        # first ran in, and a second asyncio.run() would find it closed.
+        key = (endpoint, settings.api_key, settings.enable_thinking, settings.request_timeout_s, settings.max_retries,
+               id(asyncio.get_running_loop()))
         if key not in self._built_models:
             self._built_models[key] = make_chat_model(settings, role)
         return self._built_models[key]

@@ -9,7 +9,11 @@ Studio can store and show it.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal
+
+# typing_extensions' TypedDict: pydantic (LangGraph's JSON schemas, Studio) rejects
+# typing.TypedDict before Python 3.12.
+from typing_extensions import NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages

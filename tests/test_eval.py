@@ -1,0 +1,294 @@
+"""The evaluation harness: resume after a kill, metrics, failure classes, report files.
+
+The model is FAKE: tests/scripted_openai.py's HTTP server (counting requests) or
+LangChain's fake chat model. The resume test runs the real `trirole eval` command in a
+subprocess with the real python sandbox, and kills it mid-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from fakes import ScriptedEnvironment, code
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from scripted_openai import ScriptedOpenAIServer
+
+from trirole.evals import (
+    Dataset,
+    DatasetError,
+    EvalTask,
+    classify_failure,
+    compute_metrics,
+    evaluate,
+    load_dataset,
+    read_results,
+    resolve_paradigms,
+    write_report,
+)
+from trirole.evals.published import MARK
+from trirole.settings import TriroleSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+N_TASKS = 6
+PARADIGMS = ("base", "react")
+
+
+def forever(text: str) -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=(AIMessage(content=text) for _ in itertools.count()))
+
+
+# -- resume after a kill ---------------------------------------------------------------------------
+def _task_file(path: Path) -> Path:
+    lines = [json.dumps({"id": f"t{i}", "instruction": f"Return the number {i} (task t{i}).",
+                         "checker": f"def check(answer):\n    return answer == {i}", "difficulty": 1 + i % 3})
+             for i in range(N_TASKS)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _request_key(body: dict) -> tuple[str, str]:
+    """(paradigm, task) of a chat request: the base paradigm's system prompt differs."""
+    text = " ".join(str(m.get("content", "")) for m in body["messages"])
+    paradigm = "base" if "Write ONE complete Python program" in text else "react"
+    return paradigm, "t" + re.search(r"\(task t(\d+)\)", text).group(1)
+
+
+def _eval_command(tasks: Path, out: Path, base_url: str) -> list[str]:
+    return [sys.executable, "-m", "trirole.cli", "eval", "--paradigms", ",".join(PARADIGMS), "--dataset", str(tasks),
+            "--out", str(out), "--base-url", base_url, "--model", "scripted-model", "--concurrency", "2",
+            "--task-timeout", "120"]
+
+
+def test_a_killed_evaluation_resumes_without_losing_or_repeating_pairs(tmp_path):
+    tasks, out = _task_file(tmp_path / "tasks.jsonl"), tmp_path / "out"
+    gate = threading.Event()  # tasks t2.. hang in the first run until it is killed
+
+    def responder(messages):
+        number = int(re.search(r"\(task t(\d+)\)", " ".join(str(m.get("content")) for m in messages)).group(1))
+        if number >= 2:
+            gate.wait()
+        return f"Done.\n```python\ncomplete_task({number})\n```"
+
+    with ScriptedOpenAIServer(responder) as server:
+        try:
+            first = subprocess.Popen(_eval_command(tasks, out, server.base_url), cwd=ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            results = out / "results.jsonl"
+            deadline = time.monotonic() + 120  # a guard against a hang, not an assertion on speed
+            while time.monotonic() < deadline and first.poll() is None:
+                if results.is_file() and results.read_text().count("\n") >= 2 * len(PARADIGMS):
+                    break
+                time.sleep(0.05)
+            first.kill()
+            first.wait()
+            finished_first = {(r["paradigm"], r["task_id"]) for r in read_results(out)}
+            # t0 and t1 finished with both paradigms; t2 pairs were in flight when killed.
+            assert finished_first == {(p, f"t{i}") for p in PARADIGMS for i in (0, 1)}
+            calls_first = Counter(_request_key(b) for b in server.requests)
+            with results.open("a") as handle:  # as if killed in the middle of writing a line
+                handle.write('{"paradigm": "react", "task_id": "t')
+        finally:
+            gate.set()
+
+        second = subprocess.run(_eval_command(tasks, out, server.base_url), cwd=ROOT, capture_output=True,
+                                text=True, timeout=300)
+        assert second.returncode == 0, second.stderr[-2000:]
+        calls_all = Counter(_request_key(b) for b in server.requests)
+
+    lines = results.read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is whole again
+    pairs = Counter((r["paradigm"], r["task_id"]) for r in records)
+    assert pairs == Counter({(p, f"t{i}"): 1 for p in PARADIGMS for i in range(N_TASKS)})
+    assert all(r["success"] is True for r in records)
+    for pair in finished_first:  # finished pairs were not run again
+        assert calls_all[pair] == calls_first[pair] == 1
+    for record in records:  # the in-flight pairs' partial traces were replaced
+        trace = [json.loads(line) for line in (out / record["trace"]).read_text().splitlines()]
+        assert [t["type"] for t in trace].count("final") == 1
+    assert (out / "report.md").is_file()
+
+
+# -- the runner in-process ---------------------------------------------------------------------------
+class SlowEnvironment(ScriptedEnvironment):
+    async def execute(self, code):
+        await asyncio.sleep(60)
+        return await super().execute(code)
+
+
+def _dataset(n: int) -> Dataset:
+    return Dataset(name="fake", env="python", tasks=tuple(EvalTask(id=f"x{i}", env="python", difficulty=1,
+                                                                   scenario=f"x{i}") for i in range(n)))
+
+
+async def test_a_task_past_its_wall_clock_limit_is_recorded_as_timeout_and_its_environment_closed(tmp_path):
+    made: list[SlowEnvironment] = []
+
+    def factory(settings):
+        made.append(SlowEnvironment())
+        return made[-1]
+
+    summary = await evaluate(["react"], _dataset(1), tmp_path, settings=TriroleSettings(), task_timeout_s=0.3,
+                             graph_options={"model": forever(code("work()"))}, environment=factory, progress=False)
+    (record,) = summary.records()
+    assert record["status"] == "timeout" and record["success"] is False and "wall-clock" in record["status_reason"]
+    assert record["steps"] == 1  # the last streamed state before the cut
+    assert made and all(env.closed for env in made)
+
+
+async def test_a_rerun_skips_recorded_pairs_and_ignores_a_half_written_line(tmp_path):
+    options = {"graph_options": {"model": forever(code("complete_task(1)"))},
+               "environment": lambda settings: ScriptedEnvironment(), "progress": False}
+    first = await evaluate(["react", "base"], _dataset(2), tmp_path, settings=TriroleSettings(), limit=1, **options)
+    assert {(r["paradigm"], r["task_id"]) for r in first.records()} == {("react", "x0"), ("base", "x0")}
+    with (tmp_path / "results.jsonl").open("a") as handle:
+        handle.write('{"paradigm": "base", "task_')
+    assert len(read_results(tmp_path)) == 2
+    both = await evaluate(["react", "base"], _dataset(2), tmp_path, settings=TriroleSettings(), **options)
+    assert (both.pairs, both.skipped, both.ran) == (4, 2, 2) and len(both.records()) == 4
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and all(json.loads(line) for line in lines)
+    record = next(r for r in both.records() if r["paradigm"] == "react")
+    assert record["usage"]["agent"]["calls"] == 1 and record["model_calls"] == 1 and record["success"] is True
+
+
+async def test_the_preflight_names_the_unreachable_endpoint(tmp_path):
+    from trirole.backend import BackendError
+
+    settings = TriroleSettings(base_url="http://127.0.0.1:9/v1", model="m")
+    with pytest.raises(BackendError, match="127.0.0.1:9"):
+        await evaluate(["react"], _dataset(1), tmp_path, settings=settings, progress=False)
+
+
+def test_datasets_and_paradigm_names():
+    python = load_dataset("python")
+    assert python.env == "python" and python.tasks and all(t.scenario == t.id for t in python.tasks)
+    with pytest.raises(DatasetError, match="known: python, dev, test, train, test_normal, test_challenge"):
+        load_dataset("no-such-split")
+    assert resolve_paradigms("base, scaffold-no-corrector,base") == ["base", "scaffold-no-corrector"]
+    with pytest.raises(ValueError, match="choose from"):
+        resolve_paradigms("base,nope")
+
+
+def test_the_eval_command_fails_on_bad_input_with_one_line(tmp_path, capsys):
+    from trirole.cli import main
+
+    for argv in (["eval", "--dataset", "nope", "--out", str(tmp_path)],
+                 ["eval", "--dataset", "python", "--out", str(tmp_path), "--paradigms", "nope"],
+                 ["eval", "--dataset", "python", "--out", str(tmp_path), "--concurrency", "0"],
+                 ["eval", "--dataset", "python"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("trirole eval: error:") and err.count("\n") == 1, err
+
+
+# -- metrics ----------------------------------------------------------------------------------------
+def _record(paradigm, task_id, scenario, difficulty, success, prompt=100, completion=10, **extra):
+    return {"paradigm": paradigm, "task_id": task_id, "scenario": scenario, "difficulty": difficulty,
+            "success": success, "status": "completed", "prompt_tokens": prompt, "completion_tokens": completion,
+            "model_calls": 2, "steps": 2, "wall_s": 1.5, "usage": {"agent": {"calls": 2, "prompt_tokens": prompt,
+                                                                             "completion_tokens": completion}},
+            **extra}
+
+
+def test_goal_completion_by_task_scenario_and_difficulty():
+    records = [
+        _record("a", "s1_1", "s1", 1, True, summarizations=1),
+        _record("a", "s1_2", "s1", 1, False),
+        _record("a", "s2_1", "s2", 2, True, corrections=2),
+        _record("a", "s2_2", "s2", 2, True),
+        _record("a", "s3_1", "s3", None, None),  # no verdict counts as not solved
+        _record("b", "s1_1", "s1", 1, False, prompt=50, completion=0),
+    ]
+    m = compute_metrics(records)
+    a, b = m["a"], m["b"]
+    assert (a["tasks"], a["solved"], a["tgc"]) == (5, 3, 0.6)
+    assert (a["scenarios"], a["scenarios_solved"], a["sgc"]) == (3, 1, pytest.approx(1 / 3))
+    assert a["by_difficulty"]["1"] == {"tasks": 2, "solved": 1, "tgc": 0.5, "scenarios": 1, "scenarios_solved": 0,
+                                       "sgc": 0.0}
+    assert a["by_difficulty"]["2"]["tgc"] == 1.0 and a["by_difficulty"]["2"]["sgc"] == 1.0
+    assert list(a["by_difficulty"]) == ["1", "2", "unknown"]
+    assert a["tokens"] == 550 and a["tokens_per_task"] == 110 and a["tokens_per_solved"] == pytest.approx(550 / 3)
+    assert a["tokens_by_role"]["agent"] == {"calls": 10, "prompt_tokens": 500, "completion_tokens": 50}
+    assert (a["summarizations"], a["corrections"], a["tasks_with_correction"]) == (1, 2, 1)
+    assert (a["model_calls"], a["calls_per_task"], a["wall_s_per_task"]) == (10, 2, 1.5)
+    assert b["tgc"] == 0.0 and b["sgc"] == 0.0 and b["tokens_per_solved"] is None
+
+
+# -- failure classes --------------------------------------------------------------------------------
+def _exec(code_text, output="", error_type=None):
+    return {"type": "execution", "code": code_text, "output": output, "error": error_type is not None,
+            "error_type": error_type}
+
+
+def _call(role, *user_texts):
+    return {"type": "model_call", "role": role, "messages": [{"role": "user", "content": t} for t in user_texts]}
+
+
+TOKEN = "tok_8f3a9c2b7e1d4f60"
+CASES = {
+    "timeout": ({"status": "timeout"}, []),
+    "context_overflow": ({"status": "context_overflow"}, []),
+    "model_error": ({"status": "model_error"}, []),
+    "environment_error": ({"status": "env_error"}, []),
+    "harness_error": ({"status": "error"}, []),
+    "premature_completion": ({"status": "completed"}, [_exec("complete_task(1)")]),
+    "unevaluated": ({"status": "completed", "success": None}, [_exec("complete_task(1)")]),
+    "lost_credential": ({"status": "step_budget"}, [
+        _exec("login()", '{"access_token": "%s"}' % TOKEN), _call("summarizer", "compress"),
+        _exec("show_playlists(token=tok)", "Exception: 401 Unauthorized: invalid access token", "Exception")]),
+    "repetition_loop": ({"status": "step_budget"}, [
+        _exec("fetch(page=1)", "KeyError: 'items'", "KeyError")] * 3),
+    "api_misuse:TypeError": ({"status": "step_budget"}, [
+        _exec("a()", "KeyError: 'x'", "KeyError"), _exec("b(1)", "TypeError: b() takes 0 arguments", "TypeError"),
+        _exec("c(2, 3)", "TypeError: c() missing 1 argument", "TypeError")]),
+    "step_budget": ({"status": "step_budget"}, [_exec("a()", "1"), _exec("b()", "2")]),
+}
+
+
+@pytest.mark.parametrize("expected", sorted(CASES))
+def test_each_failure_class_from_a_hand_made_trace(expected):
+    record, trace = CASES[expected]
+    assert classify_failure({"paradigm": "p", "task_id": "t", "success": False, **record}, trace) == expected
+    assert classify_failure({"paradigm": "p", "task_id": "t", **record, "success": True}, trace) is None
+
+
+def test_a_mangled_credential_without_summarization_is_a_lost_credential():
+    mangled = TOKEN[:-1] + "X"
+    trace = [_call("agent", "task"), _exec("login()", '{"access_token": "%s"}' % TOKEN),
+             _exec(f'pay(access_token="{mangled}")', "ValueError: bad request", "ValueError")]
+    assert classify_failure({"status": "step_budget", "success": False}, trace) == "lost_credential"
+    trace[-1] = _exec(f'pay(access_token="{TOKEN}")', "ValueError: bad request", "ValueError")  # the exact copy
+    assert classify_failure({"status": "step_budget", "success": False}, trace) == "api_misuse:ValueError"
+    assert classify_failure({"status": "completed", "success": True}, trace) is None
+
+
+# -- report -----------------------------------------------------------------------------------------
+def test_the_report_writes_markdown_csv_and_two_plots_with_the_published_rows(tmp_path):
+    records = [_record("react", "s1_1", "s1", 1, False, status="step_budget", trace="traces/react/s1_1.jsonl"),
+               _record("scaffold", "s1_1", "s1", 1, True, trace="traces/scaffold/s1_1.jsonl")]
+    (tmp_path / "traces" / "react").mkdir(parents=True)
+    (tmp_path / "traces" / "react" / "s1_1.jsonl").write_text(
+        "\n".join(json.dumps(_exec("f()", "KeyError: 'x'", "KeyError")) for _ in range(3)) + "\n")
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    paths = write_report(tmp_path)
+    markdown = paths["markdown"].read_text()
+    assert "| react | 1 | 0 | 0.0% |" in markdown and "| scaffold | 1 | 1 | 100.0% |" in markdown
+    assert "repetition_loop: 1" in markdown
+    for value in ("5.4", "8.9", "3.0", "5.9", "15.8", "26.3", "5.3", "14.0", "7.1"):
+        assert f"| {MARK} | Three Roles, One Model |" in markdown and f"| {value} |" in markdown
+    assert "Rethinking Scale" in markdown and "qualitative" in markdown
+    rows = paths["csv"].read_text().splitlines()
+    assert rows[0].startswith("paradigm,task_id") and "agent_calls" in rows[0] and len(rows) == 3
+    for name in ("success_vs_tokens", "success_by_difficulty"):
+        assert paths[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

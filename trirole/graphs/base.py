@@ -1,0 +1,126 @@
+"""The base-model paradigm of *Rethinking Scale*: no agent loop, no tools feedback.
+
+The model is prompted once with the task and the environment's reference (API docs) and
+writes one whole program; the environment runs it once; the run ends. It is the lower
+bound that the single-agent (ReAct, scaffold) and multi-agent paradigms are compared
+against: everything they add is feedback from executions.
+
+    setup -> base (one model call, role ``agent``) -> executor -> finish
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal, Mapping
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer
+
+from trirole.backend import TokenCounter, describe_model_error
+from trirole.graphs.loop import make_resources
+from trirole.nodes.agent import propose_action
+from trirole.nodes.context import ContextOverflow, fit_to_budget, task_message
+from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
+from trirole.resources import EnvironmentSpec, Resources
+from trirole.settings import TriroleSettings
+from trirole.state import TriroleInput, TriroleOutput, TriroleState
+
+ROLE = "agent"  # one model call, counted (in usage and traces) as the agent's
+
+
+def make_base_node(resources: Resources):
+    """The one model call: the task and reference in, one whole program out."""
+
+    async def base(state: TriroleState, config: RunnableConfig) -> dict:
+        settings = resources.settings(config)
+        counter = resources.counter(settings)
+        system = SystemMessage(content=resources.prompts.render(
+            "base_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",
+            reference=state.get("reference") or "(none)"))
+        prompt = [system, task_message(state, resources.prompts, max_response_chars=0)]
+        try:
+            prompt = await fit_to_budget(prompt, settings.prompt_budget, counter)
+            reply, code, usage = await propose_action(resources.model(ROLE, settings), prompt, counter, role=ROLE)
+        except ContextOverflow as exc:
+            return {"status": "context_overflow", "status_reason": str(exc)}
+        except Exception as exc:  # the endpoint failed after its retries
+            return {"status": "model_error", "status_reason": describe_model_error(exc, settings.endpoint(ROLE))}
+        update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {ROLE: usage},
+                        "counters": {"steps": 1}, "proposed_code": code or "", "code_to_run": code or "",
+                        "correction_reason": ""}
+        if code is None:
+            # The one attempt is spent: there is nothing to run. step_budget is the
+            # honest status (the paradigm's budget is one program), the reason says why.
+            update["counters"]["no_code"] = 1
+            update.update(status="step_budget", status_reason="the base model's one reply held no code block")
+        return update
+
+    return base
+
+
+def make_base_finish_node(resources: Resources):
+    """`make_finish_node`, with a reason that fits a one-shot run when the program did
+    not complete the task (the generic one talks about ``max_steps``)."""
+    finish = make_finish_node(resources)
+
+    async def base_finish(state: TriroleState, config: RunnableConfig) -> dict:
+        last = state.get("last_result") or {}
+        preset: dict = {}
+        if state.get("status") in (None, "running") and not last.get("task_completed"):
+            failed = f" (it failed: {last.get('error_type') or 'error'})" if last.get("error") else ""
+            preset = {"status": "step_budget",
+                      "status_reason": f"the base model's one program ran without completing the task{failed}"}
+        update = await finish({**state, **preset}, config)
+        return {**preset, **update}
+
+    base_finish.__name__ = "finish"
+    return base_finish
+
+
+async def _after_setup(state: TriroleState) -> Literal["base", "finish"]:
+    return "finish" if state.get("status") not in (None, "running") else "base"
+
+
+async def _after_base(state: TriroleState) -> Literal["executor", "finish"]:
+    if state.get("status") not in (None, "running") or not state.get("code_to_run"):
+        return "finish"
+    return "executor"
+
+
+def build_base_graph(
+    *,
+    model: BaseChatModel | None = None,
+    settings: TriroleSettings | Mapping[str, Any] | None = None,
+    prompts: Mapping[str, str] | str | None = None,
+    token_counter: TokenCounter | None = None,
+    environment: EnvironmentSpec = None,
+    nodes: Mapping[str, Callable] | None = None,
+    checkpointer: Checkpointer = None,
+    name: str = "base",
+    debug: bool = False,
+) -> CompiledStateGraph:
+    """Compile the base-model paradigm (nodes ``setup``, ``base``, ``executor``, ``finish``).
+
+    Exactly one model call and at most one execution per run, whatever ``max_steps``
+    says. The options mean what they mean for `build_scaffold_graph`.
+    """
+    resources = make_resources(model=model, models=None, settings=settings, prompts=prompts,
+                               token_counter=token_counter, environment=environment)
+    factories = {"setup": make_setup_node, "base": make_base_node, "executor": make_executor_node,
+                 "finish": make_base_finish_node}
+    unknown = set(nodes or {}) - set(factories)
+    if unknown:
+        raise ValueError(f"cannot replace unknown nodes {sorted(unknown)}; this graph's nodes are {sorted(factories)}")
+    graph = StateGraph(TriroleState, context_schema=TriroleSettings,
+                       input_schema=TriroleInput, output_schema=TriroleOutput)
+    for node_name, factory in factories.items():
+        graph.add_node(node_name, (nodes or {}).get(node_name) or factory(resources))
+    graph.add_edge(START, "setup")
+    graph.add_conditional_edges("setup", _after_setup, ["base", "finish"])
+    graph.add_conditional_edges("base", _after_base, ["executor", "finish"])
+    graph.add_edge("executor", "finish")
+    graph.add_edge("finish", END)
+    return graph.compile(checkpointer=checkpointer, name=name, debug=debug)
