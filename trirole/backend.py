@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import hashlib
 import json
 import math
-import ssl
+import weakref
 from collections import OrderedDict
 from typing import Any, Protocol, Sequence
 
@@ -140,6 +140,15 @@ class ServerTokenCounter:
         self._fallback = HeuristicTokenCounter()
         self._cache: OrderedDict[str, int] = OrderedDict()
         self._cache_size = cache_size
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _client(self) -> httpx.AsyncClient:
+        """One pooled client per event loop (an httpx client is bound to the loop it
+        first ran in); it goes away with its loop."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._clients:
+            self._clients[loop] = httpx.AsyncClient(timeout=self.timeout_s)
+        return self._clients[loop]
 
     async def acount(self, messages: Sequence[BaseMessage]) -> int:
         if not self.exact:
@@ -151,10 +160,7 @@ class ServerTokenCounter:
             self._cache.move_to_end(key)
             return self._cache[key]
         try:
-            # A client per call (a pooled one would be bound to one event loop), but one
-            # shared TLS context: building it costs ~75 ms of CPU, every time.
-            async with httpx.AsyncClient(timeout=self.timeout_s, verify=_tls_context()) as client:
-                response = await client.post(self.url, json=payload)
+            response = await self._client().post(self.url, json=payload)
         except httpx.HTTPError:
             return self._fallback.count(messages)
         if response.status_code in (404, 405):
@@ -166,11 +172,6 @@ class ServerTokenCounter:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return tokens
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
 
 
 def _text(message: BaseMessage) -> str:
