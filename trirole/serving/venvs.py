@@ -1,0 +1,182 @@
+"""Separate virtual environments for heavy dependencies (vLLM, AppWorld, ...).
+
+Each lives at ``trirole_home()/<name>``, is created with ``python -m venv`` and filled with
+plain ``pip`` (not uv: the CPU torch wheel comes from pip's configured local wheel folder),
+and carries a stamp file recording a hash of what was asked for. A second
+:func:`ensure_venv` with the same requirements is a no-op; different requirements
+reinstall into the same venv. Output of every step goes to ``logs_dir()/venv-<name>.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from trirole.paths import home_subdir, logs_dir, trirole_home
+
+__all__ = [
+    "VenvInstallError",
+    "ensure_venv",
+    "venv_path",
+    "venv_python",
+    "venv_bin",
+    "read_stamp",
+    "requirements_hash",
+    "STAMP_NAME",
+]
+
+STAMP_NAME = ".trirole-stamp.json"
+
+
+class VenvInstallError(RuntimeError):
+    """Creating or filling a venv failed; the message names the venv, the step and the log."""
+
+    def __init__(self, name: str, step: str, log_path: Path, detail: str = ""):
+        self.venv_name = name
+        self.step = step
+        self.log_path = Path(log_path)
+        msg = f"installing venv {name!r} failed at step '{step}'"
+        if detail:
+            msg += f" ({detail})"
+        msg += f". Install log: {log_path}"
+        super().__init__(msg)
+
+
+def venv_path(name: str) -> Path:
+    return trirole_home() / name
+
+
+def venv_bin(venv: Path) -> Path:
+    return Path(venv) / "bin"
+
+
+def venv_python(venv: Path) -> Path:
+    return venv_bin(venv) / "python"
+
+
+def requirements_hash(requirements: Sequence[str], post_install: Iterable[Sequence[str]] = ()) -> str:
+    payload = json.dumps(
+        {"requirements": list(requirements), "post_install": [list(c) for c in post_install]},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def read_stamp(name_or_path: str | Path) -> dict | None:
+    """The stamp of a venv (by name or path), or None if it has none."""
+    path = Path(name_or_path)
+    if not path.is_absolute():
+        path = venv_path(str(name_or_path))
+    try:
+        return json.loads((path / STAMP_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _lock(name: str):
+    """One installer per venv at a time, across processes."""
+    lock_file = home_subdir("locks") / f"venv-{name}.lock"
+    with open(lock_file, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _run(step: str, argv: list[str], *, name: str, log_path: Path, env: dict) -> float:
+    t0 = time.monotonic()
+    with open(log_path, "a") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} [{step}] $ {' '.join(argv)}\n")
+        log.flush()
+        try:
+            rc = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+            ).returncode
+        except OSError as e:
+            log.write(f"could not run: {e}\n")
+            raise VenvInstallError(name, step, log_path, str(e)) from e
+        log.write(f"=== [{step}] exit code {rc} after {time.monotonic() - t0:.1f} s\n")
+    if rc != 0:
+        raise VenvInstallError(name, step, log_path, f"exit code {rc}")
+    return time.monotonic() - t0
+
+
+def ensure_venv(
+    name: str,
+    requirements: list[str],
+    *,
+    post_install: Sequence[Sequence[str]] = (),
+    python: str = sys.executable,
+) -> Path:
+    """Create (once) the venv ``trirole_home()/<name>`` holding `requirements`.
+
+    `post_install` commands are argv lists run after ``pip install``; ``{python}`` and
+    ``{bin}`` in them are replaced by the venv's python and bin folder. A stamp with a hash
+    of requirements + post_install makes a later call with the same arguments instant.
+    Raises :class:`VenvInstallError` (naming the step and the log) on failure.
+    """
+    venv = venv_path(name)
+    wanted = requirements_hash(requirements, post_install)
+    stamp = read_stamp(venv)
+    if stamp and stamp.get("hash") == wanted and venv_python(venv).exists():
+        return venv
+
+    with _lock(name):
+        stamp = read_stamp(venv)  # another process may have finished meanwhile
+        if stamp and stamp.get("hash") == wanted and venv_python(venv).exists():
+            return venv
+
+        log_path = logs_dir() / f"venv-{name}.log"
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        env.pop("VIRTUAL_ENV", None)
+        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+        env["PIP_NO_INPUT"] = "1"
+        timings: dict[str, float] = {}
+        t_all = time.monotonic()
+
+        (venv / STAMP_NAME).unlink(missing_ok=True)
+        py = venv_python(venv)
+        if not py.exists():
+            timings["venv"] = _run("create venv", [python, "-m", "venv", str(venv)],
+                                   name=name, log_path=log_path, env=env)
+        if requirements:
+            timings["pip_install"] = _run(
+                "pip install", [str(py), "-m", "pip", "install", *requirements],
+                name=name, log_path=log_path, env=env,
+            )
+        subs = {"{python}": str(py), "{bin}": str(venv_bin(venv))}
+        for i, cmd in enumerate(post_install):
+            argv = [_substitute(a, subs) for a in cmd]
+            timings[f"post_install_{i}"] = _run(
+                f"post-install {i + 1}: {' '.join(cmd)}", argv, name=name, log_path=log_path, env=env,
+            )
+        timings["total"] = time.monotonic() - t_all
+
+        (venv / STAMP_NAME).write_text(json.dumps({
+            "name": name,
+            "hash": wanted,
+            "requirements": list(requirements),
+            "post_install": [list(c) for c in post_install],
+            "python": str(python),
+            "installed_at": time.time(),
+            "timings_s": {k: round(v, 2) for k, v in timings.items()},
+            "log": str(log_path),
+        }, indent=2))
+        return venv
+
+
+def _substitute(arg: str, subs: dict[str, str]) -> str:
+    for key, value in subs.items():
+        arg = arg.replace(key, value)
+    return arg
