@@ -175,7 +175,8 @@ class TriroleInput(TypedDict):
 
 
 class TriroleOutput(TypedDict):
-    """What a caller gets back (the full state is still in the checkpoint)."""
+    """What a caller gets back (the full state is still in the checkpoint). `langgraph
+    dev` streams only these keys, so the last execution and code are among them."""
 
     task: TaskSpec
     status: Status
@@ -185,6 +186,8 @@ class TriroleOutput(TypedDict):
     usage: dict[str, RoleUsage]
     counters: dict[str, int]
     messages: list[AnyMessage]
+    code_to_run: NotRequired[str]
+    last_result: NotRequired[ExecutionResult]
 
 
 def steps_taken(state: TriroleState) -> int:

@@ -153,10 +153,11 @@ def make_record(paradigm: str, task: EvalTask, final: Mapping[str, Any], *, stat
 
 
 async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, settings: TriroleSettings,
-                   task_timeout_s: float | None) -> dict[str, Any]:
+                   task_timeout_s: float | None, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run one task with one paradigm's graph; its results record. Never raises for the
     task's own failures: a timeout is status ``timeout``, an environment failure
-    ``env_error``, anything else unexpected ``error`` (with the exception in the reason)."""
+    ``env_error``, anything else unexpected ``error`` (with the exception in the reason).
+    `context`: per-run settings for the graph (e.g. this worker's environment server)."""
     path = trace_path(out_dir, paradigm, task.id)
     path.unlink(missing_ok=True)  # a partial trace of an earlier, killed attempt
     config = {"callbacks": [_InlineTrace(path)], "recursion_limit": 10 * settings.max_steps + 50,
@@ -165,7 +166,7 @@ async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, 
 
     async def drive() -> None:
         async for values in graph.astream({"task": {"instruction": "", "task_id": task.id}}, config=config,
-                                          stream_mode="values"):
+                                          context=context, stream_mode="values"):
             last.clear()
             last.update(values)
 
@@ -269,7 +270,7 @@ async def evaluate(
         dataset: a `Dataset` or a name for `load_dataset`.
         settings: the run settings (endpoint, budgets); each paradigm's overrides and the
             dataset's environment are applied on top.
-        concurrency: pairs in flight at once (AppWorld: 1, its server runs one task at a time).
+        concurrency: pairs in flight at once (AppWorld: a pool of that many servers, one per worker).
         limit: only the first `limit` tasks of the dataset.
         task_timeout_s: wall-clock limit per pair (status ``timeout``); ``max_steps``
             in the settings is the step limit.
@@ -288,7 +289,15 @@ async def evaluate(
     graph_options = dict(graph_options or {})
     if check and not ({"model", "models"} & set(graph_options)):
         await asyncio.to_thread(preflight, settings)
-    if data.env == "appworld" and concurrency > 1:
+    worker_env_options: list[dict[str, Any]] = [{} for _ in range(concurrency)]
+    if data.env == "appworld" and concurrency > 1 and environment is None and "url" not in settings.env_options:
+        # An AppWorld server holds one task at a time: one server per worker.
+        from trirole.tools.appworld.server import serve_appworld_pool
+
+        _log(f"starting a pool of {concurrency} AppWorld servers (one task at a time each)", progress)
+        servers = await asyncio.to_thread(serve_appworld_pool, concurrency)
+        worker_env_options = [{"url": server.url} for server in servers]
+    elif data.env == "appworld" and concurrency > 1:
         _log("note: AppWorld's server runs one task at a time; running with concurrency 1", progress)
         concurrency = 1
 
@@ -313,11 +322,15 @@ async def evaluate(
     finished = 0
     queue = iter(pending)  # shared by the workers: each pair is taken exactly once
 
-    async def worker() -> None:
+    async def worker(slot: int) -> None:
         nonlocal finished
         for paradigm, task in queue:
+            context = None
+            if worker_env_options[slot]:
+                env_options = {**run_settings[paradigm].env_options, **worker_env_options[slot]}
+                context = {"env_options": env_options}
             record = await run_pair(graphs[paradigm], paradigm, task, out_dir=out, settings=run_settings[paradigm],
-                                    task_timeout_s=task_timeout_s)
+                                    task_timeout_s=task_timeout_s, context=context)
             writer.write(record)
             finished += 1
             _log(f"[{skipped + finished}/{total}] {paradigm} {task.id}: {record['status']} "
@@ -325,8 +338,8 @@ async def evaluate(
 
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(concurrency, len(pending))):
-                group.create_task(worker())
+            for slot in range(min(concurrency, len(pending))):
+                group.create_task(worker(slot))
     finally:
         writer.close()
     return EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,

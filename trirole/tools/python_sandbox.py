@@ -98,7 +98,8 @@ class PythonSandbox:
             await self._shutdown()
             self._context, self._checker = context, checker
             self._completed, self._answer = False, None
-            self._workdir = tempfile.mkdtemp(prefix="trirole-sandbox-")
+            # Off the event loop: filesystem calls block it (and `langgraph dev` rejects them).
+            self._workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="trirole-sandbox-")
             try:
                 await self._start_worker()
             except BaseException:
@@ -268,7 +269,7 @@ class PythonSandbox:
     async def _shutdown(self) -> None:
         await self._kill()
         if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._workdir, ignore_errors=True)
             self._workdir = None
 
     def _failure(self, code: str, error_type: str, message: str) -> ExecutionResult:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from trirole.paths import home_subdir, logs_dir
-from trirole.serving.process import ServerRecord, free_port, read_record, start_server, stop_server
+from trirole.serving.process import ServerRecord, free_port, read_record, record_path, start_server, stop_server
 from trirole.tools.appworld.data import check_root, default_root, user_root
 from trirole.tools.appworld.errors import AppWorldServerError
 from trirole.tools.appworld.install import ensure_appworld_env, is_installed, venv_dir
@@ -88,13 +88,36 @@ def serve_appworld(port: int | None = None, root: str | os.PathLike | None = Non
         )
 
 
+def pool_names(size: int, name: str = RECORD_NAME) -> list[str]:
+    """Record names of a pool of `size` servers: the main one, then ``<name>-pool-<i>``."""
+    return [name] + [f"{name}-pool-{i}" for i in range(1, size)]
+
+
+def serve_appworld_pool(size: int, root: str | os.PathLike | None = None, *,
+                        name: str = RECORD_NAME) -> list[ServerRecord]:
+    """`size` AppWorld servers on the same data, started in parallel (running ones reused).
+
+    An AppWorld server holds one task world at a time, so concurrent episodes need one
+    server each; evaluation gives each of its workers its own.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    main = serve_appworld(root=root, name=name)  # first alone: it may build the offline pack
+    data_root = main.extra.get("root") or root
+    with ThreadPoolExecutor(max_workers=max(size - 1, 1)) as pool:
+        rest = list(pool.map(lambda n: serve_appworld(root=data_root, name=n), pool_names(size, name)[1:]))
+    return [main, *rest]
+
+
 def stop_appworld(name: str = RECORD_NAME, timeout_s: float = 5) -> bool:
-    """Stop the recorded AppWorld server; True if one was running.
+    """Stop the recorded AppWorld server and the pool servers started beside it; True if
+    any was running.
 
     SIGTERM, then SIGKILL after `timeout_s`: after uvicorn's own shutdown the interpreter can
     take 5-15 s more to tear down the loaded task worlds, and nothing is lost by cutting that
     short (AppWorld writes each episode's outputs to disk after every execution)."""
-    return stop_server(name, timeout_s=timeout_s)
+    pooled = sorted(p.stem for p in record_path(name).parent.glob(f"{name}-pool-*.json"))
+    return any([stop_server(n, timeout_s=timeout_s) for n in (name, *pooled)])
 
 
 def appworld_status(name: str = RECORD_NAME) -> dict[str, Any]:

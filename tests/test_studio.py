@@ -1,0 +1,201 @@
+"""The graphs of langgraph.json served by a real ``langgraph dev`` (the API server that
+LangGraph Studio talks to), driven through its REST API on an offline python task.
+
+Model endpoints:
+- the REST runs and the schema checks use the scripted OpenAI-compatible server
+  (a FAKE model, scripted_openai.py), named by TRIROLE_BASE_URL/TRIROLE_MODEL as the
+  Studio graphs' default endpoint: deterministic, and cheap enough to run everywhere;
+- `test_a_run_on_the_real_model_with_the_endpoint_set_per_run` (marked ``server``) uses
+  the REAL vLLM server of the session-scoped `vllm_server` fixture, shared with the
+  notebook and end-to-end tests, and sets its endpoint per run through the context, as
+  Studio's settings form does.
+The environment is the real python sandbox in every run.
+
+The server runs with ``--no-reload`` (other people edit this checkout while tests run; a
+reload would drop the server's in-memory threads), without ``--allow-blocking`` (the graphs
+make no blocking calls in the event loop, see
+`test_the_graphs_make_no_blocking_calls_in_the_event_loop`), and logs to a temporary
+folder outside the watched project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import httpx
+import pytest
+from scripted_openai import ScriptedOpenAIServer
+
+from trirole.settings import TriroleSettings
+
+pytestmark = pytest.mark.studio
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "langgraph.json"
+SETTING_NAMES = {f.name for f in fields(TriroleSettings)}
+TASK = {"task": {"instruction": "Compute 17 * 23 and call complete_task with the result."}}
+START_TIMEOUT_S = 180
+
+
+def scripted_agent(messages: list[dict]) -> str:
+    return "I will compute it.\n```python\nresult = 17 * 23\nprint(result)\ncomplete_task(result)\n```"
+
+
+def graph_ids() -> list[str]:
+    return list(json.loads(CONFIG.read_text())["graphs"])
+
+
+@pytest.fixture(scope="module")
+def scripted_model():
+    with ScriptedOpenAIServer(scripted_agent) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def studio(scripted_model, tmp_path_factory):
+    """The base URL of a `langgraph dev` serving the repository's langgraph.json."""
+    from trirole.graphs import PARADIGMS
+    from trirole.serving import free_port
+
+    missing = [g for g in graph_ids() if g not in PARADIGMS]  # graph ids are paradigm names
+    if missing:
+        pytest.skip(f"langgraph.json names paradigms not in trirole.graphs.PARADIGMS yet: {missing}")
+    workdir = tmp_path_factory.mktemp("langgraph-dev")
+    port = free_port()
+    env = {**os.environ, "TRIROLE_BASE_URL": scripted_model.base_url, "TRIROLE_MODEL": scripted_model.model,
+           "LANGSMITH_TRACING": "false"}
+    langgraph = Path(sys.executable).with_name("langgraph")
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log:  # cwd: its .langgraph_api/ store goes there, not into the project
+        process = subprocess.Popen(
+            [str(langgraph), "dev", "--no-browser", "--no-reload", "--port", str(port),
+             "--config", str(CONFIG)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"langgraph dev exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"langgraph dev did not answer /ok in {START_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def new_thread(url: str) -> str:
+    response = httpx.post(f"{url}/threads", json={}, timeout=30)
+    response.raise_for_status()
+    return response.json()["thread_id"]
+
+
+def stream_events(url: str, thread_id: str, body: dict) -> list[tuple[str, object]]:
+    """The (event, data) pairs of one streamed run (server-sent events)."""
+    events, name = [], None
+    with httpx.stream("POST", f"{url}/threads/{thread_id}/runs/stream", json=body, timeout=600) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and name:
+                events.append((name, json.loads(line.split(":", 1)[1])))
+    return events
+
+
+def test_the_default_endpoint_comes_from_the_environment():
+    from trirole.studio import studio_settings
+
+    settings = studio_settings({"TRIROLE_BASE_URL": "http://10.0.0.9:8000/v1", "TRIROLE_MODEL": "m"})
+    assert (settings.base_url, settings.model) == ("http://10.0.0.9:8000/v1", "m")
+    assert settings.max_steps == TriroleSettings().max_steps  # nothing else changes
+
+
+def test_every_paradigm_is_served_with_every_setting_editable(studio):
+    assistants = httpx.post(f"{studio}/assistants/search", json={"limit": 100}, timeout=30).json()
+    by_graph = {a["graph_id"]: a["assistant_id"] for a in assistants}
+    assert set(by_graph) == set(graph_ids()) == {"scaffold", "react", "base", "multi-agent"}
+    for graph_id, assistant_id in by_graph.items():
+        schemas = httpx.get(f"{studio}/assistants/{assistant_id}/schemas", timeout=30).json()
+        for kind in ("context_schema", "config_schema"):
+            listed = set((schemas[kind] or {}).get("properties", {}))
+            assert SETTING_NAMES <= listed, f"{graph_id} {kind} lacks {sorted(SETTING_NAMES - listed)}"
+        assert schemas["context_schema"]["properties"]["correction_policy"]["enum"] == ["always", "after_n", "never"]
+
+
+def test_the_input_and_output_schemas_reach_studio(studio):
+    # Studio builds its input form from these (they need typing_extensions' TypedDict on 3.11).
+    assistant = httpx.post(f"{studio}/assistants/search", json={"graph_id": "scaffold"}, timeout=30).json()[0]
+    schemas = httpx.get(f"{studio}/assistants/{assistant['assistant_id']}/schemas", timeout=30).json()
+    assert "task" in schemas["input_schema"]["properties"]
+    assert "status" in schemas["output_schema"]["properties"]
+
+
+def test_the_scaffold_runs_to_completion_over_rest(studio, scripted_model):
+    thread_id = new_thread(studio)
+    response = httpx.post(f"{studio}/threads/{thread_id}/runs/wait", timeout=600, json={
+        "assistant_id": "scaffold", "input": TASK, "context": {"max_steps": 3}})
+    response.raise_for_status()
+    out = response.json()
+    assert out["status"] == "completed", out
+    assert out["answer"] == 391  # computed by the real sandbox
+    assert scripted_model.requests, "the default endpoint came from TRIROLE_BASE_URL"
+    state = httpx.get(f"{studio}/threads/{thread_id}/state", timeout=30).json()
+    # The full state (not only the output schema's keys) is in the thread's checkpoint.
+    assert state["values"]["last_result"]["output"].strip() == "391"
+    assert state["values"]["counters"]["steps"] == 1
+
+
+def test_the_scaffold_streams_node_updates_over_rest(studio):
+    events = stream_events(studio, new_thread(studio), {
+        "assistant_id": "scaffold", "input": TASK, "stream_mode": ["updates"], "context": {"max_steps": 3}})
+    updates = [data for name, data in events if name == "updates"]
+    assert [node for update in updates for node in update] == ["setup", "agent", "executor", "finish"]
+    assert updates[-1]["finish"]["status"] == "completed"
+    assert not [data for name, data in events if name == "error"]
+
+
+@pytest.mark.server
+def test_a_run_on_the_real_model_with_the_endpoint_set_per_run(studio, scripted_model, vllm_server):
+    before = len(scripted_model.requests)
+    events = stream_events(studio, new_thread(studio), {
+        "assistant_id": "scaffold", "input": TASK, "stream_mode": ["updates", "messages-tuple"],
+        "context": {"base_url": vllm_server.url, "model": vllm_server.extra["model"], "max_steps": 1,
+                    "max_completion_tokens": 96}})
+    assert not [data for name, data in events if name == "error"]
+    nodes = [node for name, data in events if name == "updates" for node in data]
+    assert nodes[0] == "setup" and nodes[-1] == "finish" and "agent" in nodes
+    chunks = [data for name, data in events if name == "messages"]
+    agent_tokens = [chunk for chunk, metadata in chunks if metadata.get("langgraph_node") == "agent"]
+    assert len(agent_tokens) > 1, "the real model's tokens stream one by one"
+    assert len(scripted_model.requests) == before, "the per-run endpoint replaced the default"
+
+
+async def test_the_graphs_make_no_blocking_calls_in_the_event_loop():
+    blockbuster = pytest.importorskip("blockbuster")  # what `langgraph dev` uses to catch them
+    from fakes import code, replies
+
+    from trirole import build_scaffold_graph
+
+    graph = build_scaffold_graph(model=replies(code("complete_task(6 * 7)")), settings={"env": "python"})
+    with blockbuster.blockbuster_ctx():
+        out = await graph.ainvoke({"task": {"instruction": "Compute 6 * 7."}})
+    assert out["answer"] == 42
