@@ -15,18 +15,18 @@ from typing import Any, Callable, Literal, Mapping
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
 from trirole.backend import TokenCounter, describe_model_error
-from trirole.graphs.loop import make_resources
+from trirole.graphs.loop import make_resources, new_graph
 from trirole.nodes.agent import propose_action
 from trirole.nodes.context import ContextOverflow, fit_to_budget, task_message
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
 from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import TriroleSettings
-from trirole.state import TriroleInput, TriroleOutput, TriroleState
+from trirole.state import TriroleState
 
 ROLE = "agent"  # one model call, counted (in usage and traces) as the agent's
 
@@ -111,13 +111,7 @@ def build_base_graph(
                                token_counter=token_counter, environment=environment)
     factories = {"setup": make_setup_node, "base": make_base_node, "executor": make_executor_node,
                  "finish": make_base_finish_node}
-    unknown = set(nodes or {}) - set(factories)
-    if unknown:
-        raise ValueError(f"cannot replace unknown nodes {sorted(unknown)}; this graph's nodes are {sorted(factories)}")
-    graph = StateGraph(TriroleState, context_schema=TriroleSettings,
-                       input_schema=TriroleInput, output_schema=TriroleOutput)
-    for node_name, factory in factories.items():
-        graph.add_node(node_name, (nodes or {}).get(node_name) or factory(resources))
+    graph = new_graph({node_name: factory(resources) for node_name, factory in factories.items()}, nodes)
     graph.add_edge(START, "setup")
     graph.add_conditional_edges("setup", _after_setup, ["base", "finish"])
     graph.add_conditional_edges("base", _after_base, ["executor", "finish"])

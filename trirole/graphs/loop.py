@@ -51,6 +51,20 @@ def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChat
                      token_counter=token_counter, environment=environment)
 
 
+def new_graph(nodes_built: Mapping[str, Callable], replacements: Mapping[str, Callable] | None, *,
+              state_schema: type = TriroleState) -> StateGraph:
+    """A StateGraph with trirole's schemas and `nodes_built` added, each replaced by
+    `replacements` where given; an unknown replacement name is an error at build time."""
+    unknown = set(replacements or {}) - set(nodes_built)
+    if unknown:
+        raise ValueError(f"cannot replace unknown nodes {sorted(unknown)}; this graph's nodes are {sorted(nodes_built)}")
+    graph = StateGraph(state_schema, context_schema=TriroleSettings,
+                       input_schema=TriroleInput, output_schema=TriroleOutput)
+    for node_name, node in nodes_built.items():
+        graph.add_node(node_name, (replacements or {}).get(node_name) or node)
+    return graph
+
+
 def assemble_loop(resources: Resources, *, factories: Mapping[str, NodeFactory], nodes: Mapping[str, Callable] | None,
                   checkpointer: Checkpointer, name: str, human_review: bool = False,
                   debug: bool = False) -> CompiledStateGraph:
@@ -62,13 +76,7 @@ def assemble_loop(resources: Resources, *, factories: Mapping[str, NodeFactory],
         if "corrector" not in factories:
             raise ValueError("human_review pauses before the corrector's code runs: this graph has no corrector")
         factories = {**factories, "review": make_review_node}
-    unknown = set(nodes or {}) - set(factories)
-    if unknown:
-        raise ValueError(f"cannot replace unknown nodes {sorted(unknown)}; this graph's nodes are {sorted(factories)}")
-    graph = StateGraph(TriroleState, context_schema=TriroleSettings,
-                       input_schema=TriroleInput, output_schema=TriroleOutput)
-    for node_name, factory in factories.items():
-        graph.add_node(node_name, (nodes or {}).get(node_name) or factory(resources))
+    graph = new_graph({node_name: factory(resources) for node_name, factory in factories.items()}, nodes)
     has_summarizer, has_corrector = "summarizer" in factories, "corrector" in factories
     after_agent, after_execution = make_routes(resources, summarizer=has_summarizer, corrector=has_corrector)
     loop_targets = ["agent", "finish"] + (["summarizer"] if has_summarizer else [])

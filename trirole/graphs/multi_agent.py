@@ -26,22 +26,21 @@ from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
 from trirole.backend import HeuristicTokenCounter, TokenCounter, describe_model_error
-from trirole.graphs.loop import make_resources
+from trirole.graphs.loop import make_resources, new_graph
 from trirole.nodes.agent import propose_action
 from trirole.nodes.context import ContextOverflow, fit_to_budget
-from trirole.nodes.executor import make_executor_node, make_finish_node
+from trirole.nodes.executor import make_executor_node, make_finish_node, start_episode
 from trirole.parsing import clip_middle, strip_thinking
 from trirole.prompts import Prompts
 from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import TriroleSettings
-from trirole.state import TriroleInput, TriroleOutput, TriroleState, steps_taken
-from trirole.tools import EnvironmentError_
+from trirole.state import TriroleState, steps_taken
 
 GENERAL = "general"
 SUPERVISOR, SPECIALIST = "supervisor", "specialist"
@@ -230,19 +229,10 @@ def make_setup_node(resources: Resources):
     """Like the loops' setup node, and also keeps each specialist's reference."""
 
     async def setup(state: MultiAgentState, config: RunnableConfig) -> dict:
-        settings = resources.settings(config)
-        session_id, env = resources.new_session(settings)
-        try:
-            info = await env.reset(state["task"])
-        except (EnvironmentError_, ValueError) as exc:
-            resources.end_session({"env_session": session_id})
-            return {"env_session": session_id, "status": "env_error",
-                    "status_reason": f"could not start the task: {exc}"}
-        task = {**state["task"], "instruction": state["task"].get("instruction") or info.instruction,
-                "context": {**info.context, **(state["task"].get("context") or {})}}
-        return {"env_session": session_id, "task": task, "reference": info.reference,
-                "completion_hint": info.completion_hint, "status": "running", "status_reason": "",
-                "app_references": specialist_references(info.apps, info.reference), "phase": "plan"}
+        update, info = await start_episode(resources, state, resources.settings(config))
+        if info is not None:
+            update.update(app_references=specialist_references(info.apps, info.reference), phase="plan")
+        return update
 
     return setup
 
@@ -434,13 +424,7 @@ def build_multi_agent_graph(
         "final": make_final_node(roles),
         "finish": make_multi_agent_finish_node(resources),
     }
-    unknown = set(nodes or {}) - set(built)
-    if unknown:
-        raise ValueError(f"cannot replace unknown nodes {sorted(unknown)}; this graph's nodes are {sorted(built)}")
-    graph = StateGraph(MultiAgentState, context_schema=TriroleSettings,
-                       input_schema=TriroleInput, output_schema=TriroleOutput)
-    for node_name, node in built.items():
-        graph.add_node(node_name, (nodes or {}).get(node_name) or node)
+    graph = new_graph(built, nodes, state_schema=MultiAgentState)
     routes = make_routes(resources, specialist_steps=specialist_steps)
     graph.add_edge(START, "setup")
     for source, targets in _TARGETS.items():

@@ -18,7 +18,8 @@ from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
 from trirole.resources import Resources
 from trirole.state import ExecutionResult, TriroleState
-from trirole.tools import Environment, EnvironmentError_
+from trirole.settings import TriroleSettings
+from trirole.tools import Environment, EnvironmentError_, EnvironmentInfo
 
 EXECUTION_EVENT = "trirole_execution"
 FINAL_EVENT = "trirole_final"
@@ -66,22 +67,30 @@ def make_executor_node(resources: Resources):
     return executor
 
 
+async def start_episode(resources: Resources, state: TriroleState,
+                        settings: TriroleSettings) -> tuple[dict, EnvironmentInfo | None]:
+    """Reset a fresh environment to the task: the state update recording what it tells
+    the agent, and its info (``None`` when the task could not start: the update then
+    ends the run with ``env_error``)."""
+    session_id, env = resources.new_session(settings)
+    try:
+        info = await env.reset(state["task"])
+    except (EnvironmentError_, ValueError) as exc:
+        resources.end_session({"env_session": session_id})
+        return {"env_session": session_id, "status": "env_error",
+                "status_reason": f"could not start the task: {exc}"}, None
+    task = {**state["task"], "instruction": state["task"].get("instruction") or info.instruction,
+            "context": {**info.context, **(state["task"].get("context") or {})}}
+    return {"env_session": session_id, "task": task, "reference": info.reference,
+            "completion_hint": info.completion_hint, "status": "running", "status_reason": ""}, info
+
+
 def make_setup_node(resources: Resources):
     """Resets a fresh environment to the task and records what it tells the agent."""
 
     async def setup(state: TriroleState, config: RunnableConfig) -> dict:
-        settings = resources.settings(config)
-        session_id, env = resources.new_session(settings)
-        try:
-            info = await env.reset(state["task"])
-        except (EnvironmentError_, ValueError) as exc:
-            resources.end_session({"env_session": session_id})
-            return {"env_session": session_id, "status": "env_error",
-                    "status_reason": f"could not start the task: {exc}"}
-        task = {**state["task"], "instruction": state["task"].get("instruction") or info.instruction,
-                "context": {**info.context, **(state["task"].get("context") or {})}}
-        return {"env_session": session_id, "task": task, "reference": info.reference,
-                "completion_hint": info.completion_hint, "status": "running", "status_reason": ""}
+        update, _ = await start_episode(resources, state, resources.settings(config))
+        return update
 
     return setup
 
