@@ -11,8 +11,8 @@ Several pytest sessions at once (engineers sharing a machine) share one test ser
 holds a lease file, and the last session to finish stops it.
 
 The first run on a fresh machine installs the vLLM venv (~4 min) and builds the checkpoint
-(~1 min) under ``trirole_home()``; its first server start also compiles the model (~3 min,
-cached). Later sessions only start the server (~1-2 min). Deselect with ``-m "not server"``.
+(~1 min) under ``trirole_home()``; later sessions only start the server (~1 min, more on a
+busy machine). Deselect with ``-m "not server"``.
 """
 
 from __future__ import annotations

@@ -203,11 +203,19 @@ def ensure_checkpoint(venv: Path | None = None) -> Path:
 # --------------------------------------------------------------------------- commands
 
 def embedded_env() -> dict[str, str]:
-    """Environment of the embedded server: a 1 GiB KV cache, no Hub access (the checkpoint
-    is local), and vLLM's torch-compile cache kept under ``trirole_home()`` with the rest
-    (the first start compiles for ~2 min, later starts reuse it)."""
+    """Environment of the embedded server.
+
+    - a 1 GiB KV cache (46K tokens; also makes vLLM skip its RAM-share check);
+    - no Hub access (the checkpoint is local); vLLM's caches under ``trirole_home()``;
+    - no OpenMP core binding, one thread: vLLM's default ("auto") pins the model worker to
+      core 0 (and reserves the other core) in every server on the machine, so on a shared
+      2-core machine several servers, their start-up imports included, pile onto one core.
+      Measured at load average ~7: ready in 400 s pinned vs 56 s unpinned, and the same
+      ~12 tokens/s. Unpinned with 2 OpenMP threads decoded at 1.5 tokens/s (spin-waits)."""
     return {
         "VLLM_CPU_KVCACHE_SPACE": str(EMBEDDED_KVCACHE_GIB),
+        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+        "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
         "VLLM_CACHE_ROOT": str(home_subdir("vllm-cache")),
     }
