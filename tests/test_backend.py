@@ -64,3 +64,19 @@ async def test_server_counter_falls_back_to_the_heuristic_without_tokenize():
     with ScriptedOpenAIServer(lambda m: "", tokenize=False) as server:
         counter = ServerTokenCounter(server.base_url, "m")
         assert await counter.acount(messages) == HeuristicTokenCounter().count(messages) and not counter.exact
+
+
+def test_a_graph_runs_again_in_a_new_event_loop():
+    """Each asyncio.run() is a new event loop; HTTP clients bound to a closed one must not
+    be reused (langchain-openai caches its default client per base URL)."""
+    import asyncio
+
+    with ScriptedOpenAIServer(lambda m: code("complete_task('done')"), model="m") as server:
+        graph = build_scaffold_graph(environment=ScriptedEnvironment(),
+                                     settings={"base_url": server.base_url, "model": "m", "max_retries": 0})
+        for _ in range(2):
+            out = asyncio.run(graph.ainvoke({"task": {"instruction": "say done"}}))
+            assert out["status"] == "completed", out["status_reason"]
+        fresh = build_scaffold_graph(environment=ScriptedEnvironment(),
+                                     settings={"base_url": server.base_url, "model": "m", "max_retries": 0})
+        assert asyncio.run(fresh.ainvoke({"task": {"instruction": "again"}}))["status"] == "completed"

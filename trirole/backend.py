@@ -84,11 +84,18 @@ def describe_model_error(exc: BaseException, endpoint: RoleEndpoint) -> str:
 
 
 def make_chat_model(settings: TriroleSettings, role: str) -> BaseChatModel:
-    """A chat model for `role` from the settings (the role's overrides on the shared endpoint)."""
+    """A chat model for `role` from the settings (the role's overrides on the shared endpoint).
+
+    It gets an async HTTP client of its own: langchain-openai's default one is cached
+    process-wide per base URL and bound to the event loop it first ran in, so a second
+    event loop (the next test, a second ``asyncio.run``) would find it closed. Use the
+    model in one event loop (`Resources` builds one per loop).
+    """
     from langchain_openai import ChatOpenAI
 
     endpoint = settings.endpoint(role)
     return ChatOpenAI(
+        http_async_client=httpx.AsyncClient(timeout=settings.request_timeout_s),
         base_url=endpoint.base_url,
         model=endpoint.model,
         api_key=settings.api_key,

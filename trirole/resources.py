@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class Resources:
     models: Mapping[str, BaseChatModel] = field(default_factory=dict)
     token_counter: TokenCounter | None = None
     environment: EnvironmentSpec = None
-    _built_models: dict[tuple, BaseChatModel] = field(default_factory=dict, repr=False)
+    _built_models: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary, repr=False)
     _counters: dict[tuple, TokenCounter] = field(default_factory=dict, repr=False)
     _sessions: dict[str, Environment] = field(default_factory=dict, repr=False)
 
@@ -64,13 +65,13 @@ class Resources:
         if role in self.models:
             return self.models[role]
         endpoint = settings.endpoint(role)
-        # Per event loop: langchain-openai's async HTTP client is bound to the loop it
-        # first ran in, and a second asyncio.run() would find it closed.
-        key = (endpoint, settings.api_key, settings.enable_thinking, settings.request_timeout_s, settings.max_retries,
-               id(asyncio.get_running_loop()))
-        if key not in self._built_models:
-            self._built_models[key] = make_chat_model(settings, role)
-        return self._built_models[key]
+        key = (endpoint, settings.api_key, settings.enable_thinking, settings.request_timeout_s, settings.max_retries)
+        # Per event loop (and gone with it): a model's async HTTP client is bound to the
+        # loop it first ran in.
+        built = self._built_models.setdefault(asyncio.get_running_loop(), {})
+        if key not in built:
+            built[key] = make_chat_model(settings, role)
+        return built[key]
 
     def counter(self, settings: TriroleSettings) -> TokenCounter:
         """The injected counter, else the agent endpoint's ``/tokenize`` (a heuristic
