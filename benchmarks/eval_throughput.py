@@ -87,12 +87,13 @@ async def timed_run(settings: TriroleSettings, tasks: int, concurrency: int,
     itself needed, not what earlier runs left in caches. The records are read and
     checked after that."""
     options = {"token_counter": HeuristicTokenCounter()} if counter == "heuristic" else {}
+    tasks_in = dataset(tasks)  # the input is the caller's memory, not the harness's
     with tempfile.TemporaryDirectory() as out:
         gc.collect()
         before = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
         started = time.perf_counter()
-        summary = await evaluate(["react"], dataset(tasks), out, settings=settings, concurrency=concurrency,
+        summary = await evaluate(["react"], tasks_in, out, settings=settings, concurrency=concurrency,
                                  environment=lambda s: InstantEnvironment(), graph_options=options, progress=False)
         wall = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1] - before if tracemalloc.is_tracing() else 0
