@@ -75,20 +75,13 @@ def make_static_check_corrector(*, model: BaseChatModel | None = None, settings:
 
 async def main(instruction: str) -> None:
     from trirole.serving import find_local_server
-    from trirole.transcript import TranscriptPrinter
+    from trirole.transcript import print_run
 
     record = find_local_server()
     settings = TriroleSettings(**({"base_url": record.url, "model": record.extra["model"]} if record else {}),
                                max_steps=4, max_completion_tokens=256)
     graph = build_scaffold_graph(settings=settings, nodes={"corrector": make_static_check_corrector()})
-    printer, final = TranscriptPrinter(), {}
-    async for mode, chunk in graph.astream({"task": {"instruction": instruction}}, stream_mode=["updates", "values"]):
-        if mode == "updates":
-            for node, update in chunk.items():
-                printer.update(node, update)
-        else:
-            final = chunk
-    printer.final(final)
+    await print_run(graph, {"task": {"instruction": instruction}})
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ async def run_command(args: argparse.Namespace) -> int:
     from trirole.backend import BackendError, check_endpoint
     from trirole.graphs import PARADIGMS
     from trirole.trace import JsonlTrace
-    from trirole.transcript import TranscriptPrinter
+    from trirole.transcript import print_run
 
     settings = settings_from_args(args)
     task, env_options = task_from_args(args)
@@ -121,16 +121,8 @@ async def run_command(args: argparse.Namespace) -> int:
         return 1
     graph = PARADIGMS[args.paradigm](settings=settings)
     callbacks = [JsonlTrace(Path(args.trace))] if args.trace else []
-    printer = TranscriptPrinter()
     config = {"callbacks": callbacks, "recursion_limit": 10 * settings.max_steps + 20}
-    final: dict = {}
-    async for mode, chunk in graph.astream({"task": task}, config=config, stream_mode=["updates", "values"]):
-        if mode == "updates":
-            for node, update in chunk.items():
-                printer.update(node, update)
-        else:
-            final = chunk
-    printer.final(final)
+    final = await print_run(graph, {"task": task}, config=config)
     return 0 if final.get("status") == "completed" else 2
 
 

@@ -14,12 +14,12 @@ RULE = "─" * 72
 class TranscriptPrinter:
     """Feed it ``(node, update)`` pairs from ``graph.astream(..., stream_mode="updates")``."""
 
-    def __init__(self, out: TextIO = sys.stdout, *, width: int = 2000) -> None:
-        self.out, self.width = out, width
+    def __init__(self, out: TextIO | None = None, *, width: int = 2000) -> None:
+        self.out, self.width = out, width  # None: whatever sys.stdout is when printing
         self.step = 0
 
     def _print(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
+        print(text, file=self.out or sys.stdout, flush=True)
 
     def _block(self, text: str, indent: str = "  │ ") -> None:
         clipped = text if len(text) <= self.width else text[: self.width] + f" … [{len(text) - self.width} more chars]"
@@ -68,3 +68,18 @@ class TranscriptPrinter:
         for role, usage in sorted((state.get("usage") or {}).items()):
             self._print(f"usage[{role}]: {usage['calls']} calls, {usage['prompt_tokens']} prompt + "
                         f"{usage['completion_tokens']} completion tokens, {usage['latency_s']:.1f}s")
+
+
+async def print_run(graph: Any, graph_input: dict[str, Any], *, config: dict[str, Any] | None = None,
+                    printer: TranscriptPrinter | None = None) -> dict[str, Any]:
+    """Run `graph`, printing its transcript as it goes; the final state (output keys)."""
+    printer = printer or TranscriptPrinter()
+    final: dict[str, Any] = {}
+    async for mode, chunk in graph.astream(graph_input, config=config, stream_mode=["updates", "values"]):
+        if mode == "updates":
+            for node, update in chunk.items():
+                printer.update(node, update)
+        else:
+            final = chunk
+    printer.final(final)
+    return final
