@@ -137,7 +137,7 @@ async def measure(slow_url: str, fast_url: str, latency: float, rounds: int, cou
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per model call (default 0.2)")
-    parser.add_argument("--rounds", type=int, default=4, help="tasks per level = rounds x concurrency (min 8)")
+    parser.add_argument("--rounds", type=int, default=8, help="tasks per level = rounds x concurrency (min 8)")
     parser.add_argument("--counter", choices=["server", "heuristic", "both"], default="both",
                         help="token counter: the server's /tokenize (the default of real runs), trirole's "
                              "heuristic (no HTTP), or both (default)")

@@ -8,6 +8,7 @@ subprocess with the real python sandbox, and kills it mid-run.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import re
@@ -160,6 +161,19 @@ async def test_a_rerun_skips_recorded_pairs_and_ignores_a_half_written_line(tmp_
     assert len(lines) == 4 and all(json.loads(line) for line in lines)
     record = next(r for r in both.records() if r["paradigm"] == "react")
     assert record["usage"]["agent"]["calls"] == 1 and record["model_calls"] == 1 and record["success"] is True
+
+
+async def test_evaluations_leave_the_garbage_collector_as_they_found_it(tmp_path):
+    # evaluate() freezes the objects that existed before it (so that its collection after
+    # each pair is cheap) and must unfreeze them, also when two run at once in one process.
+    options = {"graph_options": {"model": forever(code("complete_task(1)"))},
+               "environment": lambda settings: ScriptedEnvironment(), "progress": False}
+    assert gc.get_freeze_count() == 0
+    first, second = await asyncio.gather(
+        evaluate(["react"], _dataset(3), tmp_path / "a", settings=TriroleSettings(), concurrency=2, **options),
+        evaluate(["base"], _dataset(1), tmp_path / "b", settings=TriroleSettings(), **options))
+    assert (first.ran, second.ran) == (3, 1)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
 
 
 async def test_the_preflight_names_the_unreachable_endpoint(tmp_path):

@@ -10,7 +10,9 @@ its own trace, ``out_dir/traces/<paradigm>/<task>.jsonl``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import gc
 import json
 import os
 import re
@@ -54,6 +56,32 @@ def _tracked(factory: EnvironmentFactory) -> EnvironmentFactory:
         return env
 
     return make
+
+
+# -- garbage between pairs ------------------------------------------------------------------------
+# Every HTTP response (httpx) is a reference cycle. The ones still in flight when a young
+# collection runs are promoted to the oldest generation, which CPython collects only once
+# it grew by a quarter of the process's long-lived objects (langchain alone: ~150k), so
+# over a run that garbage piles up in proportion to the number of pairs (+17% peak memory
+# from 10 to 100 tasks). A full collection after each pair keeps it at one pair's worth;
+# with the objects that existed before the evaluation frozen (`gc.freeze`) it scans only
+# the run's own objects, microseconds instead of ~100 ms.
+_frozen_depth = 0
+
+
+@contextlib.contextmanager
+def _objects_before_frozen():
+    """Freeze the objects that exist now (see above) for the duration of the block."""
+    global _frozen_depth
+    if _frozen_depth == 0:
+        gc.freeze()
+    _frozen_depth += 1
+    try:
+        yield
+    finally:
+        _frozen_depth -= 1
+        if _frozen_depth == 0:  # concurrent evaluations in one process: the last one unfreezes
+            gc.unfreeze()
 
 
 # -- results.jsonl ------------------------------------------------------------------------------
@@ -332,14 +360,16 @@ async def evaluate(
             record = await run_pair(graphs[paradigm], paradigm, task, out_dir=out, settings=run_settings[paradigm],
                                     task_timeout_s=task_timeout_s, context=context)
             writer.write(record)
+            gc.collect()  # see _objects_before_frozen: one pair's garbage, not the run's
             finished += 1
             _log(f"[{skipped + finished}/{total}] {paradigm} {task.id}: {record['status']} "
                  f"success={record['success']} steps={record['steps']} {record['wall_s']:.1f}s", progress)
 
     try:
-        async with asyncio.TaskGroup() as group:
-            for slot in range(min(concurrency, len(pending))):
-                group.create_task(worker(slot))
+        with _objects_before_frozen():
+            async with asyncio.TaskGroup() as group:
+                for slot in range(min(concurrency, len(pending))):
+                    group.create_task(worker(slot))
     finally:
         writer.close()
     return EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,
