@@ -24,6 +24,7 @@ class ScriptedOpenAIServer:
                  tokenize: bool = True) -> None:
         self.responder, self.model, self.latency_s, self.tokenize = responder, model, latency_s, tokenize
         self.requests: list[dict] = []
+        self.tokenized: list[dict] = []  # /tokenize bodies
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,6 +50,7 @@ class ScriptedOpenAIServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 if self.path == "/tokenize" and outer.tokenize:
+                    outer.tokenized.append(body)
                     words = sum(len(str(m.get("content", "")).split()) + 4 for m in body.get("messages", []))
                     self._send(200, {"count": words, "max_model_len": 4096, "tokens": []})
                 elif self.path == "/v1/chat/completions":

@@ -2,13 +2,14 @@
 OpenAI-compatible server (a FAKE model endpoint; see scripted_openai.py)."""
 
 import pytest
-from fakes import ScriptedEnvironment, code
+from fakes import ScriptedEnvironment, code, fail, ok, replies
 from langchain_core.messages import HumanMessage
 from scripted_openai import ScriptedOpenAIServer
 
 from trirole import build_scaffold_graph
 from trirole.backend import (EndpointUnreachable, HeuristicTokenCounter, ModelNotFound, ServerTokenCounter,
                              check_endpoint)
+from trirole.graphs.loop import make_resources
 from trirole.serving.process import free_port
 
 
@@ -54,6 +55,34 @@ async def test_a_run_through_an_openai_compatible_server_uses_its_usage_and_toke
         # The server's count (words, in this fake), not trirole's heuristic.
         assert out["usage"]["agent"]["completion_tokens"] == len(code("complete_task('done')").split())
         assert server.requests[0]["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+async def test_each_role_counts_its_prompts_with_its_own_endpoints_tokenizer():
+    # The corrector served by another server (another model, another tokenizer): its
+    # prompts are measured there; the agent's on the agent's server.
+    env = ScriptedEnvironment(lambda c, i: fail() if "bad" in c else ok())
+    with ScriptedOpenAIServer(lambda m: code("bad()") if len(m) <= 2 else code("complete_task()"),
+                              model="agent-model") as agent, \
+         ScriptedOpenAIServer(lambda m: code("complete_task()"), model="corrector-model") as corrector:
+        graph = build_scaffold_graph(environment=env, settings={
+            "base_url": agent.base_url, "model": "agent-model",
+            "roles": {"corrector": {"base_url": corrector.base_url, "model": "corrector-model"}}})
+        out = await graph.ainvoke({"task": {"instruction": "x"}})
+    assert out["status"] == "completed" and out["counters"]["corrections"] == 1
+    assert agent.tokenized and {body["model"] for body in agent.tokenized} == {"agent-model"}
+    assert corrector.tokenized and {body["model"] for body in corrector.tokenized} == {"corrector-model"}
+
+
+def test_an_injected_role_model_is_measured_by_the_heuristic_and_the_others_by_their_servers():
+    graph_roles = {"supervisor": "agent", "specialist": "agent"}
+    resources = make_resources(model=None, models={"specialist": replies()}, settings=None, prompts=None,
+                               token_counter=None, environment=None, roles=graph_roles)
+    settings = resources.defaults
+    assert isinstance(resources.counter(settings, "specialist"), HeuristicTokenCounter)
+    assert isinstance(resources.counter(settings, "supervisor"), ServerTokenCounter)
+    with pytest.raises(ValueError, match="unknown roles \\['agent'\\]"):
+        make_resources(model=None, models={"agent": replies()}, settings=None, prompts=None,
+                       token_counter=None, environment=None, roles=graph_roles)
 
 
 async def test_server_counter_falls_back_to_the_heuristic_without_tokenize():

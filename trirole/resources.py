@@ -35,21 +35,27 @@ EnvironmentSpec = Environment | Callable[[TriroleSettings], Environment] | None
 
 @dataclass
 class Resources:
-    """The injected parts of one compiled graph (see the builders' docstrings)."""
+    """The injected parts of one compiled graph (see the builders' docstrings).
+
+    roles: the graph's model roles, each mapped to the settings role whose endpoint
+    serves it (the scaffold's roles serve themselves; the multi-agent graph's
+    ``supervisor`` and ``specialist`` are served by ``agent``: one model, every role).
+    """
 
     defaults: TriroleSettings
     prompts: Prompts
     models: Mapping[str, BaseChatModel] = field(default_factory=dict)
     token_counter: TokenCounter | None = None
     environment: EnvironmentSpec = None
+    roles: Mapping[str, str] = field(default_factory=lambda: {role: role for role in ROLES})
     _built_models: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary, repr=False)
     _counters: dict[tuple, TokenCounter] = field(default_factory=dict, repr=False)
     _sessions: dict[str, Environment] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        unknown = set(self.models) - set(ROLES)
+        unknown = set(self.models) - set(self.roles)
         if unknown:
-            raise ValueError(f"models has unknown roles {sorted(unknown)}; roles are {list(ROLES)}")
+            raise ValueError(f"models has unknown roles {sorted(unknown)}; roles are {list(self.roles)}")
 
     # -- settings and models ------------------------------------------------------------
     def settings(self, config: RunnableConfig | None) -> TriroleSettings:
@@ -64,7 +70,7 @@ class Resources:
         """The injected model of `role`, else one built (and cached) from the settings."""
         if role in self.models:
             return self.models[role]
-        endpoint = settings.endpoint(role)
+        endpoint = settings.endpoint(self.roles[role])
         key = (endpoint, settings.api_key, settings.enable_thinking, settings.request_timeout_s, settings.max_retries)
         # Per event loop (and gone with it): a model's async HTTP client is bound to the
         # loop it first ran in.
@@ -73,14 +79,15 @@ class Resources:
             built[key] = make_chat_model(settings, role)
         return built[key]
 
-    def counter(self, settings: TriroleSettings) -> TokenCounter:
-        """The injected counter, else the agent endpoint's ``/tokenize`` (a heuristic
-        when the agent's model was injected: a fake model has no server)."""
+    def counter(self, settings: TriroleSettings, role: str = "agent") -> TokenCounter:
+        """How prompts for `role` are measured: the injected counter, else the ``/tokenize``
+        of the endpoint serving `role` (its own tokenizer), else a heuristic when the
+        role's model was injected (a fake or foreign model has no such endpoint)."""
         if self.token_counter is not None:
             return self.token_counter
-        if "agent" in self.models:
+        if role in self.models:
             return self._counters.setdefault(("heuristic",), HeuristicTokenCounter())
-        endpoint = settings.endpoint("agent")
+        endpoint = settings.endpoint(self.roles[role])
         key = (endpoint.base_url, endpoint.model)
         if key not in self._counters:
             self._counters[key] = ServerTokenCounter(endpoint.base_url, endpoint.model)

@@ -27,11 +27,14 @@ NodeFactory = Callable[[Resources], Callable]
 
 def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChatModel] | None,
                    settings: TriroleSettings | Mapping[str, Any] | None, prompts: Any,
-                   token_counter: TokenCounter | None, environment: EnvironmentSpec) -> Resources:
-    """Validate the builder options and bundle them for the nodes."""
+                   token_counter: TokenCounter | None, environment: EnvironmentSpec,
+                   roles: Mapping[str, str] | None = None) -> Resources:
+    """Validate the builder options and bundle them for the nodes. `roles`: the graph's
+    model roles and the settings role serving each (default: the scaffold's three)."""
+    roles = dict(roles or {role: role for role in ROLES})
     if model is not None and not isinstance(model, BaseChatModel):
         raise TypeError(f"model must be a LangChain chat model (BaseChatModel), got {type(model).__name__}")
-    role_models = {role: model for role in ROLES} if model is not None else {}
+    role_models = {role: model for role in roles} if model is not None else {}
     for role, role_model in (models or {}).items():
         if not isinstance(role_model, BaseChatModel):
             raise TypeError(f"models[{role!r}] must be a BaseChatModel, got {type(role_model).__name__}")
@@ -48,7 +51,7 @@ def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChat
     else:
         raise TypeError("settings must be a TriroleSettings or a mapping of its fields")
     return Resources(defaults=defaults, prompts=load_prompts(prompts), models=role_models,
-                     token_counter=token_counter, environment=environment)
+                     token_counter=token_counter, environment=environment, roles=roles)
 
 
 def new_graph(nodes_built: Mapping[str, Callable], replacements: Mapping[str, Callable] | None, *,

@@ -31,7 +31,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
-from trirole.backend import HeuristicTokenCounter, TokenCounter, describe_model_error
+from trirole.backend import TokenCounter, describe_model_error
 from trirole.graphs.loop import make_resources, new_graph
 from trirole.nodes.agent import propose_action
 from trirole.nodes.context import ContextOverflow, fit_to_budget
@@ -200,28 +200,29 @@ def _hand_back(state: MultiAgentState, *, result: str, reached: bool, steps: int
 
 
 # -- nodes ----------------------------------------------------------------------------------
+# The graph's model roles, both served by the agent's endpoint (one model, every role,
+# as in the papers) unless a model is injected for the role.
+ROLE_ENDPOINTS = {SUPERVISOR: "agent", SPECIALIST: "agent"}
+
+
 class _Roles:
-    """The model and token counter for the supervisor and specialist roles: injected
-    per role, else the agent's (one model plays every role, as in the papers)."""
+    """One model call of the supervisor or a specialist, failures as state updates."""
 
-    def __init__(self, resources: Resources, models: Mapping[str, BaseChatModel]) -> None:
-        self.resources, self.models = resources, dict(models)
-
-    def model(self, role: str, settings: TriroleSettings) -> BaseChatModel:
-        return self.models.get(role) or self.resources.model("agent", settings)
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
 
     async def call(self, role: str, prompt: list[BaseMessage], config: RunnableConfig) -> tuple[dict, Any]:
         """One model call: ``({"reply", "code", "usage"}, None)`` or ``(None, failure update)``."""
         settings = self.resources.settings(config)
-        counter = self.resources.counter(settings)
+        counter = self.resources.counter(settings, role)
         try:
             prompt = await fit_to_budget(prompt, settings.prompt_budget, counter)
-            reply, code, usage = await propose_action(self.model(role, settings), prompt, counter, role=role)
+            reply, code, usage = await propose_action(self.resources.model(role, settings), prompt, counter, role=role)
         except ContextOverflow as exc:
             return {}, {"status": "context_overflow", "status_reason": str(exc)}
         except Exception as exc:  # the endpoint failed after its retries
             return {}, {"status": "model_error",
-                        "status_reason": describe_model_error(exc, settings.endpoint("agent"))}
+                        "status_reason": describe_model_error(exc, settings.endpoint(ROLE_ENDPOINTS[role]))}
         return {"reply": reply, "code": code, "usage": usage}, None
 
 
@@ -405,16 +406,11 @@ def build_multi_agent_graph(
             ``executor``, ``handoff``, ``final``, ``finish``).
         Other options mean what they mean for `build_scaffold_graph`.
     """
-    unknown_roles = set(models or {}) - {SUPERVISOR, SPECIALIST}
-    if unknown_roles:
-        raise ValueError(f"models has unknown roles {sorted(unknown_roles)}; roles are {[SUPERVISOR, SPECIALIST]}")
     if specialist_steps < 1 or max_subgoals < 1:
         raise ValueError("specialist_steps and max_subgoals must be >= 1")
-    if token_counter is None and models and model is None:
-        token_counter = HeuristicTokenCounter()  # injected fakes have no /tokenize endpoint
-    resources = make_resources(model=model, models=None, settings=settings, prompts=prompts,
-                               token_counter=token_counter, environment=environment)
-    roles = _Roles(resources, models or {})
+    resources = make_resources(model=model, models=models, settings=settings, prompts=prompts,
+                               token_counter=token_counter, environment=environment, roles=ROLE_ENDPOINTS)
+    roles = _Roles(resources)
     built = {
         "setup": make_setup_node(resources),
         "plan": make_plan_node(roles, max_subgoals=max_subgoals),

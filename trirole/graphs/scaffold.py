@@ -40,8 +40,8 @@ def build_scaffold_graph(
         settings: defaults for every run (`TriroleSettings` or a mapping of its fields);
             a run overrides them with ``context={...}`` or ``configurable``.
         prompts: template overrides by name, or a folder of ``NAME.md`` files.
-        token_counter: how prompts are measured against the budget. Default: the
-            server's ``/tokenize``; a heuristic when the agent model is injected.
+        token_counter: how prompts are measured against the budget. Default: each
+            role's server's ``/tokenize``; a heuristic for a role whose model is injected.
         environment: an `Environment` instance, or a factory ``settings -> Environment``.
             Default: ``make_environment(settings.env)``, one fresh episode per run.
         nodes: replacements by node name (``setup``, ``agent``, ``corrector``,

@@ -33,7 +33,7 @@ def make_agent_node(resources: Resources, *, role: str = "agent"):
 
     async def agent(state: TriroleState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
-        counter = resources.counter(settings)
+        counter = resources.counter(settings, role)
         try:
             prompt = await fit_to_budget(agent_prompt(state, resources.prompts), settings.prompt_budget, counter)
             reply, code, usage = await propose_action(resources.model(role, settings), prompt, counter, role=role)

@@ -58,7 +58,7 @@ def make_corrector_node(resources: Resources):
             prompts=resources.prompts, history=history)
         try:
             revised, usage = await correct_code(resources.model("corrector", settings), prompt,
-                                                resources.counter(settings), settings.prompt_budget)
+                                                resources.counter(settings, "corrector"), settings.prompt_budget)
         except ContextOverflow as exc:
             return {"status": "context_overflow", "status_reason": str(exc)}
         except Exception as exc:

@@ -80,7 +80,7 @@ def make_summarizer_node(resources: Resources):
         start, end = turns_to_compress(state, settings.keep_recent_turns)
         if end <= start:
             return {}
-        counter = resources.counter(settings)
+        counter = resources.counter(settings, "summarizer")
         try:
             summary, usage = await summarize(
                 resources.model("summarizer", settings), state["task"]["instruction"], state.get("summary", ""),
