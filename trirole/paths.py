@@ -7,8 +7,11 @@ generated task packs, server records and logs. Outside the project folder on pur
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
+from typing import Iterator
 
 
 def trirole_home() -> Path:
@@ -26,3 +29,22 @@ def home_subdir(*parts: str) -> Path:
 
 def logs_dir() -> Path:
     return home_subdir("logs")
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, waiting_message: str | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created with its folder), across processes: one
+    installer, builder or server starter at a time. `waiting_message` is printed when
+    another process holds the lock, before waiting for it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting_message:
+                print(waiting_message, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

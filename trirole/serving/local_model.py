@@ -15,8 +15,6 @@ model name; :func:`find_local_server` finds it again from any process.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -29,7 +27,7 @@ from typing import Sequence
 
 import httpx
 
-from trirole.paths import home_subdir, logs_dir
+from trirole.paths import file_lock, home_subdir, logs_dir
 from trirole.serving.process import (
     ServerRecord,
     ServerStartError,
@@ -138,19 +136,8 @@ def _read_checkpoint_stamp(path: Path) -> dict | None:
         return None
 
 
-@contextlib.contextmanager
 def _lock(name: str, waiting_message: str | None = None):
-    with open(home_subdir("locks") / f"{name}.lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if waiting_message:
-                print(waiting_message, flush=True)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return file_lock(home_subdir("locks") / f"{name}.lock", waiting_message)
 
 
 def serve_lock(name: str = DEFAULT_RECORD_NAME, quiet: bool = True):

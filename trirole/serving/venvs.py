@@ -9,8 +9,6 @@ reinstall into the same venv. Output of every step goes to ``logs_dir()/venv-<na
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -20,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from trirole.paths import home_subdir, logs_dir, trirole_home
+from trirole.paths import file_lock, home_subdir, logs_dir, trirole_home
 
 __all__ = [
     "VenvInstallError",
@@ -81,16 +79,9 @@ def read_stamp(name_or_path: str | Path) -> dict | None:
         return None
 
 
-@contextlib.contextmanager
 def _lock(name: str):
     """One installer per venv at a time, across processes."""
-    lock_file = home_subdir("locks") / f"venv-{name}.lock"
-    with open(lock_file, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return file_lock(home_subdir("locks") / f"venv-{name}.lock")
 
 
 def _run(step: str, argv: list[str], *, name: str, log_path: Path, env: dict) -> float:

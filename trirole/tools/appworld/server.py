@@ -10,8 +10,6 @@ name ``appworld`` (see `trirole.serving.process`), so any process can find and r
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from trirole.paths import home_subdir, logs_dir
+from trirole.paths import file_lock, home_subdir, logs_dir
 from trirole.serving.process import ServerRecord, free_port, read_record, record_path, start_server, stop_server
 from trirole.tools.appworld.data import check_root, default_root, user_root
 from trirole.tools.appworld.errors import AppWorldServerError
@@ -29,15 +27,9 @@ RECORD_NAME = "appworld"
 APP = "appworld.serve.environment:app"
 
 
-@contextlib.contextmanager
 def _lock(name: str):
     """One starter per record name at a time, across processes."""
-    with open(home_subdir("locks") / f"server-{name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(home_subdir("locks") / f"server-{name}.lock")
 
 
 def _is_appworld(response: httpx.Response) -> bool:

@@ -12,17 +12,15 @@ run in the AppWorld venv and never import trirole.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
-from trirole.paths import trirole_home
+from trirole.paths import file_lock, trirole_home
 
 PACK_DIR = Path(__file__).resolve().parent
 GENERATOR = PACK_DIR / "generate.py"
@@ -70,17 +68,6 @@ def appworld_python() -> Path:
         raise PackBuildError(f"no AppWorld venv python at {python}; install AppWorld first "
                              "(`trirole env serve appworld` installs it)")
     return python
-
-
-@contextmanager
-def _lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _read_stamp(root: Path) -> dict | None:
@@ -136,7 +123,7 @@ def ensure_pack(seed: int = 0, force: bool = False) -> Path:
     """
     root = pack_dir(seed)
     wanted = {"seed": seed, "source_hash": source_hash(), "format": PACK_FORMAT}
-    with _lock(root.parent / f".pack-seed{seed}.lock"):
+    with file_lock(root.parent / f".pack-seed{seed}.lock"):
         stamp = _read_stamp(root)
         if not force and stamp is not None and {k: stamp.get(k) for k in wanted} == wanted \
                 and (root / "data" / "tasks").is_dir():
