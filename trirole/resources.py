@@ -24,7 +24,7 @@ from langgraph.runtime import get_runtime
 
 from trirole.backend import HeuristicTokenCounter, ServerTokenCounter, TokenCounter, make_chat_model
 from trirole.prompts import Prompts
-from trirole.settings import ROLES, TriroleSettings, resolve_settings
+from trirole.settings import ROLES, RoleEndpoint, TriroleSettings, resolve_settings
 from trirole.state import RoleUsage, TriroleState
 from trirole.tools import Environment, make_environment
 
@@ -66,11 +66,15 @@ class Resources:
             context = None
         return resolve_settings(self.defaults, config, context)
 
+    def endpoint(self, settings: TriroleSettings, role: str) -> RoleEndpoint:
+        """The endpoint serving `role` in this run (its model, unless one is injected)."""
+        return settings.endpoint(self.roles[role])
+
     def model(self, role: str, settings: TriroleSettings) -> BaseChatModel:
         """The injected model of `role`, else one built (and cached) from the settings."""
         if role in self.models:
             return self.models[role]
-        endpoint = settings.endpoint(self.roles[role])
+        endpoint = self.endpoint(settings, role)
         key = (endpoint, settings.api_key, settings.enable_thinking, settings.request_timeout_s, settings.max_retries)
         # Per event loop (and gone with it): a model's async HTTP client is bound to the
         # loop it first ran in.
@@ -87,7 +91,7 @@ class Resources:
             return self.token_counter
         if role in self.models:
             return self._counters.setdefault(("heuristic",), HeuristicTokenCounter())
-        endpoint = settings.endpoint(self.roles[role])
+        endpoint = self.endpoint(settings, role)
         key = (endpoint.base_url, endpoint.model)
         if key not in self._counters:
             self._counters[key] = ServerTokenCounter(endpoint.base_url, endpoint.model)

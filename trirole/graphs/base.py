@@ -47,7 +47,8 @@ def make_base_node(resources: Resources):
         except ContextOverflow as exc:
             return {"status": "context_overflow", "status_reason": str(exc)}
         except Exception as exc:  # the endpoint failed after its retries
-            return {"status": "model_error", "status_reason": describe_model_error(exc, settings.endpoint(ROLE))}
+            reason = describe_model_error(exc, resources.endpoint(settings, ROLE))
+            return {"status": "model_error", "status_reason": reason}
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {ROLE: usage},
                         "counters": {"steps": 1}, "proposed_code": code or "", "code_to_run": code or "",
                         "correction_reason": ""}

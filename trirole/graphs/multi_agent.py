@@ -222,7 +222,7 @@ class _Roles:
             return {}, {"status": "context_overflow", "status_reason": str(exc)}
         except Exception as exc:  # the endpoint failed after its retries
             return {}, {"status": "model_error",
-                        "status_reason": describe_model_error(exc, settings.endpoint(ROLE_ENDPOINTS[role]))}
+                        "status_reason": describe_model_error(exc, self.resources.endpoint(settings, role))}
         return {"reply": reply, "code": code, "usage": usage}, None
 
 

@@ -40,7 +40,8 @@ def make_agent_node(resources: Resources, *, role: str = "agent"):
         except ContextOverflow as exc:
             return {"status": "context_overflow", "status_reason": str(exc)}
         except Exception as exc:  # the endpoint failed after its retries: end the run, say why
-            return {"status": "model_error", "status_reason": describe_model_error(exc, settings.endpoint(role))}
+            reason = describe_model_error(exc, resources.endpoint(settings, role))
+            return {"status": "model_error", "status_reason": reason}
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {role: usage},
                         "counters": {"steps": 1}}
         if code is None:

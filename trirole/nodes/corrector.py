@@ -62,7 +62,8 @@ def make_corrector_node(resources: Resources):
         except ContextOverflow as exc:
             return {"status": "context_overflow", "status_reason": str(exc)}
         except Exception as exc:
-            return {"status": "model_error", "status_reason": describe_model_error(exc, settings.endpoint("corrector"))}
+            reason = describe_model_error(exc, resources.endpoint(settings, "corrector"))
+            return {"status": "model_error", "status_reason": reason}
         # A reply without code leaves the agent's code as it was.
         return {"code_to_run": revised or code, "usage": {"corrector": usage}, "counters": {"corrections": 1}}
 

@@ -88,7 +88,8 @@ def make_summarizer_node(resources: Resources):
         except ContextOverflow as exc:
             return {"status": "context_overflow", "status_reason": str(exc)}
         except Exception as exc:
-            return {"status": "model_error", "status_reason": describe_model_error(exc, settings.endpoint("summarizer"))}
+            reason = describe_model_error(exc, resources.endpoint(settings, "summarizer"))
+            return {"status": "model_error", "status_reason": reason}
         return {"summary": summary, "summarized_upto": end, "usage": {"summarizer": usage},
                 "counters": {"summarizations": 1}}
 
