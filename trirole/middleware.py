@@ -30,7 +30,7 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from trirole.artifacts import extract_artifacts, format_artifacts
+from trirole.artifacts import artifact_chars, extract_artifacts, format_artifacts
 from trirole.backend import HeuristicTokenCounter, TokenCounter
 from trirole.nodes.corrector import correct_code, corrector_prompt, describe_error
 from trirole.nodes.summarizer import summarize
@@ -88,14 +88,19 @@ class TriroleSummarizerMiddleware(AgentMiddleware[AgentState, Any]):
             ``ServerTokenCounter(base_url, model)`` gives vLLM's exact counts).
         prompts: overrides of trirole's prompt templates (``summarizer_system``/``_user``).
         summary_budget: the summarizer prompt's own budget (default `max_tokens`).
+        artifact_share: the share of `max_tokens` the kept values may take (every secret
+            is kept whatever it costs; records fill the rest, newest or last used first).
     """
 
     def __init__(self, model: BaseChatModel, *, max_tokens: int, keep_messages: int = 6,
                  token_counter: TokenCounter | None = None, prompts: Mapping[str, str] | str | None = None,
-                 summary_budget: int | None = None) -> None:
+                 summary_budget: int | None = None, artifact_share: float = TriroleSettings.artifact_share) -> None:
         super().__init__()
         if max_tokens < 1 or keep_messages < 0:
             raise ValueError("max_tokens must be >= 1 and keep_messages >= 0")
+        if not 0.0 < artifact_share <= 0.9:
+            raise ValueError(f"artifact_share must be in (0, 0.9] (got {artifact_share})")
+        self.artifact_share = artifact_share
         self.model, self.max_tokens, self.keep_messages = model, max_tokens, keep_messages
         self.token_counter = token_counter or HeuristicTokenCounter()
         self.prompts: Prompts = load_prompts(prompts)
@@ -125,15 +130,22 @@ class TriroleSummarizerMiddleware(AgentMiddleware[AgentState, Any]):
         for message in previous:
             artifacts = merge_artifacts(artifacts, message.additional_kwargs.get("trirole_artifacts"))
             previous_summary = message.additional_kwargs.get("trirole_summary", previous_summary)
+        codes = {call.get("id"): (call.get("args") or {}).get("code") for m in folded
+                 for call in getattr(m, "tool_calls", None) or []}
+        # Steps continue after the previous summary's, so recency ranks across compressions.
+        base = 1 + max((a.get("last_seen", a.get("step", 0)) for a in artifacts.values()), default=-1)
         for index, message in enumerate(folded):
             if not isinstance(message, AIMessage):  # observations carry the values, as in the scaffold
+                code = codes.get(getattr(message, "tool_call_id", None))
                 artifacts = merge_artifacts(artifacts, extract_artifacts(
-                    _text(message), step=index, source=f"{message.type} message {index}"))
+                    _text(message), step=base + index, source=f"{message.type} message {index}",
+                    code=code if isinstance(code, str) else ""))
 
         summary, usage = await summarize(self.model, _task_text(messages), previous_summary,
                                          [_with_tool_calls(m) for m in folded], self.prompts,
                                          self.token_counter, self.summary_budget)
-        kept = format_artifacts(artifacts, max_response_chars_total=1500)
+        kept = format_artifacts(artifacts, max_response_chars_total=1500, max_chars=artifact_chars(
+            self.max_tokens, self.artifact_share, HeuristicTokenCounter.chars_per_token))
         content = SUMMARY_PREFIX + summary + (f"\n\nValues to keep verbatim:\n{kept}" if kept else "")
         summary_message = HumanMessage(content=content, additional_kwargs={
             "lc_source": SUMMARY_SOURCE, "trirole_summary": summary, "trirole_artifacts": artifacts,

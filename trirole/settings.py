@@ -82,6 +82,10 @@ class TriroleSettings:
             ``max_completion_tokens`` stays within it.
         keep_recent_turns: turns the summarizer keeps verbatim after the summary.
         max_observation_chars: an execution's output is clipped (head and tail) to this.
+        artifact_share: the share (0..0.9] of the prompt budget the agent prompt's artifact
+            block may take, at the token counter's conservative 3 characters per token.
+            Every secret is shown whatever it costs; records and API responses fill what
+            is left, most recently seen or used first.
 
     Corrector routing
         correction_policy: after a failed execution, send the next code to the corrector
@@ -115,6 +119,7 @@ class TriroleSettings:
     max_context_tokens: int = 4096
     keep_recent_turns: int = 2
     max_observation_chars: int = 3000
+    artifact_share: float = 0.25
 
     correction_policy: CorrectionPolicy = "always"
     correction_after_n: int = 2
@@ -187,6 +192,8 @@ def validate_settings(s: TriroleSettings) -> None:
         problems.append(f"repetition_similarity must be in (0, 1] (got {s.repetition_similarity})")
     if s.repeated_error_k < 1 or s.correction_after_n < 1:
         problems.append("repeated_error_k and correction_after_n must be >= 1")
+    if not 0.0 < s.artifact_share <= 0.9:
+        problems.append(f"artifact_share must be in (0, 0.9] of the prompt budget (got {s.artifact_share})")
     if s.keep_recent_turns < 0:
         problems.append("keep_recent_turns must be >= 0")
     unknown_roles = set(s.roles) - set(ROLES)

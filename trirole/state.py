@@ -34,13 +34,19 @@ class TaskSpec(TypedDict):
 
 
 class Artifact(TypedDict):
-    """A value that must survive compression verbatim.
+    """A value that must survive compression verbatim (see `trirole.artifacts`).
 
     name: the field it was found under, e.g. ``access_token`` or ``playlist_id``.
-    kind: ``access_token``, ``password``, ``id`` or ``api_response``.
-    value: the exact text as seen in the observation.
-    source: where it came from, e.g. ``step 3 observation``.
+    kind: a secret (``access_token``, ``refresh_token``, ``password``, ``api_key``,
+        ``verification_code``, ``session_id``), ``record`` (an id with its record),
+        ``api_response``; ``id`` in states written before records existed.
+    value: the exact text as seen in the observation (for a record: its id).
+    source: where it came from, e.g. ``step 3 output, field access_token``.
     step: the step it was first seen at.
+    record: a record's identifying fields (``song_id=4 title="Velvet Tides"``); for a
+        secret, the record it sat in (``account_name="spotify"``).
+    last_seen: the last step an observation showed it.
+    used_at: the last step whose code used it (records).
     """
 
     name: str
@@ -48,6 +54,9 @@ class Artifact(TypedDict):
     value: str
     source: str
     step: int
+    record: NotRequired[str]
+    last_seen: NotRequired[int]
+    used_at: NotRequired[int]
 
 
 class ExecutionResult(TypedDict):
@@ -96,10 +105,29 @@ Status = Literal["running", "completed", "step_budget", "env_error", "model_erro
 
 
 def merge_artifacts(left: dict[str, Artifact] | None, right: dict[str, Artifact] | None) -> dict[str, Artifact]:
-    """Artifacts are keyed by value; the first sighting (its step and source) wins."""
+    """Artifacts are keyed by value (or a record's id); the first sighting (its step and
+    source) wins, while ``last_seen``/``used_at`` keep the latest step and ``record`` the
+    latest rendering. Entries of kind ``use`` are marks, not artifacts: they set
+    ``used_at`` on the records whose id they name (any id field when ``name`` is empty)."""
     merged = dict(left or {})
+    marks = []
     for key, artifact in (right or {}).items():
-        merged.setdefault(key, artifact)
+        if artifact.get("kind") == "use":
+            marks.append(artifact)
+        elif key not in merged:
+            merged[key] = artifact
+        else:
+            old = merged[key]
+            newer = {field: max(old.get(field, -1), artifact.get(field, -1)) for field in ("last_seen", "used_at")
+                     if field in old or field in artifact}
+            if artifact.get("record") and artifact.get("step", 0) >= old.get("step", 0):
+                newer["record"] = artifact["record"]
+            merged[key] = {**old, **newer}  # type: ignore[typeddict-item]
+    for mark in marks:
+        for key, artifact in merged.items():
+            if artifact.get("kind") in ("record", "id") and artifact.get("value") == mark["value"] \
+                    and (not mark.get("name") or artifact.get("name", "").split(".")[-1] == mark["name"]):
+                merged[key] = {**artifact, "used_at": max(artifact.get("used_at", -1), mark["used_at"])}
     return merged
 
 

@@ -34,7 +34,7 @@ def make_routes(resources: Resources, *, summarizer: bool = True, corrector: boo
     async def needs_summary(state: TriroleState, settings: TriroleSettings) -> bool:
         if not (summarizer and settings.use_summarizer):
             return False
-        prompt = agent_prompt(state, resources.prompts)
+        prompt = agent_prompt(state, resources.prompts, settings=settings)
         return await resources.counter(settings).acount(prompt) > settings.prompt_budget
 
     async def after_execution(state: TriroleState, config: RunnableConfig) -> AfterExecution:

@@ -35,7 +35,7 @@ def make_agent_node(resources: Resources, *, role: str = "agent"):
         settings = resources.settings(config)
         counter = resources.counter(settings, role)
         try:
-            prompt = await fit_to_budget(agent_prompt(state, resources.prompts), settings.prompt_budget, counter)
+            prompt = await fit_to_budget(agent_prompt(state, resources.prompts, settings=settings), settings.prompt_budget, counter)
             reply, code, usage = await propose_action(resources.model(role, settings), prompt, counter, role=role)
         except ContextOverflow as exc:
             return {"status": "context_overflow", "status_reason": str(exc)}

@@ -12,10 +12,11 @@ from typing import Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from trirole.artifacts import format_artifacts
-from trirole.backend import TokenCounter
+from trirole.artifacts import artifact_chars, format_artifacts
+from trirole.backend import HeuristicTokenCounter, TokenCounter
 from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
+from trirole.settings import TriroleSettings
 from trirole.state import TriroleState
 
 MIN_MESSAGE_CHARS = 200
@@ -25,26 +26,38 @@ class ContextOverflow(RuntimeError):
     """The fixed part of a prompt alone exceeds the budget."""
 
 
-def task_message(state: TriroleState, prompts: Prompts, *, max_response_chars: int) -> HumanMessage:
-    """The task, its context, and (once there is any) the memory: summary and artifacts."""
+def artifact_block_chars(settings: TriroleSettings) -> int:
+    """The artifact block's character budget: ``artifact_share`` of the prompt budget at
+    the heuristic counter's characters per token (conservative: exact server counts of
+    the same text are lower, so the block's measured share stays within the setting)."""
+    return artifact_chars(settings.prompt_budget, settings.artifact_share, HeuristicTokenCounter.chars_per_token)
+
+
+def task_message(state: TriroleState, prompts: Prompts, *, max_response_chars: int = 1500,
+                 settings: TriroleSettings | None = None) -> HumanMessage:
+    """The task, its context, and (once there is any) the memory: summary and artifacts
+    (every secret; records within `settings.artifact_share` of the prompt budget)."""
     task = state["task"]
     context = task.get("context") or {}
     text = prompts.render("agent_task", instruction=task["instruction"],
                           context=json.dumps(context, indent=1, default=str) if context else "(none)")
-    artifacts = format_artifacts(state.get("artifacts") or {}, max_response_chars_total=max_response_chars)
+    artifacts = format_artifacts(state.get("artifacts") or {}, max_response_chars_total=max_response_chars,
+                                 max_chars=artifact_block_chars(settings or TriroleSettings()))
     if state.get("summary") or artifacts:
         text += "\n" + prompts.render("agent_memory", summary=state.get("summary") or "(nothing summarized yet)",
                                       artifacts=artifacts or "(none yet)")
     return HumanMessage(content=text)
 
 
-def agent_prompt(state: TriroleState, prompts: Prompts, *, max_response_chars: int = 1500) -> list[BaseMessage]:
+def agent_prompt(state: TriroleState, prompts: Prompts, *, max_response_chars: int = 1500,
+                 settings: TriroleSettings | None = None) -> list[BaseMessage]:
     """System prompt, task with memory, then the turns after the summary verbatim."""
     system = SystemMessage(content=prompts.render(
         "agent_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",
         reference=state.get("reference") or "(none)"))
     recent = list(state.get("messages") or [])[state.get("summarized_upto", 0):]
-    return [system, task_message(state, prompts, max_response_chars=max_response_chars), *recent]
+    return [system, task_message(state, prompts, max_response_chars=max_response_chars, settings=settings),
+            *recent]
 
 
 async def fit_to_budget(messages: Sequence[BaseMessage], budget: int, counter: TokenCounter, *,

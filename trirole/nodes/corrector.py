@@ -51,7 +51,7 @@ def make_corrector_node(resources: Resources):
         code = state.get("proposed_code") or ""
         history: list[BaseMessage] = []
         if settings.corrector_sees_history:  # ablation: the conversation, minus the agent's system prompt
-            history = agent_prompt(state, resources.prompts)[1:]
+            history = agent_prompt(state, resources.prompts, settings=settings)[1:]
         prompt = corrector_prompt(
             instruction=state["task"]["instruction"], reference=state.get("reference") or "(none)", code=code,
             reason=state.get("correction_reason") or "review", error=describe_error(state.get("last_result")),
