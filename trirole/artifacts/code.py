@@ -39,14 +39,16 @@ class _Bindings:
         """The kind of secret `node` evaluates to, if any."""
         if node is None:
             return None
-        if isinstance(node, ast.Name):
-            return self.secrets.get(node.id)
+        if isinstance(node, ast.Name):  # bound here, or named like one (a loop variable, an earlier step's)
+            return self.secrets.get(node.id) or secret_kind(node.id)
         if isinstance(node, ast.Subscript):
             key = _const_str(node.slice)
             if key is not None and secret_kind(key):
                 return secret_kind(key)
-            if isinstance(node.value, ast.Name):
-                return self.containers.get(node.value.id)
+            if isinstance(node.value, ast.Name):  # passwords["spotify"], pw["gmail"] (a dict of an earlier step)
+                name = node.value.id
+                return self.containers.get(name) or secret_kind(name.rstrip("s")) or \
+                    ("password" if name.lower() in ("pw", "pws", "pwds", "creds", "credentials") else None)
             return None
         if isinstance(node, ast.Attribute):
             return secret_kind(node.attr)

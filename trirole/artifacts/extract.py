@@ -32,9 +32,11 @@ MAX_RECORDS = 2000  # per observation: a runaway listing cannot blow up the stat
 _KEY_VALUE = re.compile(
     r"""(?<![\w.])-{0,2}(?P<key>[A-Za-z_][\w.-]{0,60}?)["']?[ \t]*(?P<sep>:(?!=)|=>|=(?!=)|->)[ \t]*"""
     r"""(?P<value>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^\s,;&)\]}'"]+)""")
+# A sentence naming a secret: anchored on the word (code, password, ...); the words before it
+# say which kind ("password reset code"), the value follows ("is", ":", quoted or not).
 _SENTENCE = re.compile(
-    r"""\b(?P<noun>(?:[A-Za-z][\w-]*[ \t]+){0,3}?(?:code|password|passcode|pin|otp|token|key|secret))"""
-    r"""(?P<owner>[ \t]+for[ \t]+[\w.@-]+)?(?:[ \t]+(?:is|was|will[ \t]+be|reads))?[ \t]*[:=]?[ \t]*"""
+    r"""\b(?P<word>code|password|passcode|pin|otp|token|key|secret)s?\b(?P<owner>[ \t]+for[ \t]+[\w.@-]+)?"""
+    r"""(?:[ \t]+(?:is|was|will[ \t]+be|reads))?[ \t]*[:=]?[ \t]*"""
     r"""(?:["'`“](?P<quoted>[^"'`”\n]+)["'`”]|(?P<bare>[^\s"'`]+?))(?=[.,;!?)]*(?:\s|$))""", re.IGNORECASE)
 _BARE_CODE_CONTEXT = re.compile(r"verif|reset|one[- ]time|otp|confirm|security|2fa|login|sign[- ]in|passcode", re.I)
 _BEARER = re.compile(r"\bBearer[ \t]+(?P<value>[A-Za-z0-9\-._~+/]{8,}=*)")
@@ -121,10 +123,26 @@ class _Found:
                            "source": self.source, "record": record_text(record, parent), "last_seen": self.step}
 
 
+def _strings(value: Any) -> Any:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
 def _structured(found: _Found, text: str) -> list[tuple[int, int]]:
+    """Secrets and records of every structured block; the text passes then read the
+    blocks' strings decoded (an email body's "reset code is: b49c83d" line)."""
     spans = []
     for block, start, end in structured_blocks(text):
         spans.append((start, end))
+        for string in _strings(block):
+            if len(string) > 12 and any(ch.isspace() for ch in string.strip()):
+                _text(found, string)
         for record, path in walk(block):
             parent = path[-1] if path else ""
             context = record_text({k: v for k, v in record.items() if not secret_kind(str(k))})
@@ -137,15 +155,14 @@ def _structured(found: _Found, text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _text(found: _Found, text: str, spans: list[tuple[int, int]]) -> None:
+def _text(found: _Found, text: str) -> None:
     pos = 0
     while (match := _KEY_VALUE.search(text, pos)) is not None:
         key, raw = match.group("key"), match.group("value")
         kind = secret_kind(key)
         if not kind:
             pos = match.start("value") if match.start("value") > match.start() else match.end()
-            inside = any(start <= match.start() < end for start, end in spans)
-            if is_id_key(key) and not inside and raw[:1] not in "\"'" and re.fullmatch(r"-?\w{1,40}", raw):
+            if is_id_key(key) and raw[:1] not in "\"'" and re.fullmatch(r"-?\w{1,40}", raw):
                 line_start = text.rfind("\n", 0, match.start()) + 1
                 line_end = text.find("\n", match.end())
                 line = text[line_start:line_end if line_end >= 0 else len(text)].strip()
@@ -168,17 +185,17 @@ def _text(found: _Found, text: str, spans: list[tuple[int, int]]) -> None:
             found.secret(key.strip("\"'"), kind, value, f"text `{key}{match.group('sep')}`")
         pos = match.end()
     for match in _SENTENCE.finditer(text):
-        noun = match.group("noun")
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        line_end = text.find("\n", match.end())
+        line = text[line_start:line_end if line_end >= 0 else len(text)]
+        noun = " ".join([*re.findall(r"[A-Za-z][\w-]*", text[line_start:match.start()])[-3:], match.group("word")])
         kind = secret_kind(noun)
         value = match.group("quoted") or match.group("bare") or ""
-        line_start = text.rfind("\n", 0, match.start()) + 1
-        line = text[line_start:text.find("\n", match.end()) if text.find("\n", match.end()) >= 0 else len(text)]
-        if not kind and noun.lower().split()[-1] == "code" and re.fullmatch(r"\d{4,10}", value) \
-                and _BARE_CODE_CONTEXT.search(line):
-            kind = "verification_code"
-        if kind and credible_secret(value, quoted=bool(match.group("quoted")) or bool(re.fullmatch(r"\d{4,12}", value))):
-            owner = (match.group("owner") or "").strip()
-            found.secret(secret_name(noun), kind, value, "a sentence", owner)
+        digits = bool(re.fullmatch(r"\d{4,12}", value))
+        if not kind and match.group("word").lower() == "code" and digits and _BARE_CODE_CONTEXT.search(line):
+            kind = "verification_code"  # "Use code 771204 to sign in."
+        if kind and credible_secret(value, quoted=bool(match.group("quoted")) or digits):
+            found.secret(secret_name(noun), kind, value, "a sentence", (match.group("owner") or "").strip())
     for match in _BEARER.finditer(text):
         found.secret("bearer", "access_token", match.group("value"), "a Bearer header")
     for match in _JWT.finditer(text):
@@ -232,7 +249,11 @@ def extract_artifacts(text: str, *, step: int, source: str, code: str = "",
     spans = _structured(found, text)
     for kind, value, how in printed_secrets(code, text):
         found.secret(kind, kind, value, how)
-    _text(found, text, spans)
+    # Outside the blocks (their keys were read structurally, their strings decoded).
+    masked = list(text)
+    for start, end in spans:
+        masked[start:end] = [ch if ch == "\n" else " " for ch in text[start:end]]
+    _text(found, "".join(masked))
     body = text.strip()
     if body and len(body) <= max_response_chars and body[0] in "[{" and body[-1] in "]}":
         found.items.setdefault(f"response:{body}", {"name": "api_response", "kind": "api_response", "value": body,

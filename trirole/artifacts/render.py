@@ -47,7 +47,7 @@ def format_artifacts(artifacts: dict[str, Artifact], *, max_chars: int | None = 
     items = list(artifacts.values())
     secrets = [_secret_line(a) for a in sorted((a for a in items if is_secret(a)), key=lambda a: a.get("step", 0))]
     ranked = sorted((a for a in items if not is_secret(a) and a.get("kind") != "use"),
-                    key=lambda a: (touched(a), "used_at" in a), reverse=True)  # stable: listing order kept
+                    key=lambda a: ("used_at" in a, touched(a)), reverse=True)  # stable: listing order kept
     # The whole block stays within max_chars; secrets are never dropped, so records get what they leave.
     fixed = sum(len(line) + 1 for line in secrets) + 2 * len(SECRETS_HEADER) + OMITTED_NOTE_CHARS
     budget = None if max_chars is None else max_chars - fixed
