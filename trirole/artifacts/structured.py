@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from typing import Any, Iterator
 
-MAX_FAILED_SPANS = 200  # bounds the work on text full of unbalanced brackets
+MAX_FAILED_SPANS = 200  # bounds the parsing work on text full of brackets that are not literals
+SCAN_WORK_PER_CHAR = 20  # bounds the bracket matching: at most this many characters scanned per character
+_SPECIAL = re.compile(r"[\"'\\\[\]{}()]")
 
 
 def _span_end(text: str, start: int) -> int | None:
     """The index after the bracket closing the one at `start`, skipping quoted strings."""
-    depth, quote, i = 0, "", start
-    while i < len(text):
-        ch = text[i]
+    depth, quote, escaped_at = 0, "", -1
+    for match in _SPECIAL.finditer(text, start):
+        ch = match.group()
+        if match.start() == escaped_at:  # the character after a backslash
+            continue
         if quote:
             if ch == "\\":
-                i += 1
+                escaped_at = match.end()
             elif ch == quote:
                 quote = ""
         elif ch in "\"'":
@@ -32,8 +37,7 @@ def _span_end(text: str, start: int) -> int | None:
         elif ch in "]})":
             depth -= 1
             if depth == 0:
-                return i + 1
-        i += 1
+                return match.end()
     return None
 
 
@@ -51,13 +55,14 @@ def parse_literal(text: str) -> Any:
 
 def structured_blocks(text: str) -> Iterator[tuple[Any, int, int]]:
     """Every parseable dict or list in `text`, outermost first, with its span."""
-    i, failed = 0, 0
-    while i < len(text) and failed < MAX_FAILED_SPANS:
+    i, failed, work = 0, 0, SCAN_WORK_PER_CHAR * len(text) + 100_000
+    while i < len(text) and failed < MAX_FAILED_SPANS and work > 0:
         starts = [p for p in (text.find("{", i), text.find("[", i)) if p >= 0]
         if not starts:
             return
         start = min(starts)
         end = _span_end(text, start)
+        work -= (end or len(text)) - start
         if end is not None:
             try:
                 value = parse_literal(text[start:end])
