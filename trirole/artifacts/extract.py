@@ -140,9 +140,6 @@ def _structured(found: _Found, text: str) -> list[tuple[int, int]]:
     spans = []
     for block, start, end in structured_blocks(text):
         spans.append((start, end))
-        for string in _strings(block):
-            if len(string) > 12 and any(ch.isspace() for ch in string.strip()):
-                _text(found, string)
         for record, path in walk(block):
             parent = path[-1] if path else ""
             context = record_text({k: v for k, v in record.items() if not secret_kind(str(k))})
@@ -150,8 +147,15 @@ def _structured(found: _Found, text: str) -> list[tuple[int, int]]:
                 kind = secret_kind(str(key))
                 if kind and scalar(value) is not None and credible_secret(scalar(value) or "", quoted=True):
                     found.secret(str(key), kind, scalar(value) or "", f"field {'.'.join((*path, str(key)))}", context)
+                elif isinstance(value, str):
+                    _shapes(found, value, str(key))
             if not any(secret_kind(str(k)) for k in record):
                 found.record(record, parent)
+        for string in _strings(block):
+            if len(string) > 12 and any(ch.isspace() for ch in string.strip()):
+                _text(found, string)
+            else:
+                _shapes(found, string)  # a token in a list
     return spans
 
 
@@ -196,12 +200,18 @@ def _text(found: _Found, text: str) -> None:
             kind = "verification_code"  # "Use code 771204 to sign in."
         if kind and credible_secret(value, quoted=bool(match.group("quoted")) or digits):
             found.secret(secret_name(noun), kind, value, "a sentence", (match.group("owner") or "").strip())
+    _shapes(found, text)
+
+
+def _shapes(found: _Found, text: str, context: str = "") -> None:
+    """Values whose shape alone says they are secrets, whatever names them (`context`:
+    the field that held them, e.g. ``venmo`` in ``{"venmo": "eyJ..."}``)."""
     for match in _BEARER.finditer(text):
-        found.secret("bearer", "access_token", match.group("value"), "a Bearer header")
+        found.secret("bearer", "access_token", match.group("value"), "a Bearer header", context)
     for match in _JWT.finditer(text):
-        found.secret("token", "access_token", match.group(0), "a JWT-shaped string")
+        found.secret("token", "access_token", match.group(0), "a JWT-shaped string", context)
     for match in _API_KEY_SHAPES.finditer(text):
-        found.secret("api_key", "api_key", match.group(0), "an API-key-shaped string")
+        found.secret("api_key", "api_key", match.group(0), "an API-key-shaped string", context)
 
 
 def secret_name(noun: str) -> str:

@@ -60,6 +60,23 @@ CELLS = [
     ("error_bad_token", "print(apis.spotify.show_song_library(access_token='bad', page_index=0))", NONE),
     ("error_missing_song", "print(apis.spotify.show_song(song_id=987654))", NONE),
     ("error_key", "print(r['refresh_token'])", NONE),
+    ("tokens_dict", "tokens = {app: getattr(apis, app).login(username=profile['email'], password=pw[app])['access_token']\n"
+     "          for app in ['venmo', 'splitwise', 'todoist']}\nprint(tokens)", "print(json.dumps(list(tokens.values())))"),
+    ("phone_login_label", "phone_token = apis.phone.login(username=profile['phone_number'], password=pw['phone'])"
+     "['access_token']\nprint('token:', phone_token)", "print(json.dumps([phone_token]))"),
+    ("header_fstring", "print(f\"Authorization: Bearer {tokens['venmo']}\")", "print(json.dumps([tokens['venmo']]))"),
+    ("venmo_transactions", "print(apis.venmo.show_transactions(access_token=tokens['venmo'], page_limit=10))", NONE),
+    ("venmo_balance", "print(apis.venmo.show_venmo_balance(access_token=tokens['venmo']))", NONE),
+    ("venmo_cards", "print(apis.venmo.show_payment_cards(access_token=tokens['venmo']))", NONE),
+    ("venmo_verification_error", "print(apis.venmo.send_verification_code(email=profile['email']))", NONE),
+    ("splitwise_groups", "print(apis.splitwise.show_groups(access_token=tokens['splitwise']))", NONE),
+    ("todoist_projects", "print(apis.todoist.show_projects(access_token=tokens['todoist']))", NONE),
+    ("phone_messages", "print(apis.phone.search_text_messages(access_token=phone_token, page_limit=10))", NONE),
+    ("phone_contacts", "print(apis.phone.search_contacts(access_token=phone_token, page_limit=10))", NONE),
+    ("file_system_dir", "fs_token = apis.file_system.login(username=profile['email'], password=pw['file_system'])"
+     "['access_token']\nprint(apis.file_system.show_directory(access_token=fs_token, directory_path='~/'))", NONE),
+    ("note_content", "print(apis.simple_note.show_note(access_token=note_token, note_id=9))", NONE),
+    ("api_docs", "print(apis.api_docs.show_api_doc(app_name='spotify', api_name='login'))", NONE),
     ("reset_code_sent", "print(apis.spotify.send_password_reset_code(email=profile['email']))", NONE),
     ("inbox", "print(apis.gmail.show_inbox_threads(access_token=token, page_limit=3))", NONE),
     ("reset_email", "thread = [t for t in apis.gmail.show_inbox_threads(access_token=token, page_limit=20)\n"
