@@ -69,6 +69,8 @@ def credible_secret(value: str, *, quoted: bool) -> bool:
         return False
     if quoted:
         return True
-    if len(text) < 4 or _PLAIN_WORD.fullmatch(text):
+    if len(text) < 4 or _PLAIN_WORD.fullmatch(text) or text.endswith(":"):  # a word, or a label ("count:")
         return False
-    return not re.fullmatch(r"[A-Za-z_][\w.]*(?:\[.*|\(.*)", text)  # r['access_token'], get_token()
+    # An expression, not a value: r['access_token'], get_token(), os.environ
+    return not (re.fullmatch(r"[A-Za-z_][\w.]*(?:\[.*|\(.*)", text)
+                or re.fullmatch(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+", text))
