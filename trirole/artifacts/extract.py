@@ -238,7 +238,8 @@ def _uses(code: str, step: int) -> dict[str, Artifact]:
                                                    "source": "", "step": step, "used_at": step}
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and id(node) not in skip and not isinstance(node.value, bool) \
-                and isinstance(node.value, (int, str)) and 0 < len(str(node.value)) <= 40:
+                and isinstance(node.value, (int, str)) and 0 < len(str(node.value)) <= 40 \
+                and not any(ch.isspace() for ch in str(node.value)):
             value = str(node.value)
             marks.setdefault(f"use:*={value}", {"name": "", "kind": "use", "value": value, "source": "",
                                                 "step": step, "used_at": step})

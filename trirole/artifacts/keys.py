@@ -9,6 +9,7 @@ words decide.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # The kinds of secret; everything else is a record (an id with its fields) or an API response.
 SECRET_KINDS = ("access_token", "refresh_token", "password", "api_key", "verification_code", "session_id")
@@ -30,6 +31,7 @@ def words(name: str) -> list[str]:
     return [w for w in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", name.strip()).lower()) if w]
 
 
+@lru_cache(maxsize=4096)  # the same few field names, thousands of times in a listing
 def secret_kind(name: str) -> str | None:
     """The kind of secret a field called `name` holds, or ``None``."""
     parts = words(name)
@@ -54,6 +56,7 @@ def secret_kind(name: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def is_id_key(name: str) -> bool:
     """``id``, ``song_id``, ``playlistId``: a field that names one record."""
     parts = words(name)
