@@ -161,8 +161,9 @@ class TriroleState(TypedDict):
     summary: the summarizer's compression of ``messages[:summarized_upto]``.
     summarized_upto: how many of ``messages`` the summary covers; the agent sees the
         summary, then ``messages[summarized_upto:]`` verbatim.
-    artifacts: values kept verbatim whatever the summary says (merge reducer, keyed
-        by value, first sighting wins).
+    artifacts: values kept verbatim whatever the summary says: secrets keyed by value,
+        records by their id, short responses (`merge_artifacts`: first sighting wins,
+        last seen and last used kept).
     proposed_code: the code action the agent wrote this step.
     code_to_run: what the executor runs next: the proposal, or the corrector's revision.
     correction_reason: why this step's code goes to the corrector (``""``: it doesn't).

@@ -13,7 +13,7 @@ from trirole.state import Artifact
 
 OMITTED_NOTE_CHARS = 90
 SECRETS_HEADER = "Secrets (exact values; type them exactly as shown):"
-RECORDS_HEADER = "Records seen (newest or last used first):"
+RECORDS_HEADER = "Records and short API responses (used by the code or newest first):"
 
 
 def is_secret(artifact: Artifact) -> bool:

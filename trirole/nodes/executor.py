@@ -36,8 +36,8 @@ async def execute_action(env: Environment, code: str, *, step: int, revised: boo
                          max_observation_chars: int, prompts: Prompts) -> dict:
     """Run `code`; the state update with the observation, artifacts and attempt."""
     result = dict(await env.execute(code))
-    # From the whole output, before clipping: a token in the clipped middle is still kept.
-    # A failed step's output counts too (what it printed before failing is real).
+    # Read before clipping (an environment that returns its whole output loses no token in
+    # the clipped middle), and read failed steps too: what they printed before failing is real.
     artifacts = extract_artifacts(result.get("output") or "", step=step, source=f"step {step} output", code=code)
     result["output"] = clip_middle(result.get("output") or "", max_observation_chars)
     attempt = {"step": step, "fingerprint": code_fingerprint(proposed or code),
