@@ -109,6 +109,22 @@ def test_an_old_unused_listing_leaves_the_block_and_a_used_record_stays():
     assert "song_id=1050" not in block and "not shown" in block
 
 
+def test_a_token_printed_bare_is_named_by_the_code_that_printed_it():
+    code_text = "token = apis.venmo.login(username='ada', password=pw)['access_token']\nprint('ok')\nprint(token)"
+    (artifact,) = [a for a in extract_artifacts("ok\ntok-bare-91xzQ7\n", step=2, source="step 2 output",
+                                                code=code_text).values() if is_secret(a)]
+    assert (artifact["name"], artifact["kind"], artifact["value"]) == ("token", "access_token", "tok-bare-91xzQ7")
+    assert "print(token)" in artifact["source"]
+
+
+def test_artifacts_of_an_older_checkpoint_still_render():
+    old = {"playlist_id=42": {"name": "playlist_id", "kind": "id", "value": "42", "source": "step 1", "step": 1},
+           "access_token=T0K": {"name": "access_token", "kind": "access_token", "value": "T0K", "source": "step 1",
+                                "step": 1}}
+    block = format_artifacts(merge_artifacts(old, extract_artifacts("x", step=2, source="s", code="f(playlist_id=42)")))
+    assert "T0K" in block and "playlist_id=42 (step 1, used at step 2)" in block
+
+
 def test_artifact_share_is_validated_at_build_time():
     with pytest.raises(ValueError, match="artifact_share must be in"):
         TriroleSettings(artifact_share=1.5)

@@ -105,8 +105,9 @@ def _print_calls(tree: ast.AST) -> list[ast.Call]:
             and n.func.id == "print"]
 
 
-def _line_pattern(call: ast.Call, bindings: _Bindings) -> tuple[re.Pattern[str], list[str | None]] | None:
-    """A regex of the line `call` prints, and for each group the secret kind it holds."""
+def _line_pattern(call: ast.Call, bindings: _Bindings) -> tuple[re.Pattern[str], list[tuple[str | None, str]]] | None:
+    """A regex of the line `call` prints, and for each group the secret kind it holds and
+    the expression that printed it."""
     sep = next((_const_str(k.value) for k in call.keywords if k.arg == "sep"), " ")
     if sep is None or any(isinstance(a, ast.Starred) for a in call.args):
         return None
@@ -120,20 +121,21 @@ def _line_pattern(call: ast.Call, bindings: _Bindings) -> tuple[re.Pattern[str],
             for value in arg.values:
                 if isinstance(value, ast.FormattedValue):
                     piece += "(.+?)"
-                    kinds.append(bindings.kind(value.value))
+                    kinds.append((bindings.kind(value.value), ast.unparse(value.value)))
                 else:
                     piece += re.escape(_const_str(value) or "")
             parts.append(piece)
         else:
             parts.append("(.+?)")
-            kinds.append(bindings.kind(arg))
-    if not any(kinds):
+            kinds.append((bindings.kind(arg), ast.unparse(arg)))
+    if not any(kind for kind, _ in kinds):
         return None
     return re.compile(re.escape(sep).join(parts)), kinds
 
 
-def printed_secrets(code: str, output: str) -> Iterator[tuple[str, str, str]]:
-    """(kind, value, how) for each secret `code` printed without a key naming it."""
+def printed_secrets(code: str, output: str) -> Iterator[tuple[str, str, str, str]]:
+    """(name, kind, value, how) for each secret `code` printed without a key naming it;
+    the name is the expression that held it (``token``, ``pw['spotify']``)."""
     try:
         tree = ast.parse(code or "")
     except (SyntaxError, ValueError):
@@ -156,8 +158,8 @@ def printed_secrets(code: str, output: str) -> Iterator[tuple[str, str, str]]:
             match = regex.fullmatch(line.strip())
             if not match:
                 continue
-            for value, kind in zip(match.groups(), kinds):
+            for value, (kind, name) in zip(match.groups(), kinds):
                 bare = not ordered and regex.pattern == "(.+?)"
                 if kind and credible_secret(value, quoted=not bare) and value[:1] not in "[{" \
                         and not (bare and " " in value.strip()):
-                    yield kind, value.strip(), f"printed by the code ({ast.unparse(call)})"
+                    yield name, kind, value.strip(), f"printed by the code ({ast.unparse(call)})"

@@ -258,8 +258,8 @@ def extract_artifacts(text: str, *, step: int, source: str, code: str = "",
     found = _Found(step, source)
     text = _without_traceback_source(text or "")
     spans = _structured(found, text)
-    for kind, value, how in printed_secrets(code, text):
-        found.secret(kind, kind, value, how)
+    for name, kind, value, how in printed_secrets(code, text):
+        found.secret(name, kind, value, how)
     # Outside the blocks (their keys were read structurally, their strings decoded).
     masked = list(text)
     for start, end in spans:
