@@ -56,8 +56,10 @@ class _Bindings:
             name = _call_name(node)
             if name in ("get", "getenv", "pop") and node.args and _const_str(node.args[0]):
                 return secret_kind(_const_str(node.args[0]) or "")
-            if name in ("str", "strip", "format") or (isinstance(node.func, ast.Attribute) and name == "strip"):
-                return self.kind(node.args[0] if node.args else getattr(node.func, "value", None))
+            if name == "str" and node.args:          # str(token)
+                return self.kind(node.args[0])
+            if name == "strip" and isinstance(node.func, ast.Attribute):  # token.strip()
+                return self.kind(node.func.value)
             return None
         if isinstance(node, ast.JoinedStr):
             return next((k for v in node.values if isinstance(v, ast.FormattedValue) for k in [self.kind(v.value)] if k),

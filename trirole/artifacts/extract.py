@@ -15,7 +15,7 @@ import ast
 import json
 import re
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 from trirole.artifacts.code import printed_secrets
 from trirole.artifacts.keys import credible_secret, is_id_key, secret_kind
@@ -122,8 +122,15 @@ class _Found:
         self.items[key] = {"name": name, "kind": "record", "value": value or "", "step": self.step,
                            "source": self.source, "record": record_text(record, parent), "last_seen": self.step}
 
+    def text_record(self, name: str, value: str, line: str) -> None:
+        """An id in plain text (``song_id=12 title="..."``): its line is its record."""
+        if len(self.items) <= MAX_RECORDS:
+            self.items.setdefault(f"record:{name}={value}", {
+                "name": name, "kind": "record", "value": value, "step": self.step, "source": self.source,
+                "record": line, "last_seen": self.step})
 
-def _strings(value: Any) -> Any:
+
+def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
@@ -159,39 +166,53 @@ def _structured(found: _Found, text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _line(text: str, start: int, end: int) -> tuple[int, str]:
+    """The start of the line holding ``text[start:end]``, and that line."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    return line_start, text[line_start:line_end if line_end >= 0 else len(text)]
+
+
 def _text(found: _Found, text: str) -> None:
+    """The plain-text passes: key/value pairs, sentences, shapes."""
+    _key_values(found, text)
+    _sentences(found, text)
+    _shapes(found, text)
+
+
+def _key_values(found: _Found, text: str) -> None:
+    """``key: value`` and ``key=value``: logs, headers, environment lines, keyword arguments."""
     pos = 0
     while (match := _KEY_VALUE.search(text, pos)) is not None:
-        key, raw = match.group("key"), match.group("value")
+        key, raw = match.group("key").strip("\"'"), match.group("value")
         kind = secret_kind(key)
+        line_start, line = _line(text, match.start(), match.end())
         if not kind:
+            # Not a secret: look again inside the value (``Cookie: sessionid=...``).
             pos = match.start("value") if match.start("value") > match.start() else match.end()
             if is_id_key(key) and raw[:1] not in "\"'" and re.fullmatch(r"-?\w{1,40}", raw):
-                line_start = text.rfind("\n", 0, match.start()) + 1
-                line_end = text.find("\n", match.end())
-                line = text[line_start:line_end if line_end >= 0 else len(text)].strip()
-                key_name = key.strip("\"'")
-                found.items.setdefault(f"record:{key_name}={raw}", {
-                    "name": key_name, "kind": "record", "value": raw, "step": found.step, "source": found.source,
-                    "record": line[:200], "last_seen": found.step})
+                found.text_record(key, raw, line.strip()[:200])
             continue
         value, quoted = _unquote(raw)
-        line_start = text.rfind("\n", 0, match.start()) + 1
         if not quoted and match.group("sep") == ":" and not text[line_start:match.start()].strip(" \t-*#>"):
             # `key: value` opening a line (a log, YAML, a header): the value is the rest of the line.
-            line_end = text.find("\n", match.start("value"))
-            value = text[match.start("value"):line_end if line_end >= 0 else len(text)].strip().rstrip(",;")
-            quoted = kind in ("access_token", "refresh_token") and bool(_AUTH_SCHEME.match(value))
-            value, quoted = (_unquote(value) if value[:1] in "\"'" else (value, quoted or " " in value))
+            value = line[match.start("value") - line_start:].strip().rstrip(",;")
+            if value[:1] in "\"'":
+                value, quoted = _unquote(value)
+            else:
+                quoted = " " in value or (kind in ("access_token", "refresh_token") and bool(_AUTH_SCHEME.match(value)))
         elif not quoted:
             value = value.rstrip(".:")
         if credible_secret(_AUTH_SCHEME.sub("", value), quoted=quoted):
-            found.secret(key.strip("\"'"), kind, value, f"text `{key}{match.group('sep')}`")
+            found.secret(key, kind, value, f"text `{match.group('key')}{match.group('sep')}`")
         pos = match.end()
+
+
+def _sentences(found: _Found, text: str) -> None:
+    """Sentences that name a value: ``Your verification code is 482913.``,
+    ``The password for venmo is "x y".``"""
     for match in _SENTENCE.finditer(text):
-        line_start = text.rfind("\n", 0, match.start()) + 1
-        line_end = text.find("\n", match.end())
-        line = text[line_start:line_end if line_end >= 0 else len(text)]
+        line_start, line = _line(text, match.start(), match.end())
         noun = " ".join([*re.findall(r"[A-Za-z][\w-]*", text[line_start:match.start()])[-3:], match.group("word")])
         kind = secret_kind(noun)
         value = match.group("quoted") or match.group("bare") or ""
@@ -200,7 +221,6 @@ def _text(found: _Found, text: str) -> None:
             kind = "verification_code"  # "Use code 771204 to sign in."
         if kind and credible_secret(value, quoted=bool(match.group("quoted")) or digits):
             found.secret(secret_name(noun), kind, value, "a sentence", (match.group("owner") or "").strip())
-    _shapes(found, text)
 
 
 def _shapes(found: _Found, text: str, context: str = "") -> None:
