@@ -1,8 +1,9 @@
 """The pack's scenarios. Each scenario is one instruction template with three variants (tasks
 `<scenario_id>_1..3`), a ground-truth solution written the way an agent would (through the apps'
-APIs only), and AppWorld-style evaluation checks over the start/end databases.
+APIs only; the module solutions/<slug>.py), and AppWorld-style evaluation checks over the
+start/end databases.
 
-Every variant reads the shared world (gen_world.World); nothing here imports trirole.
+Every variant reads the shared world (world.World); nothing here imports trirole.
 """
 
 from __future__ import annotations
@@ -10,21 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from gen_common import MONTHS, Check, answer_check, login_preamble, no_changes_check
-from gen_world import World
-
-ALL_PAGES = '''
-def all_pages(api, **kwargs):
-    # collect every page of a paginated API.
-    items = []
-    page_index = 0
-    while True:
-        page = api(page_index=page_index, page_limit=20, **kwargs)
-        if not page:
-            return items
-        items += page
-        page_index += 1
-'''
+from .common import MONTHS, Check, answer_check, login_preamble, no_changes_check
+from .solutions import all_pages, body_source, helper_source, solve_function
+from .world import World
 
 
 @dataclass
@@ -44,14 +33,16 @@ class Scenario:
     difficulty: int
     apps: list[str]  # required apps (the supervisor app is implied)
     kind: str  # "question" | "action"
-    solution_body: str  # uses `apis` and `public_data`; sets `answer`
     make_variants: Callable[[World], list[TaskSpec]]
 
-    def full_solution_body(self) -> str:
+    def solution_body(self) -> str:
+        """solutions/<slug>.py's solve() as one code block: the logins that define its access
+        tokens, the paging helper when it uses it, then its statements (which set `answer`)."""
+        statements = body_source(solve_function(self.slug))
         body = login_preamble(self.apps)
-        if "all_pages(" in self.solution_body:
-            body += "\n" + ALL_PAGES.strip("\n")
-        return body + "\n" + self.solution_body.strip("\n")
+        if "all_pages(" in statements:
+            body += "\n" + helper_source(all_pages)
+        return body + "\n" + statements
 
 
 def _perturb(apps: list[str], code: str) -> str:
@@ -94,21 +85,7 @@ apis.simple_note.delete_note(note_id={world.data['notes']['Books to Read']}, acc
 
 NOTELOOKUP = Scenario(
     slug="notelookup", title="Look up a value saved in a note", difficulty=1,
-    apps=["simple_note"], kind="question", make_variants=_notelookup,
-    solution_body='''
-# find the note with the exact title.
-notes = all_pages(
-    apis.simple_note.search_notes, access_token=simple_note_access_token, query=public_data["note_title"]
-)
-note = [note for note in notes if note["title"] == public_data["note_title"]][0]
-note = apis.simple_note.show_note(note_id=note["note_id"], access_token=simple_note_access_token)
-# read the "<field>: <value>" line.
-answer = None
-for line in note["content"].splitlines():
-    key, _, value = line.partition(":")
-    if key.strip().lower() == public_data["field"].lower():
-        answer = value.strip()
-''')
+    apps=["simple_note"], kind="question", make_variants=_notelookup)
 
 
 def _playlistlen(world: World) -> list[TaskSpec]:
@@ -134,13 +111,7 @@ apis.spotify.remove_song_from_playlist(
 
 PLAYLISTLEN = Scenario(
     slug="playlistlen", title="Count the songs of one of my playlists", difficulty=1,
-    apps=["spotify"], kind="question", make_variants=_playlistlen,
-    solution_body='''
-# my own playlists only (other people may have public playlists with the same title).
-playlists = all_pages(apis.spotify.show_playlist_library, access_token=spotify_access_token)
-playlist = [p for p in playlists if p["title"] == public_data["playlist_title"]][0]
-answer = len(playlist["song_ids"])
-''')
+    apps=["spotify"], kind="question", make_variants=_playlistlen)
 
 
 def _todoistdone(world: World) -> list[TaskSpec]:
@@ -183,16 +154,7 @@ apis.todoist.update_task(task_id={projects['Personal']['tasks']['Call grandma']}
 
 TODOISTDONE = Scenario(
     slug="todoistdone", title="Mark a Todoist task as completed", difficulty=1,
-    apps=["todoist"], kind="action", make_variants=_todoistdone,
-    solution_body='''
-projects = all_pages(apis.todoist.show_projects, access_token=todoist_access_token)
-project = [p for p in projects if p["name"] == public_data["project_name"]][0]
-tasks = apis.todoist.show_tasks(project_id=project["project_id"], access_token=todoist_access_token)
-all_tasks = tasks["no_section_tasks"] + [t for section in tasks["sections"] for t in section["tasks"]]
-task = [t for t in all_tasks if t["title"] == public_data["task_title"]][0]
-apis.todoist.update_task(task_id=task["task_id"], is_completed=True, access_token=todoist_access_token)
-answer = None
-''')
+    apps=["todoist"], kind="action", make_variants=_todoistdone)
 
 
 def _phonealarm(world: World) -> list[TaskSpec]:
@@ -243,17 +205,7 @@ apis.phone.update_alarm(alarm_id=wake_up["alarm_id"], enabled=False, access_toke
 
 PHONEALARM = Scenario(
     slug="phonealarm", title="Create a repeating phone alarm", difficulty=1,
-    apps=["phone"], kind="action", make_variants=_phonealarm,
-    solution_body='''
-apis.phone.create_alarm(
-    time=public_data["time"],
-    label=public_data["label"],
-    repeat_days=public_data["repeat_days"],
-    enabled=True,
-    access_token=phone_access_token,
-)
-answer = None
-''')
+    apps=["phone"], kind="action", make_variants=_phonealarm)
 
 
 def _filemove(world: World) -> list[TaskSpec]:
@@ -319,15 +271,7 @@ apis.file_system.delete_file(file_path="~/downloads/resume_draft.docx", access_t
 
 FILEMOVE = Scenario(
     slug="filemove", title="Move a downloaded file into a documents folder", difficulty=1,
-    apps=["file_system"], kind="action", make_variants=_filemove,
-    solution_body='''
-apis.file_system.move_file(
-    source_file_path="~/downloads/" + public_data["file_name"],
-    destination_file_path=public_data["destination_directory"] + "/" + public_data["file_name"],
-    access_token=file_system_access_token,
-)
-answer = None
-''')
+    apps=["file_system"], kind="action", make_variants=_filemove)
 
 # =========================================================================== difficulty 2
 
@@ -355,27 +299,7 @@ apis.venmo.create_transaction(
 
 VENMOSENT = Scenario(
     slug="venmosent", title="Total sent to a person on Venmo in a month", difficulty=2,
-    apps=["venmo"], kind="question", make_variants=_venmosent,
-    solution_body='''
-# find the person among my Venmo friends.
-friends = all_pages(
-    apis.venmo.search_friends, access_token=venmo_access_token, query=public_data["person_name"]
-)
-friend = [f for f in friends if f["first_name"] + " " + f["last_name"] == public_data["person_name"]][0]
-transactions = all_pages(
-    apis.venmo.show_transactions,
-    access_token=venmo_access_token,
-    user_email=friend["email"],
-    direction="sent",
-)
-prefix = "%04d-%02d" % (public_data["year"], public_data["month"])
-total = sum(
-    t["amount"]
-    for t in transactions
-    if t["created_at"].startswith(prefix) and t["receiver"]["email"] == friend["email"]
-)
-answer = round(total, 2)
-''')
+    apps=["venmo"], kind="question", make_variants=_venmosent)
 
 
 def _splitowe(world: World) -> list[TaskSpec]:
@@ -399,15 +323,7 @@ apis.splitwise.update_group(
 
 SPLITOWE = Scenario(
     slug="splitowe", title="What I owe in a Splitwise group", difficulty=2,
-    apps=["splitwise"], kind="question", make_variants=_splitowe,
-    solution_body='''
-groups = all_pages(apis.splitwise.show_groups, access_token=splitwise_access_token)
-group = [g for g in groups if g["name"] == public_data["group_name"]][0]
-balance = apis.splitwise.show_group_balance(
-    group_id=group["group_id"], email=supervisor_profile["email"], access_token=splitwise_access_token
-)[0]
-answer = round(sum(item["amount"] for item in balance["source_owes_to_targets"]["breakdown"]), 2)
-''')
+    apps=["splitwise"], kind="question", make_variants=_splitowe)
 
 
 def _notesongs(world: World) -> list[TaskSpec]:
@@ -465,31 +381,7 @@ def _not_in(world: World, playlist: str) -> int:
 
 NOTESONGS = Scenario(
     slug="notesongs", title="Build a playlist from the songs listed in a note", difficulty=2,
-    apps=["simple_note", "spotify"], kind="action", make_variants=_notesongs,
-    solution_body='''
-notes = all_pages(
-    apis.simple_note.search_notes, access_token=simple_note_access_token, query=public_data["note_title"]
-)
-note = [n for n in notes if n["title"] == public_data["note_title"]][0]
-content = apis.simple_note.show_note(note_id=note["note_id"], access_token=simple_note_access_token)["content"]
-song_ids = []
-for line in content.splitlines():
-    if not line.startswith("- "):
-        continue
-    title, _, artist = line[2:].rpartition(" by ")
-    results = apis.spotify.search_songs(query=title, page_limit=20)
-    match = [
-        s for s in results
-        if s["title"] == title and artist in [a["name"] for a in s["artists"]]
-    ][0]
-    song_ids.append(match["song_id"])
-playlist_id = apis.spotify.create_playlist(
-    title=public_data["playlist_title"], is_public=False, access_token=spotify_access_token
-)["playlist_id"]
-for song_id in song_ids:
-    apis.spotify.add_song_to_playlist(playlist_id=playlist_id, song_id=song_id, access_token=spotify_access_token)
-answer = None
-''')
+    apps=["simple_note", "spotify"], kind="action", make_variants=_notesongs)
 
 
 def _textcode(world: World) -> list[TaskSpec]:
@@ -544,37 +436,7 @@ apis.phone.delete_text_message(text_message_id=oldest["text_message_id"], access
 
 TEXTCODE = Scenario(
     slug="textcode", title="Text someone a booking code found in an email", difficulty=2,
-    apps=["gmail", "phone"], kind="action", make_variants=_textcode,
-    solution_body='''
-# find the code in the emails from the sender.
-threads = all_pages(
-    apis.gmail.show_inbox_threads, access_token=gmail_access_token, query=public_data["sender_name"]
-)
-code = None
-for thread in threads:
-    thread = apis.gmail.show_thread(email_thread_id=thread["email_thread_id"], access_token=gmail_access_token)
-    for email in thread["emails"]:
-        if not email["sender"]["name"].startswith(public_data["sender_name"]):
-            continue
-        for line in email["body"].splitlines():
-            key, _, value = line.partition(":")
-            if key.strip().lower() == public_data["field"].lower():
-                code = value.strip()
-# find the person in my contacts.
-contacts = all_pages(
-    apis.phone.search_contacts,
-    access_token=phone_access_token,
-    query=public_data["person_first_name"],
-    relationship=public_data["relationship"],
-)
-contact = [c for c in contacts if c["first_name"] == public_data["person_first_name"]][0]
-apis.phone.send_text_message(
-    phone_number=contact["phone_number"],
-    message="Here is the " + public_data["field"] + ": " + code,
-    access_token=phone_access_token,
-)
-answer = None
-''')
+    apps=["gmail", "phone"], kind="action", make_variants=_textcode)
 
 
 def _notetasks(world: World) -> list[TaskSpec]:
@@ -615,20 +477,7 @@ apis.todoist.delete_task(task_id={projects['Personal']['tasks']['Book a dentist 
 
 NOTETASKS = Scenario(
     slug="notetasks", title="Turn a checklist note into Todoist tasks", difficulty=2,
-    apps=["simple_note", "todoist"], kind="action", make_variants=_notetasks,
-    solution_body='''
-notes = all_pages(
-    apis.simple_note.search_notes, access_token=simple_note_access_token, query=public_data["note_title"]
-)
-note = [n for n in notes if n["title"] == public_data["note_title"]][0]
-content = apis.simple_note.show_note(note_id=note["note_id"], access_token=simple_note_access_token)["content"]
-items = [line.strip()[3:].strip() for line in content.splitlines() if line.strip().startswith("[ ]")]
-projects = all_pages(apis.todoist.show_projects, access_token=todoist_access_token)
-project = [p for p in projects if p["name"] == public_data["project_name"]][0]
-for item in items:
-    apis.todoist.create_task(project_id=project["project_id"], title=item, access_token=todoist_access_token)
-answer = None
-''')
+    apps=["simple_note", "todoist"], kind="action", make_variants=_notetasks)
 
 # =========================================================================== difficulty 3
 
@@ -682,22 +531,7 @@ apis.venmo.update_transaction(transaction_id=oldest["transaction_id"], descripti
 
 SPLITPAY = Scenario(
     slug="splitpay", title="Pay back on Venmo what Splitwise says I owe in a group", difficulty=3,
-    apps=["splitwise", "venmo"], kind="action", make_variants=_splitpay,
-    solution_body='''
-groups = all_pages(apis.splitwise.show_groups, access_token=splitwise_access_token)
-group = [g for g in groups if g["name"] == public_data["group_name"]][0]
-balance = apis.splitwise.show_group_balance(
-    group_id=group["group_id"], email=supervisor_profile["email"], access_token=splitwise_access_token
-)[0]
-for debt in balance["source_owes_to_targets"]["breakdown"]:
-    apis.venmo.create_transaction(
-        receiver_email=debt["email"],
-        amount=round(debt["amount"], 2),
-        description=public_data["group_name"],
-        access_token=venmo_access_token,
-    )
-answer = None
-''')
+    apps=["splitwise", "venmo"], kind="action", make_variants=_splitpay)
 
 
 def _splitrequest(world: World) -> list[TaskSpec]:
@@ -746,22 +580,7 @@ apis.venmo.deny_payment_request(payment_request_id=pending[0]["payment_request_i
 
 SPLITREQUEST = Scenario(
     slug="splitrequest", title="Request on Venmo what people owe me in a Splitwise group", difficulty=3,
-    apps=["splitwise", "venmo"], kind="action", make_variants=_splitrequest,
-    solution_body='''
-groups = all_pages(apis.splitwise.show_groups, access_token=splitwise_access_token)
-group = [g for g in groups if g["name"] == public_data["group_name"]][0]
-balance = apis.splitwise.show_group_balance(
-    group_id=group["group_id"], email=supervisor_profile["email"], access_token=splitwise_access_token
-)[0]
-for debt in balance["targets_owe_to_source"]["breakdown"]:
-    apis.venmo.create_payment_request(
-        user_email=debt["email"],
-        amount=round(debt["amount"], 2),
-        description=public_data["description"],
-        access_token=venmo_access_token,
-    )
-answer = None
-''')
+    apps=["splitwise", "venmo"], kind="action", make_variants=_splitrequest)
 
 
 def _birthdaytasks(world: World) -> list[TaskSpec]:
@@ -816,24 +635,7 @@ apis.todoist.update_task(task_id={projects['Home']['tasks']['Deep clean the frid
 
 BIRTHDAYTASKS = Scenario(
     slug="birthdaytasks", title="Gift reminders for contacts with upcoming birthdays", difficulty=3,
-    apps=["phone", "todoist"], kind="action", make_variants=_birthdaytasks,
-    solution_body='''
-contacts = all_pages(apis.phone.search_contacts, access_token=phone_access_token)
-projects = all_pages(apis.todoist.show_projects, access_token=todoist_access_token)
-project = [p for p in projects if p["name"] == public_data["project_name"]][0]
-for contact in contacts:
-    if not contact["birthday"]:
-        continue
-    this_year = public_data["start"][:4] + contact["birthday"][4:10]
-    if public_data["start"] <= this_year <= public_data["end"]:
-        apis.todoist.create_task(
-            project_id=project["project_id"],
-            title="Buy birthday gift for " + contact["first_name"] + " " + contact["last_name"],
-            due_date=this_year,
-            access_token=todoist_access_token,
-        )
-answer = None
-''')
+    apps=["phone", "todoist"], kind="action", make_variants=_birthdaytasks)
 
 
 def _receiptsplit(world: World) -> list[TaskSpec]:
@@ -909,31 +711,7 @@ apis.splitwise.delete_expense(expense_id=expenses[0]["expense_id"], access_token
 
 RECEIPTSPLIT = Scenario(
     slug="receiptsplit", title="Split saved receipts equally in a Splitwise group", difficulty=3,
-    apps=["file_system", "splitwise"], kind="action", make_variants=_receiptsplit,
-    solution_body='''
-groups = all_pages(apis.splitwise.show_groups, access_token=splitwise_access_token)
-group = [g for g in groups if g["name"] == public_data["group_name"]][0]
-member_emails = [member["email"] for member in group["members"]]
-file_paths = apis.file_system.show_directory(
-    directory_path=public_data["directory"], entry_type="files", access_token=file_system_access_token
-)
-for file_path in file_paths:
-    content = apis.file_system.show_file(file_path=file_path, access_token=file_system_access_token)["content"]
-    fields = {}
-    for line in content.splitlines():
-        key, _, value = line.partition(":")
-        fields[key.strip().lower()] = value.strip()
-    amount = float(fields["total"].replace("$", "").replace(",", ""))
-    apis.splitwise.record_expense(
-        description=fields["merchant"],
-        paid_amount=amount,
-        payer_email=supervisor_profile["email"],
-        debtor_emails=member_emails,
-        group_id=group["group_id"],
-        access_token=splitwise_access_token,
-    )
-answer = None
-''')
+    apps=["file_system", "splitwise"], kind="action", make_variants=_receiptsplit)
 
 
 def _venmoapprove(world: World) -> list[TaskSpec]:
@@ -995,22 +773,7 @@ apis.venmo.deny_payment_request(payment_request_id={pending['stranger2:Refund pl
 
 VENMOAPPROVE = Scenario(
     slug="venmoapprove", title="Approve pending Venmo requests from one circle of contacts", difficulty=3,
-    apps=["phone", "venmo"], kind="action", make_variants=_venmoapprove,
-    solution_body='''
-contacts = all_pages(
-    apis.phone.search_contacts, access_token=phone_access_token, relationship=public_data["relationship"]
-)
-emails = {contact["email"] for contact in contacts if public_data["relationship"] in contact["relationships"]}
-requests = all_pages(
-    apis.venmo.show_received_payment_requests, access_token=venmo_access_token, status="pending"
-)
-for request in requests:
-    if request["sender"]["email"] in emails:
-        apis.venmo.approve_payment_request(
-            payment_request_id=request["payment_request_id"], access_token=venmo_access_token
-        )
-answer = None
-''')
+    apps=["phone", "venmo"], kind="action", make_variants=_venmoapprove)
 
 
 SCENARIOS: list[Scenario] = [

@@ -1,8 +1,9 @@
 """Generate trirole's offline AppWorld task pack (an APPWORLD_ROOT with data/ in it).
 
-Run with the AppWorld virtual environment's python (it imports appworld, never trirole):
+Run with the AppWorld virtual environment's python (it imports appworld, never trirole), with
+the folder that holds this package on the path (``trirole.tools.appworld.pack.run_generator`` does):
 
-    <appworld-env>/bin/python trirole/tools/appworld/pack/generate.py --root DIR --seed 0
+    PYTHONPATH=trirole/tools/appworld/pack <appworld-env>/bin/python -m trirole_pack.generate --root DIR --seed 0
 
 Writes DIR/data/{base_dbs,api_docs,tasks,datasets} in the format of the official AppWorld data,
 plus DIR/data/pack_manifest.json (per-task metadata for verify.py and the README table).
@@ -18,10 +19,7 @@ import re
 import shutil
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import warnings  # noqa: E402
+import warnings
 
 warnings.filterwarnings("ignore")
 
@@ -52,9 +50,10 @@ def generate(root: str, seed: int, limit: int | None = None, only: list[str] | N
     from appworld.common.random import set_random_seed
     from appworld.common.utils import write_json
 
-    from gen_common import ALL_APPS, WORLD_NOW, Ctx, stable_id
-    from gen_scenarios import SCENARIOS, SPLITS
-    from gen_world import WorldBuilder
+    # Imported only now: AppWorld's modules read APPWORLD_ROOT (set above) when they load.
+    from .common import ALL_APPS, WORLD_NOW, Ctx, stable_id
+    from .scenarios import SCENARIOS, SPLITS
+    from .world import WorldBuilder
 
     started = _real_clock()
     log = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
@@ -107,7 +106,7 @@ def generate(root: str, seed: int, limit: int | None = None, only: list[str] | N
         for scenario in scenarios:
             scenario_id = stable_id(scenario.slug)
             specs = scenario.make_variants(world)
-            body = scenario.full_solution_body()
+            body = scenario.solution_body()
             manifest["scenarios"][scenario_id] = {
                 "slug": scenario.slug, "title": scenario.title, "difficulty": scenario.difficulty,
                 "apps": scenario.apps, "kind": scenario.kind,
@@ -161,7 +160,7 @@ def _write_ground_truth(directory: str, scenario, spec, body: str) -> None:
     """ground_truth/ in AppWorld's "full" mode (solution, compiled solution, evaluation, data)."""
     from appworld.common.utils import write_json
 
-    from gen_common import compiled_solution_py, evaluation_py, solution_py
+    from .common import compiled_solution_py, evaluation_py, solution_py
 
     os.makedirs(directory, exist_ok=True)
     files = {

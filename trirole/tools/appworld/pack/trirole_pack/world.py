@@ -15,7 +15,7 @@ from typing import Any
 from appworld.apps.api_lib import CompanyNotifier
 from appworld.common.datetime import DateTime
 
-from gen_common import ALL_APPS, PERSON_APPS, SUPERVISOR_APPS, WORLD_NOW, Ctx, Person
+from .common import ALL_APPS, PERSON_APPS, SUPERVISOR_APPS, WORLD_NOW, Ctx, Person
 
 FEMALE_FIRST = [
     "Nadia", "Priya", "Elena", "Grace", "Maya", "Chloe", "Hannah", "Leah", "Sofia", "Zoe",
