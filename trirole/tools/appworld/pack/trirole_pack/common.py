@@ -140,6 +140,12 @@ def login_preamble(apps: list[str]) -> str:
     return "\n".join(lines)
 
 
+def solution_names(apps: list[str]) -> list[str]:
+    """The names a solution's body can use: the arguments of solution.py's _solution and what
+    login_preamble(apps) defines (so the parameters a solutions/<slug>.py solve() may take)."""
+    return ["apis", "public_data", "supervisor_profile", "passwords", *(f"{app}_access_token" for app in apps)]
+
+
 def indent(code: str, spaces: int = 4) -> str:
     return textwrap.indent(textwrap.dedent(code).strip("\n"), " " * spaces)
 

@@ -8,10 +8,11 @@ Every variant reads the shared world (world.World); nothing here imports trirole
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .common import MONTHS, Check, answer_check, login_preamble, no_changes_check
+from .common import MONTHS, Check, answer_check, login_preamble, no_changes_check, solution_names
 from .solutions import all_pages, body_source, helper_source, solve_function
 from .world import World
 
@@ -38,7 +39,12 @@ class Scenario:
     def solution_body(self) -> str:
         """solutions/<slug>.py's solve() as one code block: the logins that define its access
         tokens, the paging helper when it uses it, then its statements (which set `answer`)."""
-        statements = body_source(solve_function(self.slug))
+        solve = solve_function(self.slug)
+        unknown = set(inspect.signature(solve).parameters) - set(solution_names(self.apps))
+        if unknown:
+            raise ValueError(f"solutions/{self.slug}.py: solve() takes {sorted(unknown)}, which the task's "
+                             f"solution does not define; it may take {solution_names(self.apps)}")
+        statements = body_source(solve)
         body = login_preamble(self.apps)
         if "all_pages(" in statements:
             body += "\n" + helper_source(all_pages)

@@ -487,7 +487,6 @@ class WorldBuilder:
     # ---------------------------------------------------------------- venmo
     def venmo(self) -> None:
         c = self.ctx
-        m = c.m
         w = self.world
         rng = self.rng
         s = w.supervisor

@@ -3,7 +3,7 @@
 from . import all_pages
 
 
-def solve(apis, public_data, file_system_access_token, splitwise_access_token):
+def solve(apis, public_data, supervisor_profile, file_system_access_token, splitwise_access_token):
     groups = all_pages(apis.splitwise.show_groups, access_token=splitwise_access_token)
     group = [g for g in groups if g["name"] == public_data["group_name"]][0]
     member_emails = [member["email"] for member in group["members"]]

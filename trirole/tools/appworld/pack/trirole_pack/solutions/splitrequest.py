@@ -3,7 +3,7 @@
 from . import all_pages
 
 
-def solve(apis, public_data, splitwise_access_token, venmo_access_token):
+def solve(apis, public_data, supervisor_profile, splitwise_access_token, venmo_access_token):
     groups = all_pages(apis.splitwise.show_groups, access_token=splitwise_access_token)
     group = [g for g in groups if g["name"] == public_data["group_name"]][0]
     balance = apis.splitwise.show_group_balance(
