@@ -93,6 +93,7 @@ def _read_stamp(root: Path) -> dict | None:
 def _subprocess_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env["PYTHONPATH"] = str(PACK_DIR)  # makes `trirole_pack` (and only it) importable; see above
+    env["PYTHONSAFEPATH"] = "1"  # `-m` would also put the working directory first on sys.path
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep __pycache__ out of the source folder
     return env
