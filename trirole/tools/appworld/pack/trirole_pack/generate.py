@@ -107,6 +107,7 @@ def generate(root: str, seed: int, limit: int | None = None, only: list[str] | N
             scenario_id = stable_id(scenario.slug)
             specs = scenario.make_variants(world)
             body = scenario.solution_body()
+            evaluation = scenario.evaluation()
             manifest["scenarios"][scenario_id] = {
                 "slug": scenario.slug, "title": scenario.title, "difficulty": scenario.difficulty,
                 "apps": scenario.apps, "kind": scenario.kind,
@@ -130,11 +131,11 @@ def generate(root: str, seed: int, limit: int | None = None, only: list[str] | N
                     "db_version": DB_VERSION,
                     "canary_string": CANARY_STRING,
                 }, os.path.join(task_dir, "specs.json"), silent=True)
-                _write_ground_truth(os.path.join(task_dir, "ground_truth"), scenario, spec, body)
+                _write_ground_truth(os.path.join(task_dir, "ground_truth"), scenario, spec, body, evaluation)
                 manifest["tasks"][task_id] = {
                     "scenario": scenario.slug, "instruction": spec.instruction,
                     "difficulty": scenario.difficulty, "apps": scenario.apps, "kind": scenario.kind,
-                    "collateral_requirements": [c.normalized_requirement for c in spec.checks if c.collateral],
+                    "collateral_requirements": [c.requirement for c in evaluation.checks if c.collateral],
                     "perturbation": spec.perturbation,
                 }
                 log(f"  {task_id} ({scenario.slug}, difficulty {scenario.difficulty}): {spec.instruction}")
@@ -156,7 +157,7 @@ def generate(root: str, seed: int, limit: int | None = None, only: list[str] | N
     return manifest
 
 
-def _write_ground_truth(directory: str, scenario, spec, body: str) -> None:
+def _write_ground_truth(directory: str, scenario, spec, body: str, evaluation) -> None:
     """ground_truth/ in AppWorld's "full" mode (solution, compiled solution, evaluation, data)."""
     from appworld.common.utils import write_json
 
@@ -166,7 +167,7 @@ def _write_ground_truth(directory: str, scenario, spec, body: str) -> None:
     files = {
         "solution.py": solution_py(body),
         "compiled_solution.py": compiled_solution_py(body, spec.public_data),
-        "evaluation.py": evaluation_py(spec.checks),
+        "evaluation.py": evaluation_py(evaluation.body),
     }
     for name, content in files.items():
         with open(os.path.join(directory, name), "w") as file:
@@ -175,7 +176,7 @@ def _write_ground_truth(directory: str, scenario, spec, body: str) -> None:
     write_json(spec.private_data, os.path.join(directory, "private_data.json"), silent=True)
     with open(os.path.join(directory, "answer.json"), "w") as file:
         file.write(json.dumps(spec.answer))
-    test_data = [{"requirement": c.normalized_requirement, "label": c.label} for c in spec.checks]
+    test_data = [{"requirement": c.requirement, "label": c.label} for c in evaluation.checks]
     write_json(test_data, os.path.join(directory, "test_data.json"), silent=True)
     write_json(scenario.apps, os.path.join(directory, "required_apps.json"), silent=True)
     body_code = body.splitlines()

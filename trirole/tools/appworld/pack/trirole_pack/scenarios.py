@@ -1,7 +1,7 @@
 """The pack's scenarios. Each scenario is one instruction template with three variants (tasks
 `<scenario_id>_1..3`), a ground-truth solution written the way an agent would (through the apps'
 APIs only; the module solutions/<slug>.py), and AppWorld-style evaluation checks over the
-start/end databases.
+start/end databases (the module evaluations/<slug>.py, the same for every variant).
 
 Every variant reads the shared world (world.World); nothing here imports trirole.
 """
@@ -12,7 +12,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .common import MONTHS, Check, answer_check, login_preamble, no_changes_check, solution_names
+from .common import MONTHS, login_preamble, solution_names
+from .evaluations import Evaluation, evaluation
 from .solutions import all_pages, body_source, helper_source, solve_function
 from .world import World
 
@@ -23,7 +24,6 @@ class TaskSpec:
     public_data: dict
     private_data: dict
     answer: Any
-    checks: list[Check]
     perturbation: str  # agent-style code that alters something the task must leave alone
 
 
@@ -35,6 +35,10 @@ class Scenario:
     apps: list[str]  # required apps (the supervisor app is implied)
     kind: str  # "question" | "action"
     make_variants: Callable[[World], list[TaskSpec]]
+
+    def evaluation(self) -> Evaluation:
+        """evaluations/<slug>.py: the checks of every variant."""
+        return evaluation(self.slug)
 
     def solution_body(self) -> str:
         """solutions/<slug>.py's solve() as one code block: the logins that define its access
@@ -81,7 +85,6 @@ def _notelookup(world: World) -> list[TaskSpec]:
             public_data={"note_title": title, "field": lookup["field"]},
             private_data={"note_id": world.data["notes"][title]},
             answer=lookup["value"],
-            checks=[answer_check("no_op_fail"), no_changes_check()],
             perturbation=_perturb(["simple_note"], f"""
 apis.simple_note.delete_note(note_id={world.data['notes']['Books to Read']}, access_token=simple_note_access_token)
 """),
@@ -103,7 +106,6 @@ def _playlistlen(world: World) -> list[TaskSpec]:
             public_data={"playlist_title": title},
             private_data={"playlist_id": playlist["id"]},
             answer=len(playlist["song_ids"]),
-            checks=[answer_check("no_op_fail"), no_changes_check()],
             perturbation=_perturb(["spotify"], f"""
 apis.spotify.remove_song_from_playlist(
     playlist_id={world.data['playlists']['Focus Flow']['id']},
@@ -131,26 +133,6 @@ def _todoistdone(world: World) -> list[TaskSpec]:
             public_data={"project_name": project, "task_title": task},
             private_data={"task_id": task_id},
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("assert model changes match todoist.Task.",
-                      'test.case(models.changed_model_names(), "==", {"todoist.Task"})'),
-                Check("""
-                    obtain added, updated and removed todoist.Task records using models.changed_records,
-                    and assert the only updated task is private_data.task_id.
-                    """,
-                      'added_tasks, updated_tasks, removed_tasks = models.changed_records("todoist.Task")\n'
-                      'test.case(set_of(updated_tasks, "id"), "==", {private_data.task_id})',
-                      collateral=True),
-                Check("assert no todoist.Task was added or removed.",
-                      'added_tasks, _, removed_tasks = models.changed_records("todoist.Task")\n'
-                      'test.case(len(added_tasks) + len(removed_tasks), "==", 0)',
-                      label="no_op_pass", collateral=True),
-                Check("assert the task is now completed, and only its is_completed field changed.",
-                      'task = models.end.todoist.Task.by_id(private_data.task_id)\n'
-                      'test.case(task.is_completed, "==", True)\n'
-                      'test.case(models.changed_field_names("todoist.Task", private_data.task_id), "==", {"is_completed"})'),
-            ],
             perturbation=_perturb(["todoist"], f"""
 apis.todoist.update_task(task_id={projects['Personal']['tasks']['Call grandma']}, is_completed=True, access_token=todoist_access_token)
 """),
@@ -178,28 +160,6 @@ def _phonealarm(world: World) -> list[TaskSpec]:
             public_data={"time": time, "label": label, "repeat_days": days},
             private_data={"user_id": _sup_user_id(world, "phone")},
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("assert model changes match phone.Alarm.",
-                      'test.case(models.changed_model_names(), "==", {"phone.Alarm"})'),
-                Check("assert exactly one phone.Alarm was added.",
-                      'added_alarms, updated_alarms, removed_alarms = models.changed_records("phone.Alarm")\n'
-                      'test.case(len(added_alarms), "==", 1)'),
-                Check("assert no existing phone.Alarm was updated or removed.",
-                      '_, updated_alarms, removed_alarms = models.changed_records("phone.Alarm")\n'
-                      'test.case(len(updated_alarms) + len(removed_alarms), "==", 0)',
-                      label="no_op_pass", collateral=True),
-                Check("""
-                    assert the new alarm belongs to the supervisor, is enabled, and has the time,
-                    label and repeat days of public_data.
-                    """,
-                      'alarm = added_alarms[0]\n'
-                      'test.case(alarm.user_id, "==", private_data.user_id)\n'
-                      'test.case(alarm.enabled, "==", True)\n'
-                      'test.case(alarm.time.zfill(5), "==", public_data.time)\n'
-                      'test.case(alarm.label, "==", public_data.label, normalize_text=True)\n'
-                      'test.case(set(alarm.repeat_days), "==", set(public_data.repeat_days))'),
-            ],
             perturbation=_perturb(["phone"], """
 alarms = apis.phone.show_alarms(access_token=phone_access_token, page_limit=20)
 wake_up = [a for a in alarms if a["label"] == "Wake up"][0]
@@ -231,43 +191,6 @@ def _filemove(world: World) -> list[TaskSpec]:
                 "content": world.data["downloads"][name],
             },
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("assert the file now exists at private_data.destination_path with its original content.",
-                      'moved = models.end.file_system.File.find_one(\n'
-                      '    user_id=private_data.user_id, path=private_data.destination_path\n'
-                      ')\n'
-                      'test.case(moved is not None, "==", True)\n'
-                      'test.case(moved.content, "==", private_data.content)'),
-                Check("assert the file no longer exists at private_data.source_path.",
-                      'test.case(\n'
-                      '    models.end.file_system.File.find_one(user_id=private_data.user_id, path=private_data.source_path),\n'
-                      '    "is",\n'
-                      '    None,\n'
-                      ')'),
-                Check("""
-                    assert every other file of the supervisor is unchanged: same paths, same contents,
-                    nothing else added or removed.
-                    """,
-                      'moved_paths = {private_data.source_path, private_data.destination_path}\n'
-                      'start_files = {\n'
-                      '    file.path: file.content\n'
-                      '    for file in models.start.file_system.File.find_all(user_id=private_data.user_id)\n'
-                      '    if file.path not in moved_paths\n'
-                      '}\n'
-                      'end_files = {\n'
-                      '    file.path: file.content\n'
-                      '    for file in models.end.file_system.File.find_all(user_id=private_data.user_id)\n'
-                      '    if file.path not in moved_paths\n'
-                      '}\n'
-                      'test.case(end_files, "==", start_files)',
-                      label="no_op_pass", collateral=True),
-                Check("assert nothing changed outside the file_system app's files and directories.",
-                      'test.case(\n'
-                      '    models.changed_model_names() - {"file_system.File", "file_system.Directory"}, "==", set()\n'
-                      ')',
-                      label="no_op_pass", collateral=True),
-            ],
             perturbation=_perturb(["file_system"], """
 apis.file_system.delete_file(file_path="~/downloads/resume_draft.docx", access_token=file_system_access_token)
 """),
@@ -293,7 +216,6 @@ def _venmosent(world: World) -> list[TaskSpec]:
             public_data={"person_name": person.name, "month": info["month"], "year": 2024},
             private_data={"person_email": person.email},
             answer=info["total"],
-            checks=[answer_check("no_op_fail"), no_changes_check()],
             perturbation=_perturb(["venmo"], f"""
 apis.venmo.create_transaction(
     receiver_email="{world.people['friend3'].email}", amount=3.5, description="coffee", access_token=venmo_access_token
@@ -317,7 +239,6 @@ def _splitowe(world: World) -> list[TaskSpec]:
             public_data={"group_name": group},
             private_data={"group_id": info["id"], "you_owe": info["you_owe"]},
             answer=round(sum(info["you_owe"].values()), 2),
-            checks=[answer_check("no_op_fail"), no_changes_check()],
             perturbation=_perturb(["splitwise"], f"""
 apis.splitwise.update_group(
     group_id={world.data['splitwise_groups']['Concert Crew']['id']}, description="Concerts 2024", access_token=splitwise_access_token
@@ -343,35 +264,6 @@ def _notesongs(world: World) -> list[TaskSpec]:
             public_data={"note_title": note, "playlist_title": playlist},
             private_data={"song_ids": sorted(song_ids), "user_id": _sup_user_id(world, "spotify")},
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("assert model changes match spotify.Playlist and spotify.PlaylistSong.",
-                      'test.case(models.changed_model_names(), "==", {"spotify.Playlist", "spotify.PlaylistSong"})'),
-                Check("assert exactly one spotify.Playlist was added.",
-                      'added_playlists, updated_playlists, removed_playlists = models.changed_records("spotify.Playlist")\n'
-                      'test.case(len(added_playlists), "==", 1)'),
-                Check("assert no existing spotify.Playlist was updated or removed.",
-                      '_, updated_playlists, removed_playlists = models.changed_records("spotify.Playlist")\n'
-                      'test.case(len(updated_playlists) + len(removed_playlists), "==", 0)',
-                      label="no_op_pass", collateral=True),
-                Check("""
-                    assert the new playlist is the supervisor's, is private and its title matches
-                    public_data.playlist_title.
-                    """,
-                      'playlist = added_playlists[0]\n'
-                      'test.case(playlist.user_id, "==", private_data.user_id)\n'
-                      'test.case(playlist.is_public, "==", False)\n'
-                      'test.case(playlist.title, "==", public_data.playlist_title, normalize_text=True)'),
-                Check("assert the songs of the new playlist are exactly private_data.song_ids.",
-                      'songs = models.end.spotify.PlaylistSong.find_all(playlist_id=playlist.id)\n'
-                      'test.case(set_of(songs, "song_id"), "==", set(private_data.song_ids))'),
-                Check("assert no song was added to or removed from any other playlist.",
-                      'added_songs, _, removed_songs = models.changed_records("spotify.PlaylistSong")\n'
-                      'new_playlist_ids = set_of(added_playlists, "id")\n'
-                      'test.case([s for s in added_songs if s.playlist_id not in new_playlist_ids], "==", [])\n'
-                      'test.case(len(removed_songs), "==", 0)',
-                      label="no_op_pass", collateral=True),
-            ],
             perturbation=_perturb(["spotify"], f"""
 throwbacks = {world.data['playlists']['Throwbacks']['id']}
 apis.spotify.add_song_to_playlist(playlist_id=throwbacks, song_id={_not_in(world, 'Throwbacks')}, access_token=spotify_access_token)
@@ -404,33 +296,6 @@ def _textcode(world: World) -> list[TaskSpec]:
             private_data={"code": vendor["value"], "receiver_user_id": world.data["phone_user_ids"][key],
                           "sender_user_id": _sup_user_id(world, "phone")},
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("assert model changes match phone.GlobalTextMessage and phone.UserTextMessage.",
-                      'test.case(\n'
-                      '    models.changed_model_names(), "==", {"phone.GlobalTextMessage", "phone.UserTextMessage"}\n'
-                      ')'),
-                Check("""
-                    assert exactly one text message was sent, from the supervisor to
-                    private_data.receiver_user_id.
-                    """,
-                      'added_messages, _, _ = models.changed_records("phone.GlobalTextMessage")\n'
-                      'test.case(len(added_messages), "==", 1)\n'
-                      'message = added_messages[0]\n'
-                      'test.case(message.sender_id, "==", private_data.sender_user_id)\n'
-                      'test.case(message.receiver_id, "==", private_data.receiver_user_id)'),
-                Check("assert the message contains private_data.code.",
-                      'test.case(private_data.code.lower(), "in", message.message.lower())'),
-                Check("assert no existing text message was changed or deleted.",
-                      '_, updated_messages, removed_messages = models.changed_records("phone.GlobalTextMessage")\n'
-                      '_, updated_user_messages, removed_user_messages = models.changed_records("phone.UserTextMessage")\n'
-                      'test.case(\n'
-                      '    len(updated_messages) + len(removed_messages) + len(updated_user_messages) + len(removed_user_messages),\n'
-                      '    "==",\n'
-                      '    0,\n'
-                      ')',
-                      label="no_op_pass", collateral=True),
-            ],
             perturbation=_perturb(["phone"], f"""
 messages = apis.phone.search_text_messages(access_token=phone_access_token, phone_number="{world.people['roommate1'].phone_number}", page_limit=20)
 oldest = min(messages, key=lambda message: message["text_message_id"])
@@ -456,24 +321,6 @@ def _notetasks(world: World) -> list[TaskSpec]:
             public_data={"note_title": note, "project_name": project},
             private_data={"project_id": projects[project]["id"], "items": world.data["checklists"][note]},
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("assert model changes match todoist.Task.",
-                      'test.case(models.changed_model_names(), "==", {"todoist.Task"})'),
-                Check("assert the titles of the added tasks match private_data.items (one task per item).",
-                      'added_tasks, updated_tasks, removed_tasks = models.changed_records("todoist.Task")\n'
-                      'test.case(\n'
-                      '    sorted(task.title.strip().lower() for task in added_tasks),\n'
-                      '    "==",\n'
-                      '    sorted(item.strip().lower() for item in private_data["items"]),\n'
-                      ')'),
-                Check("assert all added tasks are in project private_data.project_id.",
-                      'test.case(set_of(added_tasks, "project_id"), "==", {private_data.project_id})'),
-                Check("assert no existing todoist.Task was updated or removed.",
-                      '_, updated_tasks, removed_tasks = models.changed_records("todoist.Task")\n'
-                      'test.case(len(updated_tasks) + len(removed_tasks), "==", 0)',
-                      label="no_op_pass", collateral=True),
-            ],
             perturbation=_perturb(["todoist"], f"""
 apis.todoist.delete_task(task_id={projects['Personal']['tasks']['Book a dentist appointment']}, access_token=todoist_access_token)
 """),
@@ -488,13 +335,6 @@ NOTETASKS = Scenario(
 # =========================================================================== difficulty 3
 
 
-def _venmo_outside_check(allowed: list[str]) -> Check:
-    allowed_literal = "{" + ", ".join(f'"{name}"' for name in allowed) + "}"
-    return Check(f"assert nothing changed outside {', '.join(allowed)}.",
-                 f'test.case(models.changed_model_names() - {allowed_literal}, "==", set())',
-                 label="no_op_pass", collateral=True)
-
-
 def _splitpay(world: World) -> list[TaskSpec]:
     specs = []
     for group in ["Apartment 4B", "Ski Weekend", "Team Offsite"]:
@@ -506,26 +346,6 @@ def _splitpay(world: World) -> list[TaskSpec]:
             private_data={"group_id": info["id"], "payments": info["you_owe"],
                           "sender_user_id": _sup_user_id(world, "venmo")},
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("""
-                    assert Venmo transactions were added from the supervisor to exactly the people in
-                    private_data.payments, with those amounts.
-                    """,
-                      'added_transactions, _, _ = models.changed_records("venmo.Transaction")\n'
-                      'paid = {}\n'
-                      'for transaction in added_transactions:\n'
-                      '    test.case(transaction.sender_id, "==", private_data.sender_user_id)\n'
-                      '    email = models.end.venmo.User.by_id(transaction.receiver_id).email\n'
-                      '    paid[email] = round(paid.get(email, 0) + transaction.amount, 2)\n'
-                      'test.case(paid, "==", dict(private_data.payments))'),
-                Check("assert no existing venmo.Transaction was updated or removed.",
-                      '_, updated_transactions, removed_transactions = models.changed_records("venmo.Transaction")\n'
-                      'test.case(len(updated_transactions) + len(removed_transactions), "==", 0)',
-                      label="no_op_pass", collateral=True),
-                _venmo_outside_check(["venmo.Transaction", "venmo.User", "venmo.Notification",
-                                      "venmo.BankTransfer"]),
-            ],
             perturbation=_perturb(["venmo"], """
 sent = apis.venmo.show_transactions(access_token=venmo_access_token, direction="sent", page_limit=20)
 oldest = min(sent, key=lambda transaction: transaction["transaction_id"])
@@ -553,29 +373,6 @@ def _splitrequest(world: World) -> list[TaskSpec]:
             private_data={"group_id": info["id"], "requests": info["owe_you"],
                           "requester_user_id": _sup_user_id(world, "venmo")},
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("""
-                    assert Venmo payment requests were added from the supervisor to exactly the people in
-                    private_data.requests, for those amounts.
-                    """,
-                      'added_requests, updated_requests, removed_requests = models.changed_records("venmo.PaymentRequest")\n'
-                      'requested = {}\n'
-                      'for request in added_requests:\n'
-                      '    test.case(request.sender_id, "==", private_data.requester_user_id)\n'
-                      '    email = models.end.venmo.User.by_id(request.receiver_id).email\n'
-                      '    requested[email] = round(requested.get(email, 0) + request.amount, 2)\n'
-                      'test.case(requested, "==", dict(private_data.requests))'),
-                Check("assert every added request has the description public_data.description.",
-                      'test.case(len(added_requests), ">", 0)\n'
-                      'for request in added_requests:\n'
-                      '    test.case(request.description, "==", public_data.description, normalize_text=True)'),
-                Check("assert no existing venmo.PaymentRequest was updated or removed.",
-                      '_, updated_requests, removed_requests = models.changed_records("venmo.PaymentRequest")\n'
-                      'test.case(len(updated_requests) + len(removed_requests), "==", 0)',
-                      label="no_op_pass", collateral=True),
-                _venmo_outside_check(["venmo.PaymentRequest", "venmo.Notification"]),
-            ],
             perturbation=_perturb(["venmo"], """
 pending = apis.venmo.show_received_payment_requests(access_token=venmo_access_token, status="pending", page_limit=20)
 apis.venmo.deny_payment_request(payment_request_id=pending[0]["payment_request_id"], access_token=venmo_access_token)
@@ -610,28 +407,6 @@ def _birthdaytasks(world: World) -> list[TaskSpec]:
             public_data={"project_name": project, "start": f"2024-{start}", "end": f"2024-{end}"},
             private_data={"project_id": projects[project]["id"], "tasks": expected},
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("assert model changes match todoist.Task.",
-                      'test.case(models.changed_model_names(), "==", {"todoist.Task"})'),
-                Check("""
-                    assert the added tasks are exactly private_data.tasks (title -> due date),
-                    all in project private_data.project_id.
-                    """,
-                      'added_tasks, _, _ = models.changed_records("todoist.Task")\n'
-                      'expected = {title.lower(): due for title, due in private_data.tasks.items()}\n'
-                      'found = {\n'
-                      '    " ".join(task.title.lower().split()): str(task.due_date)[:10] if task.due_date else None\n'
-                      '    for task in added_tasks\n'
-                      '}\n'
-                      'test.case(found, "==", expected)\n'
-                      'test.case(len(added_tasks), "==", len(expected))\n'
-                      'test.case(set_of(added_tasks, "project_id"), "==", {private_data.project_id})'),
-                Check("assert no existing todoist.Task was updated or removed.",
-                      '_, updated_tasks, removed_tasks = models.changed_records("todoist.Task")\n'
-                      'test.case(len(updated_tasks) + len(removed_tasks), "==", 0)',
-                      label="no_op_pass", collateral=True),
-            ],
             perturbation=_perturb(["todoist"], f"""
 apis.todoist.update_task(task_id={projects['Home']['tasks']['Deep clean the fridge']}, is_completed=True, access_token=todoist_access_token)
 """),
@@ -662,51 +437,6 @@ def _receiptsplit(world: World) -> list[TaskSpec]:
                 "expenses": sorted([r["merchant"].lower(), r["total"]] for r in receipts),
             },
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("""
-                    assert model changes match splitwise.Expense and splitwise.ExpenseShare
-                    (ignoring splitwise.Notification).
-                    """,
-                      'test.case(\n'
-                      '    models.changed_model_names() - {"splitwise.Notification"},\n'
-                      '    "==",\n'
-                      '    {"splitwise.Expense", "splitwise.ExpenseShare"},\n'
-                      ')',
-                      collateral=True),
-                Check("""
-                    assert the added expenses match private_data.expenses: one per receipt, described by
-                    the merchant, for the receipt total.
-                    """,
-                      'added_expenses, _, _ = models.changed_records("splitwise.Expense")\n'
-                      'found = sorted(\n'
-                      '    [" ".join(e.description.lower().split()), round(e.amount, 2)] for e in added_expenses\n'
-                      ')\n'
-                      'test.case(found, "==", [list(e) for e in private_data.expenses])'),
-                Check("""
-                    assert every added expense is in group private_data.group_id, paid by the supervisor,
-                    and split equally among private_data.member_ids.
-                    """,
-                      'test.case(len(added_expenses), ">", 0)\n'
-                      'for expense in added_expenses:\n'
-                      '    test.case(expense.group_id, "==", private_data.group_id)\n'
-                      '    test.case(expense.payer_id, "==", private_data.payer_id)\n'
-                      '    shares = models.end.splitwise.ExpenseShare.find_all(expense_id=expense.id)\n'
-                      '    test.case(sorted(set_of(shares, "debtor_id")), "==", list(private_data.member_ids))\n'
-                      '    for share in shares:\n'
-                      '        test.case(\n'
-                      '            share.share_amount, "==", expense.amount / len(private_data.member_ids), tolerance=0.01\n'
-                      '        )'),
-                Check("assert no existing splitwise.Expense or splitwise.ExpenseShare was updated or removed.",
-                      '_, updated_expenses, removed_expenses = models.changed_records("splitwise.Expense")\n'
-                      '_, updated_shares, removed_shares = models.changed_records("splitwise.ExpenseShare")\n'
-                      'test.case(\n'
-                      '    len(updated_expenses) + len(removed_expenses) + len(updated_shares) + len(removed_shares),\n'
-                      '    "==",\n'
-                      '    0,\n'
-                      ')',
-                      label="no_op_pass", collateral=True),
-            ],
             perturbation=_perturb(["splitwise"], f"""
 expenses = apis.splitwise.show_group_expenses(group_id={world.data['splitwise_groups']['Office Lunch Fund']['id']}, access_token=splitwise_access_token)
 apis.splitwise.delete_expense(expense_id=expenses[0]["expense_id"], access_token=splitwise_access_token)
@@ -740,36 +470,6 @@ def _venmoapprove(world: World) -> list[TaskSpec]:
             private_data={"request_ids": sorted(expected), "payments": amounts,
                           "user_id": _sup_user_id(world, "venmo")},
             answer=None,
-            checks=[
-                answer_check("no_op_pass"),
-                Check("assert every request in private_data.request_ids is now approved.",
-                      'for request_id in private_data.request_ids:\n'
-                      '    request = models.end.venmo.PaymentRequest.by_id(request_id)\n'
-                      '    test.case(request.approved_at is not None, "==", True)\n'
-                      '    test.case(request.denied_at, "is", None)'),
-                Check("""
-                    assert no other venmo.PaymentRequest was updated, and none was added or removed.
-                    """,
-                      'added_requests, updated_requests, removed_requests = models.changed_records(\n'
-                      '    "venmo.PaymentRequest"\n'
-                      ')\n'
-                      'test.case(set_of(updated_requests, "id") - set(private_data.request_ids), "==", set())\n'
-                      'test.case(len(added_requests) + len(removed_requests), "==", 0)',
-                      label="no_op_pass", collateral=True),
-                Check("""
-                    assert the added venmo.Transaction records pay the requesters: sent by the supervisor,
-                    matching private_data.payments (email, amount).
-                    """,
-                      'added_transactions, _, _ = models.changed_records("venmo.Transaction")\n'
-                      'test.case(set_of(added_transactions, "sender_id"), "==", {private_data.user_id})\n'
-                      'payments = sorted(\n'
-                      '    [models.end.venmo.User.by_id(t.receiver_id).email, round(t.amount, 2)]\n'
-                      '    for t in added_transactions\n'
-                      ')\n'
-                      'test.case(payments, "==", [list(p) for p in private_data.payments])'),
-                _venmo_outside_check(["venmo.PaymentRequest", "venmo.Transaction", "venmo.User",
-                                      "venmo.Notification", "venmo.BankTransfer"]),
-            ],
             perturbation=_perturb(["venmo"], f"""
 apis.venmo.deny_payment_request(payment_request_id={pending['stranger2:Refund please']}, access_token=venmo_access_token)
 """),

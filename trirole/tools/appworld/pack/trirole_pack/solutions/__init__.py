@@ -17,10 +17,10 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import io
 import pkgutil
-import tokenize
 from types import FunctionType
+
+from ..source import function_body, parse_function
 
 
 def all_pages(api, **kwargs):
@@ -49,16 +49,10 @@ def body_source(function: FunctionType) -> str:
     """The source of a ``solve`` function's statements, comments included, dedented, without the
     final ``return answer`` (the task files add their own ending)."""
     source = inspect.getsource(function)
-    definition = ast.parse(source).body[0]
-    last = definition.body[-1]
+    last = parse_function(source).body[-1]
     if not (isinstance(last, ast.Return) and isinstance(last.value, ast.Name) and last.value.id == "answer"):
         raise ValueError(f"{function.__module__}.{function.__name__} must end with `return answer`")
-    # The body starts after the logical line of the `def` header (which may span several lines).
-    header_end = next(token.end[0] for token in tokenize.generate_tokens(io.StringIO(source).readline)
-                      if token.type == tokenize.NEWLINE)
-    lines = source.splitlines()[header_end:last.lineno - 1]
-    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
-    return "\n".join(line[indent:] for line in lines)
+    return function_body(source, drop_last=True)
 
 
 def helper_source(function: FunctionType) -> str:
