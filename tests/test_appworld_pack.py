@@ -8,10 +8,12 @@ is built once into trirole_home() (about 20 s) and reused; verification takes 1-
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import socket
 import subprocess
+import textwrap
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -20,6 +22,14 @@ import httpx
 import pytest
 
 from trirole.tools.appworld.pack import PACK_DIR, STAMP_NAME, ensure_pack, run_generator, run_verifier
+from trirole.tools.appworld.pack.trirole_pack.evaluations import evaluation
+from trirole.tools.appworld.pack.trirole_pack.solutions import (
+    all_pages,
+    body_source,
+    helper_source,
+    scenario_slugs,
+    solve_function,
+)
 
 pytestmark = pytest.mark.appworld
 
@@ -136,6 +146,33 @@ def test_pack_covers_apps_difficulties_and_kinds(pack_root):
     for task_id, info in tasks.items():
         required = json.loads((pack_root / "data" / "tasks" / task_id / "ground_truth" / "required_apps.json").read_text())
         assert required == info["apps"]
+
+
+def test_solution_and_evaluation_modules_are_what_lands_in_the_task_files(pack_root):
+    """Each scenario's solutions/<slug>.py solve() and evaluations/<slug>.py checks() are the ground
+    truth of its tasks: their statements are the bodies of every variant's solution.py and
+    compiled_solution.py (after the logins that define the access tokens) and evaluation.py, and
+    test_data.json and the manifest's collateral guards come from OUTCOMES. So the code the tests
+    and linters read is the code AppWorld runs."""
+    manifest = _manifest(pack_root)
+    assert sorted(info["slug"] for info in manifest["scenarios"].values()) == scenario_slugs()
+    for task_id, info in manifest["tasks"].items():
+        solve = solve_function(info["scenario"])
+        tokens = [name for name in inspect.signature(solve).parameters if name.endswith("_access_token")]
+        assert set(tokens) <= {f"{app}_access_token" for app in info["apps"]}, task_id
+        truth = pack_root / "data" / "tasks" / task_id / "ground_truth"
+        statements = body_source(solve)
+        for name in ("solution.py", "compiled_solution.py"):
+            code = (truth / name).read_text()
+            assert textwrap.indent(statements, "    ") in code, (task_id, name)
+            assert (textwrap.indent(helper_source(all_pages), "    ") in code) == ("all_pages(" in statements)
+            for token in tokens:
+                assert f"    {token} = apis." in code, (task_id, name, token)
+        checks = evaluation(info["scenario"])
+        assert (truth / "evaluation.py").read_text().endswith(textwrap.indent(checks.body, "    ") + "\n"), task_id
+        test_data = json.loads((truth / "test_data.json").read_text())
+        assert test_data == [{"requirement": c.requirement, "label": c.label} for c in checks.checks], task_id
+        assert info["collateral_requirements"] == [c.requirement for c in checks.checks if c.collateral]
 
 
 def test_no_generated_files_in_the_source_tree():

@@ -1,13 +1,14 @@
 """trirole's offline AppWorld task pack: a generated APPWORLD_ROOT (``data/``) built on AppWorld's
 own engine, for machines that cannot download the official data.
 
-`ensure_pack()` runs the generator (``generate.py`` in this folder) with the AppWorld venv's
-python into ``trirole_home()/appworld/pack-seed<seed>`` and returns that root. The result is
-cached under a stamp holding a hash of the generator's sources and the seed; nothing generated
-is committed. See README.md here for the world, the tasks and how they are verified.
+`ensure_pack()` runs the generator (the package ``trirole_pack`` in this folder) with the
+AppWorld venv's python into ``trirole_home()/appworld/pack-seed<seed>`` and returns that root.
+The result is cached under a stamp holding a hash of the generator's sources and the seed;
+nothing generated is committed. See README.md here for the world, the tasks and how they are
+verified.
 
-This module runs in trirole's process and never imports appworld; the generator and verify.py
-run in the AppWorld venv and never import trirole.
+This module runs in trirole's process and never imports appworld; ``trirole_pack`` runs in the
+AppWorld venv and never imports trirole.
 """
 
 from __future__ import annotations
@@ -23,14 +24,19 @@ from pathlib import Path
 from trirole.paths import file_lock, trirole_home
 
 PACK_DIR = Path(__file__).resolve().parent
-GENERATOR = PACK_DIR / "generate.py"
-VERIFIER = PACK_DIR / "verify.py"
-# The files whose content decides what the generator writes.
-SOURCE_FILES = ("generate.py", "gen_common.py", "gen_world.py", "gen_scenarios.py")
+# The generator is the top-level package `trirole_pack` (in PACK_DIR), run with `python -m` in the
+# AppWorld venv with PYTHONPATH=PACK_DIR. Not `-m trirole.tools.appworld.pack...`: importing
+# `trirole` runs trirole/__init__.py, which needs langgraph and pydantic 2, absent from that venv.
+# Not installed into the venv either: the source tree stays the one copy that runs (no stale
+# install after an edit) and the shared AppWorld venv is left as AppWorld installed it.
+GENERATOR_PACKAGE = "trirole_pack"
+GENERATOR_DIR = PACK_DIR / GENERATOR_PACKAGE
+# verify.py only reads packs; every other source file decides what the generator writes.
+NOT_GENERATOR_SOURCES = {"verify.py"}  # relative to GENERATOR_DIR
 STAMP_NAME = ".trirole_pack.json"
 PACK_FORMAT = 1  # bump when the layout changes in a way the sources do not show
 
-__all__ = ["ensure_pack", "pack_dir", "source_hash", "appworld_python", "run_generator", "run_verifier",
+__all__ = ["ensure_pack", "pack_dir", "source_files", "source_hash", "appworld_python", "run_generator", "run_verifier",
            "PackBuildError"]
 
 
@@ -44,10 +50,17 @@ class PackBuildError(_Base):  # type: ignore[misc,valid-type]
     """Generating the offline task pack failed (the message carries the generator's output)."""
 
 
+def source_files() -> dict[str, Path]:
+    """The generator's sources (solutions included) by path relative to GENERATOR_DIR, sorted."""
+    files = {path.relative_to(GENERATOR_DIR).as_posix(): path for path in GENERATOR_DIR.rglob("*.py")}
+    return {name: files[name] for name in sorted(files) if name not in NOT_GENERATOR_SOURCES}
+
+
 def source_hash() -> str:
+    """The cache key of a built pack: the pack format and every generator source, by relative path."""
     digest = hashlib.sha256(f"format={PACK_FORMAT}\n".encode())
-    for name in SOURCE_FILES:
-        digest.update(name.encode() + b"\0" + (PACK_DIR / name).read_bytes() + b"\0")
+    for name, path in source_files().items():
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -79,6 +92,8 @@ def _read_stamp(root: Path) -> dict | None:
 
 def _subprocess_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["PYTHONPATH"] = str(PACK_DIR)  # makes `trirole_pack` (and only it) importable; see above
+    env["PYTHONSAFEPATH"] = "1"  # `-m` would also put the working directory first on sys.path
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep __pycache__ out of the source folder
     return env
@@ -86,9 +101,9 @@ def _subprocess_env() -> dict[str, str]:
 
 def run_generator(root: str | os.PathLike, seed: int = 0, *, limit: int | None = None,
                   python: str | os.PathLike | None = None, timeout_s: float = 900) -> subprocess.CompletedProcess:
-    """Run generate.py into `root` (its data/ is replaced). Raises PackBuildError on failure."""
+    """Run the generator into `root` (its data/ is replaced). Raises PackBuildError on failure."""
     python = Path(python) if python else appworld_python()
-    command = [str(python), str(GENERATOR), "--root", str(root), "--seed", str(seed)]
+    command = [str(python), "-m", f"{GENERATOR_PACKAGE}.generate", "--root", str(root), "--seed", str(seed)]
     if limit is not None:
         command += ["--limit", str(limit)]
     try:
@@ -104,9 +119,9 @@ def run_generator(root: str | os.PathLike, seed: int = 0, *, limit: int | None =
 
 def run_verifier(root: str | os.PathLike, *, tasks: list[str] | None = None, modes: list[str] | None = None,
                  python: str | os.PathLike | None = None, timeout_s: float = 1800) -> subprocess.CompletedProcess:
-    """Run verify.py on a pack (does not raise on violations: check ``returncode``, read ``stdout``)."""
+    """Run the verifier on a pack (does not raise on violations: check ``returncode``, read ``stdout``)."""
     python = Path(python) if python else appworld_python()
-    command = [str(python), str(VERIFIER), "--root", str(root)]
+    command = [str(python), "-m", f"{GENERATOR_PACKAGE}.verify", "--root", str(root)]
     if tasks:
         command += ["--tasks", *tasks]
     if modes:

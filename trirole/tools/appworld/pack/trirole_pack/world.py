@@ -15,7 +15,7 @@ from typing import Any
 from appworld.apps.api_lib import CompanyNotifier
 from appworld.common.datetime import DateTime
 
-from gen_common import ALL_APPS, PERSON_APPS, SUPERVISOR_APPS, WORLD_NOW, Ctx, Person
+from .common import ALL_APPS, PERSON_APPS, SUPERVISOR_APPS, WORLD_NOW, Ctx, Person
 
 FEMALE_FIRST = [
     "Nadia", "Priya", "Elena", "Grace", "Maya", "Chloe", "Hannah", "Leah", "Sofia", "Zoe",
@@ -487,7 +487,6 @@ class WorldBuilder:
     # ---------------------------------------------------------------- venmo
     def venmo(self) -> None:
         c = self.ctx
-        m = c.m
         w = self.world
         rng = self.rng
         s = w.supervisor

@@ -140,6 +140,12 @@ def login_preamble(apps: list[str]) -> str:
     return "\n".join(lines)
 
 
+def solution_names(apps: list[str]) -> list[str]:
+    """The names a solution's body can use: the arguments of solution.py's _solution and what
+    login_preamble(apps) defines (so the parameters a solutions/<slug>.py solve() may take)."""
+    return ["apis", "public_data", "supervisor_profile", "passwords", *(f"{app}_access_token" for app in apps)]
+
+
 def indent(code: str, spaces: int = 4) -> str:
     return textwrap.indent(textwrap.dedent(code).strip("\n"), " " * spaces)
 
@@ -180,18 +186,6 @@ def compiled_solution_py(body: str, public_data: dict) -> str:
     )
 
 
-@dataclass
-class Check:
-    requirement: str
-    code: str
-    label: str = "no_op_fail"  # "no_op_fail" | "no_op_pass": outcome under a do-nothing solution
-    collateral: bool = False  # guards against changes the task should not make
-
-    @property
-    def normalized_requirement(self) -> str:
-        return textwrap.dedent(self.requirement).strip()
-
-
 ANSWER_PROLOGUE = """
 active_task = models.end.supervisor.Task.all()[0]
 try:
@@ -202,14 +196,10 @@ test.task_completed = active_task.status == "success"
 """
 
 
-def evaluation_py(checks: list[Check]) -> str:
-    blocks = [indent(ANSWER_PROLOGUE)]
-    for check in checks:
-        requirement = indent(check.normalized_requirement, 8)
-        blocks.append(
-            f'    with test(\n        """\n{requirement}\n        """\n    ):\n{indent(check.code, 8)}'
-        )
-    body = "\n".join(blocks)
+def evaluation_py(checks_body: str) -> str:
+    """evaluation.py in the official layout: the answer prologue, then the scenario's checks
+    (the statements of evaluations/<slug>.py's checks())."""
+    body = indent(ANSWER_PROLOGUE) + "\n" + indent(checks_body)
     return _canary(
         "import json\n\n"
         "from munch import Munch\n\n"
@@ -228,17 +218,3 @@ def evaluation_py(checks: list[Check]) -> str:
         ") -> None:\n"
         f"{body}\n"
     )
-
-
-def answer_check(label: str) -> Check:
-    return Check("assert answers match.", "test.answer(predicted_answer, ground_truth_answer)", label)
-
-
-def no_changes_check() -> Check:
-    return Check(
-        "assert no model changed: the task only asks a question.",
-        'test.case(models.changed_model_names(), "==", set())',
-        label="no_op_pass",
-        collateral=True,
-    )
-

@@ -1,8 +1,9 @@
 """Generate trirole's offline AppWorld task pack (an APPWORLD_ROOT with data/ in it).
 
-Run with the AppWorld virtual environment's python (it imports appworld, never trirole):
+Run with the AppWorld virtual environment's python (it imports appworld, never trirole), with
+the folder that holds this package on the path (``trirole.tools.appworld.pack.run_generator`` does):
 
-    <appworld-env>/bin/python trirole/tools/appworld/pack/generate.py --root DIR --seed 0
+    PYTHONPATH=trirole/tools/appworld/pack <appworld-env>/bin/python -m trirole_pack.generate --root DIR --seed 0
 
 Writes DIR/data/{base_dbs,api_docs,tasks,datasets} in the format of the official AppWorld data,
 plus DIR/data/pack_manifest.json (per-task metadata for verify.py and the README table).
@@ -18,10 +19,7 @@ import re
 import shutil
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import warnings  # noqa: E402
+import warnings
 
 warnings.filterwarnings("ignore")
 
@@ -52,9 +50,10 @@ def generate(root: str, seed: int, limit: int | None = None, only: list[str] | N
     from appworld.common.random import set_random_seed
     from appworld.common.utils import write_json
 
-    from gen_common import ALL_APPS, WORLD_NOW, Ctx, stable_id
-    from gen_scenarios import SCENARIOS, SPLITS
-    from gen_world import WorldBuilder
+    # Imported only now: AppWorld's modules read APPWORLD_ROOT (set above) when they load.
+    from .common import ALL_APPS, WORLD_NOW, Ctx, stable_id
+    from .scenarios import SCENARIOS, SPLITS
+    from .world import WorldBuilder
 
     started = _real_clock()
     log = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
@@ -107,7 +106,8 @@ def generate(root: str, seed: int, limit: int | None = None, only: list[str] | N
         for scenario in scenarios:
             scenario_id = stable_id(scenario.slug)
             specs = scenario.make_variants(world)
-            body = scenario.full_solution_body()
+            body = scenario.solution_body()
+            evaluation = scenario.evaluation()
             manifest["scenarios"][scenario_id] = {
                 "slug": scenario.slug, "title": scenario.title, "difficulty": scenario.difficulty,
                 "apps": scenario.apps, "kind": scenario.kind,
@@ -131,11 +131,11 @@ def generate(root: str, seed: int, limit: int | None = None, only: list[str] | N
                     "db_version": DB_VERSION,
                     "canary_string": CANARY_STRING,
                 }, os.path.join(task_dir, "specs.json"), silent=True)
-                _write_ground_truth(os.path.join(task_dir, "ground_truth"), scenario, spec, body)
+                _write_ground_truth(os.path.join(task_dir, "ground_truth"), scenario, spec, body, evaluation)
                 manifest["tasks"][task_id] = {
                     "scenario": scenario.slug, "instruction": spec.instruction,
                     "difficulty": scenario.difficulty, "apps": scenario.apps, "kind": scenario.kind,
-                    "collateral_requirements": [c.normalized_requirement for c in spec.checks if c.collateral],
+                    "collateral_requirements": [c.requirement for c in evaluation.checks if c.collateral],
                     "perturbation": spec.perturbation,
                 }
                 log(f"  {task_id} ({scenario.slug}, difficulty {scenario.difficulty}): {spec.instruction}")
@@ -157,17 +157,17 @@ def generate(root: str, seed: int, limit: int | None = None, only: list[str] | N
     return manifest
 
 
-def _write_ground_truth(directory: str, scenario, spec, body: str) -> None:
+def _write_ground_truth(directory: str, scenario, spec, body: str, evaluation) -> None:
     """ground_truth/ in AppWorld's "full" mode (solution, compiled solution, evaluation, data)."""
     from appworld.common.utils import write_json
 
-    from gen_common import compiled_solution_py, evaluation_py, solution_py
+    from .common import compiled_solution_py, evaluation_py, solution_py
 
     os.makedirs(directory, exist_ok=True)
     files = {
         "solution.py": solution_py(body),
         "compiled_solution.py": compiled_solution_py(body, spec.public_data),
-        "evaluation.py": evaluation_py(spec.checks),
+        "evaluation.py": evaluation_py(evaluation.body),
     }
     for name, content in files.items():
         with open(os.path.join(directory, name), "w") as file:
@@ -176,7 +176,7 @@ def _write_ground_truth(directory: str, scenario, spec, body: str) -> None:
     write_json(spec.private_data, os.path.join(directory, "private_data.json"), silent=True)
     with open(os.path.join(directory, "answer.json"), "w") as file:
         file.write(json.dumps(spec.answer))
-    test_data = [{"requirement": c.normalized_requirement, "label": c.label} for c in spec.checks]
+    test_data = [{"requirement": c.requirement, "label": c.label} for c in evaluation.checks]
     write_json(test_data, os.path.join(directory, "test_data.json"), silent=True)
     write_json(scenario.apps, os.path.join(directory, "required_apps.json"), silent=True)
     body_code = body.splitlines()

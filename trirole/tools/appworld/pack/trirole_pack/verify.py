@@ -1,8 +1,9 @@
 """Verify a generated task pack with AppWorld's own environment and evaluator (in-process).
 
-Run with the AppWorld virtual environment's python:
+Run with the AppWorld virtual environment's python, the folder that holds this package on the
+path (``trirole.tools.appworld.pack.run_verifier`` does):
 
-    <appworld-env>/bin/python trirole/tools/appworld/pack/verify.py --root DIR [--tasks ID ...]
+    PYTHONPATH=trirole/tools/appworld/pack <appworld-env>/bin/python -m trirole_pack.verify --root DIR [--tasks ID ...]
 
 For every task it runs, each in a fresh AppWorld world:
   gt          the ground-truth solution.py (solution(main_user, apis, requester, public_data)),

@@ -1,0 +1,49 @@
+"""Evaluation checks of the "birthdaytasks" scenario (see evaluations/__init__.py)."""
+
+from appworld.common.utils import set_of
+
+# Per `with test(...)` block of checks(), in order: (its outcome under a do-nothing solution,
+# whether it guards against collateral damage).
+OUTCOMES = [
+    ("no_op_pass", False),  # assert answers match.
+    ("no_op_fail", False),  # assert model changes match todoist.Task.
+    ("no_op_fail", False),  # assert the added tasks are exactly private_data.tasks (title -> due date), all in pro...
+    ("no_op_pass", True),  # assert no existing todoist.Task was updated or removed.
+]
+
+
+def checks(test, public_data, private_data, main_user, models, ground_truth_answer, predicted_answer):
+    with test(
+        """
+        assert answers match.
+        """
+    ):
+        test.answer(predicted_answer, ground_truth_answer)
+    with test(
+        """
+        assert model changes match todoist.Task.
+        """
+    ):
+        test.case(models.changed_model_names(), "==", {"todoist.Task"})
+    with test(
+        """
+        assert the added tasks are exactly private_data.tasks (title -> due date),
+        all in project private_data.project_id.
+        """
+    ):
+        added_tasks, _, _ = models.changed_records("todoist.Task")
+        expected = {title.lower(): due for title, due in private_data.tasks.items()}
+        found = {
+            " ".join(task.title.lower().split()): str(task.due_date)[:10] if task.due_date else None
+            for task in added_tasks
+        }
+        test.case(found, "==", expected)
+        test.case(len(added_tasks), "==", len(expected))
+        test.case(set_of(added_tasks, "project_id"), "==", {private_data.project_id})
+    with test(
+        """
+        assert no existing todoist.Task was updated or removed.
+        """
+    ):
+        _, updated_tasks, removed_tasks = models.changed_records("todoist.Task")
+        test.case(len(updated_tasks) + len(removed_tasks), "==", 0)
