@@ -8,7 +8,10 @@ to a private duplicate of the original stdout. Before any agent code runs, fd 0 
 /dev/null and fds 1 and 2 at an unnamed capture file, so nothing the agent prints (not even
 a child process's output) can corrupt the protocol.
 
-Usage: python -s -S -P -u _sandbox_worker.py MEMORY_LIMIT_MB MAX_OUTPUT_CHARS
+Usage: python -s -S -P -u _sandbox_worker.py CONFIG_JSON, CONFIG_JSON holding
+    memory_mb (address-space limit), max_chars (output clip), cpu_s (CPU seconds over the
+    worker's life), nproc (processes and threads of its uid), nofile (open files) and uid
+    (drop to this uid before any agent code runs); a null limit or uid is left as it is.
 """
 
 import ast
@@ -49,6 +52,7 @@ def clip(text, limit, hidden=0):
 
 class Worker:
     def __init__(self, memory_mb, max_chars):
+        self.pid = os.getpid()
         self.memory_mb = memory_mb
         self.max_chars = max_chars
         self.cells = 0
@@ -108,6 +112,9 @@ class Worker:
     def init(self, request):
         self.namespace = {"__name__": "__main__", "__builtins__": builtins,
                           "context": request.get("context") or {}, "complete_task": self.complete_task}
+        for name, text in (request.get("files") or {}).items():  # the task's input files
+            with open(os.path.basename(name), "w", encoding="utf-8") as handle:
+                handle.write(text)
         return {"ok": True}
 
     def _run_cell(self, code):
@@ -139,6 +146,12 @@ class Worker:
             message = f"the code ran out of memory (limit {self.memory_mb} MB)"
         return "".join(lines), message
 
+    def _end_forked_child(self, error):
+        """A process the agent's code forked (os.fork) that got back here must not serve
+        requests too: it would answer in the worker's place."""
+        if os.getpid() != self.pid:
+            os._exit(1 if error is not None else 0)
+
     def execute(self, request):
         code = request["code"]
         self._redirect()
@@ -147,6 +160,7 @@ class Worker:
             self._run_cell(code)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are the agent's errors too
             error = exc
+        self._end_forked_child(error)
         self._redirect()
         text, hidden = self._take_output()
         reply = {"error": error is not None, "completed": self.completed, "answer": self.answer}
@@ -167,6 +181,7 @@ class Worker:
             exec(compile(request["checker"], "<checker>", "exec"), namespace)
             result = namespace["check"](request.get("answer"))
         except BaseException as exc:
+            self._end_forked_child(exc)
             return {"error": f"{type(exc).__name__}: {exc}"}
         finally:
             self._redirect()
@@ -187,11 +202,25 @@ class Worker:
             self.replies.flush()
 
 
+def _drop_privileges(uid):
+    """Become `uid` (no groups, no capabilities left): as root, Linux enforces no process
+    limit and the worker could signal anything its pid namespace shows."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
 def main():
-    memory_mb, max_chars = int(sys.argv[1]), int(sys.argv[2])
-    _set_limit(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
+    config = json.loads(sys.argv[1])
+    _set_limit(resource.RLIMIT_AS, config["memory_mb"] * 1024 * 1024)
     _set_limit(resource.RLIMIT_FSIZE, _MAX_FILE_BYTES)
-    Worker(memory_mb, max_chars).serve()
+    for which, key in ((resource.RLIMIT_CPU, "cpu_s"), (resource.RLIMIT_NPROC, "nproc"),
+                       (resource.RLIMIT_NOFILE, "nofile")):
+        if config.get(key) is not None:
+            _set_limit(which, config[key])
+    if config.get("uid") is not None:
+        _drop_privileges(config["uid"])
+    Worker(config["memory_mb"], config["max_chars"]).serve()
 
 
 if __name__ == "__main__":
