@@ -238,7 +238,8 @@ class PythonSandbox:
                              "cpu_s": max(60, int(self.step_timeout_s * _CPU_STEPS)), "nofile": _MAX_OPEN_FILES,
                              # as root without a uid of its own the limit would count root's processes
                              "nproc": _MAX_PROCESSES if self.isolation == "bwrap" else None,
-                             "uid": sandbox_uid() if self.isolation == "bwrap" else None})
+                             "uid": sandbox_uid() if self.isolation == "bwrap" else None,
+                             "confined": self.isolation == "bwrap"})
         if self.isolation == "bwrap":
             home = SCRATCH
             # Off the event loop: the first call for an interpreter asks it for its prefix.
