@@ -163,8 +163,9 @@ class Worker:
     def _end_runaway_processes(self):
         """Confined (its own uid and pid namespace): when the agent's processes used up the
         process limit, stop them all, else no thread could start again (a fork loop sustains
-        itself: each copy that fails to fork frees a slot another copy takes). A note for
-        the agent's output, or ""."""
+        itself: each copy that fails to fork frees a slot another copy takes). Checked after
+        a failed step (a used-up limit fails the step that forks or starts a thread), not
+        after every step: the check starts a thread. A note for the agent's output, or ""."""
         if not self.confined:
             return ""
         try:
@@ -215,7 +216,7 @@ class Worker:
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are the agent's errors too
             error = exc
         self._end_forked_child(error)
-        stopped = self._end_runaway_processes()
+        stopped = self._end_runaway_processes() if error is not None else ""
         self._reap_zombies()
         self._redirect()
         text, hidden = self._take_output()
