@@ -269,6 +269,9 @@ async def test_appworld_guard_and_bubblewrap_each_refuse(appworld_server, home_s
         made = await env.execute(f"import os\nos.makedirs({str(escaped)!r})")
         assert made["error"] and "Read-only file system" in made["output"], made["output"]
         assert not escaped.exists()
+        # The user's home is hidden (AppWorld's guard allows reading files):
+        read = await env.execute(f"import pathlib\nprint(pathlib.Path({str(home_secret)!r}).read_text())")
+        assert read["error"] and "secret-in-home" not in read["output"], read["output"]
         # ...and the episode goes on.
         assert (await env.execute("print(6 * 7)"))["output"].strip() == "42"
     finally:

@@ -13,7 +13,8 @@ unprivileged uid of its own (the worker does that before any agent code runs), b
 Linux never enforces the process limit for uid 0.
 
 The AppWorld server (`appworld_server_command`) shares trirole's network (trirole reaches
-it on loopback) and sees the whole filesystem read-only except its data root.
+it on loopback) and sees the filesystem read-only except its data root, without the
+user's home (but for its own venv and interpreter).
 """
 
 from __future__ import annotations
@@ -135,16 +136,27 @@ def python_worker_command(python: str, worker: str | os.PathLike, worker_args: S
 
 def appworld_server_command(command: Sequence[str], *, writable: Sequence[str | os.PathLike],
                             bwrap: str = "bwrap") -> list[str]:
-    """`command` (AppWorld's server) under bubblewrap: the host's network (it serves
-    trirole on loopback), a read-only view of the whole filesystem except the `writable`
-    folders and a private /tmp, its own pid and ipc namespaces, no capabilities.
+    """`command` (AppWorld's server, ``VENV/bin/python -m uvicorn ...``) under bubblewrap:
+    the host's network (it serves trirole on loopback), a read-only view of the filesystem
+    except the `writable` folders and a private /tmp, the user's home hidden but for the
+    server's venv and interpreter, its own pid and ipc namespaces, no capabilities.
 
     Not ``--die-with-parent`` nor ``--new-session``: the server is detached, outlives the
     command that started it and is stopped through its process group."""
     confined = [find_bwrap(bwrap), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
                 "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--cap-drop", "ALL"]
+    home = os.path.realpath(Path.home())
+    if home != "/":
+        _, prefix = interpreter_prefix(command[0])
+        venv = os.path.realpath(Path(command[0]).parent.parent)
+        confined += ["--tmpfs", home]
+        for path in (venv, prefix):
+            if path.startswith(home + "/"):
+                confined += ["--ro-bind", path, path]
     for folder in writable:
         real = os.path.realpath(folder)
         os.makedirs(real, exist_ok=True)
         confined += ["--bind", real, real]
+    if home != "/":  # after the binds inside it were made
+        confined += ["--remount-ro", home]
     return [*confined, *command]
