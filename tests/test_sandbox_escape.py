@@ -20,6 +20,7 @@ import signal
 import socket
 from pathlib import Path
 
+import psutil
 import pytest
 from fakes import code, replies
 
@@ -171,6 +172,37 @@ async def test_a_crash_restarts_a_fresh_sandbox_and_the_episode_goes_on(box):
     assert crashed["error_type"] == "WorkerCrashed" and "files you wrote were reset" in crashed["error_message"]
     after = await box.execute("import os\nsorted(os.listdir('.')), context")
     assert after["output"].startswith("([") and "mine.txt" not in after["output"] and "{'a': 1}" in after["output"]
+
+
+def _host_processes_with(marker: str) -> list[int]:
+    return [p.pid for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+
+
+async def test_processes_the_agent_leaves_die_with_the_sandbox():
+    marker = f"{secrets.randbelow(10**6)}.{secrets.randbelow(10**6)}"  # a unique sleep length
+    async with PythonSandbox(step_timeout_s=2) as sandbox:
+        await sandbox.reset({"instruction": "leave processes behind"})
+        started = await sandbox.execute(f"import subprocess\np = subprocess.Popen(['sleep', '{marker}'], "
+                                        f"start_new_session=True)\np.pid")
+        assert not started["error"], started["output"]
+        assert _host_processes_with(marker)
+        timed_out = await sandbox.execute("while True:\n    pass")  # the restart kills the sandbox
+        assert timed_out["error_type"] == "TimeoutError"
+        assert not _host_processes_with(marker)
+        again = await sandbox.execute(f"import subprocess\nsubprocess.Popen(['sleep', '{marker}'], "
+                                      f"start_new_session=True)")
+        assert not again["error"], again["output"]
+        assert _host_processes_with(marker)
+    assert not _host_processes_with(marker)  # closed: gone too
+
+
+def test_the_cli_chooses_the_isolation():
+    from trirole.cli import build_parser, settings_from_args
+
+    common = ["run", "--instruction", "x", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"]
+    assert settings_from_args(build_parser().parse_args(common)).isolation == "bwrap"
+    chosen = settings_from_args(build_parser().parse_args([*common, "--isolation", "process"]))
+    assert chosen.isolation == "process"
 
 
 async def test_input_files_are_placed_in_the_scratch_folder():
