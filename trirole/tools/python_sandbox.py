@@ -240,7 +240,7 @@ class PythonSandbox:
                              "nproc": _MAX_PROCESSES if self.isolation == "bwrap" else None,
                              "uid": sandbox_uid() if self.isolation == "bwrap" else None,
                              "confined": self.isolation == "bwrap"})
-        if self.isolation == "bwrap":
+        if self.isolation == "bwrap":  # the host folder (bwrap's cwd) stays empty
             home = SCRATCH
             # Off the event loop: the first call for an interpreter asks it for its prefix.
             command = await asyncio.to_thread(python_worker_command, self.python, _WORKER, [config],
