@@ -309,3 +309,17 @@ async def test_appworld_guard_and_bubblewrap_each_refuse(appworld_server, home_s
     finally:
         await env.close()
         shutil.rmtree(escaped, ignore_errors=True)
+
+
+def test_the_workers_uid_is_one_this_user_namespace_maps(monkeypatch):
+    from trirole.tools import isolation
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    rootless = {"/proc/self/uid_map": [(0, 0), (1, 65536)], "/proc/self/gid_map": [(0, 0), (1, 65536)]}
+    monkeypatch.setattr(isolation, "_mapped_ids", rootless.__getitem__)
+    assert all(1000 <= isolation.sandbox_uid() <= 65536 for _ in range(50))
+    monkeypatch.setattr(isolation, "_mapped_ids", lambda path: [(0, 2**32 - 2)])  # a plain root
+    assert all(1_000_000 <= isolation.sandbox_uid() < 2**31 for _ in range(50))
+    monkeypatch.setattr(isolation, "_mapped_ids", lambda path: [(0, 0)])  # only root is mapped
+    with pytest.raises(EnvironmentError_, match='isolation="process"'):
+        isolation.sandbox_uid()

@@ -26,12 +26,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal, Sequence, get_args
 
 from trirole.tools.base import EnvironmentError_
 
 Isolation = Literal["bwrap", "process"]
-ISOLATIONS: tuple[str, ...] = ("bwrap", "process")
+ISOLATIONS: tuple[str, ...] = get_args(Isolation)
 
 SCRATCH = "/scratch"
 """The worker's working directory inside the sandbox (a private tmpfs)."""
@@ -101,14 +101,32 @@ def _system_binds(prefix: str) -> list[str]:
     return args
 
 
+def _mapped_ids(path: str) -> list[tuple[int, int]]:
+    """The id ranges (first, last) this process's user namespace maps (all when unknown)."""
+    try:
+        rows = [line.split() for line in Path(path).read_text().splitlines()]
+    except OSError:
+        return [(0, 2**32 - 2)]
+    return [(int(row[0]), int(row[0]) + int(row[2]) - 1) for row in rows if len(row) == 3]
+
+
 def sandbox_uid() -> int | None:
-    """An unprivileged uid for one worker when trirole runs as root, else None.
+    """An unprivileged uid (and gid) for one worker when trirole runs as root, else None.
 
     Its own uid, not ``nobody``: the process limit counts processes per uid across the
-    whole machine, and a uid no other process has cannot signal anything outside."""
+    whole machine, and a uid no other process has cannot signal anything outside. Drawn
+    from the ids this user namespace maps (in a rootless container only 65536 may be)."""
     if os.geteuid() != 0:
         return None
-    return 1_000_000 + secrets.randbelow(1 << 30)
+    ranges = [(max(u0, g0, 1000), min(u1, g1, 2**31 - 1)) for u0, u1 in _mapped_ids("/proc/self/uid_map")
+              for g0, g1 in _mapped_ids("/proc/self/gid_map")]
+    first, last = max(ranges, key=lambda r: r[1] - r[0], default=(1000, 1000))
+    if last < first:
+        raise IsolationUnavailable("no unprivileged uid is mapped in this user namespace to run agent code as; "
+                                   "run trirole as a non-root user, or set isolation=\"process\"")
+    if last >= 1_000_000:  # clear of the uids real users get, when the namespace allows
+        first = max(first, 1_000_000)
+    return first + secrets.randbelow(last - first + 1)
 
 
 def python_worker_command(python: str, worker: str | os.PathLike, worker_args: Sequence[str], *,
