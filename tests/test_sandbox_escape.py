@@ -323,3 +323,14 @@ def test_the_workers_uid_is_one_this_user_namespace_maps(monkeypatch):
     monkeypatch.setattr(isolation, "_mapped_ids", lambda path: [(0, 0)])  # only root is mapped
     with pytest.raises(EnvironmentError_, match='isolation="process"'):
         isolation.sandbox_uid()
+
+
+async def test_a_bwrap_that_cannot_sandbox_names_the_way_out(tmp_path):
+    broken = tmp_path / "bwrap"  # what bubblewrap prints in a container without namespace rights
+    broken.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    async with PythonSandbox(bwrap=str(broken)) as sandbox:
+        with pytest.raises(EnvironmentError_) as caught:
+            await sandbox.reset({"instruction": "x"})
+    assert "No permissions to create new namespace" in str(caught.value)
+    assert 'isolation="process"' in str(caught.value)

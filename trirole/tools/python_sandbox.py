@@ -263,6 +263,10 @@ class PythonSandbox:
             await self._kill()
             stderr = await proc.stderr.read() if proc.stderr is not None else b""
             detail = stderr.decode("utf-8", "replace").strip()[-2000:] or str(exc) or type(exc).__name__
+            if self.isolation == "bwrap" and detail.startswith("bwrap:"):
+                detail += (" (bubblewrap cannot set up its sandbox here, e.g. in a container without the "
+                           "rights to create namespaces; allow them, or set isolation=\"process\" to run agent "
+                           "code unconfined)")
             raise EnvironmentError_(f"the python sandbox worker ({self.isolation}: {self.python} {_WORKER.name}) "
                                     f"did not start: {detail}") from None
 
