@@ -94,11 +94,21 @@ async def test_agent_code_cannot_see_trirole(sandbox):
     result = await sandbox.execute("import os\nos.getpid(), sorted(os.environ), os.getcwd()")
     pid, env_keys, cwd = eval(result["output"])
     assert pid != os.getpid()
-    assert env_keys == ["HOME", "LANG", "PATH", "PYTHONHASHSEED"]
-    assert cwd != os.getcwd() and os.path.isdir(cwd)
+    # PWD: bubblewrap's, after it changed into the scratch folder
+    assert env_keys == ["HOME", "LANG", "PATH", "PWD", "PYTHONHASHSEED", "TMPDIR"]
+    assert cwd == "/scratch" and not os.path.exists(cwd)  # a private tmpfs, not a host folder
     blocked = await sandbox.execute("import trirole")
     assert blocked["error_type"] == "ModuleNotFoundError"
-    await sandbox.close()
+
+
+async def test_process_isolation_works_in_a_host_folder_that_goes_with_it():
+    async with PythonSandbox(step_timeout_s=5, isolation="process") as box:
+        info = await box.reset({"instruction": "play"})
+        assert info.isolation == "process"
+        result = await box.execute("import os\nsorted(os.environ), os.getcwd()")
+        env_keys, cwd = eval(result["output"])
+        assert env_keys == ["HOME", "LANG", "PATH", "PYTHONHASHSEED", "TMPDIR"]
+        assert cwd != os.getcwd() and os.path.isdir(cwd)
     assert not os.path.exists(cwd)  # the working directory goes with the sandbox
 
 

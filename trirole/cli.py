@@ -53,6 +53,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-summarizer", action="store_true", help="ablation: never summarize")
     group.add_argument("--no-corrector", action="store_true", help="ablation: never correct")
     group.add_argument("--corrector-sees-history", action="store_true", help="ablation: corrector not isolated")
+    parser.add_argument("--isolation", choices=["bwrap", "process"],
+                        help="how the python sandbox confines agent code: bwrap (default; bubblewrap) or "
+                             "process (unconfined: the code can reach your files and network)")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +89,7 @@ def settings_from_args(args: argparse.Namespace) -> TriroleSettings:
         "max_steps": args.max_steps, "correction_policy": args.correction_policy,
         "use_summarizer": False if args.no_summarizer else None, "use_corrector": False if args.no_corrector else None,
         "corrector_sees_history": True if args.corrector_sees_history else None,
+        "isolation": args.isolation,
     }
     return replace(settings, **{k: v for k, v in updates.items() if v is not None})
 

@@ -112,6 +112,7 @@ class Resources:
     def _make_environment(self, settings: TriroleSettings) -> Environment:
         if self.environment is None:
             options = {"step_timeout_s": settings.step_timeout_s, "memory_limit_mb": settings.memory_limit_mb,
+                       "isolation": settings.isolation,
                        "max_observation_chars": settings.max_observation_chars} if settings.env == "python" else {
                        "max_observation_chars": settings.max_observation_chars}
             return make_environment(settings.env, **{**options, **dict(settings.env_options)})

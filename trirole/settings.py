@@ -14,6 +14,8 @@ from typing import Any, Literal, Mapping
 
 from langchain_core.runnables import RunnableConfig
 
+from trirole.tools.isolation import ISOLATIONS, Isolation
+
 Role = Literal["summarizer", "agent", "corrector"]
 ROLES: tuple[Role, ...] = ("summarizer", "agent", "corrector")
 
@@ -103,6 +105,10 @@ class TriroleSettings:
         env: ``python`` (sandboxed subprocess) or ``appworld`` (AppWorld's server).
         env_options: passed to the environment factory (e.g. AppWorld's server URL).
         step_timeout_s, memory_limit_mb: limits of one code execution.
+        isolation: how the python sandbox confines agent code: ``bwrap`` (bubblewrap: no
+            network, no view of the host, its own processes and scratch folder; needs the
+            ``bubblewrap`` package, which ``make setup`` installs) or ``process`` (a plain
+            subprocess that can reach the user's files and network: only when asked for).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -134,6 +140,7 @@ class TriroleSettings:
     env_options: Mapping[str, Any] = field(default_factory=dict)
     step_timeout_s: float = 30.0
     memory_limit_mb: int = 1024
+    isolation: Isolation = "bwrap"
 
     def __post_init__(self) -> None:
         validate_settings(self)
@@ -196,6 +203,8 @@ def validate_settings(s: TriroleSettings) -> None:
         problems.append(f"artifact_share must be in (0, 0.9] of the prompt budget (got {s.artifact_share})")
     if s.keep_recent_turns < 0:
         problems.append("keep_recent_turns must be >= 0")
+    if s.isolation not in ISOLATIONS:
+        problems.append(f"isolation must be one of {', '.join(ISOLATIONS)} (got {s.isolation!r})")
     unknown_roles = set(s.roles) - set(ROLES)
     if unknown_roles:
         problems.append(f"settings.roles has unknown roles {sorted(unknown_roles)}; roles are {list(ROLES)}")

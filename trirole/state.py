@@ -157,6 +157,7 @@ class TriroleState(TypedDict):
     reference: the environment's reference material (API docs, helpers), shown to the
         agent and to the isolated corrector.
     completion_hint: how the agent declares the task done in this environment.
+    isolation: how the environment confines agent code (``bwrap``, ``process``; "" unknown).
     messages: the full dialogue, never compressed (``add_messages`` reducer).
     summary: the summarizer's compression of ``messages[:summarized_upto]``.
     summarized_upto: how many of ``messages`` the summary covers; the agent sees the
@@ -180,6 +181,7 @@ class TriroleState(TypedDict):
     env_session: NotRequired[str]
     reference: NotRequired[str]
     completion_hint: NotRequired[str]
+    isolation: NotRequired[str]
     messages: Annotated[list[AnyMessage], add_messages]
     summary: NotRequired[str]
     summarized_upto: NotRequired[int]

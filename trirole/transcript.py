@@ -34,6 +34,8 @@ class TranscriptPrinter:
             self._print(f"task: {task.get('instruction', '')}")
             if task.get("context"):
                 self._print("context: " + json.dumps(task["context"], default=str)[:500])
+            if update.get("isolation"):
+                self._print(f"isolation: {update['isolation']}")
         elif node in ("agent", "planner", "supervisor") or node.endswith("_agent"):
             self.step += update.get("counters", {}).get("steps", 0)
             self._print(RULE)

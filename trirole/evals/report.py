@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,10 @@ def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, 
              f"{len(records)} finished pairs, {len(metrics)} paradigms, environment(s): {', '.join(envs) or '-'}. "
              "TGC: share of tasks whose evaluation succeeded; SGC: share of scenarios all of whose tasks "
              "succeeded (AppWorld's definitions). Pairs without a verdict (timeout, crash, no checker) count as "
-             "not solved.", "", "## Goal completion and cost (measured)", ""]
+             "not solved.", "",
+             "Agent code isolation: " + ", ".join(f"{k}: {v} pairs" for k, v in sorted(
+                 Counter(r.get("isolation") or "unrecorded" for r in records).items())) + ".",
+             "", "## Goal completion and cost (measured)", ""]
     parts.append(_table(
         ["paradigm", "tasks", "solved", "TGC", "scenarios", "SGC", "tokens/task", "tokens/solved task",
          "calls/task", "steps/task", "wall s/task", "summarizations", "corrections"],

@@ -43,7 +43,8 @@ def default_environment(settings: TriroleSettings) -> Environment:
     """A fresh environment for `settings` (what the graphs build when none is injected)."""
     options: dict[str, Any] = {"max_observation_chars": settings.max_observation_chars}
     if settings.env == "python":
-        options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb)
+        options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb,
+                       isolation=settings.isolation)
     return make_environment(settings.env, **{**options, **dict(settings.env_options)})
 
 
@@ -163,7 +164,7 @@ def make_record(paradigm: str, task: EvalTask, final: Mapping[str, Any], *, stat
     answer = final.get("answer")
     return {
         "paradigm": paradigm, "task_id": task.id, "env": task.env, "difficulty": task.difficulty,
-        "scenario": task.scenario, "success": success,
+        "scenario": task.scenario, "success": success, "isolation": final.get("isolation") or "",
         "status": status or final.get("status") or "error",
         "status_reason": reason if status is not None else final.get("status_reason", ""),
         "steps": counters.get("steps", 0),

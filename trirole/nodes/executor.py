@@ -83,7 +83,8 @@ async def start_episode(resources: Resources, state: TriroleState,
     task = {**state["task"], "instruction": state["task"].get("instruction") or info.instruction,
             "context": {**info.context, **(state["task"].get("context") or {})}}
     return {"env_session": session_id, "task": task, "reference": info.reference,
-            "completion_hint": info.completion_hint, "status": "running", "status_reason": ""}, info
+            "completion_hint": info.completion_hint, "isolation": info.isolation,
+            "status": "running", "status_reason": ""}, info
 
 
 def make_setup_node(resources: Resources):
@@ -123,7 +124,8 @@ def make_finish_node(resources: Resources):
         await adispatch_custom_event(FINAL_EVENT, {
             "status": final.get("status"), "status_reason": final.get("status_reason"),
             "answer": final.get("answer"), "evaluation": final.get("evaluation"),
-            "usage": final.get("usage"), "counters": final.get("counters")}, config=config)
+            "usage": final.get("usage"), "counters": final.get("counters"),
+            "isolation": final.get("isolation")}, config=config)
         return update
 
     return finish

@@ -8,16 +8,23 @@ to a private duplicate of the original stdout. Before any agent code runs, fd 0 
 /dev/null and fds 1 and 2 at an unnamed capture file, so nothing the agent prints (not even
 a child process's output) can corrupt the protocol.
 
-Usage: python -s -S -P -u _sandbox_worker.py MEMORY_LIMIT_MB MAX_OUTPUT_CHARS
+Usage: python -s -S -P -u _sandbox_worker.py CONFIG_JSON, CONFIG_JSON holding
+    memory_mb (address-space limit), max_chars (output clip), cpu_s (CPU seconds over the
+    worker's life), nproc (processes and threads of its uid), nofile (open files) and uid
+    (drop to this uid before any agent code runs; a null limit or uid is left as it is) and
+    confined (true under bubblewrap: its own uid and pid namespace).
 """
 
+import _thread
 import ast
 import builtins
+import gc
 import io
 import json
 import linecache
 import os
 import resource
+import signal
 import sys
 import tempfile
 import traceback
@@ -48,7 +55,9 @@ def clip(text, limit, hidden=0):
 
 
 class Worker:
-    def __init__(self, memory_mb, max_chars):
+    def __init__(self, memory_mb, max_chars, confined=False):
+        self.pid = os.getpid()
+        self.confined = confined
         self.memory_mb = memory_mb
         self.max_chars = max_chars
         self.cells = 0
@@ -60,7 +69,10 @@ class Worker:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        self.capture = tempfile.TemporaryFile(dir=".")
+        # In memory, not in the working directory: a full scratch folder must not silence
+        # the agent's output (the file size limit still caps it).
+        self.capture = (os.fdopen(os.memfd_create("trirole-capture"), "w+b") if hasattr(os, "memfd_create")
+                        else tempfile.TemporaryFile(dir="."))
         self.out = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
                                     errors="backslashreplace", write_through=True)
         self.stdin = open(os.devnull, encoding="utf-8")
@@ -108,6 +120,9 @@ class Worker:
     def init(self, request):
         self.namespace = {"__name__": "__main__", "__builtins__": builtins,
                           "context": request.get("context") or {}, "complete_task": self.complete_task}
+        for name, text in (request.get("files") or {}).items():  # the task's input files
+            with open(os.path.basename(name), "w", encoding="utf-8") as handle:
+                handle.write(text)
         return {"ok": True}
 
     def _run_cell(self, code):
@@ -139,16 +154,73 @@ class Worker:
             message = f"the code ran out of memory (limit {self.memory_mb} MB)"
         return "".join(lines), message
 
+    def _end_forked_child(self, error):
+        """A process the agent's code forked (os.fork) that got back here must not serve
+        requests too: it would answer in the worker's place."""
+        if os.getpid() != self.pid:
+            os._exit(1 if error is not None else 0)
+
+    def _end_runaway_processes(self):
+        """Confined (its own uid and pid namespace): when the agent's processes used up the
+        process limit, stop them all, else no thread could start again (a fork loop sustains
+        itself: each copy that fails to fork frees a slot another copy takes). Checked after
+        a failed step (a used-up limit fails the step that forks or starts a thread), not
+        after every step: the check starts a thread. A note for the agent's output, or ""."""
+        if not self.confined:
+            return ""
+        try:
+            _thread.start_new_thread(int, ())
+            return ""
+        except RuntimeError:  # can't start new thread: the limit is used up
+            pass
+        os.kill(-1, signal.SIGKILL)  # every process this uid may signal, except the worker
+        return "\n[the sandbox's process limit was used up: every other process in it was stopped]\n"
+
+    def _reap_zombies(self):
+        """Collect dead children nothing else will wait for (os.fork without os.wait, a fork
+        loop): until the worker exits, zombies count against the process limit and no new
+        thread could start. Children a subprocess/multiprocessing Popen tracks are left to it."""
+        zombies = []
+        for children in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{children}/children", encoding="ascii") as handle:
+                    pids = [int(pid) for pid in handle.read().split()]
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/stat", "rb") as handle:
+                        state = handle.read().rsplit(b")", 1)[1].split()[0]
+                except (OSError, IndexError):
+                    continue
+                if state == b"Z":
+                    zombies.append(pid)
+        if not zombies:
+            return
+        tracked = {getattr(o, "pid", None) for o in gc.get_objects()
+                   if type(o).__name__ == "Popen" and getattr(o, "returncode", 0) is None}
+        for pid in zombies:
+            if pid not in tracked:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+
     def execute(self, request):
         code = request["code"]
+        self._reap_zombies()  # those that died since the last step
         self._redirect()
         error = None
         try:
             self._run_cell(code)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are the agent's errors too
             error = exc
+        self._end_forked_child(error)
+        stopped = self._end_runaway_processes() if error is not None else ""
+        self._reap_zombies()
         self._redirect()
         text, hidden = self._take_output()
+        text += stopped
         reply = {"error": error is not None, "completed": self.completed, "answer": self.answer}
         if error is not None:
             trace, message = self._describe(error)
@@ -167,6 +239,7 @@ class Worker:
             exec(compile(request["checker"], "<checker>", "exec"), namespace)
             result = namespace["check"](request.get("answer"))
         except BaseException as exc:
+            self._end_forked_child(exc)
             return {"error": f"{type(exc).__name__}: {exc}"}
         finally:
             self._redirect()
@@ -187,11 +260,27 @@ class Worker:
             self.replies.flush()
 
 
+def _drop_privileges(uid):
+    """Become `uid` (no groups, no capabilities left): as root, Linux enforces no process
+    limit and the worker could signal anything its pid namespace shows."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
 def main():
-    memory_mb, max_chars = int(sys.argv[1]), int(sys.argv[2])
-    _set_limit(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
+    config = json.loads(sys.argv[1])
+    _set_limit(resource.RLIMIT_AS, config["memory_mb"] * 1024 * 1024)
     _set_limit(resource.RLIMIT_FSIZE, _MAX_FILE_BYTES)
-    Worker(memory_mb, max_chars).serve()
+    for which, key in ((resource.RLIMIT_CPU, "cpu_s"), (resource.RLIMIT_NPROC, "nproc"),
+                       (resource.RLIMIT_NOFILE, "nofile")):
+        if config.get(key) is not None:
+            _set_limit(which, config[key])
+    if config.get("uid") is not None:
+        _drop_privileges(config["uid"])
+    # Confined: a uid of its own (or bubblewrap's user namespace) in its own pid namespace,
+    # so "every process this uid may signal" is the sandbox's own processes.
+    Worker(config["memory_mb"], config["max_chars"], confined=bool(config.get("confined"))).serve()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ class EnvironmentInfo:
     apps: reference material per app (e.g. AppWorld app name -> its API descriptions),
         for paradigms whose specialists each see only their apps' docs; empty when the
         environment has no apps.
+    isolation: how agent code is confined (``bwrap`` or ``process``, see
+        `trirole.tools.isolation`; empty when the environment does not say).
     """
 
     instruction: str
@@ -36,6 +38,7 @@ class EnvironmentInfo:
     reference: str = ""
     completion_hint: str = "complete_task(answer)"
     apps: dict[str, str] = field(default_factory=dict)
+    isolation: str = ""
 
 
 @dataclass

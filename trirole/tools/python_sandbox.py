@@ -1,10 +1,15 @@
 """A stateful Python sandbox: agent code runs in a worker subprocess, like notebook cells.
 
 The worker (``_sandbox_worker.py``) keeps one globals dict across executions and talks to
-this class over its stdin/stdout, one JSON object per line. It runs in its own session
-(process group) in a fresh temporary directory, with a minimal environment, no
-site-packages (standard library only) and an address-space limit. A step that runs too
-long, or a worker that dies, costs the agent its variables, never trirole its process.
+this class over its stdin/stdout, one JSON object per line. By default it runs under
+bubblewrap (`trirole.tools.isolation`: no network, no view of the host beyond the
+interpreter, its own pid namespace and uid, a private size-limited scratch folder as its
+working directory); with ``isolation="process"``, asked for explicitly, it is a plain
+process in its own session and a fresh temporary directory. Either way: a minimal
+environment, no site-packages (standard library only) and limits on memory, CPU time,
+processes, open files and file size. A refusal is an exception the agent reads; a step
+that runs too long, or a worker that dies, costs the agent its variables, never trirole
+its process.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from trirole.state import ExecutionResult, TaskSpec
 from trirole.tools.base import EnvironmentError_, EnvironmentInfo, Evaluation
+from trirole.tools.isolation import SCRATCH, check_isolation, python_worker_command, sandbox_uid
 from trirole.tools.python_tasks import load_python_tasks, validate_python_tasks
 
 _WORKER = Path(__file__).with_name("_sandbox_worker.py")
@@ -31,6 +37,13 @@ _FLAGS = ("-s", "-S", "-P", "-u")
 _START_TIMEOUT_S = 30.0
 _MIN_MEMORY_MB = 64  # the interpreter alone maps ~30 MB of address space
 _LINE_LIMIT = 64 * 1024 * 1024  # replies carry clipped output and an answer of at most ~1 MB
+# Processes and threads (per uid; only enforced for a non-root uid, see isolation) and
+# open files: a fork loop or fd leak fails with an OSError instead of starving the host.
+_MAX_PROCESSES = 64
+_MAX_OPEN_FILES = 256
+# CPU seconds over a worker's life, in steps' worth: the wall-time limit stops one step,
+# this stops CPU burnt by children the agent leaves running between steps.
+_CPU_STEPS = 20
 
 
 class _WorkerDied(Exception):
@@ -46,23 +59,33 @@ class PythonSandbox:
     memory_limit_mb: the worker's address-space limit.
     max_observation_chars: an execution's output is clipped (head and tail) to this.
     python: the interpreter that runs the worker.
+    isolation: ``bwrap`` (default: confined by bubblewrap, which must be installed) or
+        ``process`` (a plain subprocess; agent code can then reach the host's files and
+        network as trirole's user). Never downgraded silently.
+    scratch_limit_mb: the size of the working directory (``bwrap``: a private tmpfs).
+    bwrap: the bubblewrap executable (name on PATH or path).
     """
 
     name = "python"
 
     def __init__(self, *, tasks: str | Path | list[dict[str, Any]] | None = None, step_timeout_s: float = 30.0,
                  memory_limit_mb: int = 1024, max_observation_chars: int = 3000,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, isolation: str = "bwrap", scratch_limit_mb: int = 256,
+                 bwrap: str = "bwrap") -> None:
         if tasks is None:
             self._tasks = None
         elif isinstance(tasks, (str, Path)):
             self._tasks = {t["id"]: t for t in load_python_tasks(tasks)}
         else:
             self._tasks = {t["id"]: t for t in validate_python_tasks(tasks, "the tasks option")}
-        if step_timeout_s <= 0 or memory_limit_mb < _MIN_MEMORY_MB or max_observation_chars < 1:
-            raise ValueError(f"PythonSandbox needs step_timeout_s > 0, memory_limit_mb >= {_MIN_MEMORY_MB} and "
-                             f"max_observation_chars >= 1 (got {step_timeout_s}, {memory_limit_mb}, "
-                             f"{max_observation_chars})")
+        if step_timeout_s <= 0 or memory_limit_mb < _MIN_MEMORY_MB or max_observation_chars < 1 \
+                or scratch_limit_mb < 1:
+            raise ValueError(f"PythonSandbox needs step_timeout_s > 0, memory_limit_mb >= {_MIN_MEMORY_MB}, "
+                             f"max_observation_chars >= 1 and scratch_limit_mb >= 1 (got {step_timeout_s}, "
+                             f"{memory_limit_mb}, {max_observation_chars}, {scratch_limit_mb})")
+        self.isolation = check_isolation(isolation)
+        self.scratch_limit_mb = int(scratch_limit_mb)
+        self.bwrap = bwrap
         self.step_timeout_s = float(step_timeout_s)
         self.memory_limit_mb = int(memory_limit_mb)
         self.max_observation_chars = int(max_observation_chars)
@@ -71,6 +94,7 @@ class PythonSandbox:
         self._workdir: str | None = None
         self._context: dict[str, Any] | None = None  # None until the first reset
         self._checker: str | None = None
+        self._files: dict[str, str] = {}
         self._completed = False
         self._answer: Any = None
         self._lock = asyncio.Lock()
@@ -89,14 +113,14 @@ class PythonSandbox:
         (the given ``context`` overrides its keys) and checker. Raises ValueError for an
         unknown id or an empty instruction.
         """
-        instruction, context, checker = self._resolve(task)
+        instruction, context, checker, files = self._resolve(task)
         try:
             json.dumps(context)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"the task's context must be JSON-serialisable: {exc}") from None
         async with self._lock:
             await self._shutdown()
-            self._context, self._checker = context, checker
+            self._context, self._checker, self._files = context, checker, files
             self._completed, self._answer = False, None
             # Off the event loop: filesystem calls block it (and `langgraph dev` rejects them).
             self._workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="trirole-sandbox-")
@@ -106,7 +130,7 @@ class PythonSandbox:
                 await self._shutdown()
                 raise
         return EnvironmentInfo(instruction=instruction, context=context, reference=self._reference(context),
-                               completion_hint="complete_task(answer)")
+                               completion_hint="complete_task(answer)", isolation=self.isolation)
 
     async def execute(self, code: str) -> ExecutionResult:
         """Run `code` in the episode's namespace; errors, timeouts and crashes are results."""
@@ -118,13 +142,13 @@ class PythonSandbox:
                 await self._restart()
                 return self._failure(code, "TimeoutError",
                                      f"the code ran longer than the {self.step_timeout_s:g} s step limit and was "
-                                     f"stopped; the sandbox restarted, so all variables were reset "
-                                     f"(files in the working directory remain)")
+                                     f"stopped; the sandbox restarted, so {self._lost_on_restart()}")
             except _WorkerDied as died:
                 await self._restart()
                 return self._failure(code, "WorkerCrashed",
-                                     f"the Python process running the code died ({died}), e.g. out of memory or "
-                                     f"os._exit(); the sandbox restarted, so all variables were reset")
+                                     f"the Python process running the code died ({died}), e.g. out of memory, "
+                                     f"out of CPU time or os._exit(); the sandbox restarted, so "
+                                     f"{self._lost_on_restart()}")
         if reply["completed"]:
             self._completed, self._answer = True, reply["answer"]
         result: ExecutionResult = {"code": code, "output": reply["output"], "error": reply["error"],
@@ -165,7 +189,12 @@ class PythonSandbox:
         await self._shutdown()
 
     # -- the worker -----------------------------------------------------------------------
-    def _resolve(self, task: TaskSpec) -> tuple[str, dict[str, Any], str | None]:
+    def _lost_on_restart(self) -> str:
+        if self.isolation == "bwrap":  # the scratch tmpfs lives as long as the sandbox
+            return "all variables and files you wrote were reset (the task's input files are back)"
+        return "all variables were reset (files in the working directory remain)"
+
+    def _resolve(self, task: TaskSpec) -> tuple[str, dict[str, Any], str | None, dict[str, str]]:
         task_id = task.get("task_id") or ""
         given_context = dict(task.get("context") or {})
         if task_id and self._tasks is not None:
@@ -174,48 +203,72 @@ class PythonSandbox:
                 shown = ", ".join(known[:10]) + (f", ... ({len(known)} in all)" if len(known) > 10 else "")
                 raise ValueError(f"unknown python task id {task_id!r}; known ids: {shown}")
             found = self._tasks[task_id]
-            return found["instruction"], {**found["context"], **given_context}, found["checker"]
+            return found["instruction"], {**found["context"], **given_context}, found["checker"], found["files"]
         instruction = task.get("instruction") or ""
         if not instruction.strip():
             raise ValueError("the task has no instruction (and no task_id found in the sandbox's tasks)")
-        return instruction, given_context, None
+        return instruction, given_context, None, {}
 
     def _reference(self, context: dict[str, Any]) -> str:
         keys = ", ".join(f"`{key}`" for key in context) or "none for this task"
-        return (
-            "## Python sandbox\n"
+        lines = [
+            "## Python sandbox",
             "- Your code runs in a persistent Python process: variables, functions and imports stay defined "
-            "between steps, like notebook cells. The value of a final bare expression is printed.\n"
-            "- Only the Python standard library is available.\n"
-            f"- `context`: a dict with the task's input values (keys: {keys}).\n"
+            "between steps, like notebook cells. The value of a final bare expression is printed.",
+            "- Only the Python standard library is available.",
+            f"- `context`: a dict with the task's input values (keys: {keys}).",
+        ]
+        if self._files:
+            lines.append(f"- Input files in the working directory: {', '.join(sorted(self._files))}.")
+        if self.isolation == "bwrap":
+            lines.append(f"- No network; the only writable folder is the working directory ({SCRATCH}, "
+                         f"{self.scratch_limit_mb} MB).")
+        lines += [
             "- `complete_task(answer)`: call it with your final answer (JSON-serialisable: numbers, strings, "
-            "lists, dicts) to finish the task.\n"
-            f"- Limits: {self.step_timeout_s:g} s per step, {self.memory_limit_mb} MB of memory; output is "
-            f"clipped to {self.max_observation_chars} characters.\n"
-        )
+            "lists, dicts) to finish the task.",
+            f"- Limits: {self.step_timeout_s:g} s per step, {self.memory_limit_mb} MB of memory, "
+            f"{_MAX_PROCESSES} processes and threads; output is clipped to {self.max_observation_chars} characters.",
+        ]
+        return "\n".join(lines) + "\n"
 
     async def _start_worker(self) -> None:
         if self._workdir is None:  # closed while a call was in flight
             raise EnvironmentError_("the python sandbox was closed; call reset(task) to start a new episode")
-        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": self._workdir,
+        config = json.dumps({"memory_mb": self.memory_limit_mb, "max_chars": self.max_observation_chars,
+                             "cpu_s": max(60, int(self.step_timeout_s * _CPU_STEPS)), "nofile": _MAX_OPEN_FILES,
+                             # as root without a uid of its own the limit would count root's processes
+                             "nproc": _MAX_PROCESSES if self.isolation == "bwrap" else None,
+                             "uid": sandbox_uid() if self.isolation == "bwrap" else None,
+                             "confined": self.isolation == "bwrap"})
+        if self.isolation == "bwrap":  # the host folder (bwrap's cwd) stays empty
+            home = SCRATCH
+            # Off the event loop: the first call for an interpreter asks it for its prefix.
+            command = await asyncio.to_thread(python_worker_command, self.python, _WORKER, [config],
+                                              scratch_mb=self.scratch_limit_mb, bwrap=self.bwrap)
+        else:
+            home, command = self._workdir, [self.python, *_FLAGS, str(_WORKER), config]
+        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "TMPDIR": home,
                "LANG": os.environ.get("LANG", "C.UTF-8"), "PYTHONHASHSEED": "0"}
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                self.python, *_FLAGS, str(_WORKER), str(self.memory_limit_mb), str(self.max_observation_chars),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                cwd=self._workdir, env=env, start_new_session=True, limit=_LINE_LIMIT,
+                *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, cwd=self._workdir, env=env, start_new_session=True, limit=_LINE_LIMIT,
             )
         except OSError as exc:
-            raise EnvironmentError_(f"cannot start the python sandbox with interpreter {self.python!r}: {exc}") from exc
+            raise EnvironmentError_(f"cannot start the python sandbox ({command[0]!r}): {exc}") from exc
         proc = self._proc
         try:
-            await self._roundtrip({"op": "init", "context": self._context}, _START_TIMEOUT_S)
+            await self._roundtrip({"op": "init", "context": self._context, "files": self._files}, _START_TIMEOUT_S)
         except (TimeoutError, _WorkerDied, EnvironmentError_) as exc:
             await self._kill()
             stderr = await proc.stderr.read() if proc.stderr is not None else b""
             detail = stderr.decode("utf-8", "replace").strip()[-2000:] or str(exc) or type(exc).__name__
-            raise EnvironmentError_(f"the python sandbox worker ({self.python} {_WORKER.name}) did not start: "
-                                    f"{detail}") from None
+            if self.isolation == "bwrap" and detail.startswith("bwrap:"):
+                detail += (" (bubblewrap cannot set up its sandbox here, e.g. in a container without the "
+                           "rights to create namespaces; allow them, or set isolation=\"process\" to run agent "
+                           "code unconfined)")
+            raise EnvironmentError_(f"the python sandbox worker ({self.isolation}: {self.python} {_WORKER.name}) "
+                                    f"did not start: {detail}") from None
 
     async def _ensure_worker(self) -> None:
         if self._context is None:
@@ -277,7 +330,8 @@ class PythonSandbox:
                 "error_message": message, "task_completed": self._completed, "answer": self._answer}
 
     def __repr__(self) -> str:
-        return f"PythonSandbox(step_timeout_s={self.step_timeout_s:g}, memory_limit_mb={self.memory_limit_mb})"
+        return (f"PythonSandbox(step_timeout_s={self.step_timeout_s:g}, memory_limit_mb={self.memory_limit_mb}, "
+                f"isolation={self.isolation!r})")
 
 
 def _exit_description(returncode: int) -> str:

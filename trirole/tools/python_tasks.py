@@ -7,6 +7,8 @@ A task is an object with
     checker: optional Python source defining ``check(answer)``, returning a bool or
         ``(bool, message)``; it runs inside the sandbox and may read the agent's variables.
     difficulty: optional 1, 2 or 3.
+    files: optional object of input files, plain file name -> text content; they are
+        placed in the sandbox's working directory before the agent's first step.
 
 Every problem is reported up front, with the file, the line or index, and the fix.
 """
@@ -21,7 +23,7 @@ from typing import Any, Iterable
 BUNDLED_TASKS = Path(__file__).parent / "data" / "python_tasks.jsonl"
 """The small offline task set shipped with trirole."""
 
-_KEYS = ("id", "instruction", "context", "checker", "difficulty")
+_KEYS = ("id", "instruction", "context", "checker", "difficulty", "files")
 
 
 class TaskFileError(ValueError):
@@ -31,7 +33,7 @@ class TaskFileError(ValueError):
 def load_python_tasks(path: str | Path) -> list[dict[str, Any]]:
     """The tasks of a ``.json`` or ``.jsonl`` file, validated (see the module docstring).
 
-    Each returned task has all five keys (``context`` ``{}``, ``checker`` and
+    Each returned task has all six keys (``context`` and ``files`` ``{}``, ``checker`` and
     ``difficulty`` ``None`` when absent). Raises `TaskFileError`.
     """
     path = Path(path)
@@ -111,8 +113,14 @@ def _validated_task(item: Any, where: str) -> dict[str, Any]:
     checker = item.get("checker")
     if checker is not None:
         _check_checker(checker, fail)
+    files = item.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise fail("'files' must be an object of file name -> text content")
+    for name in files:
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise fail(f"'files' name {name!r} must be a plain file name (no folder, not hidden)")
     return {"id": item["id"], "instruction": item["instruction"], "context": context,
-            "checker": checker, "difficulty": difficulty}
+            "checker": checker, "difficulty": difficulty, "files": files}
 
 
 def _check_checker(checker: Any, fail: Any) -> None:

@@ -88,6 +88,7 @@ class AppWorldEnvironment:
         self.completed = False
         self._client: AppWorldClient | None = None
         self._log_path: str | None = None
+        self._isolation = ""  # the server's, when trirole started it (see serve_appworld)
         self._finalizer: weakref.finalize | None = None
 
     # -- connection -------------------------------------------------------------------
@@ -101,6 +102,7 @@ class AppWorldEnvironment:
             record = _record_for(self.url)
         if record is not None:
             self._log_path = record.log_path
+            self._isolation = record.extra.get("isolation", "")
             if self.root is None and record.extra.get("root"):
                 self.root = Path(record.extra["root"])
         self._client = AppWorldClient(self.url, timeout_s=self.timeout_s + 120, log_path=self._log_path)
@@ -186,7 +188,7 @@ class AppWorldEnvironment:
         context = {key: supervisor.get(key, "") for key in ("first_name", "last_name", "email", "phone_number")}
         return EnvironmentInfo(instruction=out.get("instruction", ""), context=context,
                                reference=reference_text(), completion_hint=COMPLETION_HINT,
-                               apps=app_references())
+                               apps=app_references(), isolation=self._isolation)
 
     def _active(self) -> tuple[AppWorldClient, str]:
         if self._client is None or self.task_id is None:

@@ -22,6 +22,7 @@ from trirole.serving.process import ServerRecord, free_port, read_record, record
 from trirole.tools.appworld.data import check_root, default_root, user_root
 from trirole.tools.appworld.errors import AppWorldServerError
 from trirole.tools.appworld.install import ensure_appworld_env, is_installed, venv_dir
+from trirole.tools.isolation import appworld_server_command, check_isolation
 
 RECORD_NAME = "appworld"
 APP = "appworld.serve.environment:app"
@@ -40,13 +41,15 @@ def _is_appworld(response: httpx.Response) -> bool:
 
 
 def serve_appworld(port: int | None = None, root: str | os.PathLike | None = None, *,
-                   name: str = RECORD_NAME, timeout_s: float = 180) -> ServerRecord:
+                   name: str = RECORD_NAME, timeout_s: float = 180, isolation: str = "bwrap") -> ServerRecord:
     """The running AppWorld server recorded as `name`, else a new one on 127.0.0.1.
 
     `port`: a free one when None. `root`: the data root (a folder holding ``data/``);
     default ``APPWORLD_ROOT`` if set, else the offline pack (built on first use).
     A running server is reused when it matches the port and root asked for; otherwise
-    `AppWorldServerError` says how to stop it.
+    `AppWorldServerError` says how to stop it. `isolation`: ``bwrap`` confines the server
+    (it runs agent code) to a read-only view of the host except its data root (see
+    `trirole.tools.isolation.appworld_server_command`); ``process`` only when asked for.
     """
     with _lock(name):
         existing = read_record(name)
@@ -71,12 +74,15 @@ def serve_appworld(port: int | None = None, root: str | os.PathLike | None = Non
         url = f"http://127.0.0.1:{port}"
         command = [str(venv / "bin" / "python"), "-m", "uvicorn", APP,
                    "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+        if check_isolation(isolation) == "bwrap":  # its outputs go under the data root
+            command = appworld_server_command(command, writable=[data_root])
         return start_server(
             name, command, port=port, url=url, ready_url=f"{url}/",
             log_path=logs_dir() / f"{name}-server.log",
             env={"APPWORLD_ROOT": str(data_root), "PYTHONUNBUFFERED": "1"},
             timeout_s=timeout_s, ready_check=_is_appworld, cwd=data_root,
-            extra={"root": str(data_root), "venv": str(venv), "kind": "appworld-environment"},
+            extra={"root": str(data_root), "venv": str(venv), "kind": "appworld-environment",
+                   "isolation": isolation},
         )
 
 

@@ -1,0 +1,180 @@
+"""How agent code is confined: the bubblewrap (``bwrap``) command lines.
+
+Two processes run model-written code: the python sandbox's worker and AppWorld's
+environment server. Each can run under bubblewrap (Debian's ``bubblewrap``, as Flatpak and
+Anthropic's sandbox-runtime do) or, only when asked for explicitly, as a plain process.
+
+The python worker (`python_worker_command`) gets its own network namespace (no network,
+not even loopback), pid, ipc and uts namespaces and session; a read-only view of only what
+the interpreter needs (``/usr``, ``/lib*``, a few ``/etc`` files, the interpreter's prefix);
+no home, no project, no other processes; a private size-limited tmpfs as its working
+directory; and it dies with trirole. As root it keeps only the capabilities to drop to an
+unprivileged uid of its own (the worker does that before any agent code runs), because
+Linux never enforces the process limit for uid 0.
+
+The AppWorld server (`appworld_server_command`) shares trirole's network (trirole reaches
+it on loopback) and sees the filesystem read-only except its data root, without the
+user's home (but for its own venv and interpreter).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal, Sequence, get_args
+
+from trirole.tools.base import EnvironmentError_
+
+Isolation = Literal["bwrap", "process"]
+ISOLATIONS: tuple[str, ...] = get_args(Isolation)
+
+SCRATCH = "/scratch"
+"""The worker's working directory inside the sandbox (a private tmpfs)."""
+WORKER_PATH = "/sandbox/worker.py"
+"""Where the worker script is bound (read-only) inside the sandbox."""
+
+# System folders the interpreter may need; symlinks (merged /usr) are recreated as symlinks.
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# /etc pieces: the dynamic loader's cache and config, the time zone, Debian's alternatives
+# (symlinks in /usr/bin point there). Nothing with users, hosts or credentials.
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives")
+
+
+class IsolationUnavailable(EnvironmentError_):
+    """The isolation asked for cannot run here (bubblewrap missing or broken)."""
+
+
+def check_isolation(isolation: str) -> str:
+    """`isolation` if it is known; else ValueError naming the choices."""
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)} (got {isolation!r})")
+    return isolation
+
+
+def find_bwrap(bwrap: str = "bwrap") -> str:
+    """The bubblewrap executable's path; `IsolationUnavailable` naming the fix if missing."""
+    found = shutil.which(bwrap)
+    if found is None:
+        raise IsolationUnavailable(
+            f"agent code runs under bubblewrap but {bwrap!r} was not found: install it with "
+            f"`apt-get install bubblewrap` (or `make setup`), or set isolation=\"process\" to run it unconfined")
+    return found
+
+
+@functools.cache
+def interpreter_prefix(python: str) -> tuple[str, str]:
+    """The real path of `python` and its installation prefix (``sys.base_prefix``: a
+    virtual environment's python is a symlink to its base interpreter, and the worker
+    runs with the standard library only, so the venv itself is never needed)."""
+    real = os.path.realpath(shutil.which(python) or python)
+    if real == os.path.realpath(sys.executable):
+        return real, os.path.realpath(sys.base_prefix)
+    try:
+        out = subprocess.run([real, "-S", "-c", "import sys; print(sys.base_prefix)"], capture_output=True,
+                             text=True, timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise EnvironmentError_(f"cannot start the python sandbox: its interpreter {python!r} "
+                                f"does not run ({exc})") from None
+    return real, os.path.realpath(out)
+
+
+def _system_binds(prefix: str) -> list[str]:
+    args: list[str] = []
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in _ETC_FILES:
+        args += ["--ro-bind-try", path, path]
+    if not any(prefix == d or prefix.startswith(d + "/") for d in _SYSTEM_DIRS):
+        # Its parents are created traversable: under /root (pyenv), a missing or 0700
+        # parent would hide the standard library from the worker's unprivileged uid.
+        parents = [str(p) for p in reversed(Path(prefix).parents) if str(p) != "/"]
+        args += [arg for parent in parents for arg in ("--perms", "0755", "--dir", parent)]
+        args += ["--ro-bind", prefix, prefix]
+    return args
+
+
+def _mapped_ids(path: str) -> list[tuple[int, int]]:
+    """The id ranges (first, last) this process's user namespace maps (all when unknown)."""
+    try:
+        rows = [line.split() for line in Path(path).read_text().splitlines()]
+    except OSError:
+        return [(0, 2**32 - 2)]
+    return [(int(row[0]), int(row[0]) + int(row[2]) - 1) for row in rows if len(row) == 3]
+
+
+def sandbox_uid() -> int | None:
+    """An unprivileged uid (and gid) for one worker when trirole runs as root, else None.
+
+    Its own uid, not ``nobody``: the process limit counts processes per uid across the
+    whole machine, and a uid no other process has cannot signal anything outside. Drawn
+    from the ids this user namespace maps (in a rootless container only 65536 may be)."""
+    if os.geteuid() != 0:
+        return None
+    ranges = [(max(u0, g0, 1000), min(u1, g1, 2**31 - 1)) for u0, u1 in _mapped_ids("/proc/self/uid_map")
+              for g0, g1 in _mapped_ids("/proc/self/gid_map")]
+    first, last = max(ranges, key=lambda r: r[1] - r[0], default=(1000, 1000))
+    if last < first:
+        raise IsolationUnavailable("no unprivileged uid is mapped in this user namespace to run agent code as; "
+                                   "run trirole as a non-root user, or set isolation=\"process\"")
+    if last >= 1_000_000:  # clear of the uids real users get, when the namespace allows
+        first = max(first, 1_000_000)
+    return first + secrets.randbelow(last - first + 1)
+
+
+def python_worker_command(python: str, worker: str | os.PathLike, worker_args: Sequence[str], *,
+                          scratch_mb: int, bwrap: str = "bwrap") -> list[str]:
+    """The bubblewrap command that runs ``python -s -S -P -u WORKER ARGS`` confined (see
+    the module docstring), with `scratch_mb` MB of private scratch space as its cwd."""
+    bwrap_path = find_bwrap(bwrap)
+    real_python, prefix = interpreter_prefix(python)
+    command = [bwrap_path, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+               "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session"]
+    if os.geteuid() == 0:
+        # bwrap keeps every capability for root; keep only those the worker needs to drop
+        # to its own uid (after which it holds none).
+        command += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        command += ["--unshare-user", "--disable-userns"]
+    command += _system_binds(prefix)
+    command += ["--dev", "/dev", "--proc", "/proc",
+                "--ro-bind", str(worker), WORKER_PATH,
+                "--perms", "1777", "--size", str(scratch_mb * 1024 * 1024), "--tmpfs", SCRATCH,
+                "--chdir", SCRATCH,
+                real_python, "-s", "-S", "-P", "-u", WORKER_PATH, *worker_args]
+    return command
+
+
+def appworld_server_command(command: Sequence[str], *, writable: Sequence[str | os.PathLike],
+                            bwrap: str = "bwrap") -> list[str]:
+    """`command` (AppWorld's server, ``VENV/bin/python -m uvicorn ...``) under bubblewrap:
+    the host's network (it serves trirole on loopback), a read-only view of the filesystem
+    except the `writable` folders and a private /tmp, the user's home hidden but for the
+    server's venv and interpreter, its own pid and ipc namespaces, no capabilities.
+
+    Not ``--die-with-parent`` nor ``--new-session``: the server is detached, outlives the
+    command that started it and is stopped through its process group."""
+    confined = [find_bwrap(bwrap), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--cap-drop", "ALL"]
+    home = os.path.realpath(Path.home())
+    if home != "/":
+        _, prefix = interpreter_prefix(command[0])
+        venv = os.path.realpath(Path(command[0]).parent.parent)
+        confined += ["--tmpfs", home]
+        for path in (venv, prefix):
+            if path.startswith(home + "/"):
+                confined += ["--ro-bind", path, path]
+    for folder in writable:
+        real = os.path.realpath(folder)
+        os.makedirs(real, exist_ok=True)
+        confined += ["--bind", real, real]
+    if home != "/":  # after the binds inside it were made
+        confined += ["--remount-ro", home]
+    return [*confined, *command]
