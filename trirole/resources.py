@@ -171,9 +171,15 @@ class Episode:
     async def __aenter__(self) -> "Episode":
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        # Shielded: a cancelled run (a timeout) must still get its sandbox closed.
-        await asyncio.shield(self.aclose())
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        try:
+            # Shielded: a cancelled run (a timeout) must still get its sandbox closed.
+            await asyncio.shield(self.aclose())
+        except Exception:
+            if exc_type is None:
+                raise
+            # The run's own failure is the news; a close failing after it must not mask it.
+            log.warning("closing the environment of a failed run failed too", exc_info=True)
 
 
 def episode_of(config: RunnableConfig) -> Episode:
