@@ -22,8 +22,8 @@ from langgraph.types import Checkpointer
 from trirole.backend import TokenCounter
 from trirole.graphs.loop import compile_graph, make_resources, new_graph
 from trirole.graphs.routing import unless_over
-from trirole.nodes.agent import propose_action
-from trirole.nodes.context import fit_to_budget, task_message
+from trirole.nodes.agent import ask
+from trirole.nodes.context import task_message
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
 from trirole.resources import EnvironmentSpec, Resources, calls_role
 from trirole.settings import TriroleSettings
@@ -37,14 +37,11 @@ def make_base_node(resources: Resources):
 
     @calls_role(resources, ROLE)
     async def base(state: TriroleState, config: RunnableConfig) -> dict:
-        settings = resources.settings(config)
-        counter = resources.counter(settings)
         system = SystemMessage(content=resources.prompts.render(
             "base_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",
             reference=state.get("reference") or "(none)"))
-        prompt = await fit_to_budget([system, task_message(state, resources.prompts, max_response_chars=0)],
-                                     settings.prompt_budget, counter)
-        reply, code, usage = await propose_action(resources.model(ROLE, settings), prompt, counter, role=ROLE)
+        prompt = [system, task_message(state, resources.prompts, max_response_chars=0)]
+        reply, code, usage = await ask(resources, ROLE, prompt, resources.settings(config))
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {ROLE: usage},
                         "counters": {"steps": 1}, "proposed_code": code or "", "code_to_run": code or "",
                         "correction_reason": ""}

@@ -27,7 +27,7 @@ import json
 import operator
 import re
 from dataclasses import replace
-from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired
+from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired, get_args
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -40,8 +40,7 @@ from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects t
 from trirole.backend import TokenCounter
 from trirole.graphs.loop import assemble_loop, compile_graph, make_resources, new_graph
 from trirole.graphs.routing import run_is_over, unless_over
-from trirole.nodes.agent import make_agent_node, propose_action
-from trirole.nodes.context import fit_to_budget
+from trirole.nodes.agent import ask, make_agent_node
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node, out_of_steps
 from trirole.parsing import clip_middle, extract_code, strip_thinking
 from trirole.prompts import Prompts
@@ -214,7 +213,10 @@ def report_of(loop_state: MultiAgentState, subgoal: SubGoal) -> Report:
     return {**subgoal, "result": result, "steps": steps, "reached": False}
 
 
-def next_turn(state: MultiAgentState, settings: TriroleSettings) -> Literal["specialist", "final", "finish"]:
+Turn = Literal["specialist", "final", "finish"]
+
+
+def next_turn(state: MultiAgentState, settings: TriroleSettings) -> Turn:
     """Who acts next: the next specialist while sub-goals remain, then the supervisor's
     final code (at most `MAX_FINAL_ATTEMPTS` times); ``finish`` once the run is over."""
     if run_is_over(state, settings):
@@ -245,19 +247,11 @@ def hands_off(resources: Resources, node: Callable) -> Callable:
 ROLE_ENDPOINTS = {SUPERVISOR: "agent", SPECIALIST: "agent"}
 
 
-async def _supervisor_reply(resources: Resources, prompt: list[BaseMessage],
-                            config: RunnableConfig) -> tuple[str, str | None, dict]:
-    settings = resources.settings(config)
-    counter = resources.counter(settings, SUPERVISOR)
-    prompt = await fit_to_budget(prompt, settings.prompt_budget, counter)
-    return await propose_action(resources.model(SUPERVISOR, settings), prompt, counter, role=SUPERVISOR)
-
-
 def make_plan_node(resources: Resources, *, max_subgoals: int):
     @calls_role(resources, SUPERVISOR)
     async def plan(state: MultiAgentState, config: RunnableConfig) -> dict:
         prompt = plan_prompt(state, resources.prompts, max_subgoals=max_subgoals)
-        reply, _, usage = await _supervisor_reply(resources, prompt, config)
+        reply, _, usage = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
         subgoals = parse_plan(reply, list(state.get("app_references") or {GENERAL: ""}),
                               instruction=state["task"]["instruction"], max_subgoals=max_subgoals)
         return {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {SUPERVISOR: usage},
@@ -314,7 +308,8 @@ def make_specialist_node(resources: Resources, *, specialist_steps: int):
 def make_final_node(resources: Resources):
     @calls_role(resources, SUPERVISOR)
     async def final(state: MultiAgentState, config: RunnableConfig) -> dict | Command:
-        reply, code, usage = await _supervisor_reply(resources, final_prompt(state, resources.prompts), config)
+        reply, code, usage = await ask(resources, SUPERVISOR, final_prompt(state, resources.prompts),
+                                       resources.settings(config))
         update = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {SUPERVISOR: usage},
                   "counters": {"steps": 1}, "phase": "final", "final_attempts": state.get("final_attempts", 0) + 1,
                   "proposed_code": code or "", "code_to_run": code or "", "correction_reason": ""}
@@ -376,7 +371,7 @@ def build_multi_agent_graph(
     nodes = dict(nodes or {})
     for node in ("plan", "specialist", "final"):
         built[node] = hands_off(resources, nodes.pop(node, None) or built[node])
-    turns = ("specialist", "final", "finish")
+    turns = get_args(Turn)
     graph = new_graph(built, nodes, state_schema=MultiAgentState,
                       destinations={"plan": turns, "specialist": turns, "final": ("executor", *turns)})
     graph.add_edge(START, "setup")

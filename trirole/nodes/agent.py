@@ -19,6 +19,7 @@ from trirole.parsing import extract_code, strip_thinking
 from trirole.prompts import Prompts
 from trirole.repetition import correction_reason
 from trirole.resources import Resources, calls_role, invoke_role
+from trirole.settings import TriroleSettings
 from trirole.state import RoleUsage, TriroleState
 
 PromptBuilder = Callable[[TriroleState, Prompts], list[BaseMessage]]
@@ -32,6 +33,14 @@ async def propose_action(model: BaseChatModel, prompt: list[BaseMessage], counte
     response, usage = await invoke_role(model, prompt, role=role, counter=counter)
     text = response.content if isinstance(response.content, str) else str(response.content)
     return strip_thinking(text), read_code(text), usage
+
+
+async def ask(resources: Resources, role: str, prompt: list[BaseMessage], settings: TriroleSettings, *,
+              read_code: Callable[[str], str | None] = extract_code) -> tuple[str, str | None, RoleUsage]:
+    """`propose_action` with `role`'s model, its prompt cut to the budget by its counter."""
+    counter = resources.counter(settings, role)
+    prompt = await fit_to_budget(prompt, settings.prompt_budget, counter)
+    return await propose_action(resources.model(role, settings), prompt, counter, role=role, read_code=read_code)
 
 
 def hint_without_code(state: TriroleState, prompts: Prompts) -> dict:
@@ -54,10 +63,8 @@ def make_agent_node(resources: Resources, *, role: str = "agent", prompt: Prompt
     @calls_role(resources, role)
     async def agent(state: TriroleState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
-        counter = resources.counter(settings, role)
-        messages = await fit_to_budget(prompt(state, resources.prompts), settings.prompt_budget, counter)
-        reply, code, usage = await propose_action(resources.model(role, settings), messages, counter, role=role,
-                                                  read_code=read_code)
+        reply, code, usage = await ask(resources, role, prompt(state, resources.prompts), settings,
+                                       read_code=read_code)
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {role: usage},
                         "counters": {"steps": 1}}
         if code is None:
