@@ -239,3 +239,20 @@ async def test_the_scaffold_transcript_shows_the_corrector_and_summarizer():
                                             "error_message": "x"} if "bad" in c else ok())
     text = await transcript(build_scaffold_graph(models=models, environment=env))
     assert "· corrector revised the code:" in text and "FIXED_BY_CORRECTOR()" in text
+
+
+async def test_a_multi_agent_thread_pauses_and_resumes_in_another_graph_instance():
+    saver, config = InMemorySaver(), {"configurable": {"thread_id": "supervised"}}
+    first_env = ScriptedEnvironment()
+    first = build_multi_agent_graph(model=replies("general: set x", code("x = 41"), "RESULT: x is 41"),
+                                    environment=first_env, checkpointer=saver)
+    await first.ainvoke(TASK, config, interrupt_before=["final"])
+    paused = await first.aget_state(config)
+    assert paused.next == ("final",) and paused.values["reports"][0]["result"] == "RESULT: x is 41"
+    assert first_env.executed == ["x = 41"] and first_env.closed
+    second_env = ScriptedEnvironment()
+    second = build_multi_agent_graph(model=replies(code("complete_task(42)")), environment=second_env,
+                                     checkpointer=saver)
+    out = await second.ainvoke(None, config)
+    assert out["status"] == "completed" and out["counters"]["steps"] == 4
+    assert second_env.executed == ["complete_task(42)"] and second_env.closed  # a fresh episode of the task
