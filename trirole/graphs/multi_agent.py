@@ -46,7 +46,7 @@ from trirole.parsing import clip_middle, extract_code, strip_thinking
 from trirole.prompts import Prompts
 from trirole.resources import EnvironmentSpec, Resources, calls_role
 from trirole.settings import TriroleSettings
-from trirole.state import TriroleState, add_counts, steps_taken
+from trirole.state import TriroleState, add_counts, status_is_final, steps_taken
 
 GENERAL = "general"
 SUPERVISOR, SPECIALIST = "supervisor", "specialist"
@@ -298,7 +298,7 @@ def make_specialist_node(resources: Resources, *, specialist_steps: int):
                                                    "env_session") if turn.get(key)}
         update.update(counters={**(turn.get("counters") or {}), "subgoals": 1}, subgoal_steps=steps_taken(turn),
                       proposed_code="", code_to_run="", correction_reason="")
-        if turn.get("status") not in ("running", "handed_back"):  # the loop's model or environment failed
+        if status_is_final(turn) and turn["status"] != "handed_back":  # its model or environment failed
             return {**update, "status": turn["status"], "status_reason": turn.get("status_reason", "")}
         return {**update, "reports": [report_of(turn, subgoal)], "subgoal_index": state["subgoal_index"] + 1}
 
