@@ -256,3 +256,13 @@ async def test_a_multi_agent_thread_pauses_and_resumes_in_another_graph_instance
     out = await second.ainvoke(None, config)
     assert out["status"] == "completed" and out["counters"]["steps"] == 4
     assert second_env.executed == ["complete_task(42)"] and second_env.closed  # a fresh episode of the task
+
+
+async def test_a_specialists_endpoint_failure_ends_the_multi_agent_run_through_finish():
+    env = ScriptedEnvironment()
+    graph = build_multi_agent_graph(models={"supervisor": replies("general: do it"),
+                                            "specialist": failing(ENDPOINT_ERRORS[0])}, environment=env)
+    out = await graph.ainvoke(TASK)
+    assert out["status"] == "model_error" and "cannot reach the model endpoint" in out["status_reason"]
+    assert out["usage"]["supervisor"]["calls"] == 1 and "evaluation" in out  # finish ran and asked for the verdict
+    assert env.closed
