@@ -120,9 +120,10 @@ def build_environment(settings: TriroleSettings) -> Environment:
     return make_environment(settings.env, **{**options, **dict(settings.env_options)})
 
 
-EPISODE_KEY = "trirole_episode"
-"""The ``configurable`` key of the run's `Episode` (an object: LangGraph copies only
-plain values of ``configurable`` into checkpoint and trace metadata)."""
+EPISODE_KEY = "__trirole_episode"
+"""The ``configurable`` key of the run's `Episode`. Leading ``__``: checkpointers (the
+LangGraph server's copies every other key into checkpoint metadata) and tracers skip it,
+and a live sandbox cannot be serialized."""
 
 
 class Episode:
