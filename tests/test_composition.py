@@ -29,6 +29,7 @@ from scripted_openai import ScriptedOpenAIServer
 
 from trirole import build_scaffold_graph
 from trirole.middleware import TriroleCorrectorMiddleware, TriroleSummarizerMiddleware, tool_result
+from trirole.resources import Episode
 
 TASK = {"task": {"instruction": "Find the playlist and report its id."}}
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,14 +143,28 @@ async def test_interrupt_and_resume_with_the_sqlite_saver_in_a_new_graph(tmp_pat
 ])
 async def test_human_review_pauses_before_revised_code_runs(decision, ran):
     graph, env = failing_then_fixed_graph(InMemorySaver(), human_review=True)
-    config = thread(f"review-{ran}")
-    out = await graph.ainvoke(TASK, config)
-    (pause,) = out["__interrupt__"]
-    assert pause.value["proposed_code"] == "bad()" and pause.value["revised_code"] == "fixed()"
-    assert env.executed == ["bad()"]
-    out = await graph.ainvoke(Command(resume=decision), config)
-    assert env.executed == ["bad()", ran, "complete_task()"]
-    assert out["status"] == "completed"
+    async with Episode() as episode:  # the caller keeps the paused thread's sandbox between the two calls
+        config = episode.bind(thread(f"review-{ran}"))
+        out = await graph.ainvoke(TASK, config)
+        (pause,) = out["__interrupt__"]
+        assert pause.value["proposed_code"] == "bad()" and pause.value["revised_code"] == "fixed()"
+        assert env.executed == ["bad()"] and not env.closed
+        out = await graph.ainvoke(Command(resume=decision), config)
+        assert env.executed == ["bad()", ran, "complete_task()"]  # the same episode, reattached
+        assert out["status"] == "completed"
+    assert env.closed  # by its owner
+
+
+async def test_a_paused_run_closes_its_episode_and_a_resume_without_it_restarts_the_task():
+    graph, env = failing_then_fixed_graph(InMemorySaver(), human_review=True)
+    config = thread("review-restart")
+    out = await graph.ainvoke(TASK, config)  # the graph owns this call's episode ...
+    assert out["__interrupt__"] and env.executed == ["bad()"]
+    assert env.closed  # ... and closed it when the call returned at the pause
+    out = await graph.ainvoke(Command(resume=True), config)
+    # A fresh episode of the same task (ScriptedEnvironment.reset forgets what ran before).
+    assert env.executed == ["fixed()", "complete_task()"] and out["status"] == "completed"
+    assert env.closed
 
 
 async def test_human_review_without_a_checkpointer_says_how_to_fix_it():
@@ -167,10 +182,11 @@ async def test_human_review_inside_a_parent_graph_resumes_through_the_parent():
     parent.add_edge("prepare", "solve")
     parent.add_edge("solve", END)
     app = parent.compile(checkpointer=InMemorySaver())
-    config = thread("nested-review")
-    out = await app.ainvoke({"question": "q"}, config)
-    assert out["__interrupt__"][0].value["revised_code"] == "fixed()"
-    out = await app.ainvoke(Command(resume=True), config)
+    async with Episode() as episode:  # reaches the nested scaffold through the parent's config
+        config = episode.bind(thread("nested-review"))
+        out = await app.ainvoke({"question": "q"}, config)
+        assert out["__interrupt__"][0].value["revised_code"] == "fixed()"
+        out = await app.ainvoke(Command(resume=True), config)
     assert out["status"] == "completed" and env.executed == ["bad()", "fixed()", "complete_task()"]
 
 

@@ -9,9 +9,10 @@ makes a far better tool-use agent at inference time, without training.
 """
 
 from trirole.graphs import PARADIGMS, build_react_graph, build_scaffold_graph
+from trirole.resources import Episode
 from trirole.settings import PRESETS, TriroleSettings
 from trirole.state import TriroleState
 
 __version__ = "0.1.0"
 
-__all__ = ["PARADIGMS", "PRESETS", "TriroleSettings", "TriroleState", "build_react_graph", "build_scaffold_graph"]
+__all__ = ["PARADIGMS", "PRESETS", "Episode", "TriroleSettings", "TriroleState", "build_react_graph", "build_scaffold_graph"]

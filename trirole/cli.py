@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from trirole.settings import PRESETS, TriroleSettings
+from trirole.settings import PRESETS, TriroleSettings, recursion_limit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +125,7 @@ async def run_command(args: argparse.Namespace) -> int:
         return 1
     graph = PARADIGMS[args.paradigm](settings=settings)
     callbacks = [JsonlTrace(Path(args.trace))] if args.trace else []
-    config = {"callbacks": callbacks, "recursion_limit": 10 * settings.max_steps + 20}
+    config = {"callbacks": callbacks, "recursion_limit": recursion_limit(settings)}
     final = await print_run(graph, {"task": task}, config=config)
     return 0 if final.get("status") == "completed" else 2
 

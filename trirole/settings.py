@@ -225,20 +225,51 @@ def settings_from_mapping(values: Mapping[str, Any], base: TriroleSettings | Non
 def resolve_settings(
     defaults: TriroleSettings, config: RunnableConfig | None = None, context: Any = None
 ) -> TriroleSettings:
-    """The settings of one run: builder defaults < ``configurable`` < LangGraph context."""
+    """The settings of one run: builder defaults < ``configurable`` < LangGraph context.
+
+    Only what the caller set overrides: every key of a mapping, and the fields a
+    `TriroleSettings` was built with (`explicit_fields`). LangGraph turns a dict context
+    into ``TriroleSettings(**context)``, so ``context={"max_steps": 20}`` wins over a
+    builder's ``max_steps=3`` even though 20 is the class default.
+    """
     settings = defaults
     configurable = (config or {}).get("configurable") or {}
     if configurable:
         settings = settings_from_mapping(configurable, settings)
     if isinstance(context, TriroleSettings):
-        # A context built from the class carries every field; only the fields that
-        # differ from the class defaults are the caller's intent.
-        changed = {f.name: getattr(context, f.name) for f in fields(TriroleSettings)
-                   if getattr(context, f.name) != getattr(_CLASS_DEFAULTS, f.name)}
-        settings = replace(settings, **changed) if changed else settings
+        chosen = {name: getattr(context, name) for name in explicit_fields(context)}
+        settings = replace(settings, **chosen) if chosen else settings
     elif isinstance(context, Mapping):
         settings = settings_from_mapping(context, settings)
     return settings
 
 
-_CLASS_DEFAULTS = TriroleSettings()
+def explicit_fields(settings: TriroleSettings) -> frozenset[str]:
+    """The fields `settings` was constructed with (``dataclasses.replace`` passes them all)."""
+    return getattr(settings, "_explicit", frozenset())
+
+
+def _recording_init(generated: Any) -> Any:
+    """Wrap the dataclass's ``__init__`` to record which fields the caller passed."""
+
+    def __init__(self: TriroleSettings, *args: Any, **kwargs: Any) -> None:
+        generated(self, *args, **kwargs)
+        positional = {f.name for f in fields(TriroleSettings)[:len(args)]}
+        object.__setattr__(self, "_explicit", frozenset(kwargs) | positional)
+
+    __init__.__doc__ = generated.__doc__
+    return __init__
+
+
+TriroleSettings.__init__ = _recording_init(TriroleSettings.__init__)  # type: ignore[method-assign]
+
+
+DEFAULT_RECURSION_LIMIT = 25  # LangGraph's, filled in by its ensure_config when a caller sets none
+
+
+def recursion_limit(settings: TriroleSettings) -> int:
+    """LangGraph's recursion limit for a run with `settings`. A step of the loops is at
+    most five graph steps (agent, corrector, review, executor, summarizer); twice that
+    plus a margin for setup, finish and hand-offs. The step budget, not this limit, is
+    what ends a run: the limit only stops a graph that has a bug."""
+    return 10 * settings.max_steps + 50

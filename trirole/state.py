@@ -101,7 +101,10 @@ class RoleUsage(TypedDict):
     latency_s: float
 
 
-Status = Literal["running", "completed", "step_budget", "env_error", "model_error", "context_overflow"]
+Status = Literal["running", "completed", "step_budget", "env_error", "model_error", "context_overflow",
+                 "handed_back"]
+"""``handed_back``: a multi-agent specialist's loop ended with its report; it ends that
+loop only and is never a run's final status."""
 
 
 def merge_artifacts(left: dict[str, Artifact] | None, right: dict[str, Artifact] | None) -> dict[str, Artifact]:
@@ -153,7 +156,7 @@ class TriroleState(TypedDict):
     """The state every trirole graph reads and writes.
 
     task: the task (see `TaskSpec`).
-    env_session: the id of this run's environment session (see `Resources`).
+    env_session: the id of this run's environment episode (see `trirole.resources.Episode`).
     reference: the environment's reference material (API docs, helpers), shown to the
         agent and to the isolated corrector.
     completion_hint: how the agent declares the task done in this environment.
@@ -223,3 +226,8 @@ class TriroleOutput(TypedDict):
 
 def steps_taken(state: TriroleState) -> int:
     return (state.get("counters") or {}).get("steps", 0)
+
+
+def status_is_final(state: TriroleState) -> bool:
+    """The run has a final status: a node ended it (anything but ``running``)."""
+    return state.get("status") not in (None, "running")

@@ -4,8 +4,9 @@
 ``scaffold``, ``react``, ``base`` and ``multi-agent`` (the variable ``multi_agent``; the
 server reads variables from the module's namespace, so all four are built at import).
 They are compiled once, with default settings and no checkpointer (the API server adds
-its own), so one server process keeps each graph's environment sessions between the
-runs of a thread: a run resumed after an interrupt finds its sandbox still alive.
+its own). Each run owns its environment episode and closes it when it ends or pauses: a
+run resumed after an interrupt starts a fresh episode of the same task (the rule in
+`trirole.resources.Episode`).
 
 Every `TriroleSettings` field is the graphs' context schema: Studio shows it as an
 editable form, and a REST run sets it with ``"context": {...}`` (or

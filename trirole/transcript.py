@@ -1,5 +1,11 @@
-"""A readable, step-by-step transcript of a run, printed from LangGraph's ``updates``
-stream (so it works for any trirole graph and any node that follows the state schema)."""
+"""A readable, step-by-step transcript of a run, for any trirole graph.
+
+Model replies are printed by the role their call is tagged with (``trirole_role``
+metadata / ``trirole:<role>`` tag, set by `trirole.resources.invoke_role` on every model
+call), and executions by the executor's event: both reach a callback handler from any
+node of any paradigm, nested graphs included (the multi-agent specialists' loops). The
+``updates`` stream adds the task and every status change.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,31 @@ import json
 import sys
 import textwrap
 from typing import Any, TextIO
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+
+from trirole.nodes.executor import EXECUTION_EVENT
+from trirole.state import status_is_final
 
 RULE = "─" * 72
+SIDE_ROLES = {"corrector": "· corrector revised the code:", "summarizer": "· summarizer compressed the history:"}
+"""Roles whose calls are not steps of their own (the corrector and summarizer serve the agent's step)."""
 
 
-class TranscriptPrinter:
-    """Feed it ``(node, update)`` pairs from ``graph.astream(..., stream_mode="updates")``."""
+class TranscriptPrinter(BaseCallbackHandler):
+    """Pass it as a callback of the run (replies, executions) and feed it ``(node,
+    update)`` pairs from ``graph.astream(..., stream_mode="updates")`` (task, status);
+    `print_run` does both."""
+
+    run_inline = True  # print in order, in the event loop
 
     def __init__(self, out: TextIO | None = None, *, width: int = 2000) -> None:
         self.out, self.width = out, width  # None: whatever sys.stdout is when printing
         self.step = 0
+        self._roles: dict[UUID, str] = {}
 
     def _print(self, text: str = "") -> None:
         print(text, file=self.out or sys.stdout, flush=True)
@@ -25,6 +46,36 @@ class TranscriptPrinter:
         clipped = text if len(text) <= self.width else text[: self.width] + f" … [{len(text) - self.width} more chars]"
         self._print(textwrap.indent(clipped.rstrip() or "(empty)", indent, lambda line: True))
 
+    # -- callbacks: every role's replies and every execution ------------------------------
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *, run_id: UUID,
+                            metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        role = (metadata or {}).get("trirole_role")
+        if role:
+            self._roles[run_id] = role
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        role = self._roles.pop(run_id, None)
+        if role is None:  # not a trirole role's call
+            return
+        generation = response.generations[0][0] if response.generations and response.generations[0] else None
+        if role in SIDE_ROLES:
+            self._print(SIDE_ROLES[role])
+        else:
+            self.step += 1
+            self._print(RULE)
+            self._print(f"step {self.step} · {role}")
+        self._block(generation.text if generation else "")
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._roles.pop(run_id, None)
+
+    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        if name == EXECUTION_EVENT:
+            label = f"failed: {data.get('error_type')}" if data.get("error") else "ok"
+            self._print(f"· executed ({label}){' · task complete' if data.get('task_completed') else ''}")
+            self._block(data.get("output") or "(no output)")
+
+    # -- the updates stream: the task and status changes -------------------------------------
     def update(self, node: str, update: dict[str, Any] | None) -> None:
         if not update:
             return
@@ -36,24 +87,7 @@ class TranscriptPrinter:
                 self._print("context: " + json.dumps(task["context"], default=str)[:500])
             if update.get("isolation"):
                 self._print(f"isolation: {update['isolation']}")
-        elif node in ("agent", "planner", "supervisor") or node.endswith("_agent"):
-            self.step += update.get("counters", {}).get("steps", 0)
-            self._print(RULE)
-            self._print(f"step {self.step} · {node}")
-            for message in update.get("messages", [])[:1]:
-                self._block(str(message.content))
-        elif node == "corrector":
-            self._print("· corrector revised the code:")
-            self._block(update.get("code_to_run", ""))
-        elif node == "summarizer":
-            self._print(f"· summarizer compressed the history up to message {update.get('summarized_upto')}")
-            self._block(update.get("summary", ""))
-        elif node == "executor" and "last_result" in update:
-            result = update["last_result"]
-            label = f"failed: {result.get('error_type')}" if result.get("error") else "ok"
-            self._print(f"· executed ({label}){' · task complete' if result.get('task_completed') else ''}")
-            self._block(result.get("output") or "(no output)")
-        if update.get("status") not in (None, "running"):
+        if status_is_final(update):
             self._print(f"! {update['status']}: {update.get('status_reason', '')}")
 
     def final(self, state: dict[str, Any]) -> None:
@@ -76,6 +110,7 @@ async def print_run(graph: Any, graph_input: dict[str, Any], *, config: dict[str
                     printer: TranscriptPrinter | None = None) -> dict[str, Any]:
     """Run `graph`, printing its transcript as it goes; the final state (output keys)."""
     printer = printer or TranscriptPrinter()
+    config = {**(config or {}), "callbacks": [*((config or {}).get("callbacks") or []), printer]}
     final: dict[str, Any] = {}
     async for mode, chunk in graph.astream(graph_input, config=config, stream_mode=["updates", "values"]):
         if mode == "updates":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import gc
 import json
 import os
@@ -24,40 +23,13 @@ from typing import Any, Callable, Iterable, Mapping
 
 from trirole.evals.datasets import Dataset, EvalTask, load_dataset
 from trirole.evals.paradigms import VARIANTS, resolve_paradigms
-from trirole.settings import ROLES, TriroleSettings
-from trirole.tools import Environment, EnvironmentError_, make_environment
+from trirole.settings import ROLES, TriroleSettings, recursion_limit
+from trirole.tools import Environment, EnvironmentError_
 from trirole.trace import JsonlTrace
 
 RESULTS_FILE = "results.jsonl"
 TRACES_DIR = "traces"
 EnvironmentFactory = Callable[[TriroleSettings], Environment]
-
-# The environments the current pair created, so that a pair cut off by its timeout (its
-# graph cancelled before the finish node) still has its sandbox or episode closed. Graph
-# nodes run in tasks that copy the pair's context, so they see the pair's list.
-_PAIR_ENVIRONMENTS: contextvars.ContextVar[list[Environment] | None] = contextvars.ContextVar(
-    "trirole_eval_environments", default=None)
-
-
-def default_environment(settings: TriroleSettings) -> Environment:
-    """A fresh environment for `settings` (what the graphs build when none is injected)."""
-    options: dict[str, Any] = {"max_observation_chars": settings.max_observation_chars}
-    if settings.env == "python":
-        options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb,
-                       isolation=settings.isolation)
-    return make_environment(settings.env, **{**options, **dict(settings.env_options)})
-
-
-def _tracked(factory: EnvironmentFactory) -> EnvironmentFactory:
-    def make(settings: TriroleSettings) -> Environment:
-        env = factory(settings)
-        created = _PAIR_ENVIRONMENTS.get()
-        if created is not None:
-            created.append(env)
-        return env
-
-    return make
-
 
 # -- garbage between pairs ------------------------------------------------------------------------
 # Every HTTP response (httpx) is a reference cycle. The ones still in flight when a young
@@ -189,7 +161,7 @@ async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, 
     `context`: per-run settings for the graph (e.g. this worker's environment server)."""
     path = trace_path(out_dir, paradigm, task.id)
     path.unlink(missing_ok=True)  # a partial trace of an earlier, killed attempt
-    config = {"callbacks": [_InlineTrace(path)], "recursion_limit": 10 * settings.max_steps + 50,
+    config = {"callbacks": [_InlineTrace(path)], "recursion_limit": recursion_limit(settings),
               "run_name": f"{paradigm}:{task.id}"}
     last: dict[str, Any] = {}
 
@@ -199,8 +171,8 @@ async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, 
             last.clear()
             last.update(values)
 
-    created: list[Environment] = []
-    token = _PAIR_ENVIRONMENTS.set(created)
+    # The graph's run owns its environment episode and closes it however the run ends,
+    # the timeout's cancellation included: nothing to clean up here.
     status, reason = None, ""
     started = time.perf_counter()
     try:
@@ -211,14 +183,7 @@ async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, 
         status, reason = "env_error", f"the environment failed: {exc}"
     except Exception as exc:  # noqa: BLE001 - one broken pair must not stop the evaluation
         status, reason = "error", f"{type(exc).__name__}: {exc}"
-    finally:
-        wall = time.perf_counter() - started
-        _PAIR_ENVIRONMENTS.reset(token)
-        for env in created:  # idempotent: the finish node has closed them on a normal end
-            try:
-                await asyncio.wait_for(env.close(), 30)
-            except Exception:  # noqa: BLE001 - cleanup of an already failed pair
-                pass
+    wall = time.perf_counter() - started
     return make_record(paradigm, task, last, status=status, reason=reason, wall_s=wall,
                        trace=str(path.relative_to(out_dir)))
 
@@ -304,7 +269,8 @@ async def evaluate(
         task_timeout_s: wall-clock limit per pair (status ``timeout``); ``max_steps``
             in the settings is the step limit.
         graph_options: extra builder options, e.g. ``{"model": fake_model}`` in tests.
-        environment: a factory ``settings -> Environment``; default `default_environment`.
+        environment: a factory ``settings -> Environment``; default: the graphs build one from
+            the settings (`trirole.resources.build_environment`).
         check: preflight the model endpoint(s) once (skipped when a model is injected).
         progress: one line per finished pair on stderr.
 
@@ -339,13 +305,12 @@ async def evaluate(
     _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}); {skipped} already done; "
          f"running {len(pending)} with concurrency {concurrency}", progress)
 
-    factory = _tracked(environment or default_environment)
     graphs, run_settings = {}, {}
     for name in names:
         builder, overrides = VARIANTS[name]
         run_settings[name] = replace(settings, env=data.env,
                                      env_options={**data.env_options, **dict(settings.env_options)}, **overrides)
-        graphs[name] = builder(settings=run_settings[name], environment=factory, **graph_options)
+        graphs[name] = builder(settings=run_settings[name], environment=environment, **graph_options)
 
     writer = _ResultsWriter(out / RESULTS_FILE)
     finished = 0

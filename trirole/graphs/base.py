@@ -19,14 +19,15 @@ from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
-from trirole.backend import TokenCounter, describe_model_error
-from trirole.graphs.loop import make_resources, new_graph
-from trirole.nodes.agent import propose_action
-from trirole.nodes.context import ContextOverflow, fit_to_budget, task_message
+from trirole.backend import TokenCounter
+from trirole.graphs.loop import compile_graph, make_resources, new_graph
+from trirole.graphs.routing import unless_over
+from trirole.nodes.agent import ask
+from trirole.nodes.context import task_message
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
-from trirole.resources import EnvironmentSpec, Resources
+from trirole.resources import EnvironmentSpec, Resources, calls_role
 from trirole.settings import TriroleSettings
-from trirole.state import TriroleState
+from trirole.state import TriroleState, status_is_final
 
 ROLE = "agent"  # one model call, counted (in usage and traces) as the agent's
 
@@ -34,21 +35,13 @@ ROLE = "agent"  # one model call, counted (in usage and traces) as the agent's
 def make_base_node(resources: Resources):
     """The one model call: the task and reference in, one whole program out."""
 
+    @calls_role(resources, ROLE)
     async def base(state: TriroleState, config: RunnableConfig) -> dict:
-        settings = resources.settings(config)
-        counter = resources.counter(settings)
         system = SystemMessage(content=resources.prompts.render(
             "base_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",
             reference=state.get("reference") or "(none)"))
         prompt = [system, task_message(state, resources.prompts, max_response_chars=0)]
-        try:
-            prompt = await fit_to_budget(prompt, settings.prompt_budget, counter)
-            reply, code, usage = await propose_action(resources.model(ROLE, settings), prompt, counter, role=ROLE)
-        except ContextOverflow as exc:
-            return {"status": "context_overflow", "status_reason": str(exc)}
-        except Exception as exc:  # the endpoint failed after its retries
-            reason = describe_model_error(exc, resources.endpoint(settings, ROLE))
-            return {"status": "model_error", "status_reason": reason}
+        reply, code, usage = await ask(resources, ROLE, prompt, resources.settings(config))
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {ROLE: usage},
                         "counters": {"steps": 1}, "proposed_code": code or "", "code_to_run": code or "",
                         "correction_reason": ""}
@@ -62,33 +55,16 @@ def make_base_node(resources: Resources):
     return base
 
 
-def make_base_finish_node(resources: Resources):
-    """`make_finish_node`, with a reason that fits a one-shot run when the program did
-    not complete the task (the generic one talks about ``max_steps``)."""
-    finish = make_finish_node(resources)
-
-    async def base_finish(state: TriroleState, config: RunnableConfig) -> dict:
-        last = state.get("last_result") or {}
-        preset: dict = {}
-        if state.get("status") in (None, "running") and not last.get("task_completed"):
-            failed = f" (it failed: {last.get('error_type') or 'error'})" if last.get("error") else ""
-            preset = {"status": "step_budget",
-                      "status_reason": f"the base model's one program ran without completing the task{failed}"}
-        update = await finish({**state, **preset}, config)
-        return {**preset, **update}
-
-    base_finish.__name__ = "finish"
-    return base_finish
-
-
-async def _after_setup(state: TriroleState) -> Literal["base", "finish"]:
-    return "finish" if state.get("status") not in (None, "running") else "base"
+def one_program_ran(state: TriroleState, settings: TriroleSettings) -> str:
+    """The reason of a one-shot run whose program did not complete the task (the
+    generic one talks about ``max_steps``)."""
+    last = state.get("last_result") or {}
+    failed = f" (it failed: {last.get('error_type') or 'error'})" if last.get("error") else ""
+    return f"the base model's one program ran without completing the task{failed}"
 
 
 async def _after_base(state: TriroleState) -> Literal["executor", "finish"]:
-    if state.get("status") not in (None, "running") or not state.get("code_to_run"):
-        return "finish"
-    return "executor"
+    return "finish" if status_is_final(state) or not state.get("code_to_run") else "executor"
 
 
 def build_base_graph(
@@ -110,12 +86,13 @@ def build_base_graph(
     """
     resources = make_resources(model=model, models=None, settings=settings, prompts=prompts,
                                token_counter=token_counter, environment=environment)
-    factories = {"setup": make_setup_node, "base": make_base_node, "executor": make_executor_node,
-                 "finish": make_base_finish_node}
-    graph = new_graph({node_name: factory(resources) for node_name, factory in factories.items()}, nodes)
+    built = {"setup": make_setup_node(resources), "base": make_base_node(resources),
+             "executor": make_executor_node(resources),
+             "finish": make_finish_node(resources, unfinished=one_program_ran)}
+    graph = new_graph(built, nodes)
     graph.add_edge(START, "setup")
-    graph.add_conditional_edges("setup", _after_setup, ["base", "finish"])
+    graph.add_conditional_edges("setup", unless_over("base"), ["base", "finish"])
     graph.add_conditional_edges("base", _after_base, ["executor", "finish"])
     graph.add_edge("executor", "finish")
     graph.add_edge("finish", END)
-    return graph.compile(checkpointer=checkpointer, name=name, debug=debug)
+    return compile_graph(graph, resources, checkpointer=checkpointer, name=name, debug=debug)

@@ -1,25 +1,28 @@
-"""Assembly shared by the agent-loop graphs (scaffold and ReAct): options validated at
-build time, nodes swappable by name, one state schema."""
+"""Assembly shared by every trirole graph: options validated at build time, nodes
+swappable by name, one state schema, runs that own their environment episode
+(`TriroleGraph`), and the agent loop itself (scaffold, ReAct, multi-agent specialists)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
 from trirole.backend import TokenCounter
-from trirole.graphs.routing import after_setup, make_routes
+from trirole.graphs.routing import make_routes, unless_over
 from trirole.nodes.agent import make_agent_node
 from trirole.nodes.corrector import make_corrector_node
 from trirole.nodes.review import make_review_node
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
 from trirole.nodes.summarizer import make_summarizer_node
 from trirole.prompts import load_prompts
-from trirole.resources import EnvironmentSpec, Resources
-from trirole.settings import ROLES, TriroleSettings, settings_from_mapping
+from trirole.resources import EPISODE_KEY, Episode, EnvironmentSpec, Resources
+from trirole.settings import (DEFAULT_RECURSION_LIMIT, ROLES, TriroleSettings, recursion_limit, resolve_settings,
+                              settings_from_mapping)
 from trirole.state import TriroleInput, TriroleOutput, TriroleState
 
 NodeFactory = Callable[[Resources], Callable]
@@ -54,39 +57,93 @@ def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChat
                      token_counter=token_counter, environment=environment, roles=roles)
 
 
+class TriroleGraph(CompiledStateGraph):
+    """A compiled trirole graph. Each run owns its environment episode: unless the
+    caller (or a parent trirole run) brought one in its config, the run opens an
+    `Episode` and closes it when the run returns, raises, is cancelled or times out, so
+    no sandbox or AppWorld episode outlives its run. A run without a recursion limit of
+    its own (LangGraph's default) gets `recursion_limit` of its settings.
+
+    Only the async entry points: every trirole node is async.
+    """
+
+    defaults: TriroleSettings | None = None
+
+    async def astream(self, input: Any, config: RunnableConfig | None = None, *, context: Any = None,
+                      **kwargs: Any) -> AsyncIterator[Any]:
+        config = dict(config or {})
+        if config.get("recursion_limit", DEFAULT_RECURSION_LIMIT) == DEFAULT_RECURSION_LIMIT:
+            config["recursion_limit"] = recursion_limit(resolve_settings(self.defaults or TriroleSettings(), config,
+                                                                         context))
+        if EPISODE_KEY in (config.get("configurable") or {}):
+            async for part in super().astream(input, config, context=context, **kwargs):
+                yield part
+            return
+        async with Episode() as episode:
+            async for part in super().astream(input, episode.bind(config), context=context, **kwargs):
+                yield part
+
+
+def compile_graph(graph: StateGraph, resources: Resources, *, checkpointer: Checkpointer, name: str,
+                  debug: bool) -> TriroleGraph:
+    compiled = graph.compile(checkpointer=checkpointer, name=name, debug=debug)
+    # StateGraph.compile has no hook for the class it builds; TriroleGraph adds no state
+    # of its own besides `defaults`, so the compiled graph is re-classed in place.
+    compiled.__class__ = TriroleGraph
+    compiled.defaults = resources.defaults
+    return compiled  # type: ignore[return-value]
+
+
 def new_graph(nodes_built: Mapping[str, Callable], replacements: Mapping[str, Callable] | None, *,
-              state_schema: type = TriroleState) -> StateGraph:
+              state_schema: type = TriroleState, input_schema: type = TriroleInput,
+              output_schema: type = TriroleOutput, destinations: Mapping[str, Sequence[str]] | None = None) -> StateGraph:
     """A StateGraph with trirole's schemas and `nodes_built` added, each replaced by
-    `replacements` where given; an unknown replacement name is an error at build time."""
+    `replacements` where given; an unknown replacement name is an error at build time.
+    destinations: where nodes that return a `Command` may go (for drawing the graph)."""
     unknown = set(replacements or {}) - set(nodes_built)
     if unknown:
         raise ValueError(f"cannot replace unknown nodes {sorted(unknown)}; this graph's nodes are {sorted(nodes_built)}")
     graph = StateGraph(state_schema, context_schema=TriroleSettings,
-                       input_schema=TriroleInput, output_schema=TriroleOutput)
+                       input_schema=input_schema,
+                       output_schema=output_schema)
     for node_name, node in nodes_built.items():
-        graph.add_node(node_name, (replacements or {}).get(node_name) or node)
+        replacement = (replacements or {}).get(node_name)
+        # trirole's nodes are annotated with `TriroleState`, from which LangGraph would
+        # infer their input: they read the graph's whole state (a replacement keeps its own).
+        graph.add_node(node_name, replacement or node, input_schema=None if replacement else state_schema,
+                       destinations=tuple((destinations or {}).get(node_name, ())) or None)
     return graph
 
 
 def assemble_loop(resources: Resources, *, factories: Mapping[str, NodeFactory], nodes: Mapping[str, Callable] | None,
-                  checkpointer: Checkpointer, name: str, human_review: bool = False,
-                  debug: bool = False) -> CompiledStateGraph:
+                  checkpointer: Checkpointer, name: str, human_review: bool = False, debug: bool = False,
+                  state_schema: type = TriroleState, input_schema: type = TriroleInput,
+                  output_schema: type = TriroleOutput) -> TriroleGraph:
     """The agent loop over `factories`' nodes (replaced by `nodes` where given).
 
     setup -> agent -> [corrector -> [review ->]] executor -> [summarizer ->] agent ... -> finish.
+
+    Without a ``setup`` factory the loop starts at the agent (its episode is already
+    running); without ``finish`` it ends where it would go to finish (a loop embedded
+    in a larger run, like a multi-agent specialist's).
     """
     if human_review:
         if "corrector" not in factories:
             raise ValueError("human_review pauses before the corrector's code runs: this graph has no corrector")
         factories = {**factories, "review": make_review_node}
-    graph = new_graph({node_name: factory(resources) for node_name, factory in factories.items()}, nodes)
+    graph = new_graph({node_name: factory(resources) for node_name, factory in factories.items()}, nodes,
+                      state_schema=state_schema, input_schema=input_schema, output_schema=output_schema)
     has_summarizer, has_corrector = "summarizer" in factories, "corrector" in factories
     after_agent, after_execution = make_routes(resources, summarizer=has_summarizer, corrector=has_corrector)
-    loop_targets = ["agent", "finish"] + (["summarizer"] if has_summarizer else [])
-    graph.add_edge(START, "setup")
-    graph.add_conditional_edges("setup", after_setup, ["agent", "finish"])
-    graph.add_conditional_edges("agent", after_agent,
-                                ["executor", *loop_targets] + (["corrector"] if has_corrector else []))
+    end = "finish" if "finish" in factories else END
+    loop_targets = {"agent": "agent", "finish": end, **({"summarizer": "summarizer"} if has_summarizer else {})}
+    if "setup" in factories:
+        graph.add_edge(START, "setup")
+        graph.add_conditional_edges("setup", unless_over("agent"), {"agent": "agent", "finish": end})
+    else:
+        graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", after_agent, {"executor": "executor", **loop_targets,
+                                                       **({"corrector": "corrector"} if has_corrector else {})})
     if has_corrector:
         graph.add_edge("corrector", "review" if human_review else "executor")
     if human_review:
@@ -94,8 +151,9 @@ def assemble_loop(resources: Resources, *, factories: Mapping[str, NodeFactory],
     graph.add_conditional_edges("executor", after_execution, loop_targets)
     if has_summarizer:
         graph.add_edge("summarizer", "agent")
-    graph.add_edge("finish", END)
-    return graph.compile(checkpointer=checkpointer, name=name, debug=debug)
+    if end != END:
+        graph.add_edge("finish", END)
+    return compile_graph(graph, resources, checkpointer=checkpointer, name=name, debug=debug)
 
 
 SCAFFOLD_NODES: dict[str, NodeFactory] = {

@@ -3,12 +3,17 @@ app-specialist agents.
 
 The supervisor splits the task into a few sub-goals, each for one specialist. Every
 specialist knows only its apps' reference (`EnvironmentInfo.apps`; one ``general``
-specialist with the whole reference when the environment has no apps) and runs a short
-ReAct code loop, in the same environment episode, until it reports a result or runs out
-of its steps. Later specialists are told what earlier ones reported. Then the supervisor
-writes the final code that completes the task (retried once if it does not).
+specialist with the whole reference when the environment has no apps) and runs the
+single-agent loop (trirole.graphs.loop, as a subgraph: agent <-> executor) in the same
+environment episode, on its own dialogue, until it reports a result or runs out of its
+steps. Later specialists are told what earlier ones reported. Then the supervisor writes
+the final code that completes the task (retried once if it does not).
 
-    setup -> plan -> specialist <-> executor [-> handoff] -> ... -> final -> executor -> finish
+    setup -> plan -> specialist (agent <-> executor) -> ... -> final -> executor -> finish
+
+Setup, execution, finish, the loop and "the run is over" are the shared ones; the
+supervisor's nodes and the specialist hand back through a `Command` whose target one
+function decides (`next_turn`).
 
 Every model call (supervisor or specialist) counts one step in ``counters["steps"]``, so
 ``max_steps`` bounds the run; each specialist is also bounded by ``specialist_steps`` and
@@ -21,26 +26,27 @@ from __future__ import annotations
 import json
 import operator
 import re
-from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired
+from dataclasses import replace
+from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired, get_args
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Checkpointer
+from langgraph.types import Checkpointer, Command
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
-from trirole.backend import TokenCounter, describe_model_error
-from trirole.graphs.loop import make_resources, new_graph
-from trirole.nodes.agent import propose_action
-from trirole.nodes.context import ContextOverflow, fit_to_budget
-from trirole.nodes.executor import make_executor_node, make_finish_node, start_episode
-from trirole.parsing import clip_middle, strip_thinking
+from trirole.backend import TokenCounter
+from trirole.graphs.loop import assemble_loop, compile_graph, make_resources, new_graph
+from trirole.graphs.routing import run_is_over, unless_over
+from trirole.nodes.agent import ask, make_agent_node
+from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node, out_of_steps
+from trirole.parsing import clip_middle, extract_code, strip_thinking
 from trirole.prompts import Prompts
-from trirole.resources import EnvironmentSpec, Resources
+from trirole.resources import EnvironmentSpec, Resources, calls_role
 from trirole.settings import TriroleSettings
-from trirole.state import TriroleState, steps_taken
+from trirole.state import TriroleState, add_counts, status_is_final, steps_taken
 
 GENERAL = "general"
 SUPERVISOR, SPECIALIST = "supervisor", "specialist"
@@ -73,9 +79,9 @@ class MultiAgentState(TriroleState):
         whole reference for ``general``).
     plan: the supervisor's sub-goals, in order.
     subgoal_index: the sub-goal in work (``len(plan)``: all handed back).
-    subgoal_start: index in ``messages`` where the current sub-goal's dialogue starts;
-        a specialist sees only ``messages[subgoal_start:]``.
-    subgoal_steps: model calls of the current specialist so far.
+    subgoal_start: (no longer written: each specialist's loop has a dialogue of its
+        own; kept so that older checkpoints still load.)
+    subgoal_steps: model calls of the last specialist.
     reports: what the specialists handed back (append reducer).
     phase: ``plan``, ``specialist`` or ``final`` (the supervisor's completion code).
     final_attempts: how many times the supervisor wrote the final code.
@@ -164,7 +170,7 @@ def plan_prompt(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int) 
 
 def specialist_prompt(state: MultiAgentState, prompts: Prompts, *, max_steps: int) -> list[BaseMessage]:
     """The current specialist's prompt: only its apps' reference, its sub-goal, the
-    reports so far, and its own turns of this sub-goal."""
+    reports so far, and its own turns of this sub-goal (its loop's messages)."""
     subgoal = state["plan"][state["subgoal_index"]]
     reference = (state.get("app_references") or {}).get(subgoal["specialist"], "(none)")
     system = prompts.render("specialist_system", specialist=subgoal["specialist"], max_steps=max_steps,
@@ -172,8 +178,7 @@ def specialist_prompt(state: MultiAgentState, prompts: Prompts, *, max_steps: in
                             reference=reference)
     task = prompts.render("specialist_task", goal=subgoal["goal"], instruction=state["task"]["instruction"],
                           context=_context(state), reports=format_reports(state.get("reports") or []))
-    recent = list(state.get("messages") or [])[state.get("subgoal_start", 0):]
-    return [SystemMessage(content=system), HumanMessage(content=task), *recent]
+    return [SystemMessage(content=system), HumanMessage(content=task), *(state.get("messages") or [])]
 
 
 def final_prompt(state: MultiAgentState, prompts: Prompts) -> list[BaseMessage]:
@@ -190,13 +195,50 @@ def final_prompt(state: MultiAgentState, prompts: Prompts) -> list[BaseMessage]:
                                                 reports=format_reports(state.get("reports") or [])))]
 
 
-def _hand_back(state: MultiAgentState, *, result: str, reached: bool, steps: int, added_messages: int) -> dict:
-    """The update that records the current specialist's report and moves to the next."""
-    subgoal = state["plan"][state["subgoal_index"]]
-    return {"reports": [{"specialist": subgoal["specialist"], "goal": subgoal["goal"], "result": result,
-                         "steps": steps, "reached": reached}],
-            "subgoal_index": state["subgoal_index"] + 1, "subgoal_steps": 0,
-            "subgoal_start": len(state.get("messages") or []) + added_messages}
+def read_specialist_code(reply: str) -> str | None:
+    """A specialist's code action; its report has none ("RESULT: x" alone parses as
+    Python, an annotation, so it is recognised first)."""
+    return None if is_report(reply) else extract_code(reply)
+
+
+def report_of(loop_state: MultiAgentState, subgoal: SubGoal) -> Report:
+    """What a specialist's finished loop hands back: its report, or, out of steps, its
+    last output."""
+    steps = steps_taken(loop_state)
+    if loop_state.get("status") == "handed_back":
+        return {**subgoal, "result": str(loop_state["messages"][-1].content), "steps": steps, "reached": True}
+    last = loop_state.get("last_result") or {}
+    result = (f"(used all {steps} steps without reporting) last output: "
+              + clip_middle(last.get("output") or "(no output)", _REPORT_CHARS))
+    return {**subgoal, "result": result, "steps": steps, "reached": False}
+
+
+Turn = Literal["specialist", "final", "finish"]
+
+
+def next_turn(state: MultiAgentState, settings: TriroleSettings) -> Turn:
+    """Who acts next: the next specialist while sub-goals remain, then the supervisor's
+    final code (at most `MAX_FINAL_ATTEMPTS` times); ``finish`` once the run is over."""
+    if run_is_over(state, settings):
+        return "finish"
+    if state.get("subgoal_index", 0) < len(state.get("plan") or []):
+        return "specialist"
+    return "final" if state.get("final_attempts", 0) < MAX_FINAL_ATTEMPTS else "finish"
+
+
+def hands_off(resources: Resources, node: Callable) -> Callable:
+    """`node`'s update as a `Command` to whoever `next_turn` names after it (a node
+    that already returns a `Command` decides for itself)."""
+
+    async def handing_off(state: MultiAgentState, config: RunnableConfig) -> Command:
+        update = await node(state, config)
+        if isinstance(update, Command):
+            return update
+        after = {**state, **update, "counters": add_counts(state.get("counters"), update.get("counters"))}
+        return Command(update=update, goto=next_turn(after, resources.settings(config)))
+
+    handing_off.__name__ = node.__name__
+    return handing_off
 
 
 # -- nodes ----------------------------------------------------------------------------------
@@ -205,178 +247,83 @@ def _hand_back(state: MultiAgentState, *, result: str, reached: bool, steps: int
 ROLE_ENDPOINTS = {SUPERVISOR: "agent", SPECIALIST: "agent"}
 
 
-class _Roles:
-    """One model call of the supervisor or a specialist, failures as state updates."""
-
-    def __init__(self, resources: Resources) -> None:
-        self.resources = resources
-
-    async def call(self, role: str, prompt: list[BaseMessage], config: RunnableConfig) -> tuple[dict, Any]:
-        """One model call: ``({"reply", "code", "usage"}, None)`` or ``(None, failure update)``."""
-        settings = self.resources.settings(config)
-        counter = self.resources.counter(settings, role)
-        try:
-            prompt = await fit_to_budget(prompt, settings.prompt_budget, counter)
-            reply, code, usage = await propose_action(self.resources.model(role, settings), prompt, counter, role=role)
-        except ContextOverflow as exc:
-            return {}, {"status": "context_overflow", "status_reason": str(exc)}
-        except Exception as exc:  # the endpoint failed after its retries
-            return {}, {"status": "model_error",
-                        "status_reason": describe_model_error(exc, self.resources.endpoint(settings, role))}
-        return {"reply": reply, "code": code, "usage": usage}, None
-
-
-def make_setup_node(resources: Resources):
-    """Like the loops' setup node, and also keeps each specialist's reference."""
-
-    async def setup(state: MultiAgentState, config: RunnableConfig) -> dict:
-        update, info = await start_episode(resources, state, resources.settings(config))
-        if info is not None:
-            update.update(app_references=specialist_references(info.apps, info.reference), phase="plan")
-        return update
-
-    return setup
-
-
-def make_plan_node(roles: _Roles, *, max_subgoals: int):
+def make_plan_node(resources: Resources, *, max_subgoals: int):
+    @calls_role(resources, SUPERVISOR)
     async def plan(state: MultiAgentState, config: RunnableConfig) -> dict:
-        prompt = plan_prompt(state, roles.resources.prompts, max_subgoals=max_subgoals)
-        out, failure = await roles.call(SUPERVISOR, prompt, config)
-        if failure:
-            return failure
-        subgoals = parse_plan(out["reply"], list(state.get("app_references") or {GENERAL: ""}),
+        prompt = plan_prompt(state, resources.prompts, max_subgoals=max_subgoals)
+        reply, _, usage = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
+        subgoals = parse_plan(reply, list(state.get("app_references") or {GENERAL: ""}),
                               instruction=state["task"]["instruction"], max_subgoals=max_subgoals)
-        messages = list(state.get("messages") or [])
-        return {"messages": [AIMessage(content=out["reply"] or "(empty reply)")], "usage": {SUPERVISOR: out["usage"]},
+        return {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {SUPERVISOR: usage},
                 "counters": {"steps": 1}, "plan": subgoals, "subgoal_index": 0, "subgoal_steps": 0,
-                "subgoal_start": len(messages) + 1, "phase": "specialist"}
+                "phase": "specialist"}
 
     return plan
 
 
-def make_specialist_node(roles: _Roles, *, specialist_steps: int):
+def make_specialist_loop(resources: Resources, *, specialist_steps: int) -> CompiledStateGraph:
+    """The single-agent loop (agent <-> executor, no setup or finish) as one specialist:
+    role ``specialist``, its prompt, and a reply without code is its report, which ends
+    its loop (status ``handed_back``, local to the loop)."""
+
+    def prompt(state: TriroleState, prompts: Prompts, *, settings: TriroleSettings) -> list[BaseMessage]:
+        return specialist_prompt(state, prompts, max_steps=specialist_steps)
+
+    def report(state: TriroleState, prompts: Prompts) -> dict:
+        return {"status": "handed_back", "status_reason": "the specialist reported its result"}
+
+    factories = {"agent": lambda r: make_agent_node(r, role=SPECIALIST, prompt=prompt,
+                                                    read_code=read_specialist_code, without_code=report),
+                 "executor": make_executor_node}
+    return assemble_loop(resources, factories=factories, nodes=None, checkpointer=None, name=SPECIALIST,
+                         state_schema=MultiAgentState, input_schema=MultiAgentState, output_schema=MultiAgentState)
+
+
+def make_specialist_node(resources: Resources, *, specialist_steps: int):
+    """Runs the current sub-goal's specialist loop on a dialogue of its own, within what
+    is left of the run's step budget, and hands its report back to the supervisor."""
+    loop = make_specialist_loop(resources, specialist_steps=specialist_steps)
+
     async def specialist(state: MultiAgentState, config: RunnableConfig) -> dict:
-        prompt = specialist_prompt(state, roles.resources.prompts, max_steps=specialist_steps)
-        out, failure = await roles.call(SPECIALIST, prompt, config)
-        if failure:
-            return failure
-        steps = state.get("subgoal_steps", 0) + 1
-        if is_report(out["reply"]):
-            out["code"] = None  # "RESULT: x" alone parses as Python (an annotation): it is the report
-        update: dict = {"messages": [AIMessage(content=out["reply"] or "(empty reply)")],
-                        "usage": {SPECIALIST: out["usage"]}, "counters": {"steps": 1}, "subgoal_steps": steps,
-                        "proposed_code": out["code"] or "", "code_to_run": out["code"] or "", "correction_reason": ""}
-        if out["code"] is None:  # no code: the specialist's report
-            update.update(_hand_back(state, result=out["reply"], reached=True, steps=steps, added_messages=1))
-            update["counters"]["subgoals"] = 1
-        return update
+        settings = resources.settings(config)
+        subgoal = state["plan"][state["subgoal_index"]]
+        budget = min(specialist_steps, settings.max_steps - steps_taken(state))
+        turn = await loop.ainvoke(
+            {"task": state["task"], "env_session": state.get("env_session", ""), "status": "running",
+             "reference": state.get("reference", ""), "completion_hint": state.get("completion_hint", ""),
+             "app_references": state.get("app_references") or {}, "plan": state["plan"],
+             "subgoal_index": state["subgoal_index"], "reports": state.get("reports") or [], "messages": []},
+            config, context=replace(settings, max_steps=budget))
+        update: dict = {key: turn[key] for key in ("messages", "usage", "attempts", "artifacts", "last_result",
+                                                   "env_session") if turn.get(key)}
+        update.update(counters={**(turn.get("counters") or {}), "subgoals": 1}, subgoal_steps=steps_taken(turn),
+                      proposed_code="", code_to_run="", correction_reason="")
+        if status_is_final(turn) and turn["status"] != "handed_back":  # its model or environment failed
+            return {**update, "status": turn["status"], "status_reason": turn.get("status_reason", "")}
+        return {**update, "reports": [report_of(turn, subgoal)], "subgoal_index": state["subgoal_index"] + 1}
 
     return specialist
 
 
-def make_handoff_node(specialist_steps: int):
-    """A specialist out of steps hands back its last output (no model call)."""
-
-    async def handoff(state: MultiAgentState) -> dict:
-        last = state.get("last_result") or {}
-        result = (f"(used all {specialist_steps} steps without reporting) last output: "
-                  + clip_middle(last.get("output") or "(no output)", _REPORT_CHARS))
-        return {**_hand_back(state, result=result, reached=False, steps=state.get("subgoal_steps", 0),
-                             added_messages=0), "counters": {"subgoals": 1}}
-
-    return handoff
-
-
-def make_final_node(roles: _Roles):
-    async def final(state: MultiAgentState, config: RunnableConfig) -> dict:
-        out, failure = await roles.call(SUPERVISOR, final_prompt(state, roles.resources.prompts), config)
-        if failure:
-            return failure
-        return {"messages": [AIMessage(content=out["reply"] or "(empty reply)")], "usage": {SUPERVISOR: out["usage"]},
-                "counters": {"steps": 1}, "phase": "final", "final_attempts": state.get("final_attempts", 0) + 1,
-                "proposed_code": out["code"] or "", "code_to_run": out["code"] or "", "correction_reason": ""}
+def make_final_node(resources: Resources):
+    @calls_role(resources, SUPERVISOR)
+    async def final(state: MultiAgentState, config: RunnableConfig) -> dict | Command:
+        reply, code, usage = await ask(resources, SUPERVISOR, final_prompt(state, resources.prompts),
+                                       resources.settings(config))
+        update = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {SUPERVISOR: usage},
+                  "counters": {"steps": 1}, "phase": "final", "final_attempts": state.get("final_attempts", 0) + 1,
+                  "proposed_code": code or "", "code_to_run": code or "", "correction_reason": ""}
+        return Command(update=update, goto="executor") if code else update
 
     return final
 
 
-def make_multi_agent_finish_node(resources: Resources):
-    """`make_finish_node`, with the right reason when the supervisor's final code
-    did not complete the task before the step budget ran out."""
-    finish = make_finish_node(resources)
-
-    async def multi_agent_finish(state: MultiAgentState, config: RunnableConfig) -> dict:
-        settings = resources.settings(config)
-        preset: dict = {}
-        done = (state.get("last_result") or {}).get("task_completed")
-        if state.get("status") in (None, "running") and not done and steps_taken(state) < settings.max_steps:
-            preset = {"status": "step_budget", "status_reason": (
-                f"the supervisor's final code did not complete the task in {state.get('final_attempts', 0)} "
-                f"attempt(s) (at most {MAX_FINAL_ATTEMPTS})")}
-        update = await finish({**state, **preset}, config)
-        return {**preset, **update}
-
-    multi_agent_finish.__name__ = "finish"
-    return multi_agent_finish
-
-
-# -- routing ----------------------------------------------------------------------------------
-def make_routes(resources: Resources, *, specialist_steps: int):
-    """The conditional edges. Each path out of a model-calling node either ends or
-    passes a check of the step budget, so every loop terminates."""
-
-    def over(state: MultiAgentState, config: RunnableConfig) -> bool:
-        if state.get("status") not in (None, "running"):
-            return True
-        if (state.get("last_result") or {}).get("task_completed"):
-            return True
-        return steps_taken(state) >= resources.settings(config).max_steps
-
-    def next_subgoal(state: MultiAgentState, config: RunnableConfig) -> str:
-        if over(state, config):
-            return "finish"
-        return "specialist" if state.get("subgoal_index", 0) < len(state.get("plan") or []) else "final"
-
-    async def after_setup(state: MultiAgentState) -> Literal["plan", "finish"]:
-        return "finish" if state.get("status") not in (None, "running") else "plan"
-
-    async def after_plan(state: MultiAgentState, config: RunnableConfig) -> str:
-        return next_subgoal(state, config)
-
-    async def after_specialist(state: MultiAgentState, config: RunnableConfig) -> str:
-        if state.get("status") not in (None, "running"):
-            return "finish"
-        return "executor" if state.get("code_to_run") else next_subgoal(state, config)
-
-    async def after_executor(state: MultiAgentState, config: RunnableConfig) -> str:
-        if over(state, config):
-            return "finish"
-        if state.get("phase") == "final":
-            return "final" if state.get("final_attempts", 0) < MAX_FINAL_ATTEMPTS else "finish"
-        return "handoff" if state.get("subgoal_steps", 0) >= specialist_steps else "specialist"
-
-    async def after_handoff(state: MultiAgentState, config: RunnableConfig) -> str:
-        return next_subgoal(state, config)
-
-    async def after_final(state: MultiAgentState, config: RunnableConfig) -> str:
-        if state.get("status") not in (None, "running"):
-            return "finish"
-        if state.get("code_to_run"):
-            return "executor"
-        retry = state.get("final_attempts", 0) < MAX_FINAL_ATTEMPTS and not over(state, config)
-        return "final" if retry else "finish"
-
-    return {"setup": after_setup, "plan": after_plan, "specialist": after_specialist,
-            "executor": after_executor, "handoff": after_handoff, "final": after_final}
-
-
-_TARGETS = {
-    "setup": ["plan", "finish"],
-    "plan": ["specialist", "final", "finish"],
-    "specialist": ["executor", "specialist", "final", "finish"],
-    "executor": ["specialist", "handoff", "final", "finish"],
-    "handoff": ["specialist", "final", "finish"],
-    "final": ["executor", "final", "finish"],
-}
+def final_code_failed(state: MultiAgentState, settings: TriroleSettings) -> str:
+    """Why a multi-agent run ended without completing the task, when no node said why."""
+    if steps_taken(state) >= settings.max_steps:
+        return out_of_steps(state, settings)
+    return (f"the supervisor's final code did not complete the task in {state.get('final_attempts', 0)} "
+            f"attempt(s) (at most {MAX_FINAL_ATTEMPTS})")
 
 
 def build_multi_agent_graph(
@@ -403,27 +350,36 @@ def build_multi_agent_graph(
         specialist_steps: model calls one specialist may make on its sub-goal.
         max_subgoals: sub-goals the supervisor's plan is cut to.
         nodes: replacements by node name (``setup``, ``plan``, ``specialist``,
-            ``executor``, ``handoff``, ``final``, ``finish``).
+            ``final``, ``executor``, ``finish``); ``plan``, ``specialist`` and ``final``
+            hand off: their update goes to whoever `next_turn` names.
         Other options mean what they mean for `build_scaffold_graph`.
     """
     if specialist_steps < 1 or max_subgoals < 1:
         raise ValueError("specialist_steps and max_subgoals must be >= 1")
     resources = make_resources(model=model, models=models, settings=settings, prompts=prompts,
                                token_counter=token_counter, environment=environment, roles=ROLE_ENDPOINTS)
-    roles = _Roles(resources)
     built = {
-        "setup": make_setup_node(resources),
-        "plan": make_plan_node(roles, max_subgoals=max_subgoals),
-        "specialist": make_specialist_node(roles, specialist_steps=specialist_steps),
+        "setup": make_setup_node(resources, with_info=lambda info: {
+            "app_references": specialist_references(info.apps, info.reference), "phase": "plan"}),
+        "plan": make_plan_node(resources, max_subgoals=max_subgoals),
+        "specialist": make_specialist_node(resources, specialist_steps=specialist_steps),
+        "final": make_final_node(resources),
         "executor": make_executor_node(resources),
-        "handoff": make_handoff_node(specialist_steps),
-        "final": make_final_node(roles),
-        "finish": make_multi_agent_finish_node(resources),
+        "finish": make_finish_node(resources, unfinished=final_code_failed),
     }
-    graph = new_graph(built, nodes, state_schema=MultiAgentState)
-    routes = make_routes(resources, specialist_steps=specialist_steps)
+    # A replacement of a handing-off node hands off too: the graph has no edges out of it.
+    nodes = dict(nodes or {})
+    for node in ("plan", "specialist", "final"):
+        built[node] = hands_off(resources, nodes.pop(node, None) or built[node])
+    turns = get_args(Turn)
+    graph = new_graph(built, nodes, state_schema=MultiAgentState,
+                      destinations={"plan": turns, "specialist": turns, "final": ("executor", *turns)})
     graph.add_edge(START, "setup")
-    for source, targets in _TARGETS.items():
-        graph.add_conditional_edges(source, routes[source], targets)
+    graph.add_conditional_edges("setup", unless_over("plan"), ["plan", "finish"])
+
+    async def after_execution(state: MultiAgentState, config: RunnableConfig) -> str:
+        return next_turn(state, resources.settings(config))
+
+    graph.add_conditional_edges("executor", after_execution, list(turns))
     graph.add_edge("finish", END)
-    return graph.compile(checkpointer=checkpointer, name=name, debug=debug)
+    return compile_graph(graph, resources, checkpointer=checkpointer, name=name, debug=debug)

@@ -10,7 +10,7 @@ from langchain_core.runnables import RunnableConfig
 from trirole.nodes.context import agent_prompt
 from trirole.resources import Resources
 from trirole.settings import TriroleSettings
-from trirole.state import TriroleState, steps_taken
+from trirole.state import TriroleState, status_is_final, steps_taken
 
 AfterAgent = Literal["corrector", "executor", "summarizer", "agent", "finish"]
 AfterExecution = Literal["summarizer", "agent", "finish"]
@@ -18,7 +18,7 @@ AfterExecution = Literal["summarizer", "agent", "finish"]
 
 def run_is_over(state: TriroleState, settings: TriroleSettings) -> bool:
     """Completed, failed for good, or out of steps."""
-    if state.get("status") not in (None, "running"):
+    if status_is_final(state):
         return True
     if (state.get("last_result") or {}).get("task_completed"):
         return True
@@ -44,7 +44,7 @@ def make_routes(resources: Resources, *, summarizer: bool = True, corrector: boo
         return "summarizer" if await needs_summary(state, settings) else "agent"
 
     async def after_agent(state: TriroleState, config: RunnableConfig) -> AfterAgent:
-        if state.get("status") not in (None, "running"):
+        if status_is_final(state):
             return "finish"
         if not state.get("code_to_run"):  # no code: the reply was answered with a hint
             return await after_execution(state, config)
@@ -55,5 +55,10 @@ def make_routes(resources: Resources, *, summarizer: bool = True, corrector: boo
     return after_agent, after_execution
 
 
-async def after_setup(state: TriroleState) -> Literal["agent", "finish"]:
-    return "finish" if state.get("status") not in (None, "running") else "agent"
+def unless_over(first: str):
+    """The edge out of ``setup``: to `first`, or to ``finish`` when the task could not start."""
+
+    async def after_setup(state: TriroleState) -> str:
+        return "finish" if status_is_final(state) else first
+
+    return after_setup

@@ -7,49 +7,72 @@ whether the code goes to the corrector first, and returns a partial state update
 
 from __future__ import annotations
 
+from typing import Callable
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
-from trirole.backend import TokenCounter, describe_model_error
-from trirole.nodes.context import ContextOverflow, agent_prompt, fit_to_budget
+from trirole.backend import TokenCounter
+from trirole.nodes.context import agent_prompt, fit_to_budget
 from trirole.parsing import extract_code, strip_thinking
+from trirole.prompts import Prompts
 from trirole.repetition import correction_reason
-from trirole.resources import Resources, invoke_role
+from trirole.resources import Resources, calls_role, invoke_role
+from trirole.settings import TriroleSettings
 from trirole.state import RoleUsage, TriroleState
+
+PromptBuilder = Callable[..., list[BaseMessage]]
+"""``(state, prompts, *, settings) -> prompt``: the run's settings size the artifact block."""
 
 
 async def propose_action(model: BaseChatModel, prompt: list[BaseMessage], counter: TokenCounter,
-                         *, role: str = "agent") -> tuple[str, str | None, RoleUsage]:
+                         *, role: str = "agent", read_code: Callable[[str], str | None] = extract_code
+                         ) -> tuple[str, str | None, RoleUsage]:
     """Ask `model` for the next step: its reply without thinking, the code in it (or
     ``None``), and the call's usage."""
     response, usage = await invoke_role(model, prompt, role=role, counter=counter)
     text = response.content if isinstance(response.content, str) else str(response.content)
-    return strip_thinking(text), extract_code(text), usage
+    return strip_thinking(text), read_code(text), usage
 
 
-def make_agent_node(resources: Resources, *, role: str = "agent"):
-    """The agent node. Each call is one step: it counts against ``max_steps``."""
+async def ask(resources: Resources, role: str, prompt: list[BaseMessage], settings: TriroleSettings, *,
+              read_code: Callable[[str], str | None] = extract_code) -> tuple[str, str | None, RoleUsage]:
+    """`propose_action` with `role`'s model, its prompt cut to the budget by its counter."""
+    counter = resources.counter(settings, role)
+    prompt = await fit_to_budget(prompt, settings.prompt_budget, counter)
+    return await propose_action(resources.model(role, settings), prompt, counter, role=role, read_code=read_code)
 
+
+def hint_without_code(state: TriroleState, prompts: Prompts) -> dict:
+    """A reply without code is recoverable: tell the model so, as an observation."""
+    hint = state.get("completion_hint") or "complete_task(answer)"
+    return {"messages": [HumanMessage(content=prompts.render("no_code", completion_hint=hint))],
+            "counters": {"no_code": 1}}
+
+
+def make_agent_node(resources: Resources, *, role: str = "agent", prompt: PromptBuilder = agent_prompt,
+                    read_code: Callable[[str], str | None] = extract_code,
+                    without_code: Callable[[TriroleState, Prompts], dict] = hint_without_code):
+    """The agent node. Each call is one step: it counts against ``max_steps``.
+
+    role: whose model and usage (the multi-agent graph's specialists are this node);
+    prompt: the state to the prompt; read_code: the reply to its code action;
+    without_code: the update for a reply without code (default: a hint, and the loop goes on).
+    """
+
+    @calls_role(resources, role)
     async def agent(state: TriroleState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
-        counter = resources.counter(settings, role)
-        try:
-            prompt = await fit_to_budget(agent_prompt(state, resources.prompts, settings=settings), settings.prompt_budget, counter)
-            reply, code, usage = await propose_action(resources.model(role, settings), prompt, counter, role=role)
-        except ContextOverflow as exc:
-            return {"status": "context_overflow", "status_reason": str(exc)}
-        except Exception as exc:  # the endpoint failed after its retries: end the run, say why
-            reason = describe_model_error(exc, resources.endpoint(settings, role))
-            return {"status": "model_error", "status_reason": reason}
+        reply, code, usage = await ask(resources, role, prompt(state, resources.prompts, settings=settings), settings,
+                                       read_code=read_code)
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {role: usage},
                         "counters": {"steps": 1}}
         if code is None:
-            # Recoverable: the model answered without code. Tell it so, as an observation.
-            hint = state.get("completion_hint") or "complete_task(answer)"
-            update["messages"].append(HumanMessage(content=resources.prompts.render("no_code", completion_hint=hint)))
-            update["counters"]["no_code"] = 1
-            update.update(proposed_code="", code_to_run="", correction_reason="")
+            extra = without_code(state, resources.prompts)
+            update["messages"] += extra.pop("messages", [])
+            update["counters"].update(extra.pop("counters", {}))
+            update.update(proposed_code="", code_to_run="", correction_reason="", **extra)
             return update
         reason = correction_reason(code, state.get("attempts") or [], state.get("last_result"), settings)
         update.update(proposed_code=code, code_to_run=code, correction_reason=reason)

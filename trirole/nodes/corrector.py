@@ -15,11 +15,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
-from trirole.backend import TokenCounter, describe_model_error
-from trirole.nodes.context import ContextOverflow, agent_prompt, fit_to_budget
+from trirole.backend import TokenCounter
+from trirole.nodes.context import agent_prompt, fit_to_budget
 from trirole.parsing import extract_code
 from trirole.prompts import Prompts
-from trirole.resources import Resources, invoke_role
+from trirole.resources import Resources, calls_role, invoke_role
 from trirole.state import ExecutionResult, RoleUsage, TriroleState
 
 
@@ -46,6 +46,7 @@ async def correct_code(model: BaseChatModel, prompt: list[BaseMessage], counter:
 
 
 def make_corrector_node(resources: Resources):
+    @calls_role(resources, "corrector")
     async def corrector(state: TriroleState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
         code = state.get("proposed_code") or ""
@@ -56,14 +57,8 @@ def make_corrector_node(resources: Resources):
             instruction=state["task"]["instruction"], reference=state.get("reference") or "(none)", code=code,
             reason=state.get("correction_reason") or "review", error=describe_error(state.get("last_result")),
             prompts=resources.prompts, history=history)
-        try:
-            revised, usage = await correct_code(resources.model("corrector", settings), prompt,
-                                                resources.counter(settings, "corrector"), settings.prompt_budget)
-        except ContextOverflow as exc:
-            return {"status": "context_overflow", "status_reason": str(exc)}
-        except Exception as exc:
-            reason = describe_model_error(exc, resources.endpoint(settings, "corrector"))
-            return {"status": "model_error", "status_reason": reason}
+        revised, usage = await correct_code(resources.model("corrector", settings), prompt,
+                                            resources.counter(settings, "corrector"), settings.prompt_budget)
         # A reply without code leaves the agent's code as it was.
         return {"code_to_run": revised or code, "usage": {"corrector": usage}, "counters": {"corrections": 1}}
 

@@ -8,6 +8,8 @@ its own process (a sandbox subprocess or AppWorld's server).
 
 from __future__ import annotations
 
+from typing import Callable
+
 from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -16,8 +18,8 @@ from trirole.artifacts import extract_artifacts
 from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
-from trirole.resources import Resources
-from trirole.state import ExecutionResult, TriroleState
+from trirole.resources import Episode, Resources, episode_of
+from trirole.state import ExecutionResult, TriroleState, status_is_final
 from trirole.settings import TriroleSettings
 from trirole.tools import Environment, EnvironmentError_, EnvironmentInfo
 
@@ -50,36 +52,30 @@ def make_executor_node(resources: Resources):
     async def executor(state: TriroleState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
         try:
-            env, resumed = await _environment(resources, state, settings)
-        except EnvironmentError_ as exc:
-            return {"status": "env_error", "status_reason": f"the environment failed: {exc}"}
-        code = state.get("code_to_run") or ""
-        step = (state.get("counters") or {}).get("steps", 0)
-        revised = code != (state.get("proposed_code") or "")
-        try:
-            update = await execute_action(env, code, step=step, revised=revised, proposed=state.get("proposed_code", ""),
+            env, restarted = await _live_environment(resources, state, settings, episode_of(config))
+            code = state.get("code_to_run") or ""
+            step = (state.get("counters") or {}).get("steps", 0)
+            update = await execute_action(env, code, step=step, revised=code != (state.get("proposed_code") or ""),
+                                          proposed=state.get("proposed_code", ""),
                                           max_observation_chars=settings.max_observation_chars,
                                           prompts=resources.prompts)
         except EnvironmentError_ as exc:
             return {"status": "env_error", "status_reason": f"the environment failed: {exc}"}
         await adispatch_custom_event(EXECUTION_EVENT, {"step": step, **update["last_result"]}, config=config)
-        return {**update, **resumed}
+        return {**update, **restarted}
 
     return executor
 
 
-async def start_episode(resources: Resources, state: TriroleState,
-                        settings: TriroleSettings) -> tuple[dict, EnvironmentInfo | None]:
-    """Reset a fresh environment to the task: the state update recording what it tells
-    the agent, and its info (``None`` when the task could not start: the update then
-    ends the run with ``env_error``)."""
-    session_id, env = resources.new_session(settings)
+async def start_episode(resources: Resources, state: TriroleState, settings: TriroleSettings,
+                        episode: Episode) -> tuple[dict, EnvironmentInfo | None]:
+    """Reset a fresh environment to the task in the run's `episode`: the state update
+    recording what it tells the agent, and its info (``None`` when the task could not
+    start: the update then ends the run with ``env_error``)."""
     try:
-        info = await env.reset(state["task"])
+        session_id, info = await episode.start(resources.new_environment(settings), state["task"])
     except (EnvironmentError_, ValueError) as exc:
-        resources.end_session({"env_session": session_id})
-        return {"env_session": session_id, "status": "env_error",
-                "status_reason": f"could not start the task: {exc}"}, None
+        return {"env_session": episode.id, "status": "env_error", "status_reason": f"could not start the task: {exc}"}, None
     task = {**state["task"], "instruction": state["task"].get("instruction") or info.instruction,
             "context": {**info.context, **(state["task"].get("context") or {})}}
     return {"env_session": session_id, "task": task, "reference": info.reference,
@@ -87,18 +83,31 @@ async def start_episode(resources: Resources, state: TriroleState,
             "status": "running", "status_reason": ""}, info
 
 
-def make_setup_node(resources: Resources):
-    """Resets a fresh environment to the task and records what it tells the agent."""
+def make_setup_node(resources: Resources, *, with_info: Callable[[EnvironmentInfo], dict] | None = None):
+    """Resets a fresh environment to the task and records what it tells the agent
+    (plus ``with_info(info)``, for a graph that keeps more of it)."""
 
     async def setup(state: TriroleState, config: RunnableConfig) -> dict:
-        update, _ = await start_episode(resources, state, resources.settings(config))
+        update, info = await start_episode(resources, state, resources.settings(config), episode_of(config))
+        if info is not None and with_info is not None:
+            update.update(with_info(info))
         return update
 
     return setup
 
 
-def make_finish_node(resources: Resources):
-    """Decides the final status, asks the environment for its verdict, closes it."""
+def out_of_steps(state: TriroleState, settings: TriroleSettings) -> str:
+    """Why a run that did not complete its task ended, when no node said why."""
+    return f"the step budget of {settings.max_steps} ran out before the task was complete"
+
+
+def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState, TriroleSettings], str] = out_of_steps):
+    """Decides the final status and asks the environment for its verdict. The episode
+    is closed by its owner (`Episode`), not here: a run cut off before this node
+    closes it just the same.
+
+    unfinished: the reason of a run that ends running without completing its task.
+    """
 
     async def finish(state: TriroleState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
@@ -107,10 +116,9 @@ def make_finish_node(resources: Resources):
         if last.get("task_completed"):
             update.update(status="completed", status_reason="the agent declared the task complete",
                           answer=last.get("answer"))
-        elif state.get("status") in (None, "running"):
-            update.update(status="step_budget",
-                          status_reason=f"the step budget of {settings.max_steps} ran out before the task was complete")
-        env = resources.end_session(state)
+        elif not status_is_final(state):
+            update.update(status="step_budget", status_reason=unfinished(state, settings))
+        env = episode_of(config).live(state.get("env_session"))
         if env is not None:
             try:
                 verdict = await env.evaluate()
@@ -118,8 +126,6 @@ def make_finish_node(resources: Resources):
                     update["evaluation"] = verdict.to_dict()
             except EnvironmentError_ as exc:
                 update["evaluation"] = {"success": False, "error": str(exc)}
-            finally:
-                await env.close()
         final = {**state, **update}
         await adispatch_custom_event(FINAL_EVENT, {
             "status": final.get("status"), "status_reason": final.get("status_reason"),
@@ -131,16 +137,14 @@ def make_finish_node(resources: Resources):
     return finish
 
 
-async def _environment(resources: Resources, state: TriroleState, settings) -> tuple[Environment, dict]:
-    """This run's environment, and a state update if it had to be started again.
-
-    A run resumed from a checkpoint in a process that never started its episode (or
-    after the server restarted) gets a fresh episode of the same task: variables from
-    before are gone, and the agent's history says what they held.
-    """
-    env = resources.session(state)
+async def _live_environment(resources: Resources, state: TriroleState, settings: TriroleSettings,
+                            episode: Episode) -> tuple[Environment, dict]:
+    """This run's environment, and a state update if its episode had to start again
+    (the rule in `Episode`: a thread resumed without its live episode restarts it)."""
+    env = episode.live(state.get("env_session"))
     if env is not None:
         return env, {}
-    session_id, env = resources.new_session(settings)
-    await env.reset(state["task"])
-    return env, {"env_session": session_id}
+    update, info = await start_episode(resources, state, settings, episode)
+    if info is None:
+        raise EnvironmentError_(update["status_reason"])
+    return episode.env, {"env_session": update["env_session"]}

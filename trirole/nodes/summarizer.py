@@ -14,11 +14,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
-from trirole.backend import TokenCounter, describe_model_error
-from trirole.nodes.context import ContextOverflow, fit_to_budget
+from trirole.backend import TokenCounter
+from trirole.nodes.context import fit_to_budget
 from trirole.parsing import strip_thinking
 from trirole.prompts import Prompts
-from trirole.resources import Resources, invoke_role
+from trirole.resources import Resources, calls_role, invoke_role
 from trirole.state import RoleUsage, TriroleState
 
 
@@ -75,21 +75,16 @@ def turns_to_compress(state: TriroleState, keep_recent_turns: int) -> tuple[int,
 
 
 def make_summarizer_node(resources: Resources):
+    @calls_role(resources, "summarizer")
     async def summarizer(state: TriroleState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
         start, end = turns_to_compress(state, settings.keep_recent_turns)
         if end <= start:
             return {}
         counter = resources.counter(settings, "summarizer")
-        try:
-            summary, usage = await summarize(
-                resources.model("summarizer", settings), state["task"]["instruction"], state.get("summary", ""),
-                state["messages"][start:end], resources.prompts, counter, settings.prompt_budget)
-        except ContextOverflow as exc:
-            return {"status": "context_overflow", "status_reason": str(exc)}
-        except Exception as exc:
-            reason = describe_model_error(exc, resources.endpoint(settings, "summarizer"))
-            return {"status": "model_error", "status_reason": reason}
+        summary, usage = await summarize(
+            resources.model("summarizer", settings), state["task"]["instruction"], state.get("summary", ""),
+            state["messages"][start:end], resources.prompts, counter, settings.prompt_budget)
         return {"summary": summary, "summarized_upto": end, "usage": {"summarizer": usage},
                 "counters": {"summarizations": 1}}
 

@@ -49,5 +49,26 @@ def load_prompts(overrides: Mapping[str, str] | str | Path | None = None) -> Pro
     unknown = set(overrides or {}) - set(templates)
     if unknown:
         raise ValueError(f"unknown prompt names {sorted(unknown)}; known: {sorted(templates)}")
+    for name, text in (overrides or {}).items():
+        check_placeholders(name, text, allowed=placeholders(templates[name]))
     templates.update(overrides or {})
     return Prompts(templates)
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``${name}`` / ``$name`` placeholders of a template."""
+    return set(Template(text).get_identifiers())
+
+
+def check_placeholders(name: str, text: str, *, allowed: set[str]) -> None:
+    """An override may use any of its default template's placeholders (the values the
+    graph fills in) and no other: a typo would otherwise fail mid-run."""
+    template = Template(text)
+    shown = ", ".join(f"${{{p}}}" for p in sorted(allowed)) or "none"
+    if not template.is_valid():
+        raise ValueError(f"prompt override {name!r} has a '$' that is not a placeholder (write $$ for a literal $); "
+                         f"its placeholders are: {shown}")
+    extra = placeholders(text) - allowed
+    if extra:
+        raise ValueError(f"prompt override {name!r} uses unknown placeholders "
+                         f"{', '.join(f'${{{p}}}' for p in sorted(extra))}; its placeholders are: {shown}")
