@@ -376,7 +376,8 @@ async def evaluate(
 
             _log(f"starting {concurrency} AppWorld server(s) of this evaluation (one task at a time each)", progress)
             servers = await owned.enter_async_context(appworld_servers(concurrency, data.env_options.get("root")))
-            worker_env_options = [{"url": server.url, "lease": False, "log_path": server.log_path}
+            worker_env_options = [{"url": server.url, "root": str(server.root), "lease": False,
+                                   "log_path": server.log_path}
                                   for server in servers]
         return await _run_pairs(names, data, tasks, out_dir, settings=settings, concurrency=concurrency,
                                 task_timeout_s=task_timeout_s, graph_options=graph_options, environment=environment,

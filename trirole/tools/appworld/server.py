@@ -23,7 +23,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import filelock
 import httpx
@@ -33,6 +33,7 @@ from trirole.serving.process import (
     ServerRecord,
     Spawned,
     free_port,
+    probe,
     read_record,
     reuse_or_start,
     spawn,
@@ -172,6 +173,18 @@ async def appworld_servers(size: int, root: str | os.PathLike | None = None, *,
         await asyncio.gather(*(asyncio.to_thread(s.stop, 5) for s, _ in spawned))
 
 
+@contextlib.contextmanager
+def private_server(root: str | os.PathLike | None = None, *, timeout_s: float = 180) -> Iterator[AppWorldServer]:
+    """One private AppWorld server owned by the caller (e.g. a test session), started from
+    this thread, stopped when the block ends and dying with this process."""
+    spawned, extra = _spawn("appworld-private", root, None, owned=True)
+    try:
+        _ready(spawned, timeout_s)
+        yield AppWorldServer(url=spawned.url, root=Path(extra["root"]), log_path=str(spawned.log_path), owned=True)
+    finally:
+        spawned.stop(5)
+
+
 def stop_appworld(name: str = RECORD_NAME, timeout_s: float = 5) -> bool:
     """Stop the named AppWorld server; True if it was running.
 
@@ -193,12 +206,11 @@ def appworld_status(name: str = RECORD_NAME) -> dict[str, Any]:
     }
     if record is None:
         return status
-    responding = False
-    try:
-        responding = _is_appworld(httpx.get(f"{record.url}/", timeout=5.0))
-    except httpx.HTTPError:
-        pass
+    lease = lease_server(record.url)
+    if lease is not None:
+        lease.release()
     status.update(url=record.url, pid=record.pid, port=record.port, root=record.extra.get("root"),
-                  log_path=record.log_path, responding=responding,
+                  log_path=record.log_path, responding=probe(f"{record.url}/", _is_appworld) is None,
+                  in_use=lease is None,
                   uptime_s=round(time.time() - record.started_at, 1), ready_s=record.extra.get("ready_s"))
     return status
