@@ -8,8 +8,11 @@ twice (``retry_errors`` reruns the pairs whose last record is an infrastructure 
 its last record wins, in `read_results` and everything built on it.
 
 An infrastructure error (the environment or the endpoint failed, the harness cut the pair
-off) is never the agent's failure: its record says ``"infra_error": true`` with the reason. Each pair gets its own environment instance and
-its own trace, ``out_dir/traces/<paradigm>/<task>.jsonl``.
+off) is never the agent's failure: its record says ``"infra_error": true`` with the reason.
+
+Each pair gets its own environment instance and its own trace,
+``out_dir/traces/<paradigm>/<task>.jsonl``. AppWorld servers an evaluation starts are its
+own: stopped when it ends, however it ends.
 """
 
 from __future__ import annotations
