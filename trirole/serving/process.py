@@ -244,14 +244,19 @@ def _stop_processes(leader: psutil.Process | None, pgid: int | None, timeout_s: 
     psutil.wait_procs(alive, timeout=5)
 
 
-def _die_with_owner() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """The child gets SIGKILL when the thread that started it dies (PR_SET_PDEATHSIG):
-    an owned server never outlives its owner, even one killed with SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 _PR_SET_PDEATHSIG = 1
+
+
+def _die_with_owner_hook() -> Callable[[], None]:
+    """A `preexec_fn`: the child gets SIGKILL when the thread that started it dies
+    (Linux's PR_SET_PDEATHSIG), so an owned server never outlives its owner, even one
+    killed with SIGKILL. prctl is looked up here, before the fork: the child only calls it."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def die_with_owner() -> None:  # pragma: no cover - runs in the child between fork and exec
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return die_with_owner
 
 
 @dataclass
@@ -304,7 +309,7 @@ def spawn(name: str, command: list[str], *, port: int, url: str, log_path: Path,
         try:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     env=full_env, cwd=cwd, start_new_session=True,
-                                    preexec_fn=_die_with_owner if owned else None)
+                                    preexec_fn=_die_with_owner_hook() if owned else None)
         except OSError as e:
             raise ServerStartError(f"could not run {command[0]!r} for server {name!r}: {e}") from e
     return Spawned(name=name, proc=proc, create_time=_create_time(proc.pid), port=port, url=url,
