@@ -86,7 +86,8 @@ def test_two_evaluations_at_once_beside_the_named_server_both_score_100(isolated
 
 
 @pytest.mark.appworld
-def test_a_killed_evaluation_leaves_no_server_running(isolated_home, tmp_path):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+def test_a_killed_evaluation_leaves_no_server_running(isolated_home, tmp_path, how):
     out = tmp_path / "out"
     run = subprocess.Popen(_eval_command(out, "--paradigms", "base,react", "--concurrency", "2"),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -97,8 +98,8 @@ def test_a_killed_evaluation_leaves_no_server_running(isolated_home, tmp_path):
         assert run.poll() is None, "the evaluation ended before it could be killed"
         ports = _private_ports(isolated_home)
         assert len(ports) == 2 and len(_servers_on(ports)) == 2
-        run.send_signal(signal.SIGKILL)
-        run.wait()
+        run.send_signal(how)
+        assert run.wait(timeout=60) == (130 if how == signal.SIGINT else -signal.SIGKILL)
         assert _none_left(ports) == []
     finally:
         if run.poll() is None:
