@@ -366,10 +366,12 @@ async def evaluate(
         graph_options["model"] = oracle_for(data)
     if check and not ({"model", "models"} & set(graph_options)):
         await asyncio.to_thread(preflight, settings)
+    pending = _pending(Path(out_dir), names, tasks, retry_errors)
     own_servers = data.env == "appworld" and environment is None and "url" not in settings.env_options
     if data.env == "appworld" and concurrency > 1 and not own_servers:
         _log("note: AppWorld's server runs one task at a time; running with concurrency 1", progress)
         concurrency = 1
+    own_servers = own_servers and bool(pending)  # nothing left to run: start no server
     async with contextlib.AsyncExitStack() as owned:
         worker_env_options: list[dict[str, Any]] = [{} for _ in range(concurrency)]
         if own_servers:
@@ -382,21 +384,27 @@ async def evaluate(
             worker_env_options = [{"url": server.url, "root": str(server.root), "lease": False,
                                    "log_path": server.log_path}
                                   for server in servers]
-        return await _run_pairs(names, data, tasks, out_dir, settings=settings, concurrency=concurrency,
+        return await _run_pairs(names, data, tasks, pending, out_dir, settings=settings, concurrency=concurrency,
                                 task_timeout_s=task_timeout_s, graph_options=graph_options, environment=environment,
-                                progress=progress, retry_errors=retry_errors, worker_env_options=worker_env_options)
+                                progress=progress, worker_env_options=worker_env_options)
 
 
-async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], out_dir: str | Path, *,
-                     settings: TriroleSettings, concurrency: int, task_timeout_s: float | None,
-                     graph_options: dict[str, Any], environment: EnvironmentFactory | None, progress: bool,
-                     retry_errors: bool, worker_env_options: list[dict[str, Any]]) -> EvalSummary:
+def _pending(out: Path, names: list[str], tasks: list[EvalTask], retry_errors: bool) -> list[tuple[str, EvalTask]]:
+    """The pairs not recorded yet (and with `retry_errors`, those last recorded as an
+    infrastructure error)."""
+    done = {(r["paradigm"], r["task_id"]) for r in read_results(out)
+            if not (retry_errors and r.get("infra_error", r.get("status") in INFRA_STATUSES))}
+    return [(p, t) for t in tasks for p in names if (p, t.id) not in done]
+
+
+async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pending: list[tuple[str, EvalTask]],
+                     out_dir: str | Path, *, settings: TriroleSettings, concurrency: int,
+                     task_timeout_s: float | None, graph_options: dict[str, Any],
+                     environment: EnvironmentFactory | None, progress: bool,
+                     worker_env_options: list[dict[str, Any]]) -> EvalSummary:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, data, settings, progress)
-    done = {(r["paradigm"], r["task_id"]) for r in read_results(out)
-            if not (retry_errors and r.get("infra_error", r.get("status") in INFRA_STATUSES))}
-    pending = [(p, t) for t in tasks for p in names if (p, t.id) not in done]
     total, skipped = len(tasks) * len(names), len(tasks) * len(names) - len(pending)
     _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}); {skipped} already done; "
          f"running {len(pending)} with concurrency {concurrency}", progress)
