@@ -131,7 +131,7 @@ async def test_one_episode_per_server_at_a_time(appworld_server):
 
 @pytest.mark.appworld
 def test_the_named_server_is_reused_and_lists(appworld_server, isolated_home):
-    from trirole.tools.appworld.server import RECORD_NAME, appworld_status, serve_appworld, stop_appworld
+    from trirole.tools.appworld.server import RECORD_NAME, appworld_status, lease_server, serve_appworld, stop_appworld
 
     record = serve_appworld(root=appworld_server.root)
     try:
@@ -141,6 +141,11 @@ def test_the_named_server_is_reused_and_lists(appworld_server, isolated_home):
             serve_appworld(root=appworld_server.root / "elsewhere")
         status = appworld_status(RECORD_NAME)
         assert status["running"] and status["responding"] and status["root"] == str(appworld_server.root)
+        assert status["in_use"] is False
+        lease = lease_server(record.url)  # an episode runs on it: nobody else gets it
+        assert lease is not None and lease_server(record.url) is None and appworld_status()["in_use"] is True
+        lease.release()
+        assert appworld_status()["in_use"] is False
     finally:
         assert stop_appworld() is True
     assert appworld_status(RECORD_NAME)["running"] is False
