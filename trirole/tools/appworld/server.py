@@ -75,10 +75,24 @@ def _spawn(name: str, root: str | os.PathLike | None, port: int | None, *, owned
     url = f"http://127.0.0.1:{port}"
     command = [str(venv / "bin" / "python"), "-m", "uvicorn", APP,
                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    if owned:
+        _prune_logs(name)
     log_path = logs_dir() / (f"{name}-server.log" if not owned else f"{name}-{os.getpid()}-{port}.log")
     spawned = spawn(name, command, port=port, url=url, log_path=log_path, cwd=data_root, owned=owned,
                     env={"APPWORLD_ROOT": str(data_root), "PYTHONUNBUFFERED": "1"})
     return spawned, {"root": str(data_root), "venv": str(venv), "kind": "appworld-environment"}
+
+
+def _prune_logs(name: str, keep: int = 64) -> None:
+    """Private servers each log to a file of their own (named in errors); keep the newest."""
+    def age(path: Path) -> float:
+        try:
+            return -path.stat().st_mtime
+        except OSError:  # pruned meanwhile by another process
+            return 0.0
+
+    for old in sorted(logs_dir().glob(f"{name}-*.log"), key=age)[keep:]:
+        old.unlink(missing_ok=True)
 
 
 def _ready(spawned: Spawned, timeout_s: float) -> None:
