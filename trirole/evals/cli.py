@@ -72,5 +72,9 @@ def eval_command(args: argparse.Namespace) -> int:
     solved = {p: sum(1 for r in records if r["paradigm"] == p and r.get("success") is True) for p in paradigms}
     total = {p: sum(1 for r in records if r["paradigm"] == p) for p in paradigms}
     print(" ".join(f"{p}: {solved[p]}/{total[p]} solved;" for p in paradigms))
+    infra = sum(1 for r in records if r.get("infra_error"))
+    if infra:
+        print(f"{infra} pair(s) hit an infrastructure error (environment, endpoint or timeout; not the agent's "
+              "failure): rerun them with --retry-errors")
     print(f"report: {paths['markdown']}")
     return 0
