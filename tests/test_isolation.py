@@ -106,6 +106,29 @@ def test_a_killed_evaluation_leaves_no_server_running(isolated_home, tmp_path, h
             run.kill()
 
 
+@pytest.mark.appworld
+def test_trirole_run_uses_the_named_server_only_while_it_is_free(isolated_home, appworld_server):
+    from trirole.tools.appworld.server import lease_server, serve_appworld, stop_appworld
+
+    run = [sys.executable, "-m", "trirole.cli", "run", "--env", "appworld", "--task", appworld_server.task_id,
+           "--model", "oracle", "--paradigm", "react"]
+    named = serve_appworld()
+    try:
+        proc = subprocess.run(run, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and "evaluation: PASS" in proc.stdout, proc.stdout + proc.stderr
+        assert _private_ports(isolated_home) == set()  # it ran on the free named server
+        lease = lease_server(named.url)  # now an episode of another process runs there
+        try:
+            proc = subprocess.run(run, capture_output=True, text=True, timeout=300)
+        finally:
+            lease.release()
+        assert proc.returncode == 0 and "evaluation: PASS" in proc.stdout, proc.stdout + proc.stderr
+        ports = _private_ports(isolated_home)
+        assert len(ports) == 1 and _none_left(ports) == []  # its own server, stopped at its end
+    finally:
+        stop_appworld()
+
+
 # -- the oracle -------------------------------------------------------------------------------------
 @pytest.mark.appworld
 async def test_the_oracle_scores_100_with_every_paradigm_on_the_dev_split(isolated_home, tmp_path):
