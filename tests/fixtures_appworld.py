@@ -1,9 +1,13 @@
 """The real AppWorld environment server for tests marked ``@pytest.mark.appworld``.
 
 `appworld_server` starts ``appworld.serve.environment`` from AppWorld's own venv once per
-test session, under the record name ``appworld-test`` (a user's own ``appworld`` server
-is left alone), on a free port, with the default data root: ``APPWORLD_ROOT`` when set
-(the official data), else trirole's offline task pack. It stops the server at the end.
+test session, as a private server owned by the test session (no record: a user's own
+``appworld`` server is left alone, and the server dies with the session however it ends),
+on a free port, with the default data root: ``APPWORLD_ROOT`` when set (the official
+data), else trirole's offline task pack. It stops the server at the end.
+
+`isolated_home` is a TRIROLE_HOME of the test's own (its named servers, locks and logs),
+sharing the slow-to-build AppWorld venv and offline pack with the real one.
 
 The first run on a fresh machine installs the AppWorld venv (~1 min, PyPI) and builds
 the pack; later runs only start the server (a few seconds).
@@ -17,17 +21,13 @@ from pathlib import Path
 
 import pytest
 
-TEST_RECORD_NAME = "appworld-test"
-
 
 @dataclass
 class AppWorldTestServer:
     url: str
     root: Path
     task_id: str
-    record_name: str
     log_path: str
-    ready_s: float | None
 
 
 def _first_task(root: Path) -> str:
@@ -45,27 +45,42 @@ def _first_task(root: Path) -> str:
     return ids[0]
 
 
-@pytest.fixture(scope="session")
-def appworld_server():
-    from trirole.serving.process import read_record
+def _appworld_root() -> Path:
     from trirole.tools.appworld import AppWorldDataMissing, AppWorldNotInstalled, ensure_appworld_env
     from trirole.tools.appworld.data import default_root
-    from trirole.tools.appworld.server import serve_appworld, stop_appworld
 
     try:
         ensure_appworld_env()
     except AppWorldNotInstalled as exc:
         pytest.skip(f"AppWorld is not installed: {exc}")
     try:
-        root = default_root()
+        return default_root()
     except AppWorldDataMissing as exc:
         pytest.skip(f"no AppWorld data: {exc}")
-    started_here = read_record(TEST_RECORD_NAME) is None
-    record = serve_appworld(root=root, name=TEST_RECORD_NAME)
-    try:
-        yield AppWorldTestServer(url=record.url, root=Path(record.extra["root"]), task_id=_first_task(root),
-                                 record_name=TEST_RECORD_NAME, log_path=record.log_path,
-                                 ready_s=record.extra.get("ready_s"))
-    finally:
-        if started_here:
-            stop_appworld(TEST_RECORD_NAME)
+
+
+@pytest.fixture(scope="session")
+def appworld_server():
+    from trirole.tools.appworld.server import private_server
+
+    root = _appworld_root()
+    with private_server(root) as server:
+        yield AppWorldTestServer(url=server.url, root=server.root, task_id=_first_task(root),
+                                 log_path=server.log_path)
+
+
+@pytest.fixture
+def isolated_home(tmp_path, monkeypatch):
+    """A TRIROLE_HOME of the test's own, with the real one's AppWorld venv and pack."""
+    from trirole.paths import trirole_home
+    from trirole.tools.appworld.install import venv_dir
+
+    _appworld_root()  # built (or skipped) in the real home first
+    real = trirole_home()
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in ("appworld", venv_dir().name):
+        if (real / name).exists():
+            (home / name).symlink_to((real / name).resolve())
+    monkeypatch.setenv("TRIROLE_HOME", str(home))
+    return home

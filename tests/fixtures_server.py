@@ -8,7 +8,7 @@ model name.
 
 Several pytest sessions at once (engineers sharing a machine) share one test server:
 ``serve()`` lets one of them start it while the others wait and reuse it, each session
-holds a lease file, and the last session to finish stops it.
+holds a lease (a file lock), and the last session to finish stops it.
 
 The first run on a fresh machine installs the vLLM venv (~4 min) and builds the checkpoint
 (~1 min) under ``trirole_home()``; later sessions only start the server (~1 min, more on a
@@ -24,40 +24,44 @@ import pytest
 TEST_RECORD_NAME = "model-test"
 
 
-def _live_leases(lease_dir) -> list:
-    from trirole.serving.process import pid_alive
+def _live_leases(lease_dir, own) -> list:
+    """The lease files of other sessions still running: each session holds a file lock on
+    its own (released however the session ends, so a dead session's lease is never taken
+    for a live one, whatever process now has its pid)."""
+    from trirole.paths import try_lease
 
     live = []
-    for lease in lease_dir.iterdir():
-        try:
-            alive = pid_alive(int(lease.name))
-        except ValueError:
-            alive = False
-        if alive:
-            live.append(lease)
+    for path in lease_dir.glob("*.lock"):
+        if path == own:
+            continue
+        held_by_nobody = try_lease(path)
+        if held_by_nobody is None:
+            live.append(path)
         else:
-            lease.unlink(missing_ok=True)
+            held_by_nobody.release()
+            path.unlink(missing_ok=True)
     return live
 
 
 @pytest.fixture(scope="session")
 def vllm_server():
-    from trirole.paths import home_subdir
+    from trirole.paths import home_subdir, try_lease
     from trirole.serving import serve, stop_server
     from trirole.serving.local_model import serve_lock
 
     lease_dir = home_subdir("servers", f"{TEST_RECORD_NAME}.users")
-    lease = lease_dir / str(os.getpid())
-    lease.touch()
+    own = lease_dir / f"{os.getpid()}.lock"
+    lease = try_lease(own)
     try:
         record = serve(name=TEST_RECORD_NAME, quiet=True)  # starts it, or reuses a running one
     except BaseException:
-        lease.unlink(missing_ok=True)
+        lease.release()
         raise
     try:
         yield record
     finally:
         with serve_lock(TEST_RECORD_NAME):
-            lease.unlink(missing_ok=True)
-            if not _live_leases(lease_dir):
+            lease.release()
+            own.unlink(missing_ok=True)
+            if not _live_leases(lease_dir, own):
                 stop_server(TEST_RECORD_NAME, pid=record.pid)

@@ -27,14 +27,14 @@ from trirole.tools.base import Environment, EnvironmentError_, EnvironmentInfo, 
 
 
 def _env(server, **options) -> AppWorldEnvironment:
-    return AppWorldEnvironment(url=server.url, **options)
+    return AppWorldEnvironment(url=server.url, root=str(server.root), **options)
 
 
 # --------------------------------------------------------------------- the real server
 
 @pytest.mark.appworld
 async def test_full_episode(appworld_server):
-    env = make_environment("appworld", url=appworld_server.url, max_observation_chars=400)
+    env = make_environment("appworld", url=appworld_server.url, root=str(appworld_server.root), max_observation_chars=400)
     assert isinstance(env, Environment) and env.name == "appworld"
     info = await env.reset({"instruction": "", "task_id": appworld_server.task_id})
     assert isinstance(info, EnvironmentInfo)
@@ -130,15 +130,25 @@ async def test_one_episode_per_server_at_a_time(appworld_server):
 
 
 @pytest.mark.appworld
-def test_serve_reuses_and_lists(appworld_server):
-    from trirole.tools.appworld.server import appworld_status, serve_appworld
+def test_the_named_server_is_reused_and_lists(appworld_server, isolated_home):
+    from trirole.tools.appworld.server import RECORD_NAME, appworld_status, lease_server, serve_appworld, stop_appworld
 
-    again = serve_appworld(root=appworld_server.root, name=appworld_server.record_name)
-    assert again.url == appworld_server.url
-    with pytest.raises(AppWorldServerError, match="already runs"):
-        serve_appworld(root=appworld_server.root / "elsewhere", name=appworld_server.record_name)
-    status = appworld_status(appworld_server.record_name)
-    assert status["running"] and status["responding"] and status["root"] == str(appworld_server.root)
+    record = serve_appworld(root=appworld_server.root)
+    try:
+        again = serve_appworld(root=appworld_server.root)
+        assert again.url == record.url and again.pid == record.pid
+        with pytest.raises(AppWorldServerError, match="already runs"):
+            serve_appworld(root=appworld_server.root / "elsewhere")
+        status = appworld_status(RECORD_NAME)
+        assert status["running"] and status["responding"] and status["root"] == str(appworld_server.root)
+        assert status["in_use"] is False
+        lease = lease_server(record.url)  # an episode runs on it: nobody else gets it
+        assert lease is not None and lease_server(record.url) is None and appworld_status()["in_use"] is True
+        lease.release()
+        assert appworld_status()["in_use"] is False
+    finally:
+        assert stop_appworld() is True
+    assert appworld_status(RECORD_NAME)["running"] is False
     datasets = sorted(p.stem for p in (appworld_server.root / "data" / "datasets").glob("*.txt"))
     assert any(appworld_server.task_id in list_tasks(d, root=appworld_server.root) for d in datasets)
 

@@ -163,6 +163,34 @@ async def test_a_rerun_skips_recorded_pairs_and_ignores_a_half_written_line(tmp_
     assert record["usage"]["agent"]["calls"] == 1 and record["model_calls"] == 1 and record["success"] is True
 
 
+async def test_infrastructure_errors_are_marked_and_retry_errors_reruns_only_them(tmp_path):
+    # A model endpoint that fails (model_error) is the infrastructure's failure, a wrong
+    # answer the agent's: only the former is marked and rerun by retry_errors.
+    class Broken(GenericFakeChatModel):
+        async def _agenerate(self, *args, **kwargs):
+            raise ConnectionError("the endpoint is down")
+
+    env = {"environment": lambda settings: ScriptedEnvironment(), "progress": False}
+    broken = Broken(messages=iter(()))
+    await evaluate(["react"], _dataset(1), tmp_path, settings=TriroleSettings(), graph_options={"model": broken}, **env)
+    await evaluate(["base"], _dataset(1), tmp_path, settings=TriroleSettings(),
+                   graph_options={"model": forever("no code at all")}, **env)
+    down, wrong = read_results(tmp_path)
+    assert down["status"] == "model_error" and down["infra_error"] is True and "down" in down["infra_reason"]
+    assert wrong["infra_error"] is False and wrong["success"] is not True
+    good = {"model": forever(code("complete_task(1)"))}
+    again = await evaluate(["react", "base"], _dataset(1), tmp_path, settings=TriroleSettings(), graph_options=good,
+                           **env)
+    assert again.ran == 0  # without retry_errors every recorded pair is done
+    retried = await evaluate(["react", "base"], _dataset(1), tmp_path, settings=TriroleSettings(),
+                             graph_options=good, retry_errors=True, **env)
+    assert retried.ran == 1
+    assert len(read_results(tmp_path, every=True)) == 3
+    latest = {r["paradigm"]: r for r in read_results(tmp_path)}  # the last record of a pair wins
+    assert latest["react"]["success"] is True and latest["react"]["infra_error"] is False
+    assert latest["base"] is not None and latest["base"]["infra_error"] is False and latest["base"]["success"] is not True
+
+
 async def test_evaluations_leave_the_garbage_collector_as_they_found_it(tmp_path):
     # evaluate() freezes the objects that existed before it (so that its collection after
     # each pair is cheap) and must unfreeze them, also when two run at once in one process.

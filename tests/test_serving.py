@@ -146,7 +146,7 @@ def test_memory_check_message():
     with pytest.raises(InsufficientMemoryError) as e:
         check_memory(4.0, available_gib=1.25)
     msg = str(e.value)
-    assert "4.0 GiB" in msg and "1.2 GiB" in msg and "MemAvailable" in msg
+    assert "4.0 GiB" in msg and "1.2 GiB" in msg and "available memory" in msg
     check_memory(4.0, available_gib=8.0)  # enough: no error
 
 
@@ -328,3 +328,44 @@ def test_second_serve_reuses_running_server(vllm_server, capsys):
 def test_serving_other_model_while_running_is_an_error(vllm_server):
     with pytest.raises(local_model.ServeError, match="stop it first"):
         serve(model="Qwen/Qwen3-8B", preset="qwen3-8b-fp16", name=vllm_server.name, vllm="vllm")
+
+
+def test_a_stale_record_whose_pid_now_belongs_to_another_process_is_not_signalled(home):
+    # A server recorded under this pid died; its pid now belongs to an unrelated process
+    # (after a reboot or pid reuse): same pid, another start time.
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        write_record(ServerRecord(name="model", pid=other.pid, port=1, url="http://127.0.0.1:1/v1", log_path="",
+                                  started_at=time.time() - 3600, command=["vllm"], extra={},
+                                  create_time=process.psutil.Process(other.pid).create_time() - 3600))
+        assert stop_server("model") is False  # nothing of ours was running
+        assert not record_path("model").exists()
+        write_record(ServerRecord(name="model", pid=other.pid, port=1, url="", log_path="", started_at=0,
+                                  command=["vllm"], create_time=1.0))
+        assert read_record("model") is None and not record_path("model").exists()
+        time.sleep(0.3)
+        assert other.poll() is None  # never signalled
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_an_owned_server_dies_with_the_process_that_started_it(home, tmp_path):
+    # The owner (a python process) starts an owned server, prints its pid, and is SIGKILLed.
+    owner_code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from trirole.serving.process import spawn, free_port\n"
+        "s = spawn('owned', [sys.executable, '-c', 'import time; time.sleep(120)'], port=free_port(), url='',"
+        f" log_path=Path({str(tmp_path / 'owned.log')!r}), owned=True)\n"
+        "print(s.proc.pid, flush=True)\n"
+        "time.sleep(120)\n")
+    owner = subprocess.Popen([sys.executable, "-c", owner_code], stdout=subprocess.PIPE, text=True)
+    server_pid = int(owner.stdout.readline())
+    assert process.pid_alive(server_pid)
+    owner.kill()
+    owner.wait()
+    deadline = time.monotonic() + 10
+    while process.pid_alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not process.pid_alive(server_pid)

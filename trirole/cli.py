@@ -40,7 +40,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Endpoint and budget options shared by ``run`` and ``eval``."""
     group = parser.add_argument_group("model")
     group.add_argument("--base-url", help="OpenAI-compatible base URL (default: the server of `trirole model serve`)")
-    group.add_argument("--model", help="model name as the server knows it (default: the local server's)")
+    group.add_argument("--model", help="model name as the server knows it (default: the local server's); "
+                                       "`oracle`: answer with each task's ground-truth solution, no endpoint "
+                                       "(checks an installation or a dataset)")
     group.add_argument("--preset", choices=sorted(PRESETS), help="the paper's Qwen3-8B settings (model, context)")
     group.add_argument("--max-context-tokens", type=int, help="the model's context window (default 4096)")
     group.add_argument("--max-completion-tokens", type=int, help="tokens reserved for each answer (default 512)")
@@ -111,6 +113,7 @@ def task_from_args(args: argparse.Namespace) -> tuple[dict, dict]:
 
 async def run_command(args: argparse.Namespace) -> int:
     from trirole.backend import BackendError, check_endpoint
+    from trirole.evals.oracle import ORACLE, OracleChatModel, OracleError
     from trirole.graphs import PARADIGMS
     from trirole.trace import JsonlTrace
     from trirole.transcript import print_run
@@ -118,12 +121,19 @@ async def run_command(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     task, env_options = task_from_args(args)
     settings = replace(settings, env=args.env, env_options={**settings.env_options, **env_options})
+    options: dict = {}
     try:
-        check_endpoint(settings.base_url, settings.model)
-    except BackendError as exc:
+        if settings.model == ORACLE:
+            if args.env != "appworld":
+                raise OracleError("the oracle needs ground-truth solutions, and python tasks have none; "
+                                  "use it with --env appworld --task ID")
+            options["model"] = OracleChatModel.for_appworld()
+        else:
+            check_endpoint(settings.base_url, settings.model)
+    except (BackendError, OracleError) as exc:
         print(f"trirole run: error: {exc}", file=sys.stderr)
         return 1
-    graph = PARADIGMS[args.paradigm](settings=settings)
+    graph = PARADIGMS[args.paradigm](settings=settings, **options)
     callbacks = [JsonlTrace(Path(args.trace))] if args.trace else []
     config = {"callbacks": callbacks, "recursion_limit": recursion_limit(settings)}
     final = await print_run(graph, {"task": task}, config=config)

@@ -114,10 +114,9 @@ class Resources:
 def build_environment(settings: TriroleSettings) -> Environment:
     """A fresh environment as `settings` describe it (the one place that maps settings
     to an environment's options; ``env_options`` win)."""
-    options: dict = {"max_observation_chars": settings.max_observation_chars}
+    options: dict = {"max_observation_chars": settings.max_observation_chars, "isolation": settings.isolation}
     if settings.env == "python":
-        options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb,
-                       isolation=settings.isolation)
+        options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb)
     return make_environment(settings.env, **{**options, **dict(settings.env_options)})
 
 

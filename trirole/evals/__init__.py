@@ -8,15 +8,17 @@
 Modules: `paradigms` (names -> graph builders and settings overrides), `datasets`,
 `runner` (`evaluate`, resumable, results.jsonl), `metrics` (TGC, SGC, cost),
 `failures` (failure classes from traces), `report` (report.md, results.csv, plots),
-`published` (the papers' numbers, reference only), `cli` (``trirole eval``).
+`published` (the papers' numbers, reference only), `oracle` (a chat model answering with
+each task's ground-truth solution: ``--model oracle``), `cli` (``trirole eval``).
 """
 
 from trirole.evals.datasets import Dataset, DatasetError, EvalTask, load_dataset
 from trirole.evals.failures import classify_failure
 from trirole.evals.metrics import compute_metrics
+from trirole.evals.oracle import OracleChatModel
 from trirole.evals.paradigms import VARIANTS, resolve_paradigms
 from trirole.evals.report import write_report
 from trirole.evals.runner import EvalSummary, evaluate, read_results
 
-__all__ = ["Dataset", "DatasetError", "EvalSummary", "EvalTask", "VARIANTS", "classify_failure", "compute_metrics", "evaluate",
+__all__ = ["Dataset", "DatasetError", "EvalSummary", "EvalTask", "OracleChatModel", "VARIANTS", "classify_failure", "compute_metrics", "evaluate",
            "load_dataset", "read_results", "resolve_paradigms", "write_report"]

@@ -33,6 +33,9 @@ def add_eval_command(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--limit", type=int, help="only the first K tasks")
     parser.add_argument("--task-timeout", type=float, default=900.0,
                         help="wall-clock seconds per pair before it is recorded as timeout (default 900)")
+    parser.add_argument("--retry-errors", action="store_true",
+                        help="also rerun the pairs recorded as infrastructure errors (environment or endpoint "
+                             "failed, timeout); their new record replaces the old")
     add_model_options(parser)
     parser.set_defaults(func=eval_command)
     return parser
@@ -60,7 +63,8 @@ def eval_command(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.dataset)
         settings = settings_from_args(args)
         summary = asyncio.run(evaluate(paradigms, dataset, args.out, settings=settings, concurrency=args.concurrency,
-                                       limit=args.limit, task_timeout_s=args.task_timeout))
+                                       limit=args.limit, task_timeout_s=args.task_timeout,
+                                       retry_errors=args.retry_errors))
     except (DatasetError, BackendError, ValueError) as exc:
         return _fail(str(exc))
     paths = write_report(Path(args.out))
@@ -68,5 +72,9 @@ def eval_command(args: argparse.Namespace) -> int:
     solved = {p: sum(1 for r in records if r["paradigm"] == p and r.get("success") is True) for p in paradigms}
     total = {p: sum(1 for r in records if r["paradigm"] == p) for p in paradigms}
     print(" ".join(f"{p}: {solved[p]}/{total[p]} solved;" for p in paradigms))
+    infra = sum(1 for r in records if r.get("infra_error"))
+    if infra:
+        print(f"{infra} pair(s) hit an infrastructure error (environment, endpoint or timeout; not the agent's "
+              "failure): rerun them with --retry-errors")
     print(f"report: {paths['markdown']}")
     return 0

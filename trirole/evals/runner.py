@@ -3,8 +3,16 @@
 Each finished pair is one JSON line appended to ``out_dir/results.jsonl`` and synced to
 disk before the next is written, so a killed run loses only the pairs in flight. A rerun
 skips every pair already recorded, overwrites the partial traces of the unfinished ones
-and ignores a half-written last line. Each pair gets its own environment instance and
-its own trace, ``out_dir/traces/<paradigm>/<task>.jsonl``.
+and ignores a half-written last line. The file is append-only: when a pair is recorded
+twice (``retry_errors`` reruns the pairs whose last record is an infrastructure error),
+its last record wins, in `read_results` and everything built on it.
+
+An infrastructure error (the environment or the endpoint failed, the harness cut the pair
+off) is never the agent's failure: its record says ``"infra_error": true`` with the reason.
+
+Each pair gets its own environment instance and its own trace,
+``out_dir/traces/<paradigm>/<task>.jsonl``. AppWorld servers an evaluation starts are its
+own: stopped when it ends, however it ends.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import json
 import os
 import re
@@ -22,12 +31,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from trirole.evals.datasets import Dataset, EvalTask, load_dataset
+from trirole.evals.oracle import ORACLE, oracle_for
 from trirole.evals.paradigms import VARIANTS, resolve_paradigms
 from trirole.settings import ROLES, TriroleSettings, recursion_limit
 from trirole.tools import Environment, EnvironmentError_
 from trirole.trace import JsonlTrace
 
 RESULTS_FILE = "results.jsonl"
+# Statuses that are the infrastructure's failure, not the agent's: the environment or the
+# model endpoint failed, the harness cut the pair off at its wall-clock limit, or crashed.
+INFRA_STATUSES = frozenset({"env_error", "model_error", "timeout", "error"})
 TRACES_DIR = "traces"
 EnvironmentFactory = Callable[[TriroleSettings], Environment]
 
@@ -58,9 +71,16 @@ def _objects_before_frozen():
 
 
 # -- results.jsonl ------------------------------------------------------------------------------
-def read_results(out_dir: str | Path) -> list[dict[str, Any]]:
-    """The records of ``out_dir/results.jsonl`` (``[]`` if none). Lines that are not a
-    complete JSON object (a run killed mid-write) are skipped."""
+def pair_key(record: Mapping[str, Any]) -> tuple:
+    """What identifies a pair's record: paradigm, task and repeat."""
+    return record["paradigm"], record["task_id"], record.get("repeat", 0)
+
+
+def read_results(out_dir: str | Path, *, every: bool = False) -> list[dict[str, Any]]:
+    """The records of ``out_dir/results.jsonl`` (``[]`` if none): the last one of each
+    pair (a retried pair was recorded again), in the order pairs were first recorded;
+    `every`: all lines as written. Lines that are not a complete JSON object (a run killed
+    mid-write) are skipped."""
     path = Path(out_dir) / RESULTS_FILE
     if not path.is_file():
         return []
@@ -73,7 +93,13 @@ def read_results(out_dir: str | Path) -> list[dict[str, Any]]:
                 continue
             if isinstance(record, dict) and "paradigm" in record and "task_id" in record:
                 records.append(record)
-    return records
+    if every:
+        return records
+    latest: dict[tuple, dict[str, Any]] = {}
+    for record in records:
+        latest[pair_key(record)] = record
+    first = list(dict.fromkeys(pair_key(r) for r in records))
+    return [latest[key] for key in first]
 
 
 def _drop_partial_tail(path: Path) -> None:
@@ -103,6 +129,14 @@ class _ResultsWriter:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def appworld_experiment(out_dir: Path, paradigm: str) -> str:
+    """AppWorld's output folder (``experiments/outputs/<name>``) of one paradigm of the run
+    in `out_dir`: its own, so no other run's episode of the same task writes there (and
+    AppWorld's own `evaluate_dataset` can read the run)."""
+    digest = hashlib.sha1(str(out_dir.resolve()).encode()).hexdigest()[:10]
+    return f"trirole-eval/{out_dir.name}-{digest}/{paradigm}"
 
 
 def trace_path(out_dir: Path, paradigm: str, task_id: str) -> Path:
@@ -150,7 +184,16 @@ def make_record(paradigm: str, task: EvalTask, final: Mapping[str, Any], *, stat
         "answer": None if answer is None else str(answer)[:300],
         "failed_checks": len((evaluation or {}).get("failed") or []),
         "trace": trace,
+        **infra_marker(status or final.get("status") or "error",
+                       reason if status is not None else final.get("status_reason", "")),
     }
+
+
+def infra_marker(status: str, reason: str) -> dict[str, Any]:
+    """``infra_error`` (bool) and, when true, ``infra_reason``: see INFRA_STATUSES."""
+    if status in INFRA_STATUSES:
+        return {"infra_error": True, "infra_reason": reason}
+    return {"infra_error": False}
 
 
 async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, settings: TriroleSettings,
@@ -215,7 +258,8 @@ def preflight(settings: TriroleSettings) -> None:
     from trirole.backend import check_endpoint
 
     for base_url, model in dict.fromkeys((settings.endpoint(r).base_url, settings.endpoint(r).model) for r in ROLES):
-        check_endpoint(base_url, model)
+        if model != ORACLE:  # the oracle answers in-process: no endpoint
+            check_endpoint(base_url, model)
 
 
 def _check_manifest(out: Path, data: Dataset, settings: TriroleSettings, progress: bool) -> None:
@@ -256,6 +300,7 @@ async def evaluate(
     environment: EnvironmentFactory | None = None,
     check: bool = True,
     progress: bool = True,
+    retry_errors: bool = False,
 ) -> EvalSummary:
     """Run every (paradigm, task) pair not yet in ``out_dir/results.jsonl``.
 
@@ -273,6 +318,8 @@ async def evaluate(
             the settings (`trirole.resources.build_environment`).
         check: preflight the model endpoint(s) once (skipped when a model is injected).
         progress: one line per finished pair on stderr.
+        retry_errors: also rerun the pairs whose last record is an infrastructure error
+            (``infra_error``); their new record wins.
 
     Returns an `EvalSummary`; its ``records()`` are this evaluation's pairs, old and new.
     """
@@ -282,25 +329,50 @@ async def evaluate(
     if concurrency < 1 or (limit is not None and limit < 1):
         raise ValueError(f"concurrency and limit must be >= 1 (got {concurrency}, {limit})")
     graph_options = dict(graph_options or {})
+    if not ({"model", "models"} & set(graph_options)) and settings.endpoint("agent").model == ORACLE:
+        graph_options["model"] = oracle_for(data)
     if check and not ({"model", "models"} & set(graph_options)):
         await asyncio.to_thread(preflight, settings)
-    worker_env_options: list[dict[str, Any]] = [{} for _ in range(concurrency)]
-    if data.env == "appworld" and concurrency > 1 and environment is None and "url" not in settings.env_options:
-        # An AppWorld server holds one task at a time: one server per worker.
-        from trirole.tools.appworld.server import serve_appworld_pool
-
-        _log(f"starting a pool of {concurrency} AppWorld servers (one task at a time each)", progress)
-        servers = await asyncio.to_thread(serve_appworld_pool, concurrency)
-        worker_env_options = [{"url": server.url} for server in servers]
-    elif data.env == "appworld" and concurrency > 1:
+    pending = _pending(Path(out_dir), names, tasks, retry_errors)
+    own_servers = data.env == "appworld" and environment is None and "url" not in settings.env_options
+    if data.env == "appworld" and concurrency > 1 and not own_servers:
         _log("note: AppWorld's server runs one task at a time; running with concurrency 1", progress)
         concurrency = 1
+    own_servers = own_servers and bool(pending)  # nothing left to run: start no server
+    async with contextlib.AsyncExitStack() as owned:
+        worker_env_options: list[dict[str, Any]] = [{} for _ in range(concurrency)]
+        if own_servers:
+            # An AppWorld server holds one task at a time: one server per worker, owned by
+            # this evaluation (stopped when it ends, however it ends).
+            from trirole.tools.appworld.server import appworld_servers
 
+            _log(f"starting {concurrency} AppWorld server(s) of this evaluation (one task at a time each)", progress)
+            servers = await owned.enter_async_context(
+                appworld_servers(concurrency, data.env_options.get("root"), isolation=settings.isolation))
+            worker_env_options = [{"url": server.url, "root": str(server.root), "lease": False,
+                                   "log_path": server.log_path, "isolation": server.isolation}
+                                  for server in servers]
+        return await _run_pairs(names, data, tasks, pending, out_dir, settings=settings, concurrency=concurrency,
+                                task_timeout_s=task_timeout_s, graph_options=graph_options, environment=environment,
+                                progress=progress, worker_env_options=worker_env_options)
+
+
+def _pending(out: Path, names: list[str], tasks: list[EvalTask], retry_errors: bool) -> list[tuple[str, EvalTask]]:
+    """The pairs not recorded yet (and with `retry_errors`, those last recorded as an
+    infrastructure error)."""
+    done = {(r["paradigm"], r["task_id"]) for r in read_results(out)
+            if not (retry_errors and r.get("infra_error", r.get("status") in INFRA_STATUSES))}
+    return [(p, t) for t in tasks for p in names if (p, t.id) not in done]
+
+
+async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pending: list[tuple[str, EvalTask]],
+                     out_dir: str | Path, *, settings: TriroleSettings, concurrency: int,
+                     task_timeout_s: float | None, graph_options: dict[str, Any],
+                     environment: EnvironmentFactory | None, progress: bool,
+                     worker_env_options: list[dict[str, Any]]) -> EvalSummary:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, data, settings, progress)
-    done = {(r["paradigm"], r["task_id"]) for r in read_results(out)}
-    pending = [(p, t) for t in tasks for p in names if (p, t.id) not in done]
     total, skipped = len(tasks) * len(names), len(tasks) * len(names) - len(pending)
     _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}); {skipped} already done; "
          f"running {len(pending)} with concurrency {concurrency}", progress)
@@ -322,6 +394,8 @@ async def evaluate(
             context = None
             if worker_env_options[slot]:
                 env_options = {**run_settings[paradigm].env_options, **worker_env_options[slot]}
+                if "url" in worker_env_options[slot]:  # AppWorld: this run's output folder per paradigm
+                    env_options["experiment_name"] = appworld_experiment(out, paradigm)
                 context = {"env_options": env_options}
             record = await run_pair(graphs[paradigm], paradigm, task, out_dir=out, settings=run_settings[paradigm],
                                     task_timeout_s=task_timeout_s, context=context)

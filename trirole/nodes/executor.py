@@ -124,8 +124,8 @@ def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState
                 verdict = await env.evaluate()
                 if verdict is not None:
                     update["evaluation"] = verdict.to_dict()
-            except EnvironmentError_ as exc:
-                update["evaluation"] = {"success": False, "error": str(exc)}
+            except EnvironmentError_ as exc:  # no verdict: an infrastructure error, not the agent's failure
+                update.update(status="env_error", status_reason=f"the environment failed to evaluate: {exc}")
         final = {**state, **update}
         await adispatch_custom_event(FINAL_EVENT, {
             "status": final.get("status"), "status_reason": final.get("status_reason"),

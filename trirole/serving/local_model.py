@@ -34,7 +34,9 @@ from trirole.serving.process import (
     free_port,
     log_tail,
     port_is_free,
+    available_memory_gib,
     read_record,
+    reuse_or_start,
     start_server,
     stop_server,
 )
@@ -273,13 +275,7 @@ def command_line(command: Sequence[str], env: dict[str, str] | None = None) -> s
 # --------------------------------------------------------------------------- memory
 
 def mem_available_gib() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / (1024 * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    return available_memory_gib()
 
 
 def check_memory(need_gib: float = EMBEDDED_MEMORY_GIB, available_gib: float | None = None) -> None:
@@ -288,7 +284,7 @@ def check_memory(need_gib: float = EMBEDDED_MEMORY_GIB, available_gib: float | N
     if available is not None and available < need_gib:
         raise InsufficientMemoryError(
             f"not enough memory to start the embedded model: it needs about {need_gib:.1f} GiB "
-            f"free RAM, {available:.1f} GiB is available (MemAvailable in /proc/meminfo); "
+            f"free RAM, {available:.1f} GiB is available (available memory); "
             f"stop other programs or serve a model elsewhere and point base_url at it"
         )
 
@@ -375,32 +371,29 @@ def serve(
             say(command_line(cmd))
         return cmd
 
-    # One starter per record name: a concurrent serve() waits here, then reuses.
-    with serve_lock(name, quiet=quiet):
-        existing = read_record(name)
-        if existing is not None:
-            listed = _answers(existing)
-            running = existing.extra.get("model")
-            if listed is None:
-                raise ServeError(
-                    f"server {name!r} (pid {existing.pid}, {existing.url}) is running but does not "
-                    f"answer; stop it first: trirole model stop   (log: {existing.log_path})"
-                )
-            same = served in listed and existing.extra.get("source_model", running) == wanted_model
-            if not same:
-                raise ServeError(
-                    f"server {name!r} already serves {running!r} at {existing.url}; "
-                    f"stop it first (trirole model stop) to serve {wanted_model!r}"
-                )
-            if port is not None and port != existing.port:
-                raise ServeError(
-                    f"server {name!r} already serves {running!r} on port {existing.port}; "
-                    f"stop it first (trirole model stop) to serve it on port {port}"
-                )
-            say(f"reusing the running server {name!r} (pid {existing.pid}): {existing.url} model {running}")
-            existing.extra["reused"] = True
-            return existing
+    def reuse(existing: ServerRecord) -> None:
+        listed = _answers(existing)
+        running = existing.extra.get("model")
+        if listed is None:
+            raise ServeError(
+                f"server {name!r} (pid {existing.pid}, {existing.url}) is running but does not "
+                f"answer; stop it first: trirole model stop   (log: {existing.log_path})"
+            )
+        same = served in listed and existing.extra.get("source_model", running) == wanted_model
+        if not same:
+            raise ServeError(
+                f"server {name!r} already serves {running!r} at {existing.url}; "
+                f"stop it first (trirole model stop) to serve {wanted_model!r}"
+            )
+        if port is not None and port != existing.port:
+            raise ServeError(
+                f"server {name!r} already serves {running!r} on port {existing.port}; "
+                f"stop it first (trirole model stop) to serve it on port {port}"
+            )
+        say(f"reusing the running server {name!r} (pid {existing.pid}): {existing.url} model {running}")
+        existing.extra["reused"] = True
 
+    def start() -> ServerRecord:
         check_host = _url_host(host)
         if port is not None and not port_is_free(port, check_host):
             raise ServerStartError(
@@ -439,6 +432,10 @@ def serve(
         )
         say(f"ready after {record.extra.get('ready_s', 0):.0f} s: {record.url} model {served}")
         return record
+
+    # One starter per record name: a concurrent serve() waits, then reuses.
+    return reuse_or_start(name, start, reuse, None if quiet else
+                          f"waiting for another trirole process that is starting server {name!r} ...")
 
 
 # --------------------------------------------------------------------------- status / stop

@@ -153,16 +153,20 @@ def python_worker_command(python: str, worker: str | os.PathLike, worker_args: S
 
 
 def appworld_server_command(command: Sequence[str], *, writable: Sequence[str | os.PathLike],
-                            bwrap: str = "bwrap") -> list[str]:
+                            bwrap: str = "bwrap", die_with_parent: bool = False) -> list[str]:
     """`command` (AppWorld's server, ``VENV/bin/python -m uvicorn ...``) under bubblewrap:
     the host's network (it serves trirole on loopback), a read-only view of the filesystem
     except the `writable` folders and a private /tmp, the user's home hidden but for the
     server's venv and interpreter, its own pid and ipc namespaces, no capabilities.
 
-    Not ``--die-with-parent`` nor ``--new-session``: the server is detached, outlives the
-    command that started it and is stopped through its process group."""
+    Not ``--new-session``: the server is stopped through its process group. The named
+    server is detached and outlives the command that started it; a private server, owned
+    by its evaluation, dies with it (`die_with_parent`: bubblewrap's outer process is what
+    the owner's death signal reaches, and the server must follow it)."""
     confined = [find_bwrap(bwrap), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
                 "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--cap-drop", "ALL"]
+    if die_with_parent:
+        confined.append("--die-with-parent")
     home = os.path.realpath(Path.home())
     if home != "/":
         _, prefix = interpreter_prefix(command[0])

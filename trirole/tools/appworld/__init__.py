@@ -10,6 +10,7 @@ from trirole.tools.appworld.errors import (
     AppWorldDataMissing,
     AppWorldError,
     AppWorldNotInstalled,
+    AppWorldEpisodeLost,
     AppWorldServerError,
     AppWorldUnknownDataset,
     AppWorldUnknownTask,
@@ -34,5 +35,6 @@ __all__ = [
     "AppWorldUnreachable",
     "AppWorldUnknownTask",
     "AppWorldUnknownDataset",
+    "AppWorldEpisodeLost",
     "AppWorldServerError",
 ]

@@ -80,7 +80,8 @@ def _status(args: argparse.Namespace) -> int:
               "start it with: trirole env serve appworld")
         return 1
     health = "responding" if status["responding"] else "NOT responding"
-    print(f"AppWorld environment server: running at {status['url']} (pid {status['pid']}, {health}, "
+    use = "an episode runs on it" if status["in_use"] else "free"
+    print(f"AppWorld environment server: running at {status['url']} (pid {status['pid']}, {health}, {use}, "
           f"up {status['uptime_s']:.0f} s)")
     print(f"  data root: {status['root']}")
     print(f"  log: {status['log_path']}")

@@ -2,15 +2,17 @@
 
 Agent code runs in the AppWorld server's process (its IPython shell, with AppWorld's
 safety checks), never in trirole's. One server holds one task world at a time, so
-environments of one process sharing a server take turns: `reset` waits until the
-previous episode on that server is closed (see ``queue_timeout_s``).
+an episode holds the server's cross-process lease (`trirole.tools.appworld.server.lease_server`)
+from `reset` to `close`: environments of any process sharing a server take turns (see
+``queue_timeout_s``). A server that answers for another task, or whose episode was reset
+underneath, raises `AppWorldEpisodeLost`: an infrastructure error, not the agent's failure.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-import weakref
+import contextlib
+import uuid
 from pathlib import Path
 
 from trirole.parsing import clip_middle
@@ -19,6 +21,7 @@ from trirole.tools.appworld import data
 from trirole.tools.appworld.client import AppWorldClient
 from trirole.tools.appworld.errors import (
     LIST_FIX,
+    AppWorldEpisodeLost,
     AppWorldError,
     AppWorldServerError,
     AppWorldUnknownTask,
@@ -28,56 +31,55 @@ from trirole.tools.appworld.output import literal_answer, parse_failure, stored_
 from trirole.tools.appworld.reference import app_references, COMPLETION_HINT, reference_text
 from trirole.tools.base import EnvironmentInfo, Evaluation
 
-# url -> the environment whose episode holds that server (one world per server).
-_holders: dict[str, int] = {}
-_holders_lock = threading.Lock()
+# A variable set in the episode's shell at `reset`: gone when the world was re-initialised.
+_TOKEN_NAME = "trirole_episode_token"
+_LOST_SIGNS = ("The active task world is", "has not been initialized")
 
 
-def _record_for(url: str):
-    """The server record (any name) of the server at `url`, if trirole started it."""
-    from trirole.paths import home_subdir
+def _named_record_for(url: str):
+    """The named server's record when `url` is that server (for its log)."""
     from trirole.serving.process import read_record
+    from trirole.tools.appworld.server import RECORD_NAME
 
-    for path in sorted(home_subdir("servers").glob("*.json")):
-        record = read_record(path.stem)
-        if record is not None and record.url.rstrip("/") == url and record.extra.get("kind") == "appworld-environment":
-            return record
-    return None
-
-
-def _release(url: str, owner: int) -> None:
-    with _holders_lock:
-        if _holders.get(url) == owner:
-            del _holders[url]
+    record = read_record(RECORD_NAME)
+    return record if record is not None and record.url.rstrip("/") == url else None
 
 
 class AppWorldEnvironment:
     """AppWorld tasks through ``appworld serve environment``.
 
-    url: the server; default: the running recorded one (``trirole env serve appworld``),
-        started here when there is none and `autostart` is true.
+    url: the server; default: the named one (``trirole env serve appworld``) while its
+        lease is free, else (with `autostart`) a private server started here, owned by
+        this environment and stopped by `close`.
     root: the server's data root when `url` is given and the server is local (lets
         unknown task ids be caught before the server is asked); found from the record
         otherwise.
-    experiment_name: AppWorld's output folder (``<root>/experiments/outputs/<name>``).
+    experiment_name: AppWorld's output folder (``<root>/experiments/outputs/<name>``);
+        default: one of this environment's own (``trirole/<random>``): AppWorld empties
+        the folder of a task when it starts it, so two episodes of one task at once
+        (on two servers) must not share it.
     random_seed, max_interactions, max_api_calls_per_interaction: AppWorld's episode
         settings (its defaults: 100, 1000, 1000).
     timeout_s: AppWorld's limit for one code execution (its ``timeout_seconds``).
     max_observation_chars: long outputs are clipped keeping head and tail.
     queue_timeout_s: how long `reset` waits for another episode on the same server.
+    lease: take the server's lease for each episode; False only when the caller holds
+        it for this environment (the evaluation's server pool does).
+    log_path: the server's log (named in errors); found for the named server.
     """
 
     name = "appworld"
 
     def __init__(self, url: str | None = None, *, autostart: bool = True, root: str | None = None,
-                 experiment_name: str = "trirole", random_seed: int | None = 100,
+                 experiment_name: str | None = None, random_seed: int | None = 100,
                  max_interactions: int = 1000, max_api_calls_per_interaction: int = 1000,
                  timeout_s: float = 100, max_observation_chars: int = 3000,
-                 queue_timeout_s: float = 1800) -> None:
+                 queue_timeout_s: float = 1800, lease: bool = True, log_path: str | None = None,
+                 isolation: str = "bwrap") -> None:
         self.url = url.rstrip("/") if url else None
         self.autostart = autostart
         self.root = Path(root).expanduser().resolve() if root else None
-        self.experiment_name = experiment_name
+        self.experiment_name = experiment_name or f"trirole/{uuid.uuid4().hex[:12]}"
         self.random_seed = random_seed
         self.max_interactions = max_interactions
         self.max_api_calls_per_interaction = max_api_calls_per_interaction
@@ -86,36 +88,44 @@ class AppWorldEnvironment:
         self.queue_timeout_s = queue_timeout_s
         self.task_id: str | None = None
         self.completed = False
+        self.lease = lease
         self._client: AppWorldClient | None = None
-        self._log_path: str | None = None
-        self._isolation = ""  # the server's, when trirole started it (see serve_appworld)
-        self._finalizer: weakref.finalize | None = None
+        self._log_path: str | None = log_path
+        # How the server confines agent code: the one started here, or as its record says.
+        self.isolation = isolation
+        self._episode_lease = None  # the server's lease while an episode runs
+        self._servers: contextlib.AsyncExitStack | None = None  # a server this environment owns
+        self._token: str | None = None
 
     # -- connection -------------------------------------------------------------------
     async def _connect(self) -> AppWorldClient:
         if self._client is not None:
             return self._client
         if self.url is None:
-            record = await asyncio.to_thread(self._find_or_start)
-            self.url = record.url
-        else:
-            record = _record_for(self.url)
-        if record is not None:
-            self._log_path = record.log_path
-            self._isolation = record.extra.get("isolation", "")
-            if self.root is None and record.extra.get("root"):
-                self.root = Path(record.extra["root"])
+            await self._find_or_start()
+        elif self._log_path is None:
+            record = await asyncio.to_thread(_named_record_for, self.url)
+            if record is not None:
+                self._log_path = record.log_path
+                self.isolation = record.extra.get("isolation", "")
+                if self.root is None and record.extra.get("root"):
+                    self.root = Path(record.extra["root"])
         self._client = AppWorldClient(self.url, timeout_s=self.timeout_s + 120, log_path=self._log_path)
         return self._client
 
-    def _find_or_start(self):
-        """The recorded server (checked against the data root asked for), else a new one."""
+    async def _find_or_start(self) -> None:
+        """The named server while its lease is free, else a private one owned by this
+        environment (with `autostart`). Either is this environment's until `close`."""
         from trirole.serving.process import read_record
-        from trirole.tools.appworld.server import serve_appworld
+        from trirole.tools.appworld.server import RECORD_NAME, appworld_servers
 
         if self.autostart:
-            return serve_appworld(root=self.root)  # reuses a running one when its data root fits
-        record = read_record("appworld")
+            self._servers = contextlib.AsyncExitStack()
+            (server,) = await self._servers.enter_async_context(
+                appworld_servers(1, self.root, isolation=self.isolation))
+            self.url, self.root, self._log_path, self.lease = server.url, server.root, server.log_path, False
+            return
+        record = await asyncio.to_thread(read_record, RECORD_NAME)
         if record is None:
             raise AppWorldUnreachable(
                 "no AppWorld environment server is running (and autostart=False); "
@@ -127,32 +137,66 @@ class AppWorldEnvironment:
                 f"the running AppWorld server ({record.url}) serves {record.extra['root']}, not {wanted}; "
                 "stop it with `trirole env stop appworld` and start it again"
             )
-        return record
+        self.url, self._log_path = record.url.rstrip("/"), record.log_path
+        self.isolation = record.extra.get("isolation", "")
+        if self.root is None and record.extra.get("root"):
+            self.root = Path(record.extra["root"])
 
     async def _hold_server(self) -> None:
-        """Wait until no other environment of this process has an episode on the server."""
-        owner, url = id(self), self.url
+        """Wait until no other episode (of any process) runs on the server: take its lease."""
+        from trirole.tools.appworld.server import lease_server
+
+        if not self.lease or self._episode_lease is not None:
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.queue_timeout_s
-        while True:
-            with _holders_lock:
-                holder = _holders.get(url)
-                if holder is None or holder == owner:
-                    _holders[url] = owner
-                    break
+        while (lease := lease_server(self.url)) is None:
             if loop.time() > deadline:
                 raise AppWorldServerError(
-                    f"the AppWorld server at {url} stayed busy with another episode for {self.queue_timeout_s:.0f} s "
+                    f"the AppWorld server at {self.url} stayed busy with another episode for {self.queue_timeout_s:.0f} s "
                     "(a server runs one task at a time); run AppWorld tasks one after another or raise queue_timeout_s"
                 )
             await asyncio.sleep(0.2)
-        if self._finalizer is None or not self._finalizer.alive:
-            self._finalizer = weakref.finalize(self, _release, url, owner)
+        self._episode_lease = lease
 
     def _let_go(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer()  # releases the server, once
-            self._finalizer = None
+        lease, self._episode_lease = self._episode_lease, None
+        if lease is not None:
+            lease.release(force=True)
+
+    async def _lost(self, exc: AppWorldServerError, task_id: str) -> AppWorldError:
+        """`exc` as `AppWorldEpisodeLost` when the server no longer holds this episode's
+        task world (it answers for another task, or was reset or closed underneath)."""
+        lost = any(sign in str(exc) for sign in _LOST_SIGNS)
+        if not lost and self._client is not None:
+            try:  # the cheapest call that fails exactly when the active world is not ours
+                await self._client.task_completed(task_id)
+            except AppWorldServerError:
+                lost = True
+        if not lost:
+            return exc
+        return AppWorldEpisodeLost(
+            f"the AppWorld server at {self.url} no longer holds the episode of task {task_id!r} (another client "
+            f"initialised or closed a task world on it); the episode is void, rerun it "
+            f"(`trirole eval --retry-errors`). Cause: {exc}")
+
+    async def _call(self, task_id: str, method, *args):
+        try:
+            return await method(task_id, *args)
+        except AppWorldServerError as exc:
+            raise await self._lost(exc, task_id) from exc
+
+    async def _check_episode(self, task_id: str) -> None:
+        """Raise `AppWorldEpisodeLost` unless the server's world is still this episode's
+        (same task AND not re-initialised since: the token set at `reset` is still there)."""
+        if self._token is None:
+            return
+        output = await self._call(task_id, self._client.execute, f"print({_TOKEN_NAME})")
+        if self._token not in output:
+            raise AppWorldEpisodeLost(
+                f"the episode of task {task_id!r} on the AppWorld server at {self.url} was reset underneath "
+                "(another client initialised the same task there); the episode is void, rerun it "
+                "(`trirole eval --retry-errors`)")
 
     # -- protocol -----------------------------------------------------------------------
     async def reset(self, task: TaskSpec) -> EnvironmentInfo:
@@ -182,13 +226,20 @@ class AppWorldEnvironment:
         except BaseException:
             self._let_go()
             raise
+        if str(out.get("task_id") or task_id) != task_id:
+            self._let_go()
+            raise AppWorldEpisodeLost(f"the AppWorld server at {self.url} initialised task {out.get('task_id')!r}, "
+                                      f"not {task_id!r}")
         self.task_id = task_id
         self.completed = False
+        token = uuid.uuid4().hex
+        await self._call(task_id, client.execute, f"{_TOKEN_NAME} = {token!r}")
+        self._token = token
         supervisor = out.get("supervisor") or {}
         context = {key: supervisor.get(key, "") for key in ("first_name", "last_name", "email", "phone_number")}
         return EnvironmentInfo(instruction=out.get("instruction", ""), context=context,
                                reference=reference_text(), completion_hint=COMPLETION_HINT,
-                               apps=app_references(), isolation=self._isolation)
+                               apps=app_references(), isolation=self.isolation)
 
     def _active(self) -> tuple[AppWorldClient, str]:
         if self._client is None or self.task_id is None:
@@ -197,14 +248,14 @@ class AppWorldEnvironment:
 
     async def execute(self, code: str) -> ExecutionResult:
         client, task_id = self._active()
-        output = await client.execute(task_id, code)
+        output = await self._call(task_id, client.execute, code)
         error, error_type, error_message = parse_failure(output)
         result: ExecutionResult = {"code": code, "output": clip_middle(output.rstrip("\n"), self.max_observation_chars),
                                    "error": error}
         if error:
             result["error_type"] = error_type
             result["error_message"] = error_message
-        self.completed = await client.task_completed(task_id)
+        self.completed = await self._call(task_id, client.task_completed)
         result["task_completed"] = self.completed
         if self.completed:
             known, answer = False, None
@@ -221,7 +272,8 @@ class AppWorldEnvironment:
         client, task_id = self._active()
         if self.root is not None and not data.has_ground_truth(task_id, self.root):
             return None
-        out = await client.evaluate(task_id)
+        await self._check_episode(task_id)
+        out = await self._call(task_id, client.evaluate)
         passes, failures = out.get("passes") or [], out.get("failures") or []
         return Evaluation(
             success=bool(out.get("success")),
@@ -234,7 +286,7 @@ class AppWorldEnvironment:
         )
 
     async def _close_episode(self) -> None:
-        task_id, self.task_id = self.task_id, None
+        task_id, self.task_id, self._token = self.task_id, None, None
         try:
             if task_id is not None and self._client is not None:
                 await self._client.close(task_id)
@@ -244,8 +296,15 @@ class AppWorldEnvironment:
             self._let_go()
 
     async def close(self) -> None:
-        """End the episode on the server (idempotent) and drop the connection."""
-        await self._close_episode()
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        """End the episode on the server (idempotent), drop the connection, and stop the
+        server this environment started for itself."""
+        try:
+            await self._close_episode()
+            if self._client is not None:
+                client, self._client = self._client, None
+                await client.aclose()
+        finally:
+            if self._servers is not None:
+                servers, self._servers = self._servers, None
+                self.url = None
+                await servers.aclose()

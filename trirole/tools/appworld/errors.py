@@ -48,3 +48,8 @@ class AppWorldUnknownDataset(AppWorldError, ValueError):
 
 class AppWorldServerError(AppWorldError):
     """The server answered with an error (its log usually says more)."""
+
+
+class AppWorldEpisodeLost(AppWorldServerError):
+    """The server no longer holds this episode's task world (another client initialised,
+    reset or closed a world on it): the episode is void, an infrastructure error."""
