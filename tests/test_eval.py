@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from statistics import NormalDist
 
 import pytest
 from fakes import ScriptedEnvironment, code
@@ -228,8 +229,10 @@ def test_goal_completion_by_task_scenario_and_difficulty():
     a, b = m["a"], m["b"]
     assert (a["tasks"], a["solved"], a["tgc"]) == (5, 3, 0.6)
     assert (a["scenarios"], a["scenarios_solved"], a["sgc"]) == (3, 1, pytest.approx(1 / 3))
-    assert a["by_difficulty"]["1"] == {"tasks": 2, "solved": 1, "tgc": 0.5, "scenarios": 1, "scenarios_solved": 0,
-                                       "sgc": 0.0}
+    one = a["by_difficulty"]["1"]
+    assert {k: one[k] for k in ("tasks", "solved", "tgc", "scenarios", "scenarios_solved", "sgc")} == {
+        "tasks": 2, "solved": 1, "tgc": 0.5, "scenarios": 1, "scenarios_solved": 0, "sgc": 0.0}
+    assert one["tgc_ci"]["low"] < 0.5 < one["tgc_ci"]["high"] and one["sgc_ci"]["low"] == 0.0 < one["sgc_ci"]["high"]
     assert a["by_difficulty"]["2"]["tgc"] == 1.0 and a["by_difficulty"]["2"]["sgc"] == 1.0
     assert list(a["by_difficulty"]) == ["1", "2", "unknown"]
     assert a["tokens"] == 550 and a["tokens_per_task"] == 110 and a["tokens_per_solved"] == pytest.approx(550 / 3)
@@ -297,7 +300,12 @@ def test_the_report_writes_markdown_csv_and_two_plots_with_the_published_rows(tm
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     paths = write_report(tmp_path)
     markdown = paths["markdown"].read_text()
-    assert "| react | 1 | 0 | 0.0% |" in markdown and "| scaffold | 1 | 1 | 100.0% |" in markdown
+    # One task each: Wilson bounds 0 of 1 -> [0, z^2 / (1 + z^2)], 1 of 1 -> [1 / (1 + z^2), 1].
+    z2 = NormalDist().inv_cdf(0.975) ** 2
+    assert f"| react | 1 | 0/1 | 0.0% [0.0-{100 * z2 / (1 + z2):.1f}%] |" in markdown
+    assert f"| scaffold | 1 | 1/1 | 100.0% [{100 / (1 + z2):.1f}-100.0%] |" in markdown
+    assert "| scaffold | react | 1 | 1 | 0 | -100.0 pts [-100.0, " in markdown  # the paired comparison
+    assert "Not distinguishable from no difference at this sample size" in markdown
     assert "repetition_loop: 1" in markdown
     for value in ("5.4", "8.9", "3.0", "5.9", "15.8", "26.3", "5.3", "14.0", "7.1"):
         assert f"| {MARK} | Three Roles, One Model |" in markdown and f"| {value} |" in markdown

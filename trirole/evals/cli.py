@@ -8,11 +8,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from trirole.evals.paradigms import VARIANTS
 
 DEFAULT_PARADIGMS = "base,react,multi-agent,scaffold"
+# Sampling temperature of `--repeats K` (K > 1) when the user gives none: repeats of a
+# greedy (temperature 0) run would repeat the same run. 0.7 is a common sampling default
+# for instruction-tuned models (Qwen3's model card suggests 0.6-0.7).
+REPEAT_TEMPERATURE = 0.7
 
 
 def add_eval_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -33,6 +38,12 @@ def add_eval_command(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--limit", type=int, help="only the first K tasks")
     parser.add_argument("--task-timeout", type=float, default=900.0,
                         help="wall-clock seconds per pair before it is recorded as timeout (default 900)")
+    parser.add_argument("--repeats", type=int, default=1, metavar="K",
+                        help="run each (paradigm, task) K times with sampling on; the report gives the mean and "
+                             f"spread across repeats (default 1). With K > 1 the temperature is {REPEAT_TEMPERATURE} "
+                             "unless --temperature is given")
+    parser.add_argument("--temperature", type=float,
+                        help=f"sampling temperature of every role (default 0, or {REPEAT_TEMPERATURE} with --repeats > 1)")
     add_model_options(parser)
     parser.set_defaults(func=eval_command)
     return parser
@@ -55,18 +66,25 @@ def eval_command(args: argparse.Namespace) -> int:
         return _fail("give --dataset NAME and --out DIR")
     if args.concurrency < 1 or (args.limit is not None and args.limit < 1) or args.task_timeout <= 0:
         return _fail("--concurrency and --limit must be >= 1 and --task-timeout > 0")
+    if args.repeats < 1 or (args.temperature is not None and args.temperature < 0):
+        return _fail("--repeats must be >= 1 and --temperature >= 0")
     try:
         paradigms = resolve_paradigms(args.paradigms)
         dataset = load_dataset(args.dataset)
         settings = settings_from_args(args)
+        temperature = args.temperature if args.temperature is not None else (
+            REPEAT_TEMPERATURE if args.repeats > 1 else None)
+        if temperature is not None:
+            settings = replace(settings, temperature=temperature)
         summary = asyncio.run(evaluate(paradigms, dataset, args.out, settings=settings, concurrency=args.concurrency,
-                                       limit=args.limit, task_timeout_s=args.task_timeout))
+                                       limit=args.limit, task_timeout_s=args.task_timeout, repeats=args.repeats))
     except (DatasetError, BackendError, ValueError) as exc:
         return _fail(str(exc))
     paths = write_report(Path(args.out))
     records = summary.records()
     solved = {p: sum(1 for r in records if r["paradigm"] == p and r.get("success") is True) for p in paradigms}
     total = {p: sum(1 for r in records if r["paradigm"] == p) for p in paradigms}
-    print(" ".join(f"{p}: {solved[p]}/{total[p]} solved;" for p in paradigms))
+    print(" ".join(f"{p}: {solved[p]}/{total[p]} solved;" for p in paradigms)
+          + (f" (runs: tasks x {args.repeats} repeats)" if args.repeats > 1 else ""))
     print(f"report: {paths['markdown']}")
     return 0

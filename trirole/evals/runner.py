@@ -5,6 +5,13 @@ disk before the next is written, so a killed run loses only the pairs in flight.
 skips every pair already recorded, overwrites the partial traces of the unfinished ones
 and ignores a half-written last line. Each pair gets its own environment instance and
 its own trace, ``out_dir/traces/<paradigm>/<task>.jsonl``.
+
+With ``repeats=K`` every pair runs K times; records carry ``repeat`` (0-based; a record
+without it is repeat 0, so folders written before repeats existed resume as they are),
+and resuming is keyed by (paradigm, task, repeat). Repeat k > 0 traces to
+``<task>.r<k>.jsonl``. AppWorld saves each episode's outputs under an experiment name;
+each (paradigm, repeat) of an evaluation gets its own (`appworld_experiment`), so AppWorld's
+own evaluation can be run on them afterwards (`trirole.evals.agreement`).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import contextlib
 import contextvars
 import gc
+import hashlib
 import json
 import os
 import re
@@ -23,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from trirole.evals.datasets import Dataset, EvalTask, load_dataset
+from trirole.evals.metrics import repeat_of
 from trirole.evals.paradigms import VARIANTS, resolve_paradigms
 from trirole.settings import ROLES, TriroleSettings
 from trirole.tools import Environment, EnvironmentError_, make_environment
@@ -132,9 +141,18 @@ class _ResultsWriter:
         self._handle.close()
 
 
-def trace_path(out_dir: Path, paradigm: str, task_id: str) -> Path:
+def trace_path(out_dir: Path, paradigm: str, task_id: str, repeat: int = 0) -> Path:
     """Where the trace of one pair goes (task ids made safe as file names)."""
-    return out_dir / TRACES_DIR / paradigm / (re.sub(r"[^\w.-]", "_", task_id) + ".jsonl")
+    suffix = f".r{repeat}.jsonl" if repeat else ".jsonl"
+    return out_dir / TRACES_DIR / paradigm / (re.sub(r"[^\w.-]", "_", task_id) + suffix)
+
+
+def appworld_experiment(out_dir: Path, paradigm: str, repeat: int) -> str:
+    """AppWorld's experiment name (its output folder) for one paradigm's repeat of the
+    evaluation in `out_dir`: unique per folder, so paradigms, repeats and evaluations
+    never overwrite each other's saved outputs; stable, so a resumed run keeps it."""
+    digest = hashlib.sha1(str(Path(out_dir).resolve()).encode()).hexdigest()[:10]
+    return f"trirole-{digest}-{paradigm}-r{repeat}"
 
 
 class _InlineTrace(JsonlTrace):
@@ -181,12 +199,14 @@ def make_record(paradigm: str, task: EvalTask, final: Mapping[str, Any], *, stat
 
 
 async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, settings: TriroleSettings,
-                   task_timeout_s: float | None, context: dict[str, Any] | None = None) -> dict[str, Any]:
+                   task_timeout_s: float | None, context: dict[str, Any] | None = None,
+                   repeat: int = 0) -> dict[str, Any]:
     """Run one task with one paradigm's graph; its results record. Never raises for the
     task's own failures: a timeout is status ``timeout``, an environment failure
     ``env_error``, anything else unexpected ``error`` (with the exception in the reason).
-    `context`: per-run settings for the graph (e.g. this worker's environment server)."""
-    path = trace_path(out_dir, paradigm, task.id)
+    `context`: per-run settings for the graph (e.g. this worker's environment server).
+    `repeat`: which repeat of the pair this is (0-based), recorded as ``repeat``."""
+    path = trace_path(out_dir, paradigm, task.id, repeat)
     path.unlink(missing_ok=True)  # a partial trace of an earlier, killed attempt
     config = {"callbacks": [_InlineTrace(path)], "recursion_limit": 10 * settings.max_steps + 50,
               "run_name": f"{paradigm}:{task.id}"}
@@ -218,8 +238,10 @@ async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, 
                 await asyncio.wait_for(env.close(), 30)
             except Exception:  # noqa: BLE001 - cleanup of an already failed pair
                 pass
-    return make_record(paradigm, task, last, status=status, reason=reason, wall_s=wall,
-                       trace=str(path.relative_to(out_dir)))
+    record = make_record(paradigm, task, last, status=status, reason=reason, wall_s=wall,
+                         trace=str(path.relative_to(out_dir)))
+    experiment = ((context or {}).get("env_options") or {}).get("experiment_name")
+    return {**record, "repeat": repeat, **({"experiment": experiment} if experiment else {})}
 
 
 @dataclass(frozen=True)
@@ -227,8 +249,8 @@ class EvalSummary:
     """What `evaluate` did. The records themselves stay on disk (memory does not grow
     with the number of pairs); `records()` reads this evaluation's from results.jsonl.
 
-    pairs: (paradigm, task) pairs of this evaluation; skipped: already recorded before
-    this run; ran: finished in this run.
+    pairs: (paradigm, task, repeat) runs of this evaluation; skipped: already recorded
+    before this run; ran: finished in this run.
     """
 
     out_dir: Path
@@ -237,10 +259,12 @@ class EvalSummary:
     pairs: int
     skipped: int
     ran: int
+    repeats: int = 1
 
     def records(self) -> list[dict[str, Any]]:
         wanted = {(p, t) for t in self.task_ids for p in self.paradigms}
-        return [r for r in read_results(self.out_dir) if (r["paradigm"], r["task_id"]) in wanted]
+        return [r for r in read_results(self.out_dir)
+                if (r["paradigm"], r["task_id"]) in wanted and repeat_of(r) < self.repeats]
 
 
 # -- the evaluation ----------------------------------------------------------------------------------
@@ -290,8 +314,9 @@ async def evaluate(
     environment: EnvironmentFactory | None = None,
     check: bool = True,
     progress: bool = True,
+    repeats: int = 1,
 ) -> EvalSummary:
-    """Run every (paradigm, task) pair not yet in ``out_dir/results.jsonl``.
+    """Run every (paradigm, task, repeat) not yet in ``out_dir/results.jsonl``.
 
     Args:
         paradigms: names from `trirole.evals.paradigms.VARIANTS` (list or "a,b").
@@ -306,14 +331,20 @@ async def evaluate(
         environment: a factory ``settings -> Environment``; default `default_environment`.
         check: preflight the model endpoint(s) once (skipped when a model is injected).
         progress: one line per finished pair on stderr.
+        repeats: runs of each pair (repeat 0..K-1). Repeats only differ when the model
+            samples: give the settings a temperature > 0 (``trirole eval --repeats``
+            does, see its help); at temperature 0 a warning is printed.
 
     Returns an `EvalSummary`; its ``records()`` are this evaluation's pairs, old and new.
     """
     names = resolve_paradigms(list(paradigms) if not isinstance(paradigms, str) else paradigms)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     tasks = list(data.tasks[:limit] if limit is not None else data.tasks)
-    if concurrency < 1 or (limit is not None and limit < 1):
-        raise ValueError(f"concurrency and limit must be >= 1 (got {concurrency}, {limit})")
+    if concurrency < 1 or (limit is not None and limit < 1) or repeats < 1:
+        raise ValueError(f"concurrency, limit and repeats must be >= 1 (got {concurrency}, {limit}, {repeats})")
+    if repeats > 1 and all(settings.endpoint(role).temperature == 0 for role in ROLES):
+        _log(f"warning: {repeats} repeats at temperature 0 repeat the same greedy runs (differences come only "
+             "from the server's nondeterminism); set a temperature > 0 to sample", progress)
     graph_options = dict(graph_options or {})
     if check and not ({"model", "models"} & set(graph_options)):
         await asyncio.to_thread(preflight, settings)
@@ -332,10 +363,12 @@ async def evaluate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, data, settings, progress)
-    done = {(r["paradigm"], r["task_id"]) for r in read_results(out)}
-    pending = [(p, t) for t in tasks for p in names if (p, t.id) not in done]
-    total, skipped = len(tasks) * len(names), len(tasks) * len(names) - len(pending)
-    _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}); {skipped} already done; "
+    done = {(r["paradigm"], r["task_id"], repeat_of(r)) for r in read_results(out)}
+    pending = [(p, t, k) for k in range(repeats) for t in tasks for p in names if (p, t.id, k) not in done]
+    total = len(tasks) * len(names) * repeats
+    skipped = total - len(pending)
+    times = f" x {repeats} repeats" if repeats > 1 else ""
+    _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}{times}); {skipped} already done; "
          f"running {len(pending)} with concurrency {concurrency}", progress)
 
     factory = _tracked(environment or default_environment)
@@ -352,17 +385,20 @@ async def evaluate(
 
     async def worker(slot: int) -> None:
         nonlocal finished
-        for paradigm, task in queue:
+        for paradigm, task, repeat in queue:
             context = None
-            if worker_env_options[slot]:
-                env_options = {**run_settings[paradigm].env_options, **worker_env_options[slot]}
-                context = {"env_options": env_options}
+            per_pair = dict(worker_env_options[slot])
+            if data.env == "appworld" and "experiment_name" not in run_settings[paradigm].env_options:
+                per_pair["experiment_name"] = appworld_experiment(out, paradigm, repeat)
+            if per_pair:
+                context = {"env_options": {**run_settings[paradigm].env_options, **per_pair}}
             record = await run_pair(graphs[paradigm], paradigm, task, out_dir=out, settings=run_settings[paradigm],
-                                    task_timeout_s=task_timeout_s, context=context)
+                                    task_timeout_s=task_timeout_s, context=context, repeat=repeat)
             writer.write(record)
             gc.collect()  # see _objects_before_frozen: one pair's garbage, not the run's
             finished += 1
-            _log(f"[{skipped + finished}/{total}] {paradigm} {task.id}: {record['status']} "
+            _log(f"[{skipped + finished}/{total}] {paradigm} {task.id}{f' r{repeat}' if repeats > 1 else ''}: "
+                 f"{record['status']} "
                  f"success={record['success']} steps={record['steps']} {record['wall_s']:.1f}s", progress)
 
     try:
@@ -373,4 +409,4 @@ async def evaluate(
     finally:
         writer.close()
     return EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,
-                       skipped=skipped, ran=finished)
+                       skipped=skipped, ran=finished, repeats=repeats)
