@@ -164,6 +164,56 @@ async def test_a_rerun_skips_recorded_pairs_and_ignores_a_half_written_line(tmp_
     assert record["usage"]["agent"]["calls"] == 1 and record["model_calls"] == 1 and record["success"] is True
 
 
+async def test_repeats_run_each_pair_k_times_and_resume_by_repeat(tmp_path):
+    options = {"graph_options": {"model": forever(code("complete_task(1)"))},
+               "environment": lambda settings: ScriptedEnvironment(), "progress": False}
+    # A folder written before repeats existed: its record has no "repeat" and counts as repeat 0.
+    old = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(), limit=1, **options)
+    lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "repeat"}) + "\n"
+                                                    for r in lines))
+    assert old.ran == 1
+    two = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(temperature=0.7), repeats=2,
+                         **options)
+    assert (two.pairs, two.skipped, two.ran) == (4, 1, 3)
+    three = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(temperature=0.7), repeats=3,
+                           **options)
+    assert (three.pairs, three.skipped, three.ran) == (6, 4, 2)
+    runs = Counter((r["task_id"], r.get("repeat", 0)) for r in read_results(tmp_path))
+    assert runs == Counter({(t, k): 1 for t in ("x0", "x1") for k in range(3)})
+    assert len(three.records()) == 6 and len(two.records()) == 4  # each summary sees its own repeats
+    traces = {r["trace"] for r in read_results(tmp_path)}
+    assert len(traces) == 6 and "traces/react/x0.jsonl" in traces and "traces/react/x1.r2.jsonl" in traces
+    m = compute_metrics(read_results(tmp_path))["react"]
+    assert (m["repeats"], m["tasks"], m["runs"], m["tgc"]) == (3, 2, 6, 1.0)
+    assert m["tgc_spread"] == {"n": 3, "mean": 1.0, "sd": 0.0, "min": 1.0, "max": 1.0}
+
+
+async def test_repeats_at_temperature_zero_warn_and_bad_values_are_refused(tmp_path, capsys):
+    options = {"graph_options": {"model": forever(code("complete_task(1)"))},
+               "environment": lambda settings: ScriptedEnvironment()}
+    await evaluate(["react"], _dataset(1), tmp_path, settings=TriroleSettings(), repeats=2, **options)
+    assert "2 repeats at temperature 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        await evaluate(["react"], _dataset(1), tmp_path, settings=TriroleSettings(), repeats=0, **options)
+
+
+def test_the_eval_command_samples_when_repeating(tmp_path):
+    # --repeats 2 without --temperature: every request samples at the documented default.
+    from trirole.evals.cli import REPEAT_TEMPERATURE
+
+    tasks, out = _task_file(tmp_path / "tasks.jsonl"), tmp_path / "out"
+    with ScriptedOpenAIServer(lambda messages: "```python\ncomplete_task(0)\n```") as server:
+        done = subprocess.run([*_eval_command(tasks, out, server.base_url), "--paradigms", "base", "--limit", "2",
+                               "--repeats", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        temperatures = {body.get("temperature") for body in server.requests}
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert temperatures == {REPEAT_TEMPERATURE} and REPEAT_TEMPERATURE > 0
+    assert sorted((r["task_id"], r["repeat"]) for r in read_results(out)) == [
+        ("t0", 0), ("t0", 1), ("t1", 0), ("t1", 1)]
+    assert "## Across repeats (measured)" in (out / "report.md").read_text()
+
+
 async def test_evaluations_leave_the_garbage_collector_as_they_found_it(tmp_path):
     # evaluate() freezes the objects that existed before it (so that its collection after
     # each pair is cheap) and must unfreeze them, also when two run at once in one process.
@@ -240,6 +290,40 @@ def test_goal_completion_by_task_scenario_and_difficulty():
     assert (a["summarizations"], a["corrections"], a["tasks_with_correction"]) == (1, 2, 1)
     assert (a["model_calls"], a["calls_per_task"], a["wall_s_per_task"]) == (10, 2, 1.5)
     assert b["tgc"] == 0.0 and b["sgc"] == 0.0 and b["tokens_per_solved"] is None
+
+
+def test_infrastructure_errors_are_left_out_of_the_rates_and_counted_apart(tmp_path):
+    records = [
+        _record("a", "s1_1", "s1", 1, True),
+        _record("a", "s1_2", "s1", 1, False, status="env_error"),  # no infra_error field: from the status
+        _record("a", "s2_1", "s2", 1, False, status="step_budget"),  # the agent's own failure
+        _record("a", "s3_1", "s3", 1, False, status="timeout", infra_error=True),
+        _record("a", "s4_1", "s4", 1, True),
+        _record("a", "s5_1", "s5", 1, False, status="error", infra_error=False),  # the flag wins
+    ]
+    m = compute_metrics(records)["a"]
+    assert (m["tasks"], m["runs"], m["solved"], m["infra_errors"]) == (4, 4, 2, 2)
+    assert m["tgc"] == 0.5
+    # s1 (an infra error in it) and s3 are unknown; s2 and s5 failed, s4 solved.
+    assert (m["scenarios"], m["scenarios_solved"], m["sgc"]) == (3, 1, pytest.approx(1 / 3))
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    markdown = write_report(tmp_path)["markdown"].read_text()
+    assert "2 run(s) ended in an infrastructure error" in markdown and "trirole eval --retry-errors" in markdown
+    assert "| a | 4 | 2/4 | 50.0% [" in markdown
+    assert "infra_error" in (tmp_path / "results.csv").read_text().splitlines()[0]
+
+
+def test_paired_comparisons_use_the_tasks_both_paradigms_have_a_verdict_for():
+    from trirole.evals.metrics import paired_comparisons
+
+    records = [_record("a", f"s{i}_1", f"s{i}", 1, i < 2) for i in range(6)]
+    records += [_record("b", f"s{i}_1", f"s{i}", 1, True) for i in range(5)]
+    records.append(_record("b", "s5_1", "s5", 1, False, status="model_error"))  # not compared
+    (comparison,) = paired_comparisons(records, ["a", "b"])
+    # 5 common tasks: both solved s0, s1; only b solved s2, s3, s4 -> p = 2 * (1/2)^3.
+    assert (comparison["tasks"], comparison["a_better"], comparison["b_better"]) == (5, 0, 3)
+    assert comparison["p_value"] == pytest.approx(0.25) and comparison["difference"]["estimate"] == 0.6
+    assert comparison["distinguishable"] is False and "Not distinguishable" in comparison["verdict"]
 
 
 # -- failure classes --------------------------------------------------------------------------------
