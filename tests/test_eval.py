@@ -251,6 +251,8 @@ def test_the_eval_command_fails_on_bad_input_with_one_line(tmp_path, capsys):
     for argv in (["eval", "--dataset", "nope", "--out", str(tmp_path)],
                  ["eval", "--dataset", "python", "--out", str(tmp_path), "--paradigms", "nope"],
                  ["eval", "--dataset", "python", "--out", str(tmp_path), "--concurrency", "0"],
+                 ["eval", "--dataset", "python", "--out", str(tmp_path), "--repeats", "0"],
+                 ["eval", "--dataset", "python", "--out", str(tmp_path), "--check-appworld"],
                  ["eval", "--dataset", "python"]):
         assert main(argv) == 1
         err = capsys.readouterr().err

@@ -38,15 +38,15 @@ def check_agreement(out_dir: str | Path, *, root: str | Path | None = None) -> d
     """Compare trirole's and AppWorld's TGC/SGC for every (paradigm, repeat) of the
     AppWorld evaluation in `out_dir`; writes and returns ``{"agree": bool, "runs": [...]}``.
 
-    root: the AppWorld data root the run used (default: ``APPWORLD_ROOT`` if set, else
-    the offline pack). When a group's tasks are exactly its split's tasks, AppWorld's
+    root: the AppWorld data root the run used (default: the running AppWorld server's,
+    else ``APPWORLD_ROOT`` if set, else the offline pack). When a group's tasks are exactly its split's tasks, AppWorld's
     ``evaluate_dataset`` is used; otherwise ``evaluate_tasks`` on those tasks."""
     from trirole.tools.appworld.agreement import appworld_evaluation
-    from trirole.tools.appworld.data import check_root, default_root, list_tasks
+    from trirole.tools.appworld.data import check_root, current_root, list_tasks
     from trirole.tools.appworld.errors import AppWorldError
 
     out = Path(out_dir)
-    data_root = check_root(root) if root is not None else default_root()
+    data_root = check_root(root) if root is not None else current_root()
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for record in read_results(out):
         if record.get("env") == "appworld" and not is_infra_error(record):

@@ -42,6 +42,9 @@ def add_eval_command(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="run each (paradigm, task) K times with sampling on; the report gives the mean and "
                              f"spread across repeats (default 1). With K > 1 the temperature is {REPEAT_TEMPERATURE} "
                              "unless --temperature is given")
+    parser.add_argument("--check-appworld", action="store_true",
+                        help="AppWorld datasets: afterwards, evaluate the run's saved outputs with AppWorld's own "
+                             "evaluator too and put both in the report (exit 1 if they disagree)")
     parser.add_argument("--temperature", type=float,
                         help=f"sampling temperature of every role (default 0, or {REPEAT_TEMPERATURE} with --repeats > 1)")
     add_model_options(parser)
@@ -71,6 +74,8 @@ def eval_command(args: argparse.Namespace) -> int:
     try:
         paradigms = resolve_paradigms(args.paradigms)
         dataset = load_dataset(args.dataset)
+        if args.check_appworld and dataset.env != "appworld":
+            raise ValueError(f"--check-appworld needs an AppWorld dataset, not {args.dataset!r}")
         settings = settings_from_args(args)
         temperature = args.temperature if args.temperature is not None else (
             REPEAT_TEMPERATURE if args.repeats > 1 else None)
@@ -80,6 +85,14 @@ def eval_command(args: argparse.Namespace) -> int:
                                        limit=args.limit, task_timeout_s=args.task_timeout, repeats=args.repeats))
     except (DatasetError, BackendError, ValueError) as exc:
         return _fail(str(exc))
+    if args.check_appworld:
+        from trirole.evals.agreement import check_agreement
+        from trirole.tools.appworld import AppWorldError
+
+        try:
+            agreement = check_agreement(args.out, root=dataset.env_options.get("root"))
+        except (AppWorldError, ValueError) as exc:
+            return _fail(f"AppWorld's own evaluation could not run: {exc}")
     paths = write_report(Path(args.out))
     records = summary.records()
     solved = {p: sum(1 for r in records if r["paradigm"] == p and r.get("success") is True) for p in paradigms}
@@ -87,4 +100,7 @@ def eval_command(args: argparse.Namespace) -> int:
     print(" ".join(f"{p}: {solved[p]}/{total[p]} solved;" for p in paradigms)
           + (f" (runs: tasks x {args.repeats} repeats)" if args.repeats > 1 else ""))
     print(f"report: {paths['markdown']}")
+    if args.check_appworld and not agreement["agree"]:
+        print("trirole eval: AppWorld's own evaluation disagrees with trirole's; see the report", file=sys.stderr)
+        return 1
     return 0

@@ -2,8 +2,8 @@
 
 Task goal completion (TGC): the share of tasks whose evaluation succeeded. Scenario goal
 completion (SGC): the share of scenarios all of whose tasks succeeded. Both as AppWorld
-defines them; a run without a verdict (no checker, the agent's own crash) counts as not
-solved. Every rate comes with its 95% interval (`trirole.evals.stats`).
+defines them; a run that ended without a verdict for another reason than an
+infrastructure error (e.g. a task without a checker) counts as not solved. Every rate comes with its 95% interval (`trirole.evals.stats`).
 
 Infrastructure errors are not the agent's failures: a record whose ``infra_error`` is
 true (environment or endpoint down, harness timeout, an environment holding another

@@ -152,8 +152,8 @@ def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, 
              + (f", up to {repeats} repeats per task" if repeats > 1 else "")
              + f", environment(s): {', '.join(envs) or '-'}. "
              "TGC: share of tasks whose evaluation succeeded; SGC: share of scenarios all of whose tasks "
-             "succeeded (AppWorld's definitions). Runs without a verdict (no checker, the agent's own crash) count "
-             "as not solved; infrastructure errors (environment or endpoint down, harness timeouts, an environment "
+             "succeeded (AppWorld's definitions). Runs without a verdict (e.g. a task without a checker) count as "
+             "not solved; infrastructure errors (environment or endpoint down, harness timeouts, an environment "
              "holding another task) are not the agent's failures: they are left out of the rates and counted "
              "apart, and a scenario with one is left out of SGC.", "",
              STATISTICS_NOTE.format(methods="; ".join(_methods(metrics)) or "-"), ""]
