@@ -135,9 +135,11 @@ def _methods(metrics: dict[str, dict[str, Any]]) -> list[str]:
 
 STATISTICS_NOTE = (
     "Every rate has its 95% confidence interval in brackets. TGC intervals are clustered by scenario (tasks of "
-    "one scenario are correlated; Miller 2024, \"Adding Error Bars to Evals\"); SGC intervals are Wilson "
-    "intervals over scenarios. With repeats, a task's outcome is its mean success over the repeats, so the "
-    "intervals count tasks, not runs. Methods used here: {methods}.")
+    "one scenario are correlated; Miller 2024, \"Adding Error Bars to Evals\"), with a t quantile for the number "
+    "of scenarios: with few scenarios they are wide, because that is all the sample shows. Where every task is "
+    "its own scenario, or all outcomes are equal, TGC gets a Wilson interval; SGC intervals are Wilson intervals "
+    "over scenarios. With repeats, a task's outcome is its mean success over the repeats, so the intervals count "
+    "tasks, not runs. Methods used here: {methods}.")
 
 
 def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, Any]],
@@ -208,7 +210,8 @@ def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, 
     if agreement:
         parts += ["", "## Agreement with AppWorld's own evaluation (measured)", "",
                   "AppWorld's `evaluate_dataset`/`evaluate_tasks`, run in its own environment on this run's saved "
-                  "outputs, against trirole's numbers (percent, rounded to 0.1 as AppWorld does).", ""]
+                  "outputs, against trirole's numbers (percent, rounded to 0.1 as AppWorld does), as of the last "
+                  "`trirole eval --check-appworld` (infrastructure errors are scored by neither).", ""]
         parts.append(_table(["paradigm", "repeat", "tasks", "TGC trirole", "TGC AppWorld", "SGC trirole",
                              "SGC AppWorld", "agree"],
                             [[a["paradigm"], a["repeat"], a["tasks"], a["trirole"]["tgc"], a["appworld"]["tgc"],
