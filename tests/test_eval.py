@@ -400,3 +400,20 @@ def test_the_report_writes_markdown_csv_and_two_plots_with_the_published_rows(tm
     assert rows[0].startswith("paradigm,task_id") and "agent_calls" in rows[0] and len(rows) == 3
     for name in ("success_vs_tokens", "success_by_difficulty"):
         assert paths[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- agreement with AppWorld (the real comparison: tests/test_appworld_agreement.py) ------------------
+def test_agreement_rounds_as_appworld_and_needs_the_runs_experiment(tmp_path):
+    from trirole.evals.agreement import appworld_percent, check_agreement
+
+    # AppWorld: round(100 * round(mean, 4), 1); 2/3 -> 0.6667 -> 66.67 -> 66.7.
+    assert appworld_percent(2 / 3) == 66.7 and appworld_percent(1 / 8) == 12.5 and appworld_percent(None) is None
+    root = tmp_path / "data-root"
+    (root / "data" / "tasks").mkdir(parents=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ValueError, match="no scored AppWorld runs"):
+        check_agreement(out, root=root)
+    (out / "results.jsonl").write_text(json.dumps({**_record("react", "a_1", "a", 1, True), "env": "appworld"}) + "\n")
+    with pytest.raises(ValueError, match="do not name one AppWorld experiment"):
+        check_agreement(out, root=root)
