@@ -108,7 +108,8 @@ def test_a_paired_difference_by_hand_and_what_the_report_says():
     se = math.sqrt(3 / 2 * 2 / 30 ** 2)
     assert (result.tasks, result.a_better, result.b_better) == (30, 0, 6)
     assert result.difference.estimate == pytest.approx(0.2)
-    assert result.difference.low == pytest.approx(0.2 - T2 * se) and result.difference.high == pytest.approx(0.2 + T2 * se)
+    assert result.difference.low == pytest.approx(0.2 - T2 * se)
+    assert result.difference.high == pytest.approx(0.2 + T2 * se)
     assert result.p_value == pytest.approx(2 / 2 ** 6)  # below 0.05 ...
     assert result.difference.low < 0 and not result.distinguishable  # ... but the clustered interval includes 0
     text = describe_comparison(result)

@@ -39,8 +39,9 @@ def check_agreement(out_dir: str | Path, *, root: str | Path | None = None) -> d
     AppWorld evaluation in `out_dir`; writes and returns ``{"agree": bool, "runs": [...]}``.
 
     root: the AppWorld data root the run used (default: the running AppWorld server's,
-    else ``APPWORLD_ROOT`` if set, else the offline pack). When a group's tasks are exactly its split's tasks, AppWorld's
-    ``evaluate_dataset`` is used; otherwise ``evaluate_tasks`` on those tasks."""
+    else ``APPWORLD_ROOT`` if set, else the offline pack). When a group's tasks are
+    exactly its split's tasks, AppWorld's ``evaluate_dataset`` is used; otherwise
+    ``evaluate_tasks`` on those tasks."""
     from trirole.tools.appworld.agreement import appworld_evaluation
     from trirole.tools.appworld.data import check_root, current_root, list_tasks
     from trirole.tools.appworld.errors import AppWorldError

@@ -46,7 +46,7 @@ def add_eval_command(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="AppWorld datasets: afterwards, evaluate the run's saved outputs with AppWorld's own "
                              "evaluator too and put both in the report (exit 1 if they disagree)")
     parser.add_argument("--temperature", type=float,
-                        help=f"sampling temperature of every role (default 0, or {REPEAT_TEMPERATURE} with --repeats > 1)")
+                        help=f"sampling temperature of every role (default 0; {REPEAT_TEMPERATURE} with --repeats > 1)")
     add_model_options(parser)
     parser.set_defaults(func=eval_command)
     return parser

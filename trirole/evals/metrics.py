@@ -3,7 +3,8 @@
 Task goal completion (TGC): the share of tasks whose evaluation succeeded. Scenario goal
 completion (SGC): the share of scenarios all of whose tasks succeeded. Both as AppWorld
 defines them; a run that ended without a verdict for another reason than an
-infrastructure error (e.g. a task without a checker) counts as not solved. Every rate comes with its 95% interval (`trirole.evals.stats`).
+infrastructure error (e.g. a task without a checker) counts as not solved. Every rate
+comes with its 95% interval (`trirole.evals.stats`).
 
 Infrastructure errors are not the agent's failures: a record whose ``infra_error`` is
 true (environment or endpoint down, harness timeout, an environment holding another
@@ -14,7 +15,8 @@ that field existed are judged by their status: ``env_error``, ``model_error``,
 
 Repeats (``trirole eval --repeats K``): a record's ``repeat`` (0 when missing). A task's
 outcome is its mean success over its repeats, so TGC is the mean of those and its
-interval counts tasks, not runs; ``by_repeat`` has each repeat's own TGC and SGC.
+interval counts tasks, not runs; ``tgc_by_repeat``/``sgc_by_repeat`` hold each repeat's
+own TGC and SGC, ``tgc_spread``/``sgc_spread`` their mean, sd, min and max.
 """
 
 from __future__ import annotations
