@@ -5,7 +5,8 @@ loopback), the offline task pack, `trirole.evals.evaluate`, and AppWorld's evalu
 (`evaluate_tasks`, run by `check_agreement` in AppWorld's venv on the outputs the server
 saved). FAKE part: the model, tests/scripted_openai.py's HTTP endpoint with a test-local
 policy that answers some tasks with their ground-truth ``solution.py`` and does nothing
-useful on the others, so the run has a known mix of successes and failures.
+useful on the others, so the run (two paradigms, two repeats) has a known mix of successes
+and failures. The check is also shown to fail on a record that claims a success AppWorld did not see.
 """
 
 from __future__ import annotations
@@ -67,18 +68,20 @@ async def test_trirole_and_appworld_agree_on_tgc_and_sgc_of_one_run(appworld_ser
         settings = TriroleSettings(base_url=model.base_url, model=model.model, max_steps=2,
                                    env_options={"url": appworld_server.url})
         summary = await evaluate(["base", "react"], data, tmp_path, settings=settings, concurrency=1,
-                                 progress=False)
+                                 repeats=2, progress=False)
 
     records = summary.records()
-    assert {r["task_id"] for r in records if r["success"]} == SOLVED  # both paradigms
-    assert len({r["experiment"] for r in records}) == 2  # one AppWorld experiment per paradigm
+    assert len(records) == 2 * 2 * 6
+    assert {r["task_id"] for r in records if r["success"]} == SOLVED  # both paradigms, both repeats
+    assert len({r["experiment"] for r in records}) == 4  # one AppWorld experiment per paradigm and repeat
     metrics = compute_metrics(records)
     for paradigm in ("base", "react"):
         assert metrics[paradigm]["tgc"] == pytest.approx(4 / 6) and metrics[paradigm]["sgc"] == 0.5
 
     result = check_agreement(tmp_path, root=root)
     assert result["agree"] is True, result
-    assert [(r["paradigm"], r["repeat"]) for r in result["runs"]] == [("base", 0), ("react", 0)]
+    assert [(r["paradigm"], r["repeat"]) for r in result["runs"]] == [("base", 0), ("base", 1), ("react", 0),
+                                                                      ("react", 1)]
     for run in result["runs"]:
         # AppWorld's own numbers for this run: 4 of 6 tasks, 1 of 2 scenarios (percent, 0.1).
         assert run["appworld"] == {"tgc": round(100 * 4 / 6, 1), "sgc": 50.0} == run["trirole"]
@@ -86,4 +89,16 @@ async def test_trirole_and_appworld_agree_on_tgc_and_sgc_of_one_run(appworld_ser
 
     markdown = write_report(tmp_path)["markdown"].read_text()
     assert "## Agreement with AppWorld's own evaluation" in markdown
-    assert "| base | 0 | 6 | 66.7 | 66.7 | 50.0 | 50.0 | yes |" in markdown
+    assert "| base | 1 | 6 | 66.7 | 66.7 | 50.0 | 50.0 | yes |" in markdown
+
+    # The check can fail: a record that claims a success AppWorld did not see is caught.
+    lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    for record in lines:
+        if (record["paradigm"], record["repeat"], record["task_id"]) == ("base", 0, "efd4add_2"):
+            record["success"] = True
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    tampered = check_agreement(tmp_path, root=root)
+    assert tampered["agree"] is False
+    (base_0, *others) = tampered["runs"]
+    assert base_0["differing_tasks"] == ["efd4add_2"] and base_0["trirole"]["tgc"] == round(100 * 5 / 6, 1)
+    assert base_0["appworld"]["tgc"] == round(100 * 4 / 6, 1) and all(run["agree"] for run in others)
