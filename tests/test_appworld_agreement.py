@@ -5,8 +5,9 @@ loopback), the offline task pack, `trirole.evals.evaluate`, and AppWorld's evalu
 (`evaluate_tasks`, run by `check_agreement` in AppWorld's venv on the outputs the server
 saved). FAKE part: the model, tests/scripted_openai.py's HTTP endpoint with a test-local
 policy that answers some tasks with their ground-truth ``solution.py`` and does nothing
-useful on the others, so the run (two paradigms, two repeats) has a known mix of successes
-and failures. The check is also shown to fail on a record that claims a success AppWorld did not see.
+useful on the others, so the run (two paradigms, two repeats) has a known mix of
+successes and failures. The check is also shown to fail on a record that claims a
+success AppWorld did not see.
 """
 
 from __future__ import annotations
