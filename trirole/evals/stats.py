@@ -73,14 +73,14 @@ def _clustered(values: Sequence[float], clusters: Sequence[Hashable],
     """(mean, clustered standard error, low, high, clusters): OLS of `values` on a
     constant, cluster-robust by `clusters` (CR1), t interval with clusters-1 df."""
     import numpy as np
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: seconds less to import
 
     y = np.asarray(values, dtype=float)
     groups = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)[1]
     n_clusters = int(groups.max()) + 1
     if n_clusters < 2:
         return float(y.mean()), math.nan, math.nan, math.nan, n_clusters
-    fit = sm.OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+    fit = OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
     low, high = fit.conf_int(alpha)[0]
     return float(fit.params[0]), float(fit.bse[0]), float(low), float(high), n_clusters
 
