@@ -13,6 +13,7 @@ success AppWorld did not see.
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from scripted_openai import ScriptedOpenAIServer
@@ -57,7 +58,16 @@ def _policy(root):
     return respond
 
 
-async def test_trirole_and_appworld_agree_on_tgc_and_sgc_of_one_run(appworld_server, tmp_path):
+@pytest.fixture
+def appworld_outputs(appworld_server):
+    """The AppWorld experiment folders a test's run wrote under the data root, removed after it."""
+    names: set[str] = set()
+    yield names
+    for name in names:
+        shutil.rmtree(appworld_server.root / "experiments" / "outputs" / name, ignore_errors=True)
+
+
+async def test_trirole_and_appworld_agree_on_tgc_and_sgc_of_one_run(appworld_server, appworld_outputs, tmp_path):
     root = appworld_server.root
     dev = load_dataset("dev", appworld_root=str(root))
     tasks = tuple(t for t in dev.tasks if t.id in SOLVED | UNSOLVED)
@@ -72,6 +82,7 @@ async def test_trirole_and_appworld_agree_on_tgc_and_sgc_of_one_run(appworld_ser
                                  repeats=2, progress=False)
 
     records = summary.records()
+    appworld_outputs.update(r["experiment"] for r in records)
     assert len(records) == 2 * 2 * 6
     assert {r["task_id"] for r in records if r["success"]} == SOLVED  # both paradigms, both repeats
     assert len({r["experiment"] for r in records}) == 4  # one AppWorld experiment per paradigm and repeat
