@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from statistics import NormalDist
 
 import pytest
 from fakes import ScriptedEnvironment, code
@@ -191,6 +192,56 @@ async def test_infrastructure_errors_are_marked_and_retry_errors_reruns_only_the
     assert latest["base"] is not None and latest["base"]["infra_error"] is False and latest["base"]["success"] is not True
 
 
+async def test_repeats_run_each_pair_k_times_and_resume_by_repeat(tmp_path):
+    options = {"graph_options": {"model": forever(code("complete_task(1)"))},
+               "environment": lambda settings: ScriptedEnvironment(), "progress": False}
+    # A folder written before repeats existed: its record has no "repeat" and counts as repeat 0.
+    old = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(), limit=1, **options)
+    lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "repeat"}) + "\n"
+                                                    for r in lines))
+    assert old.ran == 1
+    two = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(temperature=0.7), repeats=2,
+                         **options)
+    assert (two.pairs, two.skipped, two.ran) == (4, 1, 3)
+    three = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(temperature=0.7), repeats=3,
+                           **options)
+    assert (three.pairs, three.skipped, three.ran) == (6, 4, 2)
+    runs = Counter((r["task_id"], r.get("repeat", 0)) for r in read_results(tmp_path))
+    assert runs == Counter({(t, k): 1 for t in ("x0", "x1") for k in range(3)})
+    assert len(three.records()) == 6 and len(two.records()) == 4  # each summary sees its own repeats
+    traces = {r["trace"] for r in read_results(tmp_path)}
+    assert len(traces) == 6 and "traces/react/x0.jsonl" in traces and "traces/react/x1.r2.jsonl" in traces
+    m = compute_metrics(read_results(tmp_path))["react"]
+    assert (m["repeats"], m["tasks"], m["runs"], m["tgc"]) == (3, 2, 6, 1.0)
+    assert m["tgc_spread"] == {"n": 3, "mean": 1.0, "sd": 0.0, "min": 1.0, "max": 1.0}
+
+
+async def test_repeats_at_temperature_zero_warn_and_bad_values_are_refused(tmp_path, capsys):
+    options = {"graph_options": {"model": forever(code("complete_task(1)"))},
+               "environment": lambda settings: ScriptedEnvironment()}
+    await evaluate(["react"], _dataset(1), tmp_path, settings=TriroleSettings(), repeats=2, **options)
+    assert "2 repeats at temperature 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        await evaluate(["react"], _dataset(1), tmp_path, settings=TriroleSettings(), repeats=0, **options)
+
+
+def test_the_eval_command_samples_when_repeating(tmp_path):
+    # --repeats 2 without --temperature: every request samples at the documented default.
+    from trirole.evals.cli import REPEAT_TEMPERATURE
+
+    tasks, out = _task_file(tmp_path / "tasks.jsonl"), tmp_path / "out"
+    with ScriptedOpenAIServer(lambda messages: "```python\ncomplete_task(0)\n```") as server:
+        done = subprocess.run([*_eval_command(tasks, out, server.base_url), "--paradigms", "base", "--limit", "2",
+                               "--repeats", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        temperatures = {body.get("temperature") for body in server.requests}
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert temperatures == {REPEAT_TEMPERATURE} and REPEAT_TEMPERATURE > 0
+    assert sorted((r["task_id"], r["repeat"]) for r in read_results(out)) == [
+        ("t0", 0), ("t0", 1), ("t1", 0), ("t1", 1)]
+    assert "## Across repeats (measured)" in (out / "report.md").read_text()
+
+
 async def test_evaluations_leave_the_garbage_collector_as_they_found_it(tmp_path):
     # evaluate() freezes the objects that existed before it (so that its collection after
     # each pair is cheap) and must unfreeze them, also when two run at once in one process.
@@ -228,6 +279,8 @@ def test_the_eval_command_fails_on_bad_input_with_one_line(tmp_path, capsys):
     for argv in (["eval", "--dataset", "nope", "--out", str(tmp_path)],
                  ["eval", "--dataset", "python", "--out", str(tmp_path), "--paradigms", "nope"],
                  ["eval", "--dataset", "python", "--out", str(tmp_path), "--concurrency", "0"],
+                 ["eval", "--dataset", "python", "--out", str(tmp_path), "--repeats", "0"],
+                 ["eval", "--dataset", "python", "--out", str(tmp_path), "--check-appworld"],
                  ["eval", "--dataset", "python"]):
         assert main(argv) == 1
         err = capsys.readouterr().err
@@ -256,8 +309,10 @@ def test_goal_completion_by_task_scenario_and_difficulty():
     a, b = m["a"], m["b"]
     assert (a["tasks"], a["solved"], a["tgc"]) == (5, 3, 0.6)
     assert (a["scenarios"], a["scenarios_solved"], a["sgc"]) == (3, 1, pytest.approx(1 / 3))
-    assert a["by_difficulty"]["1"] == {"tasks": 2, "solved": 1, "tgc": 0.5, "scenarios": 1, "scenarios_solved": 0,
-                                       "sgc": 0.0}
+    one = a["by_difficulty"]["1"]
+    assert {k: one[k] for k in ("tasks", "solved", "tgc", "scenarios", "scenarios_solved", "sgc")} == {
+        "tasks": 2, "solved": 1, "tgc": 0.5, "scenarios": 1, "scenarios_solved": 0, "sgc": 0.0}
+    assert one["tgc_ci"]["low"] < 0.5 < one["tgc_ci"]["high"] and one["sgc_ci"]["low"] == 0.0 < one["sgc_ci"]["high"]
     assert a["by_difficulty"]["2"]["tgc"] == 1.0 and a["by_difficulty"]["2"]["sgc"] == 1.0
     assert list(a["by_difficulty"]) == ["1", "2", "unknown"]
     assert a["tokens"] == 550 and a["tokens_per_task"] == 110 and a["tokens_per_solved"] == pytest.approx(550 / 3)
@@ -265,6 +320,40 @@ def test_goal_completion_by_task_scenario_and_difficulty():
     assert (a["summarizations"], a["corrections"], a["tasks_with_correction"]) == (1, 2, 1)
     assert (a["model_calls"], a["calls_per_task"], a["wall_s_per_task"]) == (10, 2, 1.5)
     assert b["tgc"] == 0.0 and b["sgc"] == 0.0 and b["tokens_per_solved"] is None
+
+
+def test_infrastructure_errors_are_left_out_of_the_rates_and_counted_apart(tmp_path):
+    records = [
+        _record("a", "s1_1", "s1", 1, True),
+        _record("a", "s1_2", "s1", 1, False, status="env_error"),  # no infra_error field: from the status
+        _record("a", "s2_1", "s2", 1, False, status="step_budget"),  # the agent's own failure
+        _record("a", "s3_1", "s3", 1, False, status="timeout", infra_error=True),
+        _record("a", "s4_1", "s4", 1, True),
+        _record("a", "s5_1", "s5", 1, False, status="error", infra_error=False),  # the flag wins
+    ]
+    m = compute_metrics(records)["a"]
+    assert (m["tasks"], m["runs"], m["solved"], m["infra_errors"]) == (4, 4, 2, 2)
+    assert m["tgc"] == 0.5
+    # s1 (an infra error in it) and s3 are unknown; s2 and s5 failed, s4 solved.
+    assert (m["scenarios"], m["scenarios_solved"], m["sgc"]) == (3, 1, pytest.approx(1 / 3))
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    markdown = write_report(tmp_path)["markdown"].read_text()
+    assert "2 run(s) ended in an infrastructure error" in markdown and "trirole eval --retry-errors" in markdown
+    assert "| a | 4 | 2/4 | 50.0% [" in markdown
+    assert "infra_error" in (tmp_path / "results.csv").read_text().splitlines()[0]
+
+
+def test_paired_comparisons_use_the_tasks_both_paradigms_have_a_verdict_for():
+    from trirole.evals.metrics import paired_comparisons
+
+    records = [_record("a", f"s{i}_1", f"s{i}", 1, i < 2) for i in range(6)]
+    records += [_record("b", f"s{i}_1", f"s{i}", 1, True) for i in range(5)]
+    records.append(_record("b", "s5_1", "s5", 1, False, status="model_error"))  # not compared
+    (comparison,) = paired_comparisons(records, ["a", "b"])
+    # 5 common tasks: both solved s0, s1; only b solved s2, s3, s4 -> p = 2 * (1/2)^3.
+    assert (comparison["tasks"], comparison["a_better"], comparison["b_better"]) == (5, 0, 3)
+    assert comparison["p_value"] == pytest.approx(0.25) and comparison["difference"]["estimate"] == 0.6
+    assert comparison["distinguishable"] is False and "Not distinguishable" in comparison["verdict"]
 
 
 # -- failure classes --------------------------------------------------------------------------------
@@ -325,7 +414,12 @@ def test_the_report_writes_markdown_csv_and_two_plots_with_the_published_rows(tm
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     paths = write_report(tmp_path)
     markdown = paths["markdown"].read_text()
-    assert "| react | 1 | 0 | 0.0% |" in markdown and "| scaffold | 1 | 1 | 100.0% |" in markdown
+    # One task each: Wilson bounds 0 of 1 -> [0, z^2 / (1 + z^2)], 1 of 1 -> [1 / (1 + z^2), 1].
+    z2 = NormalDist().inv_cdf(0.975) ** 2
+    assert f"| react | 1 | 0/1 | 0.0% [0.0-{100 * z2 / (1 + z2):.1f}%] |" in markdown
+    assert f"| scaffold | 1 | 1/1 | 100.0% [{100 / (1 + z2):.1f}-100.0%] |" in markdown
+    assert "| scaffold | react | 1 | 1 | 0 | -100.0 pts [-100.0, " in markdown  # the paired comparison
+    assert "Not distinguishable from no difference at this sample size" in markdown
     assert "repetition_loop: 1" in markdown
     for value in ("5.4", "8.9", "3.0", "5.9", "15.8", "26.3", "5.3", "14.0", "7.1"):
         assert f"| {MARK} | Three Roles, One Model |" in markdown and f"| {value} |" in markdown
@@ -334,3 +428,20 @@ def test_the_report_writes_markdown_csv_and_two_plots_with_the_published_rows(tm
     assert rows[0].startswith("paradigm,task_id") and "agent_calls" in rows[0] and len(rows) == 3
     for name in ("success_vs_tokens", "success_by_difficulty"):
         assert paths[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- agreement with AppWorld (the real comparison: tests/test_appworld_agreement.py) ------------------
+def test_agreement_rounds_as_appworld_and_needs_the_runs_experiment(tmp_path):
+    from trirole.evals.agreement import appworld_percent, check_agreement
+
+    # AppWorld: round(100 * round(mean, 4), 1); 2/3 -> 0.6667 -> 66.67 -> 66.7.
+    assert appworld_percent(2 / 3) == 66.7 and appworld_percent(1 / 8) == 12.5 and appworld_percent(None) is None
+    root = tmp_path / "data-root"
+    (root / "data" / "tasks").mkdir(parents=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ValueError, match="no scored AppWorld runs"):
+        check_agreement(out, root=root)
+    (out / "results.jsonl").write_text(json.dumps({**_record("react", "a_1", "a", 1, True), "env": "appworld"}) + "\n")
+    with pytest.raises(ValueError, match="do not name one AppWorld experiment"):
+        check_agreement(out, root=root)

@@ -6,7 +6,8 @@
     write_report("runs/x")
 
 Modules: `paradigms` (names -> graph builders and settings overrides), `datasets`,
-`runner` (`evaluate`, resumable, results.jsonl), `metrics` (TGC, SGC, cost),
+`runner` (`evaluate`, resumable, results.jsonl, ``repeats``), `metrics` (TGC, SGC, cost),
+`stats` (95% intervals, paired comparisons), `agreement` (AppWorld's own evaluation of a run),
 `failures` (failure classes from traces), `report` (report.md, results.csv, plots),
 `published` (the papers' numbers, reference only), `oracle` (a chat model answering with
 each task's ground-truth solution: ``--model oracle``), `cli` (``trirole eval``).

@@ -13,6 +13,13 @@ off) is never the agent's failure: its record says ``"infra_error": true`` with 
 Each pair gets its own environment instance and its own trace,
 ``out_dir/traces/<paradigm>/<task>.jsonl``. AppWorld servers an evaluation starts are its
 own: stopped when it ends, however it ends.
+
+With ``repeats=K`` every pair runs K times; records carry ``repeat`` (0-based; a record
+without it is repeat 0, so folders written before repeats existed resume as they are),
+and resuming is keyed by (paradigm, task, repeat). Repeat k > 0 traces to
+``<task>.r<k>.jsonl``. AppWorld saves each episode's outputs under an experiment name;
+each (paradigm, repeat) of an evaluation gets its own (`appworld_experiment`), so AppWorld's
+own evaluation can be run on them afterwards (`trirole.evals.agreement`).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from trirole.evals.datasets import Dataset, EvalTask, load_dataset
 from trirole.evals.oracle import ORACLE, oracle_for
+from trirole.evals.metrics import repeat_of
 from trirole.evals.paradigms import VARIANTS, resolve_paradigms
 from trirole.settings import ROLES, TriroleSettings, recursion_limit
 from trirole.tools import Environment, EnvironmentError_
@@ -131,17 +139,18 @@ class _ResultsWriter:
         self._handle.close()
 
 
-def appworld_experiment(out_dir: Path, paradigm: str) -> str:
-    """AppWorld's output folder (``experiments/outputs/<name>``) of one paradigm of the run
-    in `out_dir`: its own, so no other run's episode of the same task writes there (and
-    AppWorld's own `evaluate_dataset` can read the run)."""
-    digest = hashlib.sha1(str(out_dir.resolve()).encode()).hexdigest()[:10]
-    return f"trirole-eval/{out_dir.name}-{digest}/{paradigm}"
-
-
-def trace_path(out_dir: Path, paradigm: str, task_id: str) -> Path:
+def trace_path(out_dir: Path, paradigm: str, task_id: str, repeat: int = 0) -> Path:
     """Where the trace of one pair goes (task ids made safe as file names)."""
-    return out_dir / TRACES_DIR / paradigm / (re.sub(r"[^\w.-]", "_", task_id) + ".jsonl")
+    suffix = f".r{repeat}.jsonl" if repeat else ".jsonl"
+    return out_dir / TRACES_DIR / paradigm / (re.sub(r"[^\w.-]", "_", task_id) + suffix)
+
+
+def appworld_experiment(out_dir: Path, paradigm: str, repeat: int) -> str:
+    """AppWorld's experiment name (its output folder) for one paradigm's repeat of the
+    evaluation in `out_dir`: unique per folder, so paradigms, repeats and evaluations
+    never overwrite each other's saved outputs; stable, so a resumed run keeps it."""
+    digest = hashlib.sha1(str(Path(out_dir).resolve()).encode()).hexdigest()[:10]
+    return f"trirole-{digest}-{paradigm}-r{repeat}"
 
 
 class _InlineTrace(JsonlTrace):
@@ -197,12 +206,14 @@ def infra_marker(status: str, reason: str) -> dict[str, Any]:
 
 
 async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, settings: TriroleSettings,
-                   task_timeout_s: float | None, context: dict[str, Any] | None = None) -> dict[str, Any]:
+                   task_timeout_s: float | None, context: dict[str, Any] | None = None,
+                   repeat: int = 0) -> dict[str, Any]:
     """Run one task with one paradigm's graph; its results record. Never raises for the
     task's own failures: a timeout is status ``timeout``, an environment failure
     ``env_error``, anything else unexpected ``error`` (with the exception in the reason).
-    `context`: per-run settings for the graph (e.g. this worker's environment server)."""
-    path = trace_path(out_dir, paradigm, task.id)
+    `context`: per-run settings for the graph (e.g. this worker's environment server).
+    `repeat`: which repeat of the pair this is (0-based), recorded as ``repeat``."""
+    path = trace_path(out_dir, paradigm, task.id, repeat)
     path.unlink(missing_ok=True)  # a partial trace of an earlier, killed attempt
     config = {"callbacks": [_InlineTrace(path)], "recursion_limit": recursion_limit(settings),
               "run_name": f"{paradigm}:{task.id}"}
@@ -227,8 +238,10 @@ async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, 
     except Exception as exc:  # noqa: BLE001 - one broken pair must not stop the evaluation
         status, reason = "error", f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - started
-    return make_record(paradigm, task, last, status=status, reason=reason, wall_s=wall,
-                       trace=str(path.relative_to(out_dir)))
+    record = make_record(paradigm, task, last, status=status, reason=reason, wall_s=wall,
+                         trace=str(path.relative_to(out_dir)))
+    experiment = ((context or {}).get("env_options") or {}).get("experiment_name")
+    return {**record, "repeat": repeat, **({"experiment": experiment} if experiment else {})}
 
 
 @dataclass(frozen=True)
@@ -236,8 +249,8 @@ class EvalSummary:
     """What `evaluate` did. The records themselves stay on disk (memory does not grow
     with the number of pairs); `records()` reads this evaluation's from results.jsonl.
 
-    pairs: (paradigm, task) pairs of this evaluation; skipped: already recorded before
-    this run; ran: finished in this run.
+    pairs: (paradigm, task, repeat) runs of this evaluation; skipped: already recorded
+    before this run; ran: finished in this run.
     """
 
     out_dir: Path
@@ -246,10 +259,12 @@ class EvalSummary:
     pairs: int
     skipped: int
     ran: int
+    repeats: int = 1
 
     def records(self) -> list[dict[str, Any]]:
         wanted = {(p, t) for t in self.task_ids for p in self.paradigms}
-        return [r for r in read_results(self.out_dir) if (r["paradigm"], r["task_id"]) in wanted]
+        return [r for r in read_results(self.out_dir)
+                if (r["paradigm"], r["task_id"]) in wanted and repeat_of(r) < self.repeats]
 
 
 # -- the evaluation ----------------------------------------------------------------------------------
@@ -301,8 +316,9 @@ async def evaluate(
     check: bool = True,
     progress: bool = True,
     retry_errors: bool = False,
+    repeats: int = 1,
 ) -> EvalSummary:
-    """Run every (paradigm, task) pair not yet in ``out_dir/results.jsonl``.
+    """Run every (paradigm, task, repeat) not yet in ``out_dir/results.jsonl``.
 
     Args:
         paradigms: names from `trirole.evals.paradigms.VARIANTS` (list or "a,b").
@@ -320,20 +336,26 @@ async def evaluate(
         progress: one line per finished pair on stderr.
         retry_errors: also rerun the pairs whose last record is an infrastructure error
             (``infra_error``); their new record wins.
+        repeats: runs of each pair (repeat 0..K-1). Repeats only differ when the model
+            samples: give the settings a temperature > 0 (``trirole eval --repeats``
+            does, see its help); at temperature 0 a warning is printed.
 
     Returns an `EvalSummary`; its ``records()`` are this evaluation's pairs, old and new.
     """
     names = resolve_paradigms(list(paradigms) if not isinstance(paradigms, str) else paradigms)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     tasks = list(data.tasks[:limit] if limit is not None else data.tasks)
-    if concurrency < 1 or (limit is not None and limit < 1):
-        raise ValueError(f"concurrency and limit must be >= 1 (got {concurrency}, {limit})")
+    if concurrency < 1 or (limit is not None and limit < 1) or repeats < 1:
+        raise ValueError(f"concurrency, limit and repeats must be >= 1 (got {concurrency}, {limit}, {repeats})")
+    if repeats > 1 and all(settings.endpoint(role).temperature == 0 for role in ROLES):
+        _log(f"warning: {repeats} repeats at temperature 0 repeat the same greedy runs (differences come only "
+             "from the server's nondeterminism); set a temperature > 0 to sample", progress)
     graph_options = dict(graph_options or {})
     if not ({"model", "models"} & set(graph_options)) and settings.endpoint("agent").model == ORACLE:
         graph_options["model"] = oracle_for(data)
     if check and not ({"model", "models"} & set(graph_options)):
         await asyncio.to_thread(preflight, settings)
-    pending = _pending(Path(out_dir), names, tasks, retry_errors)
+    pending = _pending(Path(out_dir), names, tasks, retry_errors, repeats)
     own_servers = data.env == "appworld" and environment is None and "url" not in settings.env_options
     if data.env == "appworld" and concurrency > 1 and not own_servers:
         _log("note: AppWorld's server runs one task at a time; running with concurrency 1", progress)
@@ -354,27 +376,29 @@ async def evaluate(
                                   for server in servers]
         return await _run_pairs(names, data, tasks, pending, out_dir, settings=settings, concurrency=concurrency,
                                 task_timeout_s=task_timeout_s, graph_options=graph_options, environment=environment,
-                                progress=progress, worker_env_options=worker_env_options)
+                                progress=progress, worker_env_options=worker_env_options, repeats=repeats)
 
 
-def _pending(out: Path, names: list[str], tasks: list[EvalTask], retry_errors: bool) -> list[tuple[str, EvalTask]]:
-    """The pairs not recorded yet (and with `retry_errors`, those last recorded as an
-    infrastructure error)."""
-    done = {(r["paradigm"], r["task_id"]) for r in read_results(out)
+def _pending(out: Path, names: list[str], tasks: list[EvalTask], retry_errors: bool,
+             repeats: int) -> list[tuple[str, EvalTask, int]]:
+    """The (paradigm, task, repeat) runs not recorded yet (and with `retry_errors`, those
+    last recorded as an infrastructure error)."""
+    done = {pair_key(r) for r in read_results(out)
             if not (retry_errors and r.get("infra_error", r.get("status") in INFRA_STATUSES))}
-    return [(p, t) for t in tasks for p in names if (p, t.id) not in done]
+    return [(p, t, k) for k in range(repeats) for t in tasks for p in names if (p, t.id, k) not in done]
 
 
-async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pending: list[tuple[str, EvalTask]],
+async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pending: list[tuple[str, EvalTask, int]],
                      out_dir: str | Path, *, settings: TriroleSettings, concurrency: int,
                      task_timeout_s: float | None, graph_options: dict[str, Any],
                      environment: EnvironmentFactory | None, progress: bool,
-                     worker_env_options: list[dict[str, Any]]) -> EvalSummary:
+                     worker_env_options: list[dict[str, Any]], repeats: int) -> EvalSummary:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, data, settings, progress)
-    total, skipped = len(tasks) * len(names), len(tasks) * len(names) - len(pending)
-    _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}); {skipped} already done; "
+    total, skipped = len(tasks) * len(names) * repeats, len(tasks) * len(names) * repeats - len(pending)
+    times = f" x {repeats} repeats" if repeats > 1 else ""
+    _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}{times}); {skipped} already done; "
          f"running {len(pending)} with concurrency {concurrency}", progress)
 
     graphs, run_settings = {}, {}
@@ -390,19 +414,20 @@ async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pen
 
     async def worker(slot: int) -> None:
         nonlocal finished
-        for paradigm, task in queue:
+        for paradigm, task, repeat in queue:
             context = None
-            if worker_env_options[slot]:
-                env_options = {**run_settings[paradigm].env_options, **worker_env_options[slot]}
-                if "url" in worker_env_options[slot]:  # AppWorld: this run's output folder per paradigm
-                    env_options["experiment_name"] = appworld_experiment(out, paradigm)
-                context = {"env_options": env_options}
+            per_pair = dict(worker_env_options[slot])
+            if data.env == "appworld" and "experiment_name" not in run_settings[paradigm].env_options:
+                per_pair["experiment_name"] = appworld_experiment(out, paradigm, repeat)
+            if per_pair:
+                context = {"env_options": {**run_settings[paradigm].env_options, **per_pair}}
             record = await run_pair(graphs[paradigm], paradigm, task, out_dir=out, settings=run_settings[paradigm],
-                                    task_timeout_s=task_timeout_s, context=context)
+                                    task_timeout_s=task_timeout_s, context=context, repeat=repeat)
             writer.write(record)
             gc.collect()  # see _objects_before_frozen: one pair's garbage, not the run's
             finished += 1
-            _log(f"[{skipped + finished}/{total}] {paradigm} {task.id}: {record['status']} "
+            _log(f"[{skipped + finished}/{total}] {paradigm} {task.id}{f' r{repeat}' if repeats > 1 else ''}: "
+                 f"{record['status']} "
                  f"success={record['success']} steps={record['steps']} {record['wall_s']:.1f}s", progress)
 
     try:
@@ -413,4 +438,4 @@ async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pen
     finally:
         writer.close()
     return EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,
-                       skipped=skipped, ran=finished)
+                       skipped=skipped, ran=finished, repeats=repeats)
