@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from statistics import NormalDist
 
+import httpx
 import pytest
 from fakes import ScriptedEnvironment, code
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -169,7 +170,7 @@ async def test_infrastructure_errors_are_marked_and_retry_errors_reruns_only_the
     # answer the agent's: only the former is marked and rerun by retry_errors.
     class Broken(GenericFakeChatModel):
         async def _agenerate(self, *args, **kwargs):
-            raise ConnectionError("the endpoint is down")
+            raise httpx.ConnectError("the endpoint is down")  # what a dead endpoint raises
 
     env = {"environment": lambda settings: ScriptedEnvironment(), "progress": False}
     broken = Broken(messages=iter(()))
