@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from trirole.evals.datasets import Dataset, EvalTask, load_dataset
 from trirole.evals.paradigms import VARIANTS, resolve_paradigms
-from trirole.settings import ROLES, TriroleSettings
+from trirole.evals.progress import EvalProgress
+from trirole.settings import ROLES, TriroleSettings, recursion_limit
 from trirole.tools import Environment, EnvironmentError_, make_environment
 from trirole.trace import JsonlTrace
 
@@ -188,7 +189,7 @@ async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, 
     `context`: per-run settings for the graph (e.g. this worker's environment server)."""
     path = trace_path(out_dir, paradigm, task.id)
     path.unlink(missing_ok=True)  # a partial trace of an earlier, killed attempt
-    config = {"callbacks": [_InlineTrace(path)], "recursion_limit": 10 * settings.max_steps + 50,
+    config = {"callbacks": [_InlineTrace(path)], "recursion_limit": recursion_limit(settings),
               "run_name": f"{paradigm}:{task.id}"}
     last: dict[str, Any] = {}
 
@@ -305,7 +306,8 @@ async def evaluate(
         graph_options: extra builder options, e.g. ``{"model": fake_model}`` in tests.
         environment: a factory ``settings -> Environment``; default `default_environment`.
         check: preflight the model endpoint(s) once (skipped when a model is injected).
-        progress: one line per finished pair on stderr.
+        progress: show progress on stderr (see `trirole.evals.progress`): a live bar in a terminal,
+            one line per finished pair otherwise.
 
     Returns an `EvalSummary`; its ``records()`` are this evaluation's pairs, old and new.
     """
@@ -332,7 +334,9 @@ async def evaluate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, data, settings, progress)
-    done = {(r["paradigm"], r["task_id"]) for r in read_results(out)}
+    wanted = {t.id for t in tasks}
+    previous = [r for r in read_results(out) if r["paradigm"] in names and r["task_id"] in wanted]
+    done = {(r["paradigm"], r["task_id"]) for r in previous}
     pending = [(p, t) for t in tasks for p in names if (p, t.id) not in done]
     total, skipped = len(tasks) * len(names), len(tasks) * len(names) - len(pending)
     _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}); {skipped} already done; "
@@ -362,11 +366,11 @@ async def evaluate(
             writer.write(record)
             gc.collect()  # see _objects_before_frozen: one pair's garbage, not the run's
             finished += 1
-            _log(f"[{skipped + finished}/{total}] {paradigm} {task.id}: {record['status']} "
-                 f"success={record['success']} steps={record['steps']} {record['wall_s']:.1f}s", progress)
+            display.pair_done(record)
 
+    display = EvalProgress(names, total=total, previous=previous, enabled=progress)
     try:
-        with _objects_before_frozen():
+        with _objects_before_frozen(), display:
             async with asyncio.TaskGroup() as group:
                 for slot in range(min(concurrency, len(pending))):
                     group.create_task(worker(slot))

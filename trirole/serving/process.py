@@ -22,6 +22,7 @@ from typing import Callable
 
 import httpx
 
+from trirole.errors import TriroleError
 from trirole.paths import home_subdir
 
 __all__ = [
@@ -62,7 +63,7 @@ class ServerRecord:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(TriroleError, RuntimeError):
     """A server could not be started; the message says why, where its log is, and its tail."""
 
 
