@@ -155,12 +155,12 @@ def test_the_named_server_is_reused_and_lists(appworld_server, isolated_home):
 
 @pytest.mark.appworld
 def test_cli_tasks_lists_the_split(appworld_server):
-    from trirole.tools.appworld.cli import main
+    from trirole.cli import main
 
-    proc = subprocess.run([sys.executable, "-m", "trirole.tools.appworld.cli", "env", "tasks", "appworld",
+    proc = subprocess.run([sys.executable, "-m", "trirole.cli", "env", "tasks", "appworld",
                            "--root", str(appworld_server.root), "--dataset", "nope"], capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr.startswith("error: no dataset 'nope'") and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("trirole env tasks: error: no dataset 'nope'") and proc.stderr.count("\n") == 1
     assert main(["env", "tasks", "appworld", "--root", str(appworld_server.root), "--dataset",
                  sorted(p.stem for p in (appworld_server.root / "data" / "datasets").glob("*.txt"))[0]]) == 0
 

@@ -6,7 +6,6 @@ Unit tests run in a temporary TRIROLE_HOME and start nothing heavy. Tests marked
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import subprocess
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from trirole.serving import local_model, process
-from trirole.serving.cli import add_model_commands
+from trirole.cli import main
 from trirole.serving.local_model import (
     EMBEDDED_MODEL_NAME,
     InsufficientMemoryError,
@@ -63,12 +62,6 @@ def _contains_run(seq: list[str], run: tuple[str, ...]) -> bool:
     return any(tuple(seq[i:i + n]) == run for i in range(len(seq) - n + 1))
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trirole")
-    add_model_commands(parser.add_subparsers(dest="command"))
-    return parser
-
-
 # --------------------------------------------------------------------------- dry run
 
 def test_dry_run_embedded_default(home, capsys):
@@ -100,9 +93,7 @@ def test_dry_run_presets(home, capsys, preset):
 
 
 def test_dry_run_preset_alone_uses_its_model_and_cli_prints_it(home, capsys):
-    rc = _parser().parse_args(["model", "serve", "--preset", "qwen3-8b-awq", "--dry-run",
-                               "--vllm", "vllm", "--port", "8125"])
-    assert rc.func(rc) == 0
+    assert main(["model", "serve", "--preset", "qwen3-8b-awq", "--dry-run", "--vllm", "vllm", "--port", "8125"]) == 0
     out = capsys.readouterr().out
     assert "vllm serve Qwen/Qwen3-8B-AWQ --max-model-len 32768 --quantization awq_marlin" in out
     assert "--port 8125" in out
@@ -135,8 +126,7 @@ def test_port_taken_serve_fails_before_installing(home, listening_port):
 
 
 def test_port_taken_cli_one_line_exit_1(home, listening_port, capsys):
-    args = _parser().parse_args(["model", "serve", "--port", str(listening_port)])
-    assert args.func(args) == 1
+    assert main(["model", "serve", "--port", str(listening_port)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"port {listening_port} is taken" in err and "Traceback" not in err
@@ -192,12 +182,9 @@ def test_timeout_kills_the_whole_process_group(home):
 
 
 def test_cli_status_and_stop_without_server(home, capsys):
-    parser = _parser()
-    args = parser.parse_args(["model", "status"])
-    assert args.func(args) == 1
+    assert main(["model", "status"]) == 1
     assert "no model server running" in capsys.readouterr().out
-    args = parser.parse_args(["model", "stop"])
-    assert args.func(args) == 0
+    assert main(["model", "stop"]) == 0
     assert "no model server was running" in capsys.readouterr().out
 
 

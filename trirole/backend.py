@@ -22,10 +22,11 @@ import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
 
+from trirole.errors import TriroleError
 from trirole.settings import RoleEndpoint, TriroleSettings
 
 
-class BackendError(RuntimeError):
+class BackendError(TriroleError, RuntimeError):
     """A model endpoint problem, with the fix in the message."""
 
 

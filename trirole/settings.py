@@ -66,6 +66,12 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def _setting(default: Any, group: str, help: str, *, flag: str | None = None) -> Any:
+    """A field the command line offers as ``--<flag>`` (default: the field's name with
+    dashes) in option group `group`; its type, choices and default come from the field."""
+    return field(default=default, metadata={"cli": {"group": group, "help": help, "flag": flag}})
+
+
 @dataclass(frozen=True)
 class TriroleSettings:
     """Everything a run can be configured with. Defaults reproduce the paper's scaffold.
@@ -111,36 +117,46 @@ class TriroleSettings:
             subprocess that can reach the user's files and network: only when asked for).
     """
 
-    base_url: str = DEFAULT_BASE_URL
-    model: str = "smollm2-135m-instruct"
+    base_url: str = _setting(DEFAULT_BASE_URL, "model", "OpenAI-compatible base URL (default: the server of "
+                             "`trirole model serve`)")
+    model: str = _setting("smollm2-135m-instruct", "model", "model name as the server knows it (default: the local "
+                          "server's); `oracle`: answer with each task's ground-truth solution, no endpoint "
+                          "(checks an installation or a dataset)")
     api_key: str = "EMPTY"
     roles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    temperature: float = 0.0
-    max_completion_tokens: int = 512
-    enable_thinking: bool = False
-    request_timeout_s: float = 120.0
-    max_retries: int = 2
+    temperature: float = _setting(0.0, "model", "sampling temperature of every role")
+    max_completion_tokens: int = _setting(512, "model", "tokens reserved for each answer")
+    enable_thinking: bool = _setting(False, "model", "Qwen3 thinking mode (on with a preset)", flag="thinking")
+    request_timeout_s: float = _setting(120.0, "model", "seconds one model call may take", flag="request-timeout")
+    max_retries: int = _setting(2, "model", "retries of a failed model call")
 
-    max_steps: int = 20
-    max_context_tokens: int = 4096
-    keep_recent_turns: int = 2
-    max_observation_chars: int = 3000
-    artifact_share: float = 0.25
+    max_steps: int = _setting(20, "scaffold", "agent steps before the run ends")
+    max_context_tokens: int = _setting(4096, "model", "the model's context window")
+    keep_recent_turns: int = _setting(2, "scaffold", "turns the summarizer keeps verbatim")
+    max_observation_chars: int = _setting(3000, "scaffold", "an execution's output is clipped to this")
+    artifact_share: float = _setting(0.25, "scaffold", "share of the prompt budget for ids and records kept "
+                                     "verbatim (secrets are always kept)")
 
-    correction_policy: CorrectionPolicy = "always"
-    correction_after_n: int = 2
-    repetition_similarity: float = 0.9
-    repeated_error_k: int = 2
-    corrector_sees_history: bool = False
+    correction_policy: CorrectionPolicy = _setting("always", "scaffold",
+                                                   "send code to the corrector after a failed execution")
+    correction_after_n: int = _setting(2, "scaffold", "the n of --correction-policy after_n")
+    repetition_similarity: float = _setting(0.9, "scaffold", "code this similar to a failed attempt is a repetition")
+    repeated_error_k: int = _setting(2, "scaffold", "the same error k times in a row is a repetition")
+    corrector_sees_history: bool = _setting(False, "scaffold", "ablation: the corrector sees the conversation")
 
-    use_summarizer: bool = True
-    use_corrector: bool = True
+    use_summarizer: bool = _setting(True, "scaffold", "the summarizer role (--no-summarizer: ablation)",
+                                    flag="summarizer")
+    use_corrector: bool = _setting(True, "scaffold", "the corrector role (--no-corrector: ablation)",
+                                   flag="corrector")
 
     env: str = "python"
     env_options: Mapping[str, Any] = field(default_factory=dict)
-    step_timeout_s: float = 30.0
-    memory_limit_mb: int = 1024
-    isolation: Isolation = "bwrap"
+    step_timeout_s: float = _setting(30.0, "environment", "seconds one code execution may take",
+                                     flag="step-timeout")
+    memory_limit_mb: int = _setting(1024, "environment", "memory limit of one code execution (MB)",
+                                    flag="memory-limit-mb")
+    isolation: Isolation = _setting("bwrap", "environment", "how agent code is confined: bwrap (no network, no "
+                                    "view of the host) or process (only when asked for)")
 
     def __post_init__(self) -> None:
         validate_settings(self)
@@ -184,6 +200,8 @@ class TriroleSettings:
 def validate_settings(s: TriroleSettings) -> None:
     """Fail at build time, with the fix in the message, instead of mid-run."""
     problems = []
+    if s.temperature < 0:
+        problems.append(f"temperature must be >= 0 (got {s.temperature})")
     if s.max_steps < 1:
         problems.append(f"max_steps must be >= 1 (got {s.max_steps})")
     if s.max_completion_tokens < 16:

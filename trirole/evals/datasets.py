@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trirole.errors import TriroleError
+
 PYTHON = "python"
 APPWORLD_SPLITS = ("dev", "test", "train", "test_normal", "test_challenge")
 
 
-class DatasetError(ValueError):
+class DatasetError(TriroleError, ValueError):
     """An unknown or unreadable dataset; the message lists what is known."""
 
 

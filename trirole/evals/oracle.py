@@ -31,11 +31,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from trirole.errors import TriroleError
+
 ORACLE = "oracle"
 """The model name that selects the oracle (``--model oracle``)."""
 
 
-class OracleError(ValueError):
+class OracleError(TriroleError, ValueError):
     """The oracle cannot answer: the data has no solutions, or the prompt names no known task."""
 
 

@@ -41,6 +41,7 @@ from trirole.evals.datasets import Dataset, EvalTask, load_dataset
 from trirole.evals.oracle import ORACLE, oracle_for
 from trirole.evals.metrics import repeat_of
 from trirole.evals.paradigms import VARIANTS, resolve_paradigms
+from trirole.evals.progress import EvalProgress
 from trirole.settings import ROLES, TriroleSettings, recursion_limit
 from trirole.tools import Environment, EnvironmentError_
 from trirole.trace import JsonlTrace
@@ -333,7 +334,8 @@ async def evaluate(
         environment: a factory ``settings -> Environment``; default: the graphs build one from
             the settings (`trirole.resources.build_environment`).
         check: preflight the model endpoint(s) once (skipped when a model is injected).
-        progress: one line per finished pair on stderr.
+        progress: show progress on stderr (see `trirole.evals.progress`): a live bar in a terminal,
+            one line per finished pair otherwise.
         retry_errors: also rerun the pairs whose last record is an infrastructure error
             (``infra_error``); their new record wins.
         repeats: runs of each pair (repeat 0..K-1). Repeats only differ when the model
@@ -396,6 +398,10 @@ async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pen
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, data, settings, progress)
+    wanted = {t.id for t in tasks}
+    rerun = {(p, t.id, k) for p, t, k in pending}  # --retry-errors: their old records do not count as done
+    previous = [r for r in read_results(out) if r["paradigm"] in names and r["task_id"] in wanted
+                and repeat_of(r) < repeats and pair_key(r) not in rerun]
     total, skipped = len(tasks) * len(names) * repeats, len(tasks) * len(names) * repeats - len(pending)
     times = f" x {repeats} repeats" if repeats > 1 else ""
     _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}{times}); {skipped} already done; "
@@ -426,12 +432,11 @@ async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pen
             writer.write(record)
             gc.collect()  # see _objects_before_frozen: one pair's garbage, not the run's
             finished += 1
-            _log(f"[{skipped + finished}/{total}] {paradigm} {task.id}{f' r{repeat}' if repeats > 1 else ''}: "
-                 f"{record['status']} "
-                 f"success={record['success']} steps={record['steps']} {record['wall_s']:.1f}s", progress)
+            display.pair_done(record)
 
+    display = EvalProgress(names, total=total, previous=previous, enabled=progress)
     try:
-        with _objects_before_frozen():
+        with _objects_before_frozen(), display:
             async with asyncio.TaskGroup() as group:
                 for slot in range(min(concurrency, len(pending))):
                     group.create_task(worker(slot))

@@ -27,6 +27,7 @@ from typing import Sequence
 
 import httpx
 
+from trirole.errors import TriroleError
 from trirole.paths import file_lock, home_subdir, logs_dir
 from trirole.serving.process import (
     ServerRecord,
@@ -100,7 +101,7 @@ PRESET_READY_TIMEOUT_S = 1800.0  # a first `vllm serve` of an 8B model downloads
 _BUILD_SCRIPT = Path(__file__).with_name("_build_checkpoint.py")
 
 
-class ServeError(RuntimeError):
+class ServeError(TriroleError, RuntimeError):
     """`trirole model serve` cannot go on (e.g. another model already runs, no `vllm`)."""
 
 
@@ -108,7 +109,7 @@ class InsufficientMemoryError(ServeError):
     """Not enough free RAM to start the embedded model."""
 
 
-class CheckpointBuildError(RuntimeError):
+class CheckpointBuildError(TriroleError, RuntimeError):
     """Building the embedded model's checkpoint failed; the message names the log."""
 
 

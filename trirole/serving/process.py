@@ -30,6 +30,7 @@ from typing import Callable
 import httpx
 import psutil
 
+from trirole.errors import TriroleError
 from trirole.paths import file_lock, home_subdir
 
 __all__ = [
@@ -77,7 +78,7 @@ class ServerRecord:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(TriroleError, RuntimeError):
     """A server could not be started; the message says why, where its log is, and its tail."""
 
 

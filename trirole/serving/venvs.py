@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from trirole.errors import TriroleError
 from trirole.paths import file_lock, home_subdir, logs_dir, trirole_home
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
 STAMP_NAME = ".trirole-stamp.json"
 
 
-class VenvInstallError(RuntimeError):
+class VenvInstallError(TriroleError, RuntimeError):
     """Creating or filling a venv failed; the message names the venv, the step and the log."""
 
     def __init__(self, name: str, step: str, log_path: Path, detail: str = ""):

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from trirole.errors import TriroleError
 from trirole.state import ExecutionResult, TaskSpec
 
 
-class EnvironmentError_(RuntimeError):
+class EnvironmentError_(TriroleError, RuntimeError):
     """An environment failed in a way the agent cannot recover from (server gone,
     sandbox cannot start). The graph ends with status ``env_error`` and this message."""
 

@@ -20,13 +20,15 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from trirole.errors import TriroleError
+
 BUNDLED_TASKS = Path(__file__).parent / "data" / "python_tasks.jsonl"
 """The small offline task set shipped with trirole."""
 
 _KEYS = ("id", "instruction", "context", "checker", "difficulty", "files")
 
 
-class TaskFileError(ValueError):
+class TaskFileError(TriroleError, ValueError):
     """A task file (or task list) is malformed; the message says where and how to fix it."""
 
 

@@ -1,13 +1,6 @@
-"""``trirole env ...``: start, inspect and stop environment servers (AppWorld).
-
-    trirole env install appworld
-    trirole env serve appworld [--port P] [--root DIR]
-    trirole env status appworld [--json]
-    trirole env stop appworld
-    trirole env tasks appworld [--dataset dev] [--root DIR] [--details]
-
-Errors print one line to stderr and exit 1.
-"""
+"""The handlers of ``trirole env install|serve|status|stop|tasks appworld`` (the options are
+declared in `trirole.cli`). Failures raise `trirole.errors.TriroleError` (AppWorld's errors
+derive from it); the command line prints them in one line."""
 
 from __future__ import annotations
 
@@ -15,32 +8,9 @@ import argparse
 import json
 import sys
 import time
-from typing import Callable
-
-ENVIRONMENTS = ("appworld",)
 
 
-def _fail(exc: BaseException) -> int:
-    text = str(exc).strip().splitlines()
-    print(f"error: {text[0] if text else type(exc).__name__}", file=sys.stderr)
-    return 1
-
-
-def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except KeyboardInterrupt:
-            return 130
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one line
-            return _fail(exc)
-
-    run.__doc__ = handler.__doc__
-    return run
-
-
-@_guard
-def _install(args: argparse.Namespace) -> int:
+def install_command(args: argparse.Namespace) -> int:
     from trirole.tools.appworld.install import appworld_bin, ensure_appworld_env
 
     started = time.monotonic()
@@ -49,8 +19,7 @@ def _install(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
-def _serve(args: argparse.Namespace) -> int:
+def serve_command(args: argparse.Namespace) -> int:
     from trirole.serving.process import read_record
     from trirole.tools.appworld.server import serve_appworld
 
@@ -66,8 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
-def _status(args: argparse.Namespace) -> int:
+def status_command(args: argparse.Namespace) -> int:
+    """Exit 0 when the server runs and responds, 1 otherwise."""
     from trirole.tools.appworld.server import appworld_status
 
     status = appworld_status()
@@ -88,16 +57,14 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if status["responding"] else 1
 
 
-@_guard
-def _stop(args: argparse.Namespace) -> int:
+def stop_command(args: argparse.Namespace) -> int:
     from trirole.tools.appworld.server import stop_appworld
 
     print("AppWorld environment server stopped" if stop_appworld() else "AppWorld environment server was not running")
     return 0
 
 
-@_guard
-def _tasks(args: argparse.Namespace) -> int:
+def tasks_command(args: argparse.Namespace) -> int:
     from trirole.tools.appworld.data import list_tasks, task_metadata
 
     ids = list_tasks(args.dataset, root=args.root)
@@ -109,55 +76,3 @@ def _tasks(args: argparse.Namespace) -> int:
             print(task_id)
     print(f"{len(ids)} tasks in {args.dataset}", file=sys.stderr)
     return 0
-
-
-def add_env_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``env install|serve|status|stop|tasks appworld`` under `subparsers`."""
-    env = subparsers.add_parser("env", help="start, inspect and stop environment servers (AppWorld)",
-                                description="Environment servers: AppWorld runs in its own venv behind HTTP.")
-    actions = env.add_subparsers(dest="env_command", metavar="{install,serve,status,stop,tasks}")
-    env.set_defaults(func=lambda args: (env.print_help(sys.stderr), 1)[1])
-
-    install = actions.add_parser("install", help="install AppWorld in its own venv (about 1 min, needs PyPI)")
-    install.add_argument("name", choices=ENVIRONMENTS)
-    install.set_defaults(func=_install)
-
-    serve = actions.add_parser("serve", help="start the environment server (installs AppWorld on first use)")
-    serve.add_argument("name", choices=ENVIRONMENTS)
-    serve.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
-    serve.add_argument("--root", default=None,
-                       help="data root holding data/ (default: $APPWORLD_ROOT, else the offline task pack)")
-    serve.add_argument("--timeout", type=float, default=180, help="seconds to wait for it to be ready")
-    serve.set_defaults(func=_serve)
-
-    status = actions.add_parser("status", help="is the server running, where, with which data")
-    status.add_argument("name", choices=ENVIRONMENTS)
-    status.add_argument("--json", action="store_true", help="print the status as JSON")
-    status.set_defaults(func=_status)
-
-    stop = actions.add_parser("stop", help="stop the server")
-    stop.add_argument("name", choices=ENVIRONMENTS)
-    stop.set_defaults(func=_stop)
-
-    tasks = actions.add_parser("tasks", help="list the task ids of a split")
-    tasks.add_argument("name", choices=ENVIRONMENTS)
-    tasks.add_argument("--dataset", default="dev", help="train, dev, test_normal, test_challenge (default: dev)")
-    tasks.add_argument("--root", default=None, help="data root (default: the running server's, else as serve)")
-    tasks.add_argument("--details", action="store_true", help="also print difficulty and instruction")
-    tasks.set_defaults(func=_tasks)
-    return env
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point (``python -m trirole.tools.appworld.cli env ...``)."""
-    parser = argparse.ArgumentParser(prog="trirole")
-    add_env_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help(sys.stderr)
-        return 1
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
