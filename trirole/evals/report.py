@@ -159,7 +159,9 @@ def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, 
              "not solved; infrastructure errors (environment or endpoint down, harness timeouts, an environment "
              "holding another task) are not the agent's failures: they are left out of the rates and counted "
              "apart, and a scenario with one is left out of SGC.", "",
-             STATISTICS_NOTE.format(methods="; ".join(_methods(metrics)) or "-"), ""]
+             STATISTICS_NOTE.format(methods="; ".join(_methods(metrics)) or "-"), "",
+             "Agent code isolation: " + ", ".join(f"{k}: {v} pairs" for k, v in sorted(
+                 Counter(r.get("isolation") or "unrecorded" for r in records).items())) + ".", ""]
     if infra:
         parts += [f"**{infra} run(s) ended in an infrastructure error** and are not in the rates below; "
                   "rerun only those with `trirole eval --retry-errors` (same --out).", ""]
