@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from trirole.endpoints import base_url_argument
 from trirole.settings import PRESETS, TriroleSettings
 
 
@@ -39,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Endpoint and budget options shared by ``run`` and ``eval``."""
     group = parser.add_argument_group("model")
-    group.add_argument("--base-url", help="OpenAI-compatible base URL (default: the server of `trirole model serve`)")
+    group.add_argument("--base-url", type=base_url_argument,
+                       help="OpenAI-compatible base URL; replicas of one model as URL1,URL2,... or @FILE (one URL "
+                            "a line): each request goes to the least-loaded one (default: the server of "
+                            "`trirole model serve`)")
     group.add_argument("--model", help="model name as the server knows it (default: the local server's)")
     group.add_argument("--preset", choices=sorted(PRESETS), help="the paper's Qwen3-8B settings (model, context)")
     group.add_argument("--max-context-tokens", type=int, help="the model's context window (default 4096)")

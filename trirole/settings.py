@@ -14,6 +14,8 @@ from typing import Any, Literal, Mapping
 
 from langchain_core.runnables import RunnableConfig
 
+from trirole.endpoints import parse_base_urls
+
 Role = Literal["summarizer", "agent", "corrector"]
 ROLES: tuple[Role, ...] = ("summarizer", "agent", "corrector")
 
@@ -69,7 +71,8 @@ class TriroleSettings:
     """Everything a run can be configured with. Defaults reproduce the paper's scaffold.
 
     Model endpoint
-        base_url, model, api_key: the shared OpenAI-compatible endpoint (vLLM first).
+        base_url, model, api_key: the shared OpenAI-compatible endpoint (vLLM first);
+            base_url may list replicas of the model, comma-separated (`trirole.endpoints`).
         roles: per-role overrides, e.g. ``{"corrector": {"model": "other"}}``.
         temperature, max_completion_tokens: sampling for every role unless overridden.
         enable_thinking: Qwen3 thinking mode (sent as a chat-template kwarg); ``<think>``
@@ -189,6 +192,12 @@ def validate_settings(s: TriroleSettings) -> None:
         problems.append("repeated_error_k and correction_after_n must be >= 1")
     if s.keep_recent_turns < 0:
         problems.append("keep_recent_turns must be >= 0")
+    for label, url in [("base_url", s.base_url)] + [(f"roles[{r!r}].base_url", o.get("base_url"))
+                                                     for r, o in s.roles.items() if o.get("base_url")]:
+        try:
+            parse_base_urls(url)
+        except ValueError as exc:
+            problems.append(f"{label}: {exc}")
     unknown_roles = set(s.roles) - set(ROLES)
     if unknown_roles:
         problems.append(f"settings.roles has unknown roles {sorted(unknown_roles)}; roles are {list(ROLES)}")

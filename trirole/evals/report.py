@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from trirole.endpoints import replica_report
 from trirole.evals.failures import classify_failure, failure_counts
 from trirole.evals.metrics import compute_metrics
 from trirole.evals.paradigms import VARIANTS
@@ -160,7 +161,9 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
         except ImportError:
             note = "(plots skipped: matplotlib is not installed; `pip install trirole[eval]`)"
     paths.update({p.stem: p for p in plots})
-    paths["markdown"].write_text(render_markdown(records, metrics, failures, plots, note), encoding="utf-8")
+    markdown = render_markdown(records, metrics, failures, plots, note)
+    replicas = replica_report(out)  # which model replica served what (several --base-url)
+    paths["markdown"].write_text(markdown + ("\n" + replicas if replicas else ""), encoding="utf-8")
     (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "failures": failures}, indent=1),
                                       encoding="utf-8")
     paths["metrics"] = out / "metrics.json"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from trirole.endpoints import counts_since, record_replica_counts, replica_counts
 from trirole.evals.datasets import Dataset, EvalTask, load_dataset
 from trirole.evals.paradigms import VARIANTS, resolve_paradigms
 from trirole.settings import ROLES, TriroleSettings
@@ -347,6 +348,7 @@ async def evaluate(
         graphs[name] = builder(settings=run_settings[name], environment=factory, **graph_options)
 
     writer = _ResultsWriter(out / RESULTS_FILE)
+    replicas_before = replica_counts()  # endpoints.json: which model replica served what
     finished = 0
     queue = iter(pending)  # shared by the workers: each pair is taken exactly once
 
@@ -372,5 +374,6 @@ async def evaluate(
                     group.create_task(worker(slot))
     finally:
         writer.close()
+        record_replica_counts(out, counts_since(replicas_before))
     return EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,
                        skipped=skipped, ran=finished)
