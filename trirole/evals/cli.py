@@ -33,6 +33,9 @@ def add_eval_command(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--limit", type=int, help="only the first K tasks")
     parser.add_argument("--task-timeout", type=float, default=900.0,
                         help="wall-clock seconds per pair before it is recorded as timeout (default 900)")
+    parser.add_argument("--ray", metavar="auto|ADDRESS",
+                        help="run the pairs on a Ray cluster (auto: the one this machine joined; needs "
+                             "trirole[ray]); --concurrency worker slots spread over its nodes")
     add_model_options(parser)
     parser.set_defaults(func=eval_command)
     return parser
@@ -60,7 +63,7 @@ def eval_command(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.dataset)
         settings = settings_from_args(args)
         summary = asyncio.run(evaluate(paradigms, dataset, args.out, settings=settings, concurrency=args.concurrency,
-                                       limit=args.limit, task_timeout_s=args.task_timeout))
+                                       limit=args.limit, task_timeout_s=args.task_timeout, ray=args.ray))
     except (DatasetError, BackendError, ValueError) as exc:
         return _fail(str(exc))
     paths = write_report(Path(args.out))

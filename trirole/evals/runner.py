@@ -245,6 +245,21 @@ class EvalSummary:
 
 
 # -- the evaluation ----------------------------------------------------------------------------------
+def build_graphs(names: Iterable[str], data: Dataset, settings: TriroleSettings,
+                 environment: EnvironmentFactory | None, graph_options: Mapping[str, Any],
+                 ) -> tuple[dict[str, Any], dict[str, TriroleSettings]]:
+    """Each paradigm's compiled graph and run settings (its overrides and the dataset's
+    environment on top of `settings`); environments they create are closed with their pair."""
+    factory = _tracked(environment or default_environment)
+    graphs, run_settings = {}, {}
+    for name in names:
+        builder, overrides = VARIANTS[name]
+        run_settings[name] = replace(settings, env=data.env,
+                                     env_options={**data.env_options, **dict(settings.env_options)}, **overrides)
+        graphs[name] = builder(settings=run_settings[name], environment=factory, **graph_options)
+    return graphs, run_settings
+
+
 def preflight(settings: TriroleSettings) -> None:
     """Check every distinct role endpoint once; raises `trirole.backend.BackendError`."""
     from trirole.backend import check_endpoint
@@ -291,6 +306,7 @@ async def evaluate(
     environment: EnvironmentFactory | None = None,
     check: bool = True,
     progress: bool = True,
+    ray: str | None = None,
 ) -> EvalSummary:
     """Run every (paradigm, task) pair not yet in ``out_dir/results.jsonl``.
 
@@ -307,9 +323,18 @@ async def evaluate(
         environment: a factory ``settings -> Environment``; default `default_environment`.
         check: preflight the model endpoint(s) once (skipped when a model is injected).
         progress: one line per finished pair on stderr.
+        ray: run the pairs on the Ray cluster at this address (``auto``: the one this
+            machine belongs to), `concurrency` worker slots; see `trirole.evals.ray_runner`.
 
     Returns an `EvalSummary`; its ``records()`` are this evaluation's pairs, old and new.
     """
+    if ray is not None:
+        from trirole.evals.ray_runner import evaluate_on_ray
+
+        return await evaluate_on_ray(paradigms, dataset, out_dir, address=ray, settings=settings,
+                                     concurrency=concurrency, limit=limit, task_timeout_s=task_timeout_s,
+                                     graph_options=graph_options, environment=environment, check=check,
+                                     progress=progress)
     names = resolve_paradigms(list(paradigms) if not isinstance(paradigms, str) else paradigms)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     tasks = list(data.tasks[:limit] if limit is not None else data.tasks)
@@ -339,13 +364,7 @@ async def evaluate(
     _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}); {skipped} already done; "
          f"running {len(pending)} with concurrency {concurrency}", progress)
 
-    factory = _tracked(environment or default_environment)
-    graphs, run_settings = {}, {}
-    for name in names:
-        builder, overrides = VARIANTS[name]
-        run_settings[name] = replace(settings, env=data.env,
-                                     env_options={**data.env_options, **dict(settings.env_options)}, **overrides)
-        graphs[name] = builder(settings=run_settings[name], environment=factory, **graph_options)
+    graphs, run_settings = build_graphs(names, data, settings, environment, graph_options)
 
     writer = _ResultsWriter(out / RESULTS_FILE)
     replicas_before = replica_counts()  # endpoints.json: which model replica served what

@@ -1,0 +1,217 @@
+"""``trirole eval --ray auto|ADDRESS``: the pairs of an evaluation on a Ray cluster.
+
+Each worker slot is a `PairWorker` actor (one CPU, spread over the nodes) that runs one
+pair at a time with the local runner's `run_pair` and owns what the pair needs on its
+node: its AppWorld server (started on first use, stopped by `close`), the python
+sandboxes of its pairs, its model clients. The driver hands out the pairs and writes each
+returned record (and its trace) through the local runner's results writer, so
+``results.jsonl`` is exactly as a local run writes it and resume works unchanged.
+
+A worker process or node lost mid-run loses only the pair it was running: the pair goes
+back in the queue and the slot gets a new actor (a pair that lost its worker
+`MAX_LOSSES` times is left for the next run, which reruns every unrecorded pair).
+
+Endpoints are global (any ``--base-url``), or each node's own: ``{node_ip}`` in a base URL
+is replaced on each worker by its node's address, e.g. ``http://{node_ip}:8000/v1`` for a
+vLLM server on every node. Every node needs trirole installed (the same version).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import uuid
+from collections import Counter, deque
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from trirole.endpoints import counts_since, merge_counts, record_replica_counts, replica_counts
+from trirole.evals.datasets import Dataset, EvalTask, load_dataset
+from trirole.evals.paradigms import resolve_paradigms
+from trirole.evals.runner import (
+    RESULTS_FILE,
+    EnvironmentFactory,
+    EvalSummary,
+    _check_manifest,
+    _log,
+    _ResultsWriter,
+    build_graphs,
+    preflight,
+    read_results,
+    run_pair,
+)
+from trirole.settings import TriroleSettings
+
+NODE_IP = "{node_ip}"
+MAX_LOSSES = 3  # times a pair may lose its worker in one run before it is left for the next run
+SLOT_CPUS = 1  # Ray CPUs reserved per worker slot (a pair's sandbox or AppWorld episode)
+
+
+def on_node(settings: TriroleSettings, node_ip: str) -> TriroleSettings:
+    """`settings` with ``{node_ip}`` in the base URLs (shared and per role) set to this node."""
+    roles = {role: {**o, "base_url": o["base_url"].replace(NODE_IP, node_ip)} if o.get("base_url") else o
+             for role, o in settings.roles.items()}
+    return replace(settings, base_url=settings.base_url.replace(NODE_IP, node_ip), roles=roles)
+
+
+class PairWorker:
+    """One worker slot: a Ray actor that runs pairs one at a time (see the module doc)."""
+
+    def __init__(self, names: list[str], data: Dataset, settings: TriroleSettings, *,
+                 environment: EnvironmentFactory | None, graph_options: Mapping[str, Any],
+                 task_timeout_s: float | None, check: bool) -> None:
+        import ray
+
+        self.settings = on_node(settings, ray.util.get_node_ip_address())
+        self.graphs, self.run_settings = build_graphs(names, data, self.settings, environment, graph_options)
+        self.env, self.task_timeout_s = data.env, task_timeout_s
+        self.check = check and not ({"model", "models"} & set(graph_options))
+        self.scratch = Path(tempfile.mkdtemp(prefix="trirole-ray-"))  # traces before they go to the driver
+        self.appworld_name: str | None = None
+        self.env_options: dict[str, Any] = {}
+        self.replicas_before = replica_counts()
+
+    def _start(self) -> None:
+        """On the first pair: check this node's endpoints, start this slot's AppWorld server."""
+        if self.check:
+            preflight(self.settings)
+            self.check = False
+        if self.env == "appworld" and not self.appworld_name and "url" not in self.settings.env_options:
+            from trirole.tools.appworld.server import serve_appworld
+
+            self.appworld_name = f"appworld-ray-{uuid.uuid4().hex[:8]}"
+            self.env_options = {"url": serve_appworld(name=self.appworld_name).url}
+
+    async def run(self, paradigm: str, task: EvalTask) -> tuple[dict[str, Any], str]:
+        """One pair: its results record and its trace (JSON lines)."""
+        await asyncio.to_thread(self._start)
+        context = {"env_options": {**self.run_settings[paradigm].env_options, **self.env_options}} \
+            if self.env_options else None
+        record = await run_pair(self.graphs[paradigm], paradigm, task, out_dir=self.scratch,
+                                settings=self.run_settings[paradigm], task_timeout_s=self.task_timeout_s,
+                                context=context)
+        trace = self.scratch / record["trace"]
+        text = trace.read_text(encoding="utf-8") if trace.is_file() else ""
+        trace.unlink(missing_ok=True)
+        return record, text
+
+    def close(self) -> dict[str, dict[str, int]]:
+        """Stop what this slot started; its per-replica model counts."""
+        if self.appworld_name:
+            from trirole.serving.process import stop_server
+
+            stop_server(self.appworld_name)
+            self.appworld_name = None
+        return counts_since(self.replicas_before)
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at `address` (``auto``: this machine's); one-line errors."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--ray needs Ray: pip install 'trirole[ray]'") from None
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"cannot join a Ray cluster at {address!r} ({' '.join(str(exc).split())[:200]}); "
+                         "start one with `ray start --head` or pass --ray HOST:PORT") from None
+
+
+async def evaluate_on_ray(
+    paradigms: str | Iterable[str],
+    dataset: Dataset | str,
+    out_dir: str | Path,
+    *,
+    address: str,
+    settings: TriroleSettings,
+    concurrency: int = 4,
+    limit: int | None = None,
+    task_timeout_s: float | None = 900.0,
+    graph_options: Mapping[str, Any] | None = None,
+    environment: EnvironmentFactory | None = None,
+    check: bool = True,
+    progress: bool = True,
+) -> EvalSummary:
+    """`trirole.evals.runner.evaluate` with its pairs on the Ray cluster at `address`
+    (`concurrency` worker slots). Same arguments, same results folder."""
+    names = resolve_paradigms(list(paradigms) if not isinstance(paradigms, str) else paradigms)
+    data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    tasks = list(data.tasks[:limit] if limit is not None else data.tasks)
+    if concurrency < 1 or (limit is not None and limit < 1):
+        raise ValueError(f"concurrency and limit must be >= 1 (got {concurrency}, {limit})")
+    graph_options = dict(graph_options or {})
+    node_local = NODE_IP in settings.base_url or any(NODE_IP in str(o.get("base_url", "")) for o in settings.roles.values())
+    if check and not node_local and not ({"model", "models"} & set(graph_options)):
+        await asyncio.to_thread(preflight, settings)  # global endpoints: once; node-local: on each worker
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_manifest(out, data, settings, progress)
+    done = {(r["paradigm"], r["task_id"]) for r in read_results(out)}
+    pending = deque((p, t) for t in tasks for p in names if (p, t.id) not in done)
+    total, skipped = len(tasks) * len(names), len(tasks) * len(names) - len(pending)
+    connect(address)
+    import ray
+    from ray.exceptions import RayActorError
+
+    _log(f"{total} pairs; {skipped} already done; running {len(pending)} on Ray ({address}) with "
+         f"{concurrency} worker slots", progress)
+    worker_class = ray.remote(num_cpus=SLOT_CPUS, max_restarts=0)(PairWorker)
+    losses: Counter[tuple[str, str]] = Counter()
+    replicas: dict[str, dict[str, int]] = {}
+    writer = _ResultsWriter(out / RESULTS_FILE)
+    finished = 0
+
+    def new_worker() -> Any:
+        return worker_class.options(scheduling_strategy="SPREAD").remote(
+            names, data, settings, environment=environment, graph_options=graph_options,
+            task_timeout_s=task_timeout_s, check=check)
+
+    async def slot() -> None:
+        nonlocal finished
+        worker = None
+        try:
+            while pending:
+                paradigm, task = pending.popleft()
+                worker = worker or new_worker()
+                try:
+                    record, trace = await worker.run.remote(paradigm, task)
+                except RayActorError as exc:  # the worker process or its node is gone
+                    worker = None
+                    losses[(paradigm, task.id)] += 1
+                    if losses[(paradigm, task.id)] < MAX_LOSSES:
+                        pending.append((paradigm, task))
+                    _log(f"worker lost while running {paradigm} {task.id} "
+                         f"({type(exc).__name__}); " + ("it runs again" if losses[(paradigm, task.id)] < MAX_LOSSES
+                                                         else "left for the next run"), progress)
+                    continue
+                path = out / record["trace"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(trace, encoding="utf-8")
+                writer.write(record)
+                finished += 1
+                _log(f"[{skipped + finished}/{total}] {paradigm} {task.id}: {record['status']} "
+                     f"success={record['success']} steps={record['steps']} {record['wall_s']:.1f}s", progress)
+        finally:
+            if worker is not None:
+                with contextlib.suppress(RayActorError):
+                    merge_counts(replicas, await worker.close.remote())
+                ray.kill(worker)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(concurrency, len(pending))):
+                group.create_task(slot())
+    except* ray.exceptions.RayTaskError as failures:  # a worker's own error (e.g. its endpoint is down)
+        raise ValueError(f"a Ray worker failed: {failures.exceptions[0].cause}") from None
+    finally:
+        writer.close()
+        record_replica_counts(out, replicas)
+    return EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,
+                       skipped=skipped, ran=finished)
+
