@@ -125,3 +125,14 @@ def test_a_role_with_its_own_endpoint_keeps_it():
     assert isinstance(make_chat_model(settings, "agent"), PooledChatModel)
     corrector = make_chat_model(settings, "corrector")
     assert not isinstance(corrector, PooledChatModel) and corrector.openai_api_base == "http://127.0.0.1:3/v1"
+
+
+def test_node_local_endpoints_name_each_workers_own_node():
+    from trirole.evals.ray_runner import on_node
+
+    settings = settings_for("http://{node_ip}:8000/v1,http://{node_ip}:8001/v1",
+                            roles={"corrector": {"base_url": "http://{node_ip}:9000/v1", "model": "c"}})
+    local = on_node(settings, "10.1.2.3")
+    assert local.base_url == "http://10.1.2.3:8000/v1,http://10.1.2.3:8001/v1"
+    assert local.endpoint("corrector") == replace(local.endpoint("corrector"), base_url="http://10.1.2.3:9000/v1",
+                                                  model="c")

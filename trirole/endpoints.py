@@ -122,7 +122,8 @@ class ReplicaPool:
         the one whose cooldown ends first: a request is never refused by the pool itself."""
         with self._lock:
             now = self._clock()
-            candidates = [r for r in self.replicas.values() if r.url not in set(exclude)] or list(self.replicas.values())
+            skip = set(exclude)
+            candidates = [r for r in self.replicas.values() if r.url not in skip] or list(self.replicas.values())
             up = [r for r in candidates if r.down_until <= now]
             chosen = (min(up, key=lambda r: (r.in_flight, r.requests)) if up
                       else min(candidates, key=lambda r: r.down_until))

@@ -161,6 +161,10 @@ async def evaluate_on_ray(
 
     _log(f"{total} pairs; {skipped} already done; running {len(pending)} on Ray ({address}) with "
          f"{concurrency} worker slots", progress)
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if cpus < min(concurrency, len(pending)) * SLOT_CPUS:
+        _log(f"note: the cluster has {cpus:g} CPUs for {concurrency} worker slots of {SLOT_CPUS} CPU; "
+             "the slots beyond that wait for a free CPU", progress)
     worker_class = ray.remote(num_cpus=SLOT_CPUS, max_restarts=0)(PairWorker)
     losses: Counter[tuple[str, str]] = Counter()
     replicas: dict[str, dict[str, int]] = {}
