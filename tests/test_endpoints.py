@@ -8,6 +8,7 @@ the answers are scripted.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from dataclasses import replace
@@ -136,3 +137,23 @@ def test_node_local_endpoints_name_each_workers_own_node():
     assert local.base_url == "http://10.1.2.3:8000/v1,http://10.1.2.3:8001/v1"
     assert local.endpoint("corrector") == replace(local.endpoint("corrector"), base_url="http://10.1.2.3:9000/v1",
                                                   model="c")
+
+
+async def test_an_evaluation_over_two_replicas_uses_both_and_its_report_says_which_served_what(tmp_path):
+    from fakes import ScriptedEnvironment
+
+    from trirole.evals import Dataset, EvalTask, evaluate, write_report
+
+    answer = "Done.\n```python\ncomplete_task(1)\n```"
+    tasks = Dataset(name="fake", env="python", tasks=tuple(EvalTask(id=f"x{i}", env="python", difficulty=1,
+                                                                    scenario=f"x{i}") for i in range(4)))
+    with ScriptedOpenAIServer(lambda m: answer, latency_s=0.2) as first, \
+            ScriptedOpenAIServer(lambda m: answer, latency_s=0.2) as second:
+        summary = await evaluate(["base"], tasks, tmp_path, settings=settings_for(f"{first.base_url},{second.base_url}"),
+                                 concurrency=2, environment=lambda s: ScriptedEnvironment(), progress=False)
+        assert summary.ran == 4 and first.requests and second.requests
+        served = json.loads((tmp_path / "endpoints.json").read_text())
+        assert {url: c["requests"] for url, c in served.items()} == {first.base_url: len(first.requests),
+                                                                     second.base_url: len(second.requests)}
+    report = write_report(tmp_path)["markdown"].read_text()
+    assert "## Model replicas" in report and first.base_url in report and second.base_url in report
