@@ -107,16 +107,18 @@ class PairWorker:
         return counts_since(self.replicas_before)
 
 
-def connect(address: str) -> None:
-    """Join the Ray cluster at `address` (``auto``: this machine's); one-line errors."""
+def connect(address: str) -> bool:
+    """Join the Ray cluster at `address` (``auto``: this machine's); one-line errors.
+    False when this process had joined one already (then it is not ours to leave)."""
     try:
         import ray
     except ImportError:
         raise ValueError("--ray needs Ray: pip install 'trirole[ray]'") from None
     if ray.is_initialized():
-        return
+        return False
     try:
         ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+        return True
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ValueError(f"cannot join a Ray cluster at {address!r} ({' '.join(str(exc).split())[:200]}); "
                          "start one with `ray start --head` or pass --ray HOST:PORT") from None
@@ -155,7 +157,12 @@ async def evaluate_on_ray(
     done = {(r["paradigm"], r["task_id"]) for r in read_results(out)}
     pending = deque((p, t) for t in tasks for p in names if (p, t.id) not in done)
     total, skipped = len(tasks) * len(names), len(tasks) * len(names) - len(pending)
-    connect(address)
+    summary = EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,
+                          skipped=skipped, ran=0)
+    if not pending:
+        _log(f"{total} pairs; {skipped} already done; running 0", progress)
+        return summary
+    joined = connect(address)
     import ray
     from ray.exceptions import RayActorError
 
@@ -216,6 +223,7 @@ async def evaluate_on_ray(
     finally:
         writer.close()
         record_replica_counts(out, replicas)
-    return EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,
-                       skipped=skipped, ran=finished)
+        if joined:
+            ray.shutdown()  # leaves the cluster; the cluster itself is not ours
+    return replace(summary, ran=finished)
 
