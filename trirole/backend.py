@@ -22,6 +22,7 @@ import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
 
+from trirole.endpoints import parse_base_urls
 from trirole.errors import TriroleError
 from trirole.settings import RoleEndpoint, TriroleSettings
 
@@ -45,7 +46,13 @@ def server_root(base_url: str) -> str:
 
 
 def check_endpoint(base_url: str, model: str, *, timeout_s: float = 10.0) -> list[str]:
-    """The models served at `base_url`; raises if it is unreachable or lacks `model`."""
+    """The models served at `base_url`; raises if it is unreachable or lacks `model`.
+    Several replicas (``URL1,URL2``): each is checked, see `trirole.endpoints.check_replicas`."""
+    urls = parse_base_urls(base_url)
+    if len(urls) > 1:
+        from trirole.endpoints import check_replicas
+
+        return check_replicas(urls, model, lambda url, name: check_endpoint(url, name, timeout_s=timeout_s))
     url = base_url.rstrip("/") + "/models"
     try:
         response = httpx.get(url, timeout=timeout_s)
@@ -87,23 +94,36 @@ def describe_model_error(exc: BaseException, endpoint: RoleEndpoint) -> str:
 def make_chat_model(settings: TriroleSettings, role: str) -> BaseChatModel:
     """A chat model for `role` from the settings (the role's overrides on the shared endpoint).
 
+    Several comma-separated base URLs (replicas of one model, see `trirole.endpoints`)
+    give a model that sends each call to the least-loaded replica.
+
     It gets an async HTTP client of its own: langchain-openai's default one is cached
     process-wide per base URL and bound to the event loop it first ran in, so a second
     event loop (the next test, a second ``asyncio.run``) would find it closed. Use the
     model in one event loop (`Resources` builds one per loop).
     """
+    endpoint = settings.endpoint(role)
+    urls = parse_base_urls(endpoint.base_url)
+    if len(urls) > 1:  # several replicas: each call goes to the least-loaded one
+        from trirole.endpoints import pooled_chat_model
+
+        return pooled_chat_model(urls, lambda url: _chat_openai(settings, endpoint, url, max_retries=0),
+                                 max_retries=settings.max_retries)
+    return _chat_openai(settings, endpoint, urls[0], max_retries=settings.max_retries)
+
+
+def _chat_openai(settings: TriroleSettings, endpoint: RoleEndpoint, base_url: str, *, max_retries: int) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
-    endpoint = settings.endpoint(role)
     return ChatOpenAI(
         http_async_client=httpx.AsyncClient(timeout=settings.request_timeout_s),
-        base_url=endpoint.base_url,
+        base_url=base_url,
         model=endpoint.model,
         api_key=settings.api_key,
         temperature=endpoint.temperature,
         max_completion_tokens=endpoint.max_completion_tokens,
         timeout=settings.request_timeout_s,
-        max_retries=settings.max_retries,
+        max_retries=max_retries,
         # Qwen3's template reads this; other templates ignore unknown kwargs.
         extra_body={"chat_template_kwargs": {"enable_thinking": settings.enable_thinking}},
         stream_usage=True,
@@ -141,7 +161,8 @@ class ServerTokenCounter:
     """
 
     def __init__(self, base_url: str, model: str, *, timeout_s: float = 30.0, cache_size: int = 256) -> None:
-        self.url = server_root(base_url) + "/tokenize"
+        # Replicas serve one model with one tokenizer: the first one counts for all.
+        self.url = server_root(parse_base_urls(base_url)[0]) + "/tokenize"
         self.model = model
         self.exact = True
         self.timeout_s = timeout_s

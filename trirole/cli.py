@@ -25,6 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+from trirole.endpoints import base_url_argument
 from trirole.errors import TriroleError
 from trirole.settings import PRESETS, TriroleSettings, recursion_limit
 
@@ -69,6 +70,8 @@ def _settings_fields() -> list[tuple[str, str, Any, dict]]:
 
 
 _FLAGS = {name: flag for name, flag, _, _ in _settings_fields()}
+# Settings whose text needs more than their type to parse (a one-line error when it fails).
+_PARSERS: dict[str, Callable[[str], Any]] = {"base_url": base_url_argument}
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +90,8 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=name, choices=typing.get_args(kind), default=None,
                                help=f"{cli['help']} (default {default})")
         else:
-            group.add_argument(flag, dest=name, type=kind, default=None, metavar=metavars.get(kind, "VALUE"),
+            group.add_argument(flag, dest=name, type=_PARSERS.get(name, kind), default=None,
+                               metavar=metavars.get(kind, "VALUE"),
                                help=cli["help"] if said else f"{cli['help']} (default {default})")
     groups["model"].add_argument("--preset", choices=sorted(PRESETS),
                                  help="the paper's Qwen3-8B settings (model, context window, thinking)")
@@ -172,6 +176,9 @@ def _add_eval(sub: Any) -> None:
                     help="run each (paradigm, task) K times with sampling on; the report gives the mean and "
                          f"spread across repeats (default 1). With K > 1 the temperature is {REPEAT_TEMPERATURE} "
                          "unless --temperature is given")
+    ev.add_argument("--ray", metavar="auto|ADDRESS",
+                    help="run the pairs on a Ray cluster (auto: the one this machine joined; needs "
+                         "trirole[ray]); --concurrency worker slots spread over its nodes")
     ev.add_argument("--check-appworld", action="store_true",
                     help="AppWorld datasets: afterwards, evaluate the run's saved outputs with AppWorld's own "
                          "evaluator too and put both in the report (exit 1 if they disagree)")

@@ -14,6 +14,7 @@ from typing import Any, Literal, Mapping
 
 from langchain_core.runnables import RunnableConfig
 
+from trirole.endpoints import parse_base_urls
 from trirole.tools.isolation import ISOLATIONS, Isolation
 
 Role = Literal["summarizer", "agent", "corrector"]
@@ -77,7 +78,8 @@ class TriroleSettings:
     """Everything a run can be configured with. Defaults reproduce the paper's scaffold.
 
     Model endpoint
-        base_url, model, api_key: the shared OpenAI-compatible endpoint (vLLM first).
+        base_url, model, api_key: the shared OpenAI-compatible endpoint (vLLM first);
+            base_url may list replicas of the model, comma-separated (`trirole.endpoints`).
         roles: per-role overrides, e.g. ``{"corrector": {"model": "other"}}``.
         temperature, max_completion_tokens: sampling for every role unless overridden.
         enable_thinking: Qwen3 thinking mode (sent as a chat-template kwarg); ``<think>``
@@ -117,8 +119,9 @@ class TriroleSettings:
             subprocess that can reach the user's files and network: only when asked for).
     """
 
-    base_url: str = _setting(DEFAULT_BASE_URL, "model", "OpenAI-compatible base URL (default: the server of "
-                             "`trirole model serve`)")
+    base_url: str = _setting(DEFAULT_BASE_URL, "model", "OpenAI-compatible base URL; replicas of one model as "
+                             "URL1,URL2,... or @FILE (one URL a line), each request to the least-loaded one "
+                             "(default: the server of `trirole model serve`)")
     model: str = _setting("smollm2-135m-instruct", "model", "model name as the server knows it (default: the local "
                           "server's); `oracle`: answer with each task's ground-truth solution, no endpoint "
                           "(checks an installation or a dataset)")
@@ -223,6 +226,12 @@ def validate_settings(s: TriroleSettings) -> None:
         problems.append("keep_recent_turns must be >= 0")
     if s.isolation not in ISOLATIONS:
         problems.append(f"isolation must be one of {', '.join(ISOLATIONS)} (got {s.isolation!r})")
+    for label, url in [("base_url", s.base_url)] + [(f"roles[{r!r}].base_url", o.get("base_url"))
+                                                     for r, o in s.roles.items() if o.get("base_url")]:
+        try:
+            parse_base_urls(url)
+        except ValueError as exc:
+            problems.append(f"{label}: {exc}")
     unknown_roles = set(s.roles) - set(ROLES)
     if unknown_roles:
         problems.append(f"settings.roles has unknown roles {sorted(unknown_roles)}; roles are {list(ROLES)}")

@@ -39,7 +39,7 @@ def eval_command(args: argparse.Namespace) -> int:
         settings = replace(settings, temperature=REPEAT_TEMPERATURE)
     summary = asyncio.run(evaluate(paradigms, dataset, args.out, settings=settings, concurrency=args.concurrency,
                                    limit=args.limit, task_timeout_s=args.task_timeout,
-                                   retry_errors=args.retry_errors, repeats=args.repeats))
+                                   retry_errors=args.retry_errors, repeats=args.repeats, ray=args.ray))
     agreement = None
     if args.check_appworld:
         from trirole.errors import TriroleError

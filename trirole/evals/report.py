@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from trirole.endpoints import replica_report
 from trirole.evals.agreement import read_agreement
 from trirole.evals.failures import classify_failure, failure_counts
 from trirole.evals.metrics import compute_metrics, is_infra_error, paired_comparisons
@@ -258,8 +259,9 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
         except ImportError:
             note = "(plots skipped: matplotlib is not installed; `pip install trirole[eval]`)"
     paths.update({p.stem: p for p in plots})
-    paths["markdown"].write_text(render_markdown(records, metrics, failures, plots, note, comparisons, agreement),
-                                 encoding="utf-8")
+    markdown = render_markdown(records, metrics, failures, plots, note, comparisons, agreement)
+    replicas = replica_report(out)  # which model replica served what (several --base-url)
+    paths["markdown"].write_text(markdown + ("\n" + replicas if replicas else ""), encoding="utf-8")
     (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "failures": failures,
                                                   "comparisons": comparisons}, indent=1), encoding="utf-8")
     paths["metrics"] = out / "metrics.json"

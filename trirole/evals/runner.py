@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from trirole.endpoints import counts_since, record_replica_counts, replica_counts
 from trirole.evals.datasets import Dataset, EvalTask, load_dataset
 from trirole.evals.oracle import ORACLE, oracle_for
 from trirole.evals.metrics import repeat_of
@@ -269,6 +270,20 @@ class EvalSummary:
 
 
 # -- the evaluation ----------------------------------------------------------------------------------
+def build_graphs(names: Iterable[str], data: Dataset, settings: TriroleSettings,
+                 environment: EnvironmentFactory | None, graph_options: Mapping[str, Any],
+                 ) -> tuple[dict[str, Any], dict[str, TriroleSettings]]:
+    """Each paradigm's compiled graph and run settings (its overrides and the dataset's
+    environment on top of `settings`); each run of a graph owns and closes its episode."""
+    graphs, run_settings = {}, {}
+    for name in names:
+        builder, overrides = VARIANTS[name]
+        run_settings[name] = replace(settings, env=data.env,
+                                     env_options={**data.env_options, **dict(settings.env_options)}, **overrides)
+        graphs[name] = builder(settings=run_settings[name], environment=environment, **graph_options)
+    return graphs, run_settings
+
+
 def preflight(settings: TriroleSettings) -> None:
     """Check every distinct role endpoint once; raises `trirole.backend.BackendError`."""
     from trirole.backend import check_endpoint
@@ -318,6 +333,7 @@ async def evaluate(
     progress: bool = True,
     retry_errors: bool = False,
     repeats: int = 1,
+    ray: str | None = None,
 ) -> EvalSummary:
     """Run every (paradigm, task, repeat) not yet in ``out_dir/results.jsonl``.
 
@@ -341,6 +357,8 @@ async def evaluate(
         repeats: runs of each pair (repeat 0..K-1). Repeats only differ when the model
             samples: give the settings a temperature > 0 (``trirole eval --repeats``
             does, see its help); at temperature 0 a warning is printed.
+        ray: run the pairs on the Ray cluster at this address (``auto``: the one this
+            machine belongs to), `concurrency` worker slots; see `trirole.evals.ray_runner`.
 
     Returns an `EvalSummary`; its ``records()`` are this evaluation's pairs, old and new.
     """
@@ -355,6 +373,13 @@ async def evaluate(
     graph_options = dict(graph_options or {})
     if not ({"model", "models"} & set(graph_options)) and settings.endpoint("agent").model == ORACLE:
         graph_options["model"] = oracle_for(data)
+    if ray is not None:
+        from trirole.evals.ray_runner import evaluate_on_ray
+
+        return await evaluate_on_ray(names, data, tasks, out_dir, address=ray, settings=settings,
+                                     concurrency=concurrency, task_timeout_s=task_timeout_s,
+                                     graph_options=graph_options, environment=environment, check=check,
+                                     progress=progress, retry_errors=retry_errors, repeats=repeats)
     if check and not ({"model", "models"} & set(graph_options)):
         await asyncio.to_thread(preflight, settings)
     pending = _pending(Path(out_dir), names, tasks, retry_errors, repeats)
@@ -390,6 +415,16 @@ def _pending(out: Path, names: list[str], tasks: list[EvalTask], retry_errors: b
     return [(p, t, k) for k in range(repeats) for t in tasks for p in names if (p, t.id, k) not in done]
 
 
+def done_records(out: Path, names: list[str], tasks: list[EvalTask], repeats: int,
+                 pending: list[tuple[str, EvalTask, int]]) -> list[dict[str, Any]]:
+    """The records of this evaluation's runs that count as done (for the progress display):
+    not those `pending` reruns (``--retry-errors``)."""
+    wanted = {t.id for t in tasks}
+    rerun = {(p, t.id, k) for p, t, k in pending}
+    return [r for r in read_results(out) if r["paradigm"] in names and r["task_id"] in wanted
+            and repeat_of(r) < repeats and pair_key(r) not in rerun]
+
+
 async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pending: list[tuple[str, EvalTask, int]],
                      out_dir: str | Path, *, settings: TriroleSettings, concurrency: int,
                      task_timeout_s: float | None, graph_options: dict[str, Any],
@@ -398,23 +433,16 @@ async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pen
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, data, settings, progress)
-    wanted = {t.id for t in tasks}
-    rerun = {(p, t.id, k) for p, t, k in pending}  # --retry-errors: their old records do not count as done
-    previous = [r for r in read_results(out) if r["paradigm"] in names and r["task_id"] in wanted
-                and repeat_of(r) < repeats and pair_key(r) not in rerun]
+    previous = done_records(out, names, tasks, repeats, pending)
     total, skipped = len(tasks) * len(names) * repeats, len(tasks) * len(names) * repeats - len(pending)
     times = f" x {repeats} repeats" if repeats > 1 else ""
     _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}{times}); {skipped} already done; "
          f"running {len(pending)} with concurrency {concurrency}", progress)
 
-    graphs, run_settings = {}, {}
-    for name in names:
-        builder, overrides = VARIANTS[name]
-        run_settings[name] = replace(settings, env=data.env,
-                                     env_options={**data.env_options, **dict(settings.env_options)}, **overrides)
-        graphs[name] = builder(settings=run_settings[name], environment=environment, **graph_options)
+    graphs, run_settings = build_graphs(names, data, settings, environment, graph_options)
 
     writer = _ResultsWriter(out / RESULTS_FILE)
+    replicas_before = replica_counts()  # endpoints.json: which model replica served what
     finished = 0
     queue = iter(pending)  # shared by the workers: each pair is taken exactly once
 
@@ -442,5 +470,6 @@ async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pen
                     group.create_task(worker(slot))
     finally:
         writer.close()
+        record_replica_counts(out, counts_since(replicas_before))
     return EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,
                        skipped=skipped, ran=finished, repeats=repeats)

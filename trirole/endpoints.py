@@ -1,0 +1,299 @@
+"""Several replicas of one OpenAI-compatible model behind one chat model.
+
+``--base-url`` may name several replicas of the same model (vLLM data-parallel servers,
+one server per GPU, one per node): a comma-separated list, or ``@FILE`` with one URL a
+line. `ReplicaPool` sends each request to the replica with the fewest requests in flight;
+a replica whose call fails (connection refused, timeout, HTTP 429/5xx) is taken out for a
+cooldown and tried again after it, and the request moves to another replica. The pool
+counts requests, tokens and failures per replica: the evaluation writes them to
+``endpoints.json`` and its report ("which served what").
+
+Pools are shared per process by URL list (`shared_pool`), so every role and every graph
+of a run balances over the same in-flight counts. A pool holds counts only, no connections:
+each `PooledChatModel` owns its per-replica clients.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import urlsplit
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.outputs import ChatResult
+from pydantic import ConfigDict
+
+REPLICA_COOLDOWN_S = 30.0
+ENDPOINTS_FILE = "endpoints.json"
+
+_URL_HELP = "give http://HOST:PORT/v1, several as a comma-separated list, or @FILE with one URL a line"
+
+
+def parse_base_urls(text: str) -> tuple[str, ...]:
+    """The replica URLs of a ``--base-url`` value: ``URL``, ``URL1,URL2`` or ``@FILE``
+    (one URL a line; blank lines and ``#`` comments skipped). Raises ValueError with a
+    one-line fix for anything that is not a list of http(s) URLs."""
+    text = (text or "").strip()
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"base URL file {str(path)!r} cannot be read ({exc.strerror}); {_URL_HELP}") from None
+        items = [line.split("#", 1)[0].strip() for line in lines]
+    else:
+        items = [item.strip() for item in text.split(",")]
+    urls = [item.rstrip("/") for item in items if item]
+    if not urls:
+        raise ValueError(f"base URL {text!r} names no endpoint; {_URL_HELP}")
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base URL {url!r} is not an http(s) URL; {_URL_HELP}")
+    return tuple(dict.fromkeys(urls))
+
+
+def normalize_base_url(text: str) -> str:
+    """A ``--base-url`` value as the settings hold it: the URLs, comma-separated (a file read)."""
+    return ",".join(parse_base_urls(text))
+
+
+def base_url_argument(text: str) -> str:
+    """argparse ``type`` of ``--base-url``: the normalized list, or argparse's one-line error."""
+    import argparse
+
+    try:
+        return normalize_base_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def check_replicas(urls: tuple[str, ...], model: str, check: Callable[[str, str], list[str]]) -> list[str]:
+    """Preflight of several replicas with `check` (`trirole.backend.check_endpoint` on one
+    URL): a replica that lacks the model is an error; unreachable ones are only reported
+    (the pool retries them later) unless none is reachable."""
+    from trirole.backend import EndpointUnreachable
+
+    served, unreachable = None, []
+    for url in urls:
+        try:
+            served = check(url, model)
+        except EndpointUnreachable as exc:
+            unreachable.append(exc)
+    if served is None:
+        raise unreachable[0]
+    for exc in unreachable:
+        print(f"warning: a model replica is down (the run uses the others and retries it): {exc}", file=sys.stderr)
+    return served
+
+
+@dataclass
+class ReplicaStats:
+    """What one replica did in this process (``down_until``: monotonic time its cooldown ends)."""
+
+    url: str
+    in_flight: int = 0
+    requests: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    down_until: float = 0.0
+
+
+class ReplicaPool:
+    """Least-loaded choice among replicas, with a cooldown for the ones that failed."""
+
+    def __init__(self, urls: Iterable[str], *, cooldown_s: float = REPLICA_COOLDOWN_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.replicas = {url: ReplicaStats(url) for url in urls}
+        if not self.replicas:
+            raise ValueError("a replica pool needs at least one URL")
+        self.cooldown_s, self._clock = cooldown_s, clock
+        self._lock = threading.Lock()  # models of several event loops (threads) share a pool
+
+    def acquire(self, exclude: Iterable[str] = ()) -> str:
+        """Take a replica for one request: the one with the fewest in flight (then fewest
+        served) among those up and not in `exclude`. When every candidate is cooling down,
+        the one whose cooldown ends first: a request is never refused by the pool itself."""
+        with self._lock:
+            now = self._clock()
+            skip = set(exclude)
+            candidates = [r for r in self.replicas.values() if r.url not in skip] or list(self.replicas.values())
+            up = [r for r in candidates if r.down_until <= now]
+            chosen = (min(up, key=lambda r: (r.in_flight, r.requests)) if up
+                      else min(candidates, key=lambda r: r.down_until))
+            chosen.in_flight += 1
+            chosen.requests += 1
+            return chosen.url
+
+    def release(self, url: str, *, ok: bool, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+        """End one request; a failed one takes the replica out for ``cooldown_s``."""
+        with self._lock:
+            replica = self.replicas[url]
+            replica.in_flight -= 1
+            if ok:
+                replica.prompt_tokens += prompt_tokens
+                replica.completion_tokens += completion_tokens
+                replica.down_until = 0.0
+            else:
+                replica.failures += 1
+                replica.down_until = self._clock() + self.cooldown_s
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per replica: requests, failures, prompt and completion tokens."""
+        with self._lock:
+            return {url: {k: v for k, v in asdict(r).items() if k not in ("url", "in_flight", "down_until")}
+                    for url, r in self.replicas.items()}
+
+
+_pools: dict[tuple[str, ...], ReplicaPool] = {}
+_pools_lock = threading.Lock()
+
+
+def shared_pool(urls: Iterable[str]) -> ReplicaPool:
+    """This process's pool for a list of replicas (one per list: roles and graphs share it)."""
+    key = tuple(urls)
+    with _pools_lock:
+        if key not in _pools:
+            _pools[key] = ReplicaPool(key)
+        return _pools[key]
+
+
+def replica_counts() -> dict[str, dict[str, int]]:
+    """Per replica URL, the counts of every pool of this process (summed over pools)."""
+    total: dict[str, dict[str, int]] = {}
+    with _pools_lock:
+        pools = list(_pools.values())
+    for pool in pools:
+        merge_counts(total, pool.counts())
+    return total
+
+
+def counts_since(before: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """This process's per-replica counts minus an earlier `replica_counts()` (one run's share)."""
+    now = replica_counts()
+    diff = {url: {k: v - before.get(url, {}).get(k, 0) for k, v in counts.items()} for url, counts in now.items()}
+    return {url: counts for url, counts in diff.items() if any(counts.values())}
+
+
+def merge_counts(into: dict[str, dict[str, int]], more: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """Add per-replica counts (e.g. of several Ray workers, or of an earlier run) into `into`."""
+    for url, counts in more.items():
+        slot = into.setdefault(url, {})
+        for key, value in counts.items():
+            slot[key] = slot.get(key, 0) + int(value)
+    return into
+
+
+def record_replica_counts(out_dir: str | Path, counts: Mapping[str, Mapping[str, int]]) -> None:
+    """Add a run's per-replica counts to ``out_dir/endpoints.json`` (a resumed run adds up)."""
+    if not counts:
+        return
+    path = Path(out_dir) / ENDPOINTS_FILE
+    try:
+        before = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        before = {}
+    path.write_text(json.dumps(merge_counts(before, counts), indent=1), encoding="utf-8")
+
+
+def replica_report(out_dir: str | Path) -> str:
+    """The report's "which replica served what" table ("" for a single-endpoint run)."""
+    path = Path(out_dir) / ENDPOINTS_FILE
+    try:
+        counts = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        return ""
+    if not counts:
+        return ""
+    lines = ["## Model replicas", "", "| replica | requests | failures | prompt tokens | completion tokens |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {url} | {c.get('requests', 0)} | {c.get('failures', 0)} | {c.get('prompt_tokens', 0)} | "
+              f"{c.get('completion_tokens', 0)} |" for url, c in sorted(counts.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A failure of the replica (worth another one), not of the request itself."""
+    import httpx
+    import openai
+
+    return isinstance(exc, (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError,
+                            httpx.TransportError))
+
+
+class PooledChatModel(BaseChatModel):
+    """A chat model that sends each call to one replica of `pool` (see the module doc).
+
+    replicas: one chat model per URL of the pool (built by `trirole.backend.make_chat_model`
+    with no retries of their own: moving to another replica is the retry).
+    attempts: replicas tried per call before its last error is raised.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    pool: Any
+    replicas: dict[str, Any]
+    attempts: int
+
+    @property
+    def _llm_type(self) -> str:
+        return "trirole-replica-pool"
+
+    def _next(self, tried: list[str]) -> str:
+        # Each replica once before any twice; then the least loaded again.
+        return self.pool.acquire(exclude=tried if len(set(tried)) < len(self.replicas) else ())
+
+    def _failed(self, url: str, exc: BaseException, attempt: int) -> bool:
+        """Release `url` after an error; True when the call should move to another replica."""
+        retry = _retryable(exc)
+        self.pool.release(url, ok=not retry)  # a bad request is not the replica's fault
+        return retry and attempt < self.attempts - 1
+
+    def _settle(self, url: str, result: ChatResult | None) -> None:
+        usage = (getattr(result.generations[0].message, "usage_metadata", None) or {}) if result else {}
+        self.pool.release(url, ok=result is not None, prompt_tokens=usage.get("input_tokens", 0),
+                          completion_tokens=usage.get("output_tokens", 0))
+
+    async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        tried: list[str] = []
+        for attempt in range(self.attempts):
+            url = self._next(tried)
+            tried.append(url)
+            try:
+                result = await self.replicas[url]._agenerate(messages, stop=stop, **kwargs)
+            except Exception as exc:
+                if not self._failed(url, exc, attempt):
+                    raise
+                continue
+            self._settle(url, result)
+            return result
+        raise AssertionError("unreachable: attempts >= 1")
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        tried: list[str] = []
+        for attempt in range(self.attempts):
+            url = self._next(tried)
+            tried.append(url)
+            try:
+                result = self.replicas[url]._generate(messages, stop=stop, **kwargs)
+            except Exception as exc:
+                if not self._failed(url, exc, attempt):
+                    raise
+                continue
+            self._settle(url, result)
+            return result
+        raise AssertionError("unreachable: attempts >= 1")
+
+
+def pooled_chat_model(urls: tuple[str, ...], build: Callable[[str], BaseChatModel], *,
+                      max_retries: int) -> PooledChatModel:
+    """A `PooledChatModel` over `urls` (``build(url)`` makes one replica's model): each
+    replica is tried once, then up to `max_retries` more attempts."""
+    return PooledChatModel(pool=shared_pool(urls), replicas={url: build(url) for url in urls},
+                           attempts=len(urls) + max_retries)
