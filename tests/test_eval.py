@@ -277,13 +277,13 @@ def test_datasets_and_paradigm_names():
 def test_the_eval_command_fails_on_bad_input_with_one_line(tmp_path, capsys):
     from trirole.cli import main
 
-    for argv, code in ((["eval", "--dataset", "nope", "--out", str(tmp_path)], 1),
-                       (["eval", "--dataset", "python", "--out", str(tmp_path), "--paradigms", "nope"], 2),
-                       (["eval", "--dataset", "python", "--out", str(tmp_path), "--concurrency", "0"], 2),
-                       (["eval", "--dataset", "python", "--out", str(tmp_path), "--repeats", "0"], 2),
-                       (["eval", "--dataset", "python", "--out", str(tmp_path), "--check-appworld"], 2),
-                       (["eval", "--dataset", "python"], 2)):
-        assert main(argv) == code, argv
+    for argv, exit_code in ((["eval", "--dataset", "nope", "--out", str(tmp_path)], 1),
+                            (["eval", "--dataset", "python", "--out", str(tmp_path), "--paradigms", "nope"], 2),
+                            (["eval", "--dataset", "python", "--out", str(tmp_path), "--concurrency", "0"], 2),
+                            (["eval", "--dataset", "python", "--out", str(tmp_path), "--repeats", "0"], 2),
+                            (["eval", "--dataset", "python", "--out", str(tmp_path), "--check-appworld"], 2),
+                            (["eval", "--dataset", "python"], 2)):
+        assert main(argv) == exit_code, argv
         err = capsys.readouterr().err
         assert err.startswith("trirole eval: error:") and err.count("\n") == 1, err
 

@@ -16,7 +16,6 @@ import asyncio
 import os
 import secrets
 import shutil
-import signal
 import socket
 from pathlib import Path
 

@@ -44,6 +44,7 @@ from trirole.serving.process import (
 from trirole.tools.appworld.data import check_root, default_root, user_root
 from trirole.tools.appworld.errors import AppWorldServerError
 from trirole.tools.appworld.install import ensure_appworld_env, is_installed, venv_dir
+from trirole.tools.isolation import appworld_server_command, check_isolation
 
 RECORD_NAME = "appworld"
 APP = "appworld.serve.environment:app"
