@@ -39,7 +39,8 @@ def _private_ports(home: Path) -> set[int]:
 
 
 def _servers_on(ports: set[int]) -> list[psutil.Process]:
-    """Live AppWorld servers listening on any of `ports`, found by their command line."""
+    """Live processes of AppWorld servers on any of `ports`, found by their command line
+    (under bubblewrap a server is two: bwrap and the python it confines)."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
@@ -97,7 +98,8 @@ def test_a_killed_evaluation_leaves_no_server_running(isolated_home, tmp_path, h
             time.sleep(0.2)
         assert run.poll() is None, "the evaluation ended before it could be killed"
         ports = _private_ports(isolated_home)
-        assert len(ports) == 2 and len(_servers_on(ports)) == 2
+        assert len(ports) == 2 and {p.info["cmdline"][p.info["cmdline"].index("--port") + 1]
+                                    for p in _servers_on(ports)} == {str(port) for port in ports}
         run.send_signal(how)
         assert run.wait(timeout=60) == (130 if how == signal.SIGINT else -signal.SIGKILL)
         assert _none_left(ports) == []

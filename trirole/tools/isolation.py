@@ -167,14 +167,19 @@ def appworld_server_command(command: Sequence[str], *, writable: Sequence[str | 
                 "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--cap-drop", "ALL"]
     if die_with_parent:
         confined.append("--die-with-parent")
+    # The interpreter by its real folder: a venv reached through a symlink (or kept under
+    # /tmp) would be hidden by the tmpfs mounts below. Not the real interpreter itself: the
+    # venv's bin/python must stay the one that runs, or its site-packages are lost.
+    python = os.path.join(os.path.realpath(Path(command[0]).parent), Path(command[0]).name)
+    command = [python, *command[1:]]
+    _, prefix = interpreter_prefix(python)
+    venv = os.path.realpath(Path(python).parent.parent)
     home = os.path.realpath(Path.home())
     if home != "/":
-        _, prefix = interpreter_prefix(command[0])
-        venv = os.path.realpath(Path(command[0]).parent.parent)
         confined += ["--tmpfs", home]
-        for path in (venv, prefix):
-            if path.startswith(home + "/"):
-                confined += ["--ro-bind", path, path]
+    for path in (venv, prefix):  # visible again inside the hidden folders
+        if path.startswith((home + "/", "/tmp/")):
+            confined += ["--ro-bind", path, path]
     for folder in writable:
         real = os.path.realpath(folder)
         os.makedirs(real, exist_ok=True)
