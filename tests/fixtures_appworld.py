@@ -28,6 +28,7 @@ class AppWorldTestServer:
     root: Path
     task_id: str
     log_path: str
+    isolation: str
 
 
 def _first_task(root: Path) -> str:
@@ -66,7 +67,7 @@ def appworld_server():
     root = _appworld_root()
     with private_server(root) as server:
         yield AppWorldTestServer(url=server.url, root=server.root, task_id=_first_task(root),
-                                 log_path=server.log_path)
+                                 log_path=server.log_path, isolation=server.isolation)
 
 
 @pytest.fixture

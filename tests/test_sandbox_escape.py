@@ -291,10 +291,14 @@ def test_the_eval_record_and_report_say_the_isolation(tmp_path):
 
 @pytest.mark.appworld
 async def test_appworld_guard_and_bubblewrap_each_refuse(appworld_server, home_secret):
-    from trirole.serving.process import read_record
+    import psutil
+
     from trirole.tools.appworld import AppWorldEnvironment
 
-    assert read_record(appworld_server.record_name).extra.get("isolation") == "bwrap"
+    port = appworld_server.url.rsplit(":", 1)[1]
+    confined = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0].endswith("bwrap")
+                and "appworld.serve.environment:app" in p.info["cmdline"] and port in p.info["cmdline"]]
+    assert appworld_server.isolation == "bwrap" and confined  # the server runs under bubblewrap
     env = AppWorldEnvironment(url=appworld_server.url)
     escaped = home_secret.with_name(home_secret.name + "-escaped-dir")
     try:

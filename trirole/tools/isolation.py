@@ -101,6 +101,7 @@ def _system_binds(prefix: str) -> list[str]:
     return args
 
 
+@functools.cache  # a process's id maps do not change
 def _mapped_ids(path: str) -> list[tuple[int, int]]:
     """The id ranges (first, last) this process's user namespace maps (all when unknown)."""
     try:

@@ -234,11 +234,13 @@ class PythonSandbox:
     async def _start_worker(self) -> None:
         if self._workdir is None:  # closed while a call was in flight
             raise EnvironmentError_("the python sandbox was closed; call reset(task) to start a new episode")
+        # Off the event loop: the uid comes from /proc's id maps (read once per process).
+        uid = await asyncio.to_thread(sandbox_uid) if self.isolation == "bwrap" else None
         config = json.dumps({"memory_mb": self.memory_limit_mb, "max_chars": self.max_observation_chars,
                              "cpu_s": max(60, int(self.step_timeout_s * _CPU_STEPS)), "nofile": _MAX_OPEN_FILES,
                              # as root without a uid of its own the limit would count root's processes
                              "nproc": _MAX_PROCESSES if self.isolation == "bwrap" else None,
-                             "uid": sandbox_uid() if self.isolation == "bwrap" else None,
+                             "uid": uid,
                              "confined": self.isolation == "bwrap"})
         if self.isolation == "bwrap":  # the host folder (bwrap's cwd) stays empty
             home = SCRATCH
