@@ -13,6 +13,19 @@ Prints a small table:
 
 The benchmark server runs under its own record name (``model-bench``) on a free port, so a
 user's ``model`` server is not touched; it is stopped at the end.
+
+    python benchmarks/local_model.py --compare                      # every option set of OPTIONS
+    python benchmarks/local_model.py --compare default threads-2    # some of them
+
+``--compare`` starts the server once per vLLM CPU option set (one at a time, side by side
+in one run), times its start, runs the same short evaluation against it (trirole's own
+``evaluate``: --paradigms on the first --limit tasks of the offline AppWorld dev split,
+--max-steps, --max-completion-tokens, 2 pairs in flight) and prints, from the server's
+own ``/metrics`` read before and after: prefill tokens/s (prompt tokens not served from
+the prefix cache / the requests' summed prefill time), decode tokens/s per request
+(generated tokens / summed decode time), generated tokens/s over the evaluation's wall
+time, the prefix-cache hit rate, and wall seconds per pair. Greedy decoding, but a
+different dtype may change the model's replies and so the work: compare the token counts.
 """
 
 from __future__ import annotations
@@ -44,6 +57,19 @@ PROMPTS = [
 ]
 
 BENCH_RECORD = "model-bench"
+
+# vLLM CPU option sets: (environment over trirole.serving.local_model.embedded_env, extra
+# server arguments after embedded_command's). "default" is what `trirole model serve` runs.
+OPTIONS: dict[str, tuple[dict[str, str], list[str]]] = {
+    "default": ({}, []),
+    "threads-2": ({"OMP_NUM_THREADS": "2"}, []),
+    "float32": ({}, ["--dtype", "float32"]),
+    "batched-512": ({}, ["--max-num-batched-tokens", "512"]),
+    "batched-8192": ({}, ["--max-num-batched-tokens", "8192"]),
+}
+# Besides the four counters of trirole.serving.metrics, the requests' summed prefill and
+# decode times (histogram sums).
+TIMINGS = {"prefill_s": "vllm:request_prefill_time_seconds_sum", "decode_s": "vllm:request_decode_time_seconds_sum"}
 
 
 def _chat(url: str, model: str, prompt: str, max_tokens: int) -> tuple[int, float]:
@@ -79,6 +105,76 @@ def measure_tokens_per_s(url: str, model: str, n: int, max_tokens: int, concurre
     }
 
 
+def measure_option(name: str, args: argparse.Namespace) -> dict:
+    """Start the server with option set `name`, run the short evaluation, stop it."""
+    import asyncio
+
+    from trirole.evals.runner import evaluate
+    from trirole.serving import free_port, serve, stop_server
+    from trirole.serving.metrics import VLLM_COUNTERS, read_server
+    from trirole.settings import TriroleSettings
+
+    env, extra = OPTIONS[name]
+    names = {**VLLM_COUNTERS, **TIMINGS}
+    stop_server(BENCH_RECORD)
+    t0 = time.monotonic()
+    record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, extra_args=extra, env=env)
+    ready_s = time.monotonic() - t0
+    try:
+        settings = TriroleSettings(base_url=record.url, model=record.extra["model"], max_steps=args.max_steps,
+                                   max_completion_tokens=args.max_completion_tokens)
+        before = read_server(record.url, names=names) or {}
+        with tempfile.TemporaryDirectory(prefix="trirole-bench-") as out:
+            t0 = time.monotonic()
+            summary = asyncio.run(evaluate(args.paradigms, "dev", out, settings=settings, concurrency=2,
+                                           limit=args.limit, progress=False))
+            wall = time.monotonic() - t0
+        after = read_server(record.url, names=names) or {}
+    finally:
+        stop_server(BENCH_RECORD)
+    d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in names}
+    uncached = d["prompt_tokens"] - d["prefix_cache_hits"]
+    return {"option": name, "env": env, "args": extra, "ready_s": ready_s, "eval_s": wall, "pairs": summary.ran,
+            **{k: round(v, 3) for k, v in d.items()},
+            "prefill_tok_s": uncached / d["prefill_s"] if d["prefill_s"] else None,
+            "decode_tok_s": d["generation_tokens"] / d["decode_s"] if d["decode_s"] else None,
+            "generated_tok_s": d["generation_tokens"] / wall if wall else None,
+            "hit_rate": d["prefix_cache_hits"] / d["prefix_cache_queries"] if d["prefix_cache_queries"] else None,
+            "s_per_pair": wall / summary.ran if summary.ran else None}
+
+
+def compare(args: argparse.Namespace) -> int:
+    names = args.options or list(OPTIONS)
+    unknown = [n for n in names if n not in OPTIONS]
+    if unknown:
+        print(f"unknown option sets {unknown}; known: {', '.join(OPTIONS)}", file=sys.stderr)
+        return 2
+    rows = []
+    for name in names:
+        row = measure_option(name, args)
+        rows.append(row)
+        print(f"{name}: {json.dumps(row)}", flush=True)
+
+    def f(value, digits=1):
+        return "-" if value is None else f"{value:,.{digits}f}"
+
+    print(f"\nshort evaluation: {args.paradigms}, first {args.limit} dev tasks, max {args.max_steps} steps, "
+          f"{args.max_completion_tokens} completion tokens, 2 pairs in flight ({os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f})")
+    header = ["option", "ready s", "eval s", "pairs", "s/pair", "prompt tok", "generated tok", "prefix hit",
+              "prefill tok/s", "decode tok/s/req", "generated tok/s"]
+    table = [[r["option"], f(r["ready_s"], 0), f(r["eval_s"], 0), str(r["pairs"]), f(r["s_per_pair"]),
+              f(r["prompt_tokens"], 0), f(r["generation_tokens"], 0),
+              "-" if r["hit_rate"] is None else f"{100 * r['hit_rate']:.1f}%", f(r["prefill_tok_s"]),
+              f(r["decode_tok_s"]), f(r["generated_tok_s"])] for r in rows]
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for line in table:
+        print("| " + " | ".join(line) + " |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", action="store_true",
@@ -89,7 +185,16 @@ def main() -> int:
     parser.add_argument("--extra-arg", action="append", default=[],
                         help="extra vLLM server argument (repeatable), e.g. --extra-arg=--enforce-eager")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    parser.add_argument("--compare", nargs="*", dest="options", default=None, metavar="OPTION",
+                        help=f"compare vLLM CPU option sets on a short evaluation ({', '.join(OPTIONS)}; "
+                             "default: all)")
+    parser.add_argument("--paradigms", default="react,scaffold", help="--compare: paradigms of the evaluation")
+    parser.add_argument("--limit", type=int, default=2, help="--compare: dev tasks of the evaluation")
+    parser.add_argument("--max-steps", type=int, default=4, help="--compare: agent steps per pair")
+    parser.add_argument("--max-completion-tokens", type=int, default=192, help="--compare: tokens per answer")
     args = parser.parse_args()
+    if args.options is not None:
+        return compare(args)
 
     tmp_home = None
     if args.cold:

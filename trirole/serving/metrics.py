@@ -40,9 +40,10 @@ def metrics_url(base_url: str) -> str:
     return (url[:-3] if url.endswith("/v1") else url) + "/metrics"
 
 
-def parse_counters(text: str) -> dict[str, float]:
-    """The `VLLM_COUNTERS` found in a Prometheus text exposition, summed over labels."""
-    wanted = {sample: name for name, sample in VLLM_COUNTERS.items()}
+def parse_counters(text: str, names: Mapping[str, str] = VLLM_COUNTERS) -> dict[str, float]:
+    """The samples `names` (ours -> Prometheus sample name; default `VLLM_COUNTERS`) found
+    in a Prometheus text exposition, summed over their label sets."""
+    wanted = {sample: name for name, sample in names.items()}
     found: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -51,13 +52,14 @@ def parse_counters(text: str) -> dict[str, float]:
     return found
 
 
-def read_server(base_url: str, timeout_s: float = 5.0) -> dict[str, float] | None:
+def read_server(base_url: str, timeout_s: float = 5.0,
+                names: Mapping[str, str] = VLLM_COUNTERS) -> dict[str, float] | None:
     """One server's counters, or None when it serves no /metrics with vLLM's counters."""
     try:
         response = httpx.get(metrics_url(base_url), timeout=timeout_s)
         if response.status_code != 200:
             return None
-        return parse_counters(response.text) or None
+        return parse_counters(response.text, names) or None
     except (httpx.HTTPError, ValueError):  # unreachable, or not Prometheus text
         return None
 
