@@ -60,12 +60,19 @@ BENCH_RECORD = "model-bench"
 
 # vLLM CPU option sets: (environment over trirole.serving.local_model.embedded_env, extra
 # server arguments after embedded_command's). "default" is what `trirole model serve` runs.
+# vLLM 0.32's CPU defaults: bfloat16 (this CPU has avx512_bf16), KV-cache blocks of 128
+# tokens (prefix caching reuses whole blocks only), chunked prefill in chunks of
+# --max-num-batched-tokens 2048.
 OPTIONS: dict[str, tuple[dict[str, str], list[str]]] = {
     "default": ({}, []),
     "threads-2": ({"OMP_NUM_THREADS": "2"}, []),
     "float32": ({}, ["--dtype", "float32"]),
+    "block-32": ({}, ["--block-size", "32"]),
     "batched-512": ({}, ["--max-num-batched-tokens", "512"]),
-    "batched-8192": ({}, ["--max-num-batched-tokens", "8192"]),
+    "batched-4096": ({}, ["--max-num-batched-tokens", "4096"]),
+    # torch.compile instead of eager: starts in 2-5 min on 2 cores (its AOT cache does not load
+    # with torch 2.13, so it compiles at every start): outside "starts in about a minute".
+    "compiled": ({}, ["--no-enforce-eager"]),
 }
 # Besides the four counters of trirole.serving.metrics, the requests' summed prefill and
 # decode times (histogram sums).
