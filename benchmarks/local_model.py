@@ -20,7 +20,8 @@ user's ``model`` server is not touched; it is stopped at the end.
 ``--compare`` starts the server once per vLLM CPU option set (one at a time, side by side
 in one run), times its start, runs the same short evaluation against it (trirole's own
 ``evaluate``: --paradigms on the first --limit tasks of the offline AppWorld dev split,
---max-steps, --max-completion-tokens, 2 pairs in flight) and prints, from the server's
+--max-steps, --max-completion-tokens, 2 pairs in flight; ``NAME@N``: N pairs in flight,
+e.g. ``default@4``) and prints, from the server's
 own ``/metrics`` read before and after: prefill tokens/s (prompt tokens not served from
 the prefix cache / the requests' summed prefill time), decode tokens/s per request
 (generated tokens / summed decode time), generated tokens/s over the evaluation's wall
@@ -121,7 +122,8 @@ def measure_option(name: str, args: argparse.Namespace) -> dict:
     from trirole.serving.metrics import VLLM_COUNTERS, read_server
     from trirole.settings import TriroleSettings
 
-    env, extra = OPTIONS[name]
+    option, _, in_flight = name.partition("@")
+    env, extra = OPTIONS[option]
     names = {**VLLM_COUNTERS, **TIMINGS}
     stop_server(BENCH_RECORD)
     t0 = time.monotonic()
@@ -133,7 +135,8 @@ def measure_option(name: str, args: argparse.Namespace) -> dict:
         before = read_server(record.url, names=names) or {}
         with tempfile.TemporaryDirectory(prefix="trirole-bench-") as out:
             t0 = time.monotonic()
-            summary = asyncio.run(evaluate(args.paradigms, "dev", out, settings=settings, concurrency=2,
+            summary = asyncio.run(evaluate(args.paradigms, "dev", out, settings=settings,
+                                           concurrency=int(in_flight or 2),
                                            limit=args.limit, progress=False))
             wall = time.monotonic() - t0
         after = read_server(record.url, names=names) or {}
@@ -152,7 +155,7 @@ def measure_option(name: str, args: argparse.Namespace) -> dict:
 
 def compare(args: argparse.Namespace) -> int:
     names = args.options or list(OPTIONS)
-    unknown = [n for n in names if n not in OPTIONS]
+    unknown = [n for n in names if n.partition("@")[0] not in OPTIONS or not (n.partition("@")[2] or "2").isdigit()]
     if unknown:
         print(f"unknown option sets {unknown}; known: {', '.join(OPTIONS)}", file=sys.stderr)
         return 2
@@ -166,7 +169,7 @@ def compare(args: argparse.Namespace) -> int:
         return "-" if value is None else f"{value:,.{digits}f}"
 
     print(f"\nshort evaluation: {args.paradigms}, first {args.limit} dev tasks, max {args.max_steps} steps, "
-          f"{args.max_completion_tokens} completion tokens, 2 pairs in flight ({os.cpu_count()} cores, "
+          f"{args.max_completion_tokens} completion tokens, 2 pairs in flight unless @N ({os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f})")
     header = ["option", "ready s", "eval s", "pairs", "s/pair", "prompt tok", "generated tok", "prefix hit",
               "prefill tok/s", "decode tok/s/req", "generated tok/s"]
