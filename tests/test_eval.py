@@ -524,3 +524,17 @@ async def test_the_report_holds_the_oracle_row_the_intervals_and_the_servers_cou
             f"{served['prefix_cache_hits']:,} | {100 * hit_rate:.1f}% |") in markdown
     assert f"the prefix cache served {100 * hit_rate:.1f}% of prompt tokens" in markdown
     assert "## One run per paradigm, in excerpts" in markdown and "complete_task(100)" in markdown
+
+
+def test_server_counters_sum_label_sets_and_skip_a_server_restarted_mid_run():
+    from trirole.serving.metrics import counters_since, metrics_url, parse_counters
+
+    text = ('# TYPE vllm:prompt_tokens_total counter\n'
+            'vllm:prompt_tokens_total{engine="0",model_name="m"} 100.0\n'
+            'vllm:prompt_tokens_total{engine="1",model_name="m"} 50.0\n'
+            '# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{engine="0"} 1.0\n')
+    assert parse_counters(text) == {"prompt_tokens": 150.0}
+    assert metrics_url("http://h:8000/v1/") == metrics_url("http://h:8000") == "http://h:8000/metrics"
+    before = {"a": {"prompt_tokens": 10.0}, "b": {"prompt_tokens": 500.0}}
+    after = {"a": {"prompt_tokens": 25.0}, "b": {"prompt_tokens": 7.0}, "c": {"prompt_tokens": 3.0}}
+    assert counters_since(before, after) == {"prompt_tokens": 15}  # b restarted, c was not read before
