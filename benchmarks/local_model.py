@@ -21,7 +21,8 @@ user's ``model`` server is not touched; it is stopped at the end.
 in one run), times its start, runs the same short evaluation against it (trirole's own
 ``evaluate``: --paradigms on the first --limit tasks of the offline AppWorld dev split,
 --max-steps, --max-completion-tokens, 2 pairs in flight; ``NAME@N``: N pairs in flight,
-e.g. ``default@4``) and prints, from the server's
+e.g. ``default@4``; with ``--before REV``, then again with trirole's source as of commit REV,
+on the same server: before and after a change side by side) and prints, from the server's
 own ``/metrics`` read before and after: prefill tokens/s (prompt tokens not served from
 the prefix cache / the requests' summed prefill time), decode tokens/s per request
 (generated tokens / summed decode time), generated tokens/s over the evaluation's wall
@@ -113,44 +114,57 @@ def measure_tokens_per_s(url: str, model: str, n: int, max_tokens: int, concurre
     }
 
 
-def measure_option(name: str, args: argparse.Namespace) -> dict:
-    """Start the server with option set `name`, run the short evaluation, stop it."""
-    import asyncio
+def short_evaluation(url: str, model: str, source: Path, in_flight: int, args: argparse.Namespace) -> dict:
+    """`trirole eval` of the trirole source in `source` (this checkout, or an older commit's
+    files) against the server at `url`, with the server's counters read around it."""
+    import subprocess
 
-    from trirole.evals.runner import evaluate
-    from trirole.serving import free_port, serve, stop_server
     from trirole.serving.metrics import VLLM_COUNTERS, read_server
-    from trirole.settings import TriroleSettings
 
-    option, _, in_flight = name.partition("@")
-    env, extra = OPTIONS[option]
     names = {**VLLM_COUNTERS, **TIMINGS}
-    stop_server(BENCH_RECORD)
-    t0 = time.monotonic()
-    record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, extra_args=extra, env=env)
-    ready_s = time.monotonic() - t0
-    try:
-        settings = TriroleSettings(base_url=record.url, model=record.extra["model"], max_steps=args.max_steps,
-                                   max_completion_tokens=args.max_completion_tokens)
-        before = read_server(record.url, names=names) or {}
-        with tempfile.TemporaryDirectory(prefix="trirole-bench-") as out:
-            t0 = time.monotonic()
-            summary = asyncio.run(evaluate(args.paradigms, "dev", out, settings=settings,
-                                           concurrency=int(in_flight or 2),
-                                           limit=args.limit, progress=False))
-            wall = time.monotonic() - t0
-        after = read_server(record.url, names=names) or {}
-    finally:
-        stop_server(BENCH_RECORD)
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    with tempfile.TemporaryDirectory(prefix="trirole-bench-") as out:
+        command = [sys.executable, "-m", "trirole.cli", "eval", "--dataset", "dev", "--paradigms", args.paradigms,
+                   "--limit", str(args.limit), "--max-steps", str(args.max_steps), "--max-completion-tokens",
+                   str(args.max_completion_tokens), "--concurrency", str(in_flight), "--base-url", url,
+                   "--model", model, "--out", out]
+        before = read_server(url, names=names) or {}
+        t0 = time.monotonic()
+        subprocess.run(command, env=env, cwd=source, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+        wall = time.monotonic() - t0
+        after = read_server(url, names=names) or {}
+        pairs = len((Path(out) / "results.jsonl").read_text().splitlines())
     d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in names}
     uncached = d["prompt_tokens"] - d["prefix_cache_hits"]
-    return {"option": name, "env": env, "args": extra, "ready_s": ready_s, "eval_s": wall, "pairs": summary.ran,
-            **{k: round(v, 3) for k, v in d.items()},
+    return {"eval_s": wall, "pairs": pairs, **{k: round(v, 3) for k, v in d.items()},
             "prefill_tok_s": uncached / d["prefill_s"] if d["prefill_s"] else None,
             "decode_tok_s": d["generation_tokens"] / d["decode_s"] if d["decode_s"] else None,
             "generated_tok_s": d["generation_tokens"] / wall if wall else None,
             "hit_rate": d["prefix_cache_hits"] / d["prefix_cache_queries"] if d["prefix_cache_queries"] else None,
-            "s_per_pair": wall / summary.ran if summary.ran else None}
+            "s_per_pair": wall / pairs if pairs else None}
+
+
+def measure_option(name: str, args: argparse.Namespace, old_source: Path | None) -> list[dict]:
+    """Start the server with option set `name`, run the short evaluation (and with
+    `old_source`, then the same evaluation with that older trirole), stop it."""
+    from trirole.serving import free_port, serve, stop_server
+
+    option, _, in_flight = name.partition("@")
+    env, extra = OPTIONS[option]
+    stop_server(BENCH_RECORD)
+    t0 = time.monotonic()
+    record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, extra_args=extra, env=env)
+    ready_s = time.monotonic() - t0
+    rows = []
+    try:
+        # This checkout first: the older one then finds the shared system prompt cached, if anything.
+        for label, source in [(name, ROOT)] + ([(f"{name} ({args.before})", old_source)] if old_source else []):
+            result = short_evaluation(record.url, record.extra["model"], source, int(in_flight or 2), args)
+            rows.append({"option": label, "env": env, "args": extra, "ready_s": ready_s, **result})
+    finally:
+        stop_server(BENCH_RECORD)
+    return rows
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -160,10 +174,19 @@ def compare(args: argparse.Namespace) -> int:
         print(f"unknown option sets {unknown}; known: {', '.join(OPTIONS)}", file=sys.stderr)
         return 2
     rows = []
-    for name in names:
-        row = measure_option(name, args)
-        rows.append(row)
-        print(f"{name}: {json.dumps(row)}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="trirole-before-") as old:
+        old_source = None
+        if args.before:  # the files of an older commit, e.g. before the prompt layout changed
+            import subprocess
+
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.before], check=True,
+                                     capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+            old_source = Path(old)
+        for name in names:
+            for row in measure_option(name, args, old_source):
+                rows.append(row)
+                print(f"{row['option']}: {json.dumps(row)}", flush=True)
 
     def f(value, digits=1):
         return "-" if value is None else f"{value:,.{digits}f}"
@@ -202,6 +225,8 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=2, help="--compare: dev tasks of the evaluation")
     parser.add_argument("--max-steps", type=int, default=4, help="--compare: agent steps per pair")
     parser.add_argument("--max-completion-tokens", type=int, default=192, help="--compare: tokens per answer")
+    parser.add_argument("--before", metavar="GIT_REV",
+                        help="--compare: also run the evaluation with trirole as of this commit, on the same server")
     args = parser.parse_args()
     if args.options is not None:
         return compare(args)
