@@ -35,9 +35,9 @@ MAX_FALSE_POSITIVES = 2
 
 
 def artifact_block(prompt) -> str:
-    """The artifact block of an agent prompt (the end of its last message), or ""."""
-    last = str(prompt[-1].content)
-    return last.split(ARTIFACTS_HEADER)[1] if ARTIFACTS_HEADER in last else ""
+    """The artifact block of an agent prompt (the end of its task message), or ""."""
+    task = str(prompt[1].content)
+    return task.split(ARTIFACTS_HEADER)[1] if ARTIFACTS_HEADER in task else ""
 
 
 def corpus() -> list[dict]:

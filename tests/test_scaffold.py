@@ -219,28 +219,3 @@ def test_agent_prompt_shows_summary_then_recent_turns_verbatim():
     text = PromptLog.text(agent_prompt(state, load_prompts()))
     assert "did A then B" in text and "new reply" in text and "new output" in text
     assert "old reply" not in text and "old output" not in text
-
-
-async def test_each_agent_prompt_extends_the_previous_one_so_the_servers_prefix_cache_serves_it():
-    """What a step shares with the next comes first and never changes (system prompt,
-    reference, task, earlier turns); the memory (artifacts, summary), which changes
-    whenever a secret appears, comes only after the newest observation."""
-    tokens = ["tok_a81F3xQ9zL02", "tok_b72G4yR8wM13", "tok_c63H5zS7vN24"]
-    env = ScriptedEnvironment(lambda c, i: ok('{"access_token": "%s"}' % tokens[i]) if i < 3 else ok("done"))
-    log = PromptLog()
-    graph = build_scaffold_graph(
-        models={"agent": replies(*[code(f"step_{i}()") for i in range(4)], code("complete_task()")),
-                "corrector": replies(), "summarizer": replies()},
-        environment=env, settings={"use_corrector": False, "use_summarizer": False})
-    await run(graph, log)
-    prompts = log.prompts("agent")
-    assert len(prompts) == 5
-    for before, after in zip(prompts, prompts[1:]):
-        shared = len(before) - 1  # every message but the last is repeated as it was
-        assert [m.content for m in after[:shared]] == [m.content for m in before[:shared]]
-        # The last message was the newest observation with the memory after it: the observation stays.
-        assert str(before[-1].content).startswith(str(after[shared].content))
-    for i, prompt in enumerate(prompts[1:], start=1):  # every secret seen so far, at the very end
-        tail = str(prompt[-1].content)
-        assert "Artifacts (exact values" in tail and all(t in tail for t in tokens[:i])
-        assert not any(t in PromptLog.text(prompt[:2]) for t in tokens)

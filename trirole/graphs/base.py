@@ -40,7 +40,7 @@ def make_base_node(resources: Resources):
         system = SystemMessage(content=resources.prompts.render(
             "base_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",
             reference=state.get("reference") or "(none)"))
-        prompt = [system, task_message(state, resources.prompts)]
+        prompt = [system, task_message(state, resources.prompts, max_response_chars=0)]
         reply, code, usage = await ask(resources, ROLE, prompt, resources.settings(config))
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {ROLE: usage},
                         "counters": {"steps": 1}, "proposed_code": code or "", "code_to_run": code or "",

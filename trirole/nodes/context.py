@@ -1,15 +1,8 @@
 """The agent's view of the state: the prompt it gets, always within the token budget.
 
-The agent sees the task, the turns after the summary verbatim, then the memory: the
-summary of older turns and every artifact verbatim. `agent_prompt` builds it;
-`fit_to_budget` guarantees it fits even when summarization is switched off or one
-observation is huge.
-
-The layout serves the model server's prefix cache (vLLM's automatic prefix caching):
-what every step shares comes first and never changes (system prompt with the reference,
-then the task), then the turns, which only grow; the memory, which changes whenever an
-artifact is seen or used, comes last, after the newest observation. Put anywhere earlier,
-each change of it would make the server prefill every turn after it again.
+The agent sees the task, the summary of older turns, every artifact verbatim, and the
+turns after the summary verbatim. `agent_prompt` builds it; `fit_to_budget` guarantees
+it fits even when summarization is switched off or one observation is huge.
 """
 
 from __future__ import annotations
@@ -40,46 +33,31 @@ def artifact_block_chars(settings: TriroleSettings) -> int:
     return artifact_chars(settings.prompt_budget, settings.artifact_share, HeuristicTokenCounter.chars_per_token)
 
 
-def task_message(state: TriroleState, prompts: Prompts) -> HumanMessage:
-    """The task and its context: the same text at every step of a run."""
+def task_message(state: TriroleState, prompts: Prompts, *, max_response_chars: int = 1500,
+                 settings: TriroleSettings | None = None) -> HumanMessage:
+    """The task, its context, and (once there is any) the memory: summary and artifacts
+    (every secret; records within `settings.artifact_share` of the prompt budget)."""
     task = state["task"]
     context = task.get("context") or {}
-    return HumanMessage(content=prompts.render(
-        "agent_task", instruction=task["instruction"],
-        context=json.dumps(context, indent=1, default=str) if context else "(none)"))
-
-
-def memory_text(state: TriroleState, prompts: Prompts, *, max_response_chars: int = 1500,
-                settings: TriroleSettings | None = None) -> str:
-    """The memory, once there is any ("" before): the summary and the artifacts (every
-    secret; records within `settings.artifact_share` of the prompt budget)."""
+    text = prompts.render("agent_task", instruction=task["instruction"],
+                          context=json.dumps(context, indent=1, default=str) if context else "(none)")
     artifacts = format_artifacts(state.get("artifacts") or {}, max_response_chars_total=max_response_chars,
                                  max_chars=artifact_block_chars(settings or TriroleSettings()))
-    if not (state.get("summary") or artifacts):
-        return ""
-    return prompts.render("agent_memory", summary=state.get("summary") or "(nothing summarized yet)",
-                          artifacts=artifacts or "(none yet)")
+    if state.get("summary") or artifacts:
+        text += "\n" + prompts.render("agent_memory", summary=state.get("summary") or "(nothing summarized yet)",
+                                      artifacts=artifacts or "(none yet)")
+    return HumanMessage(content=text)
 
 
 def agent_prompt(state: TriroleState, prompts: Prompts, *, max_response_chars: int = 1500,
                  settings: TriroleSettings | None = None) -> list[BaseMessage]:
-    """System prompt, task, the turns after the summary verbatim, then the memory (see
-    the module docstring for why in this order). The memory joins the newest observation
-    (roles keep alternating, and a budget cut that drops old turns keeps it), or the task
-    when no turn follows the summary."""
+    """System prompt, task with memory, then the turns after the summary verbatim."""
     system = SystemMessage(content=prompts.render(
         "agent_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",
         reference=state.get("reference") or "(none)"))
-    prompt = [system, task_message(state, prompts),
-              *list(state.get("messages") or [])[state.get("summarized_upto", 0):]]
-    memory = memory_text(state, prompts, max_response_chars=max_response_chars, settings=settings)
-    if memory:
-        last = prompt[-1]
-        if isinstance(last, HumanMessage):
-            prompt[-1] = last.model_copy(update={"content": f"{_content(last)}\n\n{memory}"})
-        else:
-            prompt.append(HumanMessage(content=memory))
-    return prompt
+    recent = list(state.get("messages") or [])[state.get("summarized_upto", 0):]
+    return [system, task_message(state, prompts, max_response_chars=max_response_chars, settings=settings),
+            *recent]
 
 
 async def fit_to_budget(messages: Sequence[BaseMessage], budget: int, counter: TokenCounter, *,
