@@ -9,7 +9,7 @@
 #
 # Knobs (environment variables): DEMO_OUT (runs/demo), DEMO_DATASET (dev),
 # DEMO_PARADIGMS (base,react,multi-agent,scaffold), DEMO_LIMIT (6 tasks; "all": the split),
-# DEMO_MAX_STEPS (5), DEMO_MAX_COMPLETION_TOKENS (192), DEMO_CONCURRENCY (2),
+# DEMO_MAX_STEPS (5), DEMO_MAX_COMPLETION_TOKENS (192), DEMO_CONCURRENCY (4),
 # DEMO_ORACLE (1; 0 skips the reference run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,7 @@ $T model serve                      # the embedded SmolLM2-135M on vLLM's CPU bu
 # (No shared AppWorld server: each evaluation starts its own, one per worker, and stops them.)
 
 common=(--paradigms "${DEMO_PARADIGMS:-base,react,multi-agent,scaffold}" --dataset "${DEMO_DATASET:-dev}"
-        --concurrency "${DEMO_CONCURRENCY:-2}")
+        --concurrency "${DEMO_CONCURRENCY:-4}")
 [ "$limit" != "all" ] && common+=(--limit "$limit")
 if [ "${DEMO_ORACLE:-1}" != 0 ]; then
   echo "demo: the reference: the same tasks with the oracle (each task's ground-truth solution) -> $out/oracle"
