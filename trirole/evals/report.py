@@ -64,8 +64,10 @@ def _rate(value: float | None, interval: dict[str, Any] | None) -> str:
 
 def _yerr(values: list[float], intervals: list[dict[str, Any] | None]) -> list[list[float]]:
     """Matplotlib's asymmetric error bars (percent) from 95% intervals."""
-    lows = [100 * (v - i["low"]) if i else 0.0 for v, i in zip(values, intervals)]
-    highs = [100 * (i["high"] - v) if i else 0.0 for v, i in zip(values, intervals)]
+    # Clamped at 0: a float round-off (an interval's bound a hair past its estimate, e.g. 0.0
+    # against -1e-17) made matplotlib refuse the whole plot.
+    lows = [max(0.0, 100 * (v - i["low"])) if i else 0.0 for v, i in zip(values, intervals)]
+    highs = [max(0.0, 100 * (i["high"] - v)) if i else 0.0 for v, i in zip(values, intervals)]
     return [lows, highs]
 
 
