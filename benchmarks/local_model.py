@@ -13,6 +13,21 @@ Prints a small table:
 
 The benchmark server runs under its own record name (``model-bench``) on a free port, so a
 user's ``model`` server is not touched; it is stopped at the end.
+
+    python benchmarks/local_model.py --compare                      # every option set of OPTIONS
+    python benchmarks/local_model.py --compare default threads-2    # some of them
+
+``--compare`` starts the server once per vLLM CPU option set (one at a time, side by side
+in one run), times its start, runs the same short evaluation against it (trirole's own
+``evaluate``: --paradigms on the first --limit tasks of the offline AppWorld dev split,
+--max-steps, --max-completion-tokens, 2 pairs in flight; ``NAME@N``: N pairs in flight,
+e.g. ``default@4``; with ``--before REV``, then again with trirole's source as of commit REV,
+on the same server: before and after a change side by side) and prints, from the server's
+own ``/metrics`` read before and after: prefill tokens/s (prompt tokens not served from
+the prefix cache / the requests' summed prefill time), decode tokens/s per request
+(generated tokens / summed decode time), generated tokens/s over the evaluation's wall
+time, the prefix-cache hit rate, and wall seconds per pair. Greedy decoding, but a
+different dtype may change the model's replies and so the work: compare the token counts.
 """
 
 from __future__ import annotations
@@ -44,6 +59,26 @@ PROMPTS = [
 ]
 
 BENCH_RECORD = "model-bench"
+
+# vLLM CPU option sets: (environment over trirole.serving.local_model.embedded_env, extra
+# server arguments after embedded_command's). "default" is what `trirole model serve` runs.
+# vLLM 0.32's CPU defaults: bfloat16 (this CPU has avx512_bf16), KV-cache blocks of 128
+# tokens (prefix caching reuses whole blocks only), chunked prefill in chunks of
+# --max-num-batched-tokens 2048.
+OPTIONS: dict[str, tuple[dict[str, str], list[str]]] = {
+    "default": ({}, []),
+    "threads-2": ({"OMP_NUM_THREADS": "2"}, []),
+    "float32": ({}, ["--dtype", "float32"]),
+    "block-32": ({}, ["--block-size", "32"]),
+    "batched-512": ({}, ["--max-num-batched-tokens", "512"]),
+    "batched-4096": ({}, ["--max-num-batched-tokens", "4096"]),
+    # torch.compile instead of eager: starts in 2-5 min on 2 cores (its AOT cache does not load
+    # with torch 2.13, so it compiles at every start): outside "starts in about a minute".
+    "compiled": ({}, ["--no-enforce-eager"]),
+}
+# Besides the four counters of trirole.serving.metrics, the requests' summed prefill and
+# decode times (histogram sums).
+TIMINGS = {"prefill_s": "vllm:request_prefill_time_seconds_sum", "decode_s": "vllm:request_decode_time_seconds_sum"}
 
 
 def _chat(url: str, model: str, prompt: str, max_tokens: int) -> tuple[int, float]:
@@ -79,6 +114,100 @@ def measure_tokens_per_s(url: str, model: str, n: int, max_tokens: int, concurre
     }
 
 
+def short_evaluation(url: str, model: str, source: Path, in_flight: int, args: argparse.Namespace) -> dict:
+    """`trirole eval` of the trirole source in `source` (this checkout, or an older commit's
+    files) against the server at `url`, with the server's counters read around it."""
+    import subprocess
+
+    from trirole.serving.metrics import VLLM_COUNTERS, read_server
+
+    names = {**VLLM_COUNTERS, **TIMINGS}
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    with tempfile.TemporaryDirectory(prefix="trirole-bench-") as out:
+        command = [sys.executable, "-m", "trirole.cli", "eval", "--dataset", "dev", "--paradigms", args.paradigms,
+                   "--limit", str(args.limit), "--max-steps", str(args.max_steps), "--max-completion-tokens",
+                   str(args.max_completion_tokens), "--concurrency", str(in_flight), "--base-url", url,
+                   "--model", model, "--out", out]
+        before = read_server(url, names=names) or {}
+        t0 = time.monotonic()
+        subprocess.run(command, env=env, cwd=source, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+        wall = time.monotonic() - t0
+        after = read_server(url, names=names) or {}
+        pairs = len((Path(out) / "results.jsonl").read_text().splitlines())
+    d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in names}
+    uncached = d["prompt_tokens"] - d["prefix_cache_hits"]
+    return {"eval_s": wall, "pairs": pairs, **{k: round(v, 3) for k, v in d.items()},
+            "prefill_tok_s": uncached / d["prefill_s"] if d["prefill_s"] else None,
+            "decode_tok_s": d["generation_tokens"] / d["decode_s"] if d["decode_s"] else None,
+            "generated_tok_s": d["generation_tokens"] / wall if wall else None,
+            "hit_rate": d["prefix_cache_hits"] / d["prefix_cache_queries"] if d["prefix_cache_queries"] else None,
+            "s_per_pair": wall / pairs if pairs else None}
+
+
+def measure_option(name: str, args: argparse.Namespace, old_source: Path | None) -> list[dict]:
+    """Start the server with option set `name`, run the short evaluation (and with
+    `old_source`, then the same evaluation with that older trirole), stop it."""
+    from trirole.serving import free_port, serve, stop_server
+
+    option, _, in_flight = name.partition("@")
+    env, extra = OPTIONS[option]
+    stop_server(BENCH_RECORD)
+    t0 = time.monotonic()
+    record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, extra_args=extra, env=env)
+    ready_s = time.monotonic() - t0
+    rows = []
+    try:
+        # This checkout first: the older one then finds the shared system prompt cached, if anything.
+        for label, source in [(name, ROOT)] + ([(f"{name} ({args.before})", old_source)] if old_source else []):
+            result = short_evaluation(record.url, record.extra["model"], source, int(in_flight or 2), args)
+            rows.append({"option": label, "env": env, "args": extra, "ready_s": ready_s, **result})
+    finally:
+        stop_server(BENCH_RECORD)
+    return rows
+
+
+def compare(args: argparse.Namespace) -> int:
+    names = args.options or list(OPTIONS)
+    unknown = [n for n in names if n.partition("@")[0] not in OPTIONS or not (n.partition("@")[2] or "2").isdigit()]
+    if unknown:
+        print(f"unknown option sets {unknown}; known: {', '.join(OPTIONS)}", file=sys.stderr)
+        return 2
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="trirole-before-") as old:
+        old_source = None
+        if args.before:  # the files of an older commit, e.g. before the prompt layout changed
+            import subprocess
+
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.before], check=True,
+                                     capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+            old_source = Path(old)
+        for name in names:
+            for row in measure_option(name, args, old_source):
+                rows.append(row)
+                print(f"{row['option']}: {json.dumps(row)}", flush=True)
+
+    def f(value, digits=1):
+        return "-" if value is None else f"{value:,.{digits}f}"
+
+    print(f"\nshort evaluation: {args.paradigms}, first {args.limit} dev tasks, max {args.max_steps} steps, "
+          f"{args.max_completion_tokens} completion tokens, 2 pairs in flight unless @N ({os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f})")
+    header = ["option", "ready s", "eval s", "pairs", "s/pair", "prompt tok", "generated tok", "prefix hit",
+              "prefill tok/s", "decode tok/s/req", "generated tok/s"]
+    table = [[r["option"], f(r["ready_s"], 0), f(r["eval_s"], 0), str(r["pairs"]), f(r["s_per_pair"]),
+              f(r["prompt_tokens"], 0), f(r["generation_tokens"], 0),
+              "-" if r["hit_rate"] is None else f"{100 * r['hit_rate']:.1f}%", f(r["prefill_tok_s"]),
+              f(r["decode_tok_s"]), f(r["generated_tok_s"])] for r in rows]
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for line in table:
+        print("| " + " | ".join(line) + " |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", action="store_true",
@@ -89,7 +218,18 @@ def main() -> int:
     parser.add_argument("--extra-arg", action="append", default=[],
                         help="extra vLLM server argument (repeatable), e.g. --extra-arg=--enforce-eager")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    parser.add_argument("--compare", nargs="*", dest="options", default=None, metavar="OPTION",
+                        help=f"compare vLLM CPU option sets on a short evaluation ({', '.join(OPTIONS)}; "
+                             "default: all)")
+    parser.add_argument("--paradigms", default="react,scaffold", help="--compare: paradigms of the evaluation")
+    parser.add_argument("--limit", type=int, default=2, help="--compare: dev tasks of the evaluation")
+    parser.add_argument("--max-steps", type=int, default=4, help="--compare: agent steps per pair")
+    parser.add_argument("--max-completion-tokens", type=int, default=192, help="--compare: tokens per answer")
+    parser.add_argument("--before", metavar="GIT_REV",
+                        help="--compare: also run the evaluation with trirole as of this commit, on the same server")
     args = parser.parse_args()
+    if args.options is not None:
+        return compare(args)
 
     tmp_home = None
     if args.cold:

@@ -2,7 +2,9 @@
 
 It speaks the parts of the API trirole uses (``GET /v1/models``, ``POST
 /v1/chat/completions`` with usage, ``POST /tokenize``) on loopback, answering from a
-script instead of a model, with an optional fixed latency. Tests of the real serving
+script instead of a model, with an optional fixed latency. With ``metrics=True`` it also
+serves vLLM's Prometheus counters at ``GET /metrics`` (tokens counted as words; prefix-cache
+hits: the words a prompt shares as a prefix with the one before it). Tests of the real serving
 path use the real vLLM server (fixtures_server.py).
 """
 
@@ -21,8 +23,13 @@ class ScriptedOpenAIServer:
     """``with ScriptedOpenAIServer(responder) as server: server.base_url``."""
 
     def __init__(self, responder: Responder, *, model: str = "scripted-model", latency_s: float = 0.0,
-                 tokenize: bool = True) -> None:
+                 tokenize: bool = True, metrics: bool = False) -> None:
         self.responder, self.model, self.latency_s, self.tokenize = responder, model, latency_s, tokenize
+        self.metrics = metrics
+        self.counters = {"prompt_tokens": 0, "generation_tokens": 0, "prefix_cache_queries": 0,
+                         "prefix_cache_hits": 0}
+        self._last_prompt: list[str] = []
+        self._lock = threading.Lock()
         self.requests: list[dict] = []
         self.tokenized: list[dict] = []  # /tokenize bodies
         outer = self
@@ -42,7 +49,14 @@ class ScriptedOpenAIServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                if self.path == "/v1/models":
+                if self.path == "/metrics" and outer.metrics:
+                    data = outer.metrics_text().encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain; version=0.0.4")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                elif self.path == "/v1/models":
                     self._send(200, {"object": "list", "data": [{"id": outer.model, "object": "model"}]})
                 else:
                     self._send(404, {"error": {"message": "not found"}})
@@ -63,6 +77,7 @@ class ScriptedOpenAIServer:
                         time.sleep(outer.latency_s)
                     text = outer.responder(body["messages"])
                     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+                    outer.count(body["messages"], len(text.split()))
                     self._send(200, {
                         "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": outer.model,
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
@@ -74,6 +89,30 @@ class ScriptedOpenAIServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def count(self, messages: list[dict], generated: int) -> None:
+        words = [w for m in messages for w in str(m.get("content", "")).split()]
+        with self._lock:
+            shared = 0
+            for a, b in zip(words, self._last_prompt):
+                if a != b:
+                    break
+                shared += 1
+            self._last_prompt = words
+            for key, value in (("prompt_tokens", len(words)), ("generation_tokens", generated),
+                               ("prefix_cache_queries", len(words)), ("prefix_cache_hits", shared)):
+                self.counters[key] += value
+
+    def metrics_text(self) -> str:
+        """The counters in Prometheus' text format, labelled as vLLM labels them."""
+        with self._lock:
+            counters = dict(self.counters)
+        lines = []
+        for key, value in counters.items():
+            name = f"vllm:{key}_total"
+            lines += [f"# HELP {name} scripted", f"# TYPE {name} counter",
+                      f'{name}{{engine="0",model_name="{self.model}"}} {float(value)}']
+        return "\n".join(lines) + "\n"
 
     @property
     def base_url(self) -> str:

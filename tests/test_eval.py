@@ -446,3 +446,95 @@ def test_agreement_rounds_as_appworld_and_needs_the_runs_experiment(tmp_path):
     (out / "results.jsonl").write_text(json.dumps({**_record("react", "a_1", "a", 1, True), "env": "appworld"}) + "\n")
     with pytest.raises(ValueError, match="do not name one AppWorld experiment"):
         check_agreement(out, root=root)
+
+
+# -- what the mechanisms did (hand-made traces) -------------------------------------------------------
+def _correction(code_text, reason, error=""):
+    from trirole.prompts import load_prompts
+
+    text = load_prompts().render("corrector_user", instruction="do it", reference="(none)", reason=reason,
+                                 error=error or "(none)", code=code_text)
+    return {"type": "model_call", "role": "corrector", "response": "Fixed.\n```python\nfixed()\n```",
+            "messages": [{"role": "system", "content": "You are a code reviewer."}, {"role": "user", "content": text}]}
+
+
+def test_a_loop_counts_as_broken_only_when_the_next_attempt_differs_in_code_and_error():
+    from trirole.evals.mechanisms import mechanism_counts
+
+    failing = _exec("fetch(page=1)", "KeyError: 'items'", "KeyError")
+    loop = "repetition: the same error 2 times in a row: KeyError: <str>"
+    broken = [failing, failing, _correction("fetch(page=1)", loop), _exec("fetch_all()", "[1, 2]")]
+    still = [failing, failing, _correction("fetch(page=1)", loop), _exec("fetch(page=2)", "KeyError: 'x'", "KeyError")]
+    after_failure = [failing, _correction("fetch(page=1)", "previous execution failed (1 in a row): KeyError"),
+                     _exec("fetch_all()", "[1, 2]")]
+    assert {k: mechanism_counts(broken)[k] for k in ("corrections", "loop_corrections", "loops_broken")} == {
+        "corrections": 1, "loop_corrections": 1, "loops_broken": 1}
+    assert mechanism_counts(still)["loops_broken"] == 0  # other code, but the same error signature
+    counts = mechanism_counts(after_failure)  # a correction after a failed step is not a loop
+    assert (counts["corrections"], counts["loop_corrections"], counts["loops_broken"]) == (1, 0, 0)
+
+
+def test_credentials_carried_through_a_summary_are_those_in_the_next_agent_prompt():
+    from trirole.evals.mechanisms import mechanism_counts
+
+    other = "pw_Zq81LmNc04Rt"
+    trace = [_call("agent", "task"), _exec("login()", '{"access_token": "%s"}' % TOKEN),
+             _exec("show_password()", "{'password': '%s'}" % other),
+             {**_call("summarizer", "compress"), "response": "Logged in."},
+             _call("agent", f"Artifacts:\naccess_token: {TOKEN}")]  # the password did not make it
+    counts = mechanism_counts(trace)
+    assert (counts["summarizations"], counts["secrets_before_summary"], counts["secrets_carried"]) == (1, 2, 1)
+
+
+# -- the report a newcomer reads: the oracle row, intervals, the server's counters ---------------------
+async def test_the_report_holds_the_oracle_row_the_intervals_and_the_servers_counters(tmp_path):
+    """The reference folder OUT/oracle is filled by a ground-truth policy (a scripted endpoint
+    that answers each task's right number: the python tasks ship checkers, not solutions, so
+    the oracle model itself cannot), the model under test answers wrongly; the model's
+    server serves vLLM's /metrics, the reference's does not (its counters stay absent)."""
+    tasks, out = _task_file(tmp_path / "tasks.jsonl"), tmp_path / "out"
+
+    def number(messages):
+        return int(re.search(r"\(task t(\d+)\)", " ".join(str(m.get("content")) for m in messages)).group(1))
+
+    with ScriptedOpenAIServer(lambda m: f"```python\ncomplete_task({number(m)})\n```") as truth:
+        await evaluate(PARADIGMS, str(tasks), out / "oracle", progress=False, concurrency=2,
+                       settings=TriroleSettings(base_url=truth.base_url, model="scripted-model"))
+    assert not (out / "oracle" / "server_counters.json").exists()  # no /metrics: silently absent
+
+    with ScriptedOpenAIServer(lambda m: f"```python\ncomplete_task({number(m) + 100})\n```", metrics=True) as model:
+        settings = TriroleSettings(base_url=model.base_url, model="scripted-model")
+        await evaluate(PARADIGMS, str(tasks), out, progress=False, concurrency=2, limit=4, settings=settings)
+        await evaluate(PARADIGMS, str(tasks), out, progress=False, concurrency=2, settings=settings)  # resumed
+        served = dict(model.counters)
+    recorded = json.loads((out / "server_counters.json").read_text())
+    assert recorded == {**served, "runs": 2}  # both runs' differences, added up
+    assert served["prompt_tokens"] == sum(r["prompt_tokens"] for r in read_results(out)) > 0
+
+    markdown = write_report(out)["markdown"].read_text()
+    z2 = NormalDist().inv_cdf(0.975) ** 2
+    # Six tasks in six scenarios, every run solved by the reference and none by the model.
+    assert (f"| oracle (ground truth; reference, base, react) | 6 | 12/12 | 100.0% [{100 * 6 / (6 + z2):.1f}-100.0%] "
+            in markdown)
+    for paradigm in PARADIGMS:
+        assert f"| {paradigm} | 6 | 0/6 | 0.0% [0.0-{100 * z2 / (6 + z2):.1f}%] |" in markdown
+    assert "the ground-truth policy (oracle) solved 12 of 12 runs" in markdown
+    hit_rate = served["prefix_cache_hits"] / served["prefix_cache_queries"]
+    assert (f"| {served['prompt_tokens']:,} | {served['generation_tokens']:,} | {served['prefix_cache_queries']:,} | "
+            f"{served['prefix_cache_hits']:,} | {100 * hit_rate:.1f}% |") in markdown
+    assert f"the prefix cache served {100 * hit_rate:.1f}% of prompt tokens" in markdown
+    assert "## One run per paradigm, in excerpts" in markdown and "complete_task(100)" in markdown
+
+
+def test_server_counters_sum_label_sets_and_skip_a_server_restarted_mid_run():
+    from trirole.serving.metrics import counters_since, metrics_url, parse_counters
+
+    text = ('# TYPE vllm:prompt_tokens_total counter\n'
+            'vllm:prompt_tokens_total{engine="0",model_name="m"} 100.0\n'
+            'vllm:prompt_tokens_total{engine="1",model_name="m"} 50.0\n'
+            '# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{engine="0"} 1.0\n')
+    assert parse_counters(text) == {"prompt_tokens": 150.0}
+    assert metrics_url("http://h:8000/v1/") == metrics_url("http://h:8000") == "http://h:8000/metrics"
+    before = {"a": {"prompt_tokens": 10.0}, "b": {"prompt_tokens": 500.0}}
+    after = {"a": {"prompt_tokens": 25.0}, "b": {"prompt_tokens": 7.0}, "c": {"prompt_tokens": 3.0}}
+    assert counters_since(before, after) == {"prompt_tokens": 15}  # b restarted, c was not read before

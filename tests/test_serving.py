@@ -81,6 +81,14 @@ def test_dry_run_embedded_default(home, capsys):
     assert read_record("model") is None
 
 
+def test_dry_run_embedded_with_other_server_options(home, capsys):
+    # What benchmarks/local_model.py --compare varies: the environment and extra arguments.
+    cmd = serve(dry_run=True, port=8123, env={"OMP_NUM_THREADS": "2"}, extra_args=["--dtype", "float32"])
+    assert _contains_run(cmd, ("--dtype", "float32"))
+    printed = capsys.readouterr().out.strip()
+    assert "OMP_NUM_THREADS=2 " in printed and "OMP_NUM_THREADS=1" not in printed
+
+
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_dry_run_presets(home, capsys, preset):
     p = PRESETS[preset]

@@ -42,7 +42,7 @@ def _executions(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in trace if r.get("type") == "execution"]
 
 
-def _as_result(execution: dict[str, Any]) -> dict[str, Any]:
+def execution_result(execution: dict[str, Any]) -> dict[str, Any]:
     """An execution trace line as the `ExecutionResult` the repetition helpers read."""
     lines = [line for line in (execution.get("output") or "").splitlines() if line.strip()]
     message = lines[-1].split(":", 1)[-1].strip() if lines else ""
@@ -90,7 +90,7 @@ def repetition_loop(trace: list[dict[str, Any]], k: int = REPEAT_K) -> bool:
         return True
     run, previous = 0, None
     for execution in executions:
-        signature = error_signature(_as_result(execution)) if execution.get("error") else ""
+        signature = error_signature(execution_result(execution)) if execution.get("error") else ""
         run = run + 1 if signature and signature == previous else (1 if signature else 0)
         previous = signature
         if run >= k:

@@ -1,7 +1,12 @@
 """The report of an evaluation folder: report.md, results.csv and two PNG plots.
 
 Everything is computed from ``results.jsonl`` and the traces, so a report can be
-rewritten at any time, also for a run still in progress or one that was killed.
+rewritten at any time, also for a run still in progress or one that was killed. Two
+optional inputs beside them: the model server's own counters (``server_counters.json``,
+`trirole.serving.metrics`) and a reference evaluation of the same tasks by the oracle in
+the sub-folder ``oracle/`` (``trirole eval --model oracle --out OUT/oracle``, as
+``make demo`` does): the harness scoring the ground-truth solution, so a low rate next to
+it is the model's, not the harness's.
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ from typing import Any
 from trirole.endpoints import replica_report
 from trirole.evals.agreement import read_agreement
 from trirole.evals.failures import classify_failure, failure_counts
-from trirole.evals.metrics import compute_metrics, is_infra_error, paired_comparisons
+from trirole.evals.mechanisms import excerpt, mechanism_counts
+from trirole.evals.metrics import compute_metrics, goal_completion, is_infra_error, paired_comparisons
 from trirole.evals.paradigms import VARIANTS
 from trirole.evals.published import MARK, PUBLISHED_ROWS, RETHINKING_SCALE_FINDING
 from trirole.evals.runner import read_results
+from trirole.serving.metrics import prefix_cache_hit_rate, read_server_counters
+
+REFERENCE_DIR = "oracle"  # OUT/oracle: the oracle's evaluation of the same tasks (see the module doc)
 
 CSV_COLUMNS = ["paradigm", "task_id", "repeat", "env", "difficulty", "scenario", "success", "status", "infra_error",
                "failure_class",
@@ -55,8 +64,10 @@ def _rate(value: float | None, interval: dict[str, Any] | None) -> str:
 
 def _yerr(values: list[float], intervals: list[dict[str, Any] | None]) -> list[list[float]]:
     """Matplotlib's asymmetric error bars (percent) from 95% intervals."""
-    lows = [100 * (v - i["low"]) if i else 0.0 for v, i in zip(values, intervals)]
-    highs = [100 * (i["high"] - v) if i else 0.0 for v, i in zip(values, intervals)]
+    # Clamped at 0: a float round-off (an interval's bound a hair past its estimate, e.g. 0.0
+    # against -1e-17) made matplotlib refuse the whole plot.
+    lows = [max(0.0, 100 * (v - i["low"])) if i else 0.0 for v, i in zip(values, intervals)]
+    highs = [max(0.0, 100 * (i["high"] - v)) if i else 0.0 for v, i in zip(values, intervals)]
     return [lows, highs]
 
 
@@ -144,10 +155,84 @@ STATISTICS_NOTE = (
     "tasks, not runs. Methods used here: {methods}.")
 
 
+EXCERPT_LABELS = {"corrector_prompt": "What the corrector saw (its prompt from the reason for review on)",
+                  "corrector_reply": "What the corrector answered",
+                  "summary": "The summary the agent saw",
+                  "agent_reply": "The agent's first reply", "observation": "What its first step printed"}
+
+
+def _at_a_glance(metrics: dict[str, dict[str, Any]], reference: dict[str, Any] | None,
+                 server: dict[str, int] | None, mechanisms: dict[str, dict[str, int]] | None) -> list[str]:
+    """The report's first lines: every rate with its interval, the reference, the server."""
+    lines = ["## At a glance", ""]
+    if reference:
+        lines.append(f"- **Harness check**: the ground-truth policy (oracle) solved {reference['solved']} of "
+                     f"{reference['runs']} runs, TGC {_rate(reference['tgc'], reference['tgc_ci'])}: the harness "
+                     "can score these tasks, so a low rate below is the model's.")
+    else:
+        lines.append("- No oracle reference in this folder (run `trirole eval --model oracle --out OUT/oracle` "
+                     "on the same tasks to check the harness).")
+    for paradigm, m in metrics.items():
+        mech = (mechanisms or {}).get(paradigm) or {}
+        extra = ""
+        if mech.get("corrections") or mech.get("summarizations"):
+            extra = (f"; {mech.get('corrections', 0)} corrections ({mech.get('loops_broken', 0)} of "
+                     f"{mech.get('loop_corrections', 0)} loops broken), {mech.get('summarizations', 0)} summaries")
+        lines.append(f"- **{paradigm}**: {m['solved']}/{m['runs']} solved, TGC {_rate(m['tgc'], m['tgc_ci'])}; "
+                     f"{_num(m['tokens_per_task'])} tokens per task{extra}.")
+    if server:
+        lines.append(f"- **Model server**: {server.get('prompt_tokens', 0):,} prompt and "
+                     f"{server.get('generation_tokens', 0):,} generated tokens; the prefix cache served "
+                     f"{_pct(prefix_cache_hit_rate(server))} of prompt tokens.")
+    return lines + [""]
+
+
+def _mechanism_parts(records: list[dict[str, Any]], server: dict[str, int] | None,
+                     mechanisms: dict[str, dict[str, int]] | None,
+                     excerpts: dict[str, dict[str, Any]] | None) -> list[str]:
+    """The sections on what the roles and the server did: mechanisms, counters, excerpts."""
+    parts: list[str] = []
+    if mechanisms:
+        parts += ["", "## What the mechanisms did (measured, from the traces)", "",
+                  "Corrections: the isolated corrector's reviews; on a loop: those made because the agent "
+                  "repeated earlier code or the same error. A loop counts as broken when the code that ran next "
+                  "has another fingerprint than the reviewed code and did not fail with the same error signature "
+                  "as the attempt before (`trirole/evals/mechanisms.py`). Credentials carried: secret values "
+                  "(tokens, passwords, codes) shown before a summarization that were verbatim in the agent's "
+                  "next prompt after it.", ""]
+        parts.append(_table(["paradigm", "corrections", "on a loop", "loops broken", "summarizations",
+                             "credentials carried through a summary"],
+                            [[p, c["corrections"], c["loop_corrections"], c["loops_broken"], c["summarizations"],
+                              f"{c['secrets_carried']} of {c['secrets_before_summary']}"]
+                             for p, c in mechanisms.items()]))  # (in the metrics' order: see write_report)
+    if server:
+        harness = sum(r.get("prompt_tokens", 0) for r in records)
+        parts += ["", "## The model server's own counters (measured at its /metrics)", "",
+                  f"Read from the server's Prometheus `/metrics` before and after each run of this folder "
+                  f"({server.get('runs', 1)} run(s), added up; `server_counters.json`). They count everything the "
+                  f"server did meanwhile, other clients included. The harness itself counted {harness:,} prompt "
+                  "tokens. Prefix-cache hit rate: the share of prompt tokens the server did not have to prefill.", ""]
+        parts.append(_table(["prompt tokens", "generated tokens", "prefix-cache queries", "prefix-cache hits",
+                             "prefix-cache hit rate"],
+                            [[f"{server.get('prompt_tokens', 0):,}", f"{server.get('generation_tokens', 0):,}",
+                              f"{server.get('prefix_cache_queries', 0):,}", f"{server.get('prefix_cache_hits', 0):,}",
+                              _pct(prefix_cache_hit_rate(server))]]))
+    if excerpts:
+        parts += ["", "## One run per paradigm, in excerpts (from the traces)", ""]
+        for paradigm, item in excerpts.items():
+            parts += [f"**{paradigm}**, task `{item['task_id']}` ({item['status']}; trace `{item['trace']}`):", ""]
+            for key, label in EXCERPT_LABELS.items():
+                if key in item["pieces"]:
+                    parts += [f"{label}:", "", "~~~text", item["pieces"][key], "~~~", ""]
+    return parts
+
+
 def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, Any]],
                     failures: dict[str, dict[str, int]], plots: list[Path], plot_note: str = "",
                     comparisons: list[dict[str, Any]] | None = None,
-                    agreement: dict[str, Any] | None = None) -> str:
+                    agreement: dict[str, Any] | None = None, reference: dict[str, Any] | None = None,
+                    server: dict[str, int] | None = None, mechanisms: dict[str, dict[str, int]] | None = None,
+                    excerpts: dict[str, dict[str, Any]] | None = None) -> str:
     envs = sorted({r.get("env", "?") for r in records})
     infra = sum(m["infra_errors"] for m in metrics.values())
     repeats = max((m["repeats"] for m in metrics.values()), default=1)
@@ -166,17 +251,27 @@ def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, 
     if infra:
         parts += [f"**{infra} run(s) ended in an infrastructure error** and are not in the rates below; "
                   "rerun only those with `trirole eval --retry-errors` (same --out).", ""]
+    parts = parts[:2] + _at_a_glance(metrics, reference, server, mechanisms) + parts[2:]
     parts += ["## Goal completion and cost (measured)", ""]
+    if reference:
+        parts += ["The first row is the reference: the same harness and tasks with the oracle, which answers "
+                  "every role with the task's ground-truth solution (`--model oracle`). It shows the harness can "
+                  "score a correct policy; any shortfall of the model's rows below it is the model's.", ""]
+    oracle_rows = [[f"oracle (ground truth; reference, {', '.join(reference['paradigms'])})", reference["tasks"],
+                    f"{reference['solved']}/{reference['runs']}", _rate(reference["tgc"], reference["tgc_ci"]),
+                    reference["scenarios"], _rate(reference["sgc"], reference["sgc_ci"]), reference["infra_errors"],
+                    *["-"] * 7]] if reference else []
     parts.append(_table(
         ["paradigm", "tasks", "solved/runs", "TGC [95% CI]", "scenarios", "SGC [95% CI]", "infra errors",
          "tokens/task", "tokens/solved task", "calls/task", "steps/task", "wall s/task", "summarizations",
          "corrections"],
-        [[p, m["tasks"], f"{m['solved']}/{m['runs']}", _rate(m["tgc"], m["tgc_ci"]), m["scenarios"],
+        oracle_rows + [[p, m["tasks"], f"{m['solved']}/{m['runs']}", _rate(m["tgc"], m["tgc_ci"]), m["scenarios"],
           _rate(m["sgc"], m["sgc_ci"]), m["infra_errors"], _num(m["tokens_per_task"]),
           _num(m["tokens_per_solved"]), _num(m["calls_per_task"], 1), _num(m["steps_per_task"], 1),
           _num(m["wall_s_per_task"], 1),
           f"{m['summarizations']} ({m['tasks_with_summarization']} tasks)",
           f"{m['corrections']} ({m['tasks_with_correction']} tasks)"] for p, m in metrics.items()]))
+    parts += _mechanism_parts(records, server, mechanisms, excerpts)
     if comparisons:
         parts += ["", "## Paired comparisons on the same tasks (measured)", "",
                   "B - A per task (mean over repeats), with its 95% interval clustered by scenario, and McNemar's "
@@ -244,9 +339,11 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
     """Write report.md, results.csv and the plots for `out_dir`; their paths by name."""
     out = Path(out_dir)
     records = read_results(out)
-    labels = [classify_failure(r, load_trace(out, r)) for r in records]
+    labels, mechanisms, excerpts = read_traces(out, records)
     order = {name: i for i, name in enumerate(VARIANTS)}
     metrics = dict(sorted(compute_metrics(records).items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    mechanisms = {p: mechanisms[p] for p in metrics if p in mechanisms}
+    excerpts = {p: excerpts[p] for p in metrics if p in excerpts}
     failures = failure_counts(list(zip(records, labels)))
     comparisons = paired_comparisons(records, list(metrics))
     agreement = read_agreement(out)
@@ -259,10 +356,49 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
         except ImportError:
             note = "(plots skipped: matplotlib is not installed; `pip install trirole[eval]`)"
     paths.update({p.stem: p for p in plots})
-    markdown = render_markdown(records, metrics, failures, plots, note, comparisons, agreement)
+    reference, server = reference_metrics(out, records), read_server_counters(out)
+    markdown = render_markdown(records, metrics, failures, plots, note, comparisons, agreement,
+                               reference=reference, server=server, mechanisms=mechanisms, excerpts=excerpts)
     replicas = replica_report(out)  # which model replica served what (several --base-url)
     paths["markdown"].write_text(markdown + ("\n" + replicas if replicas else ""), encoding="utf-8")
     (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "failures": failures,
-                                                  "comparisons": comparisons}, indent=1), encoding="utf-8")
+                                                  "comparisons": comparisons, "mechanisms": mechanisms,
+                                                  "reference": reference, "server_counters": server},
+                                                 indent=1), encoding="utf-8")
     paths["metrics"] = out / "metrics.json"
     return paths
+
+
+def reference_metrics(out_dir: Path, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """TGC/SGC of the oracle's evaluation in ``out_dir/oracle`` over the tasks of `records`
+    (every paradigm it ran pooled: each run is the harness scoring a ground-truth solution)."""
+    tasks = {r["task_id"] for r in records}
+    oracle = [r for r in read_results(out_dir / REFERENCE_DIR) if r["task_id"] in tasks]
+    if not oracle:
+        return None
+    return {**goal_completion(oracle), "paradigms": sorted({r["paradigm"] for r in oracle})}
+
+
+MECHANISM_KEYS = ("corrections", "loop_corrections", "loops_broken", "summarizations", "secrets_before_summary",
+                  "secrets_carried")
+
+
+def read_traces(out_dir: Path, records: list[dict[str, Any]]) -> tuple[list[str | None], dict[str, dict[str, int]],
+                                                                       dict[str, dict[str, Any]]]:
+    """One pass over the traces (one in memory at a time): each record's failure class,
+    `trirole.evals.mechanisms.mechanism_counts` summed per paradigm, and per paradigm one
+    run to show in excerpts: the first where most mechanisms acted (a correction and a
+    summary, else either, else the first run with a trace)."""
+    labels: list[str | None] = []
+    mechanisms: dict[str, Counter] = {}
+    excerpts: dict[str, dict[str, Any]] = {}
+    for record in records:
+        trace = load_trace(out_dir, record)
+        labels.append(classify_failure(record, trace))
+        paradigm = record["paradigm"]
+        mechanisms.setdefault(paradigm, Counter()).update(mechanism_counts(trace))
+        score = bool(record.get("corrections")) + bool(record.get("summarizations"))
+        if trace and (paradigm not in excerpts or score > excerpts[paradigm]["score"]):
+            excerpts[paradigm] = {"score": score, "task_id": record["task_id"], "status": record.get("status", "?"),
+                                  "trace": record.get("trace", ""), "pieces": excerpt(trace)}
+    return (labels, {p: {k: c.get(k, 0) for k in MECHANISM_KEYS} for p, c in mechanisms.items()}, excerpts)

@@ -20,6 +20,11 @@ and resuming is keyed by (paradigm, task, repeat). Repeat k > 0 traces to
 ``<task>.r<k>.jsonl``. AppWorld saves each episode's outputs under an experiment name;
 each (paradigm, repeat) of an evaluation gets its own (`appworld_experiment`), so AppWorld's
 own evaluation can be run on them afterwards (`trirole.evals.agreement`).
+
+When the model endpoint serves Prometheus ``/metrics`` (vLLM does), the server's own
+counters (prompt and generated tokens, prefix-cache queries and hits) are read before and
+after each run and their difference added to ``out_dir/server_counters.json``
+(`trirole.serving.metrics`); for other endpoints the file is simply not written.
 """
 
 from __future__ import annotations
@@ -37,12 +42,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from trirole.endpoints import counts_since, record_replica_counts, replica_counts
+from trirole.endpoints import counts_since, parse_base_urls, record_replica_counts, replica_counts
 from trirole.evals.datasets import Dataset, EvalTask, load_dataset
 from trirole.evals.oracle import ORACLE, oracle_for
 from trirole.evals.metrics import repeat_of
 from trirole.evals.paradigms import VARIANTS, resolve_paradigms
 from trirole.evals.progress import EvalProgress
+from trirole.serving.metrics import counters_since, read_counters, record_server_counters
 from trirole.settings import ROLES, TriroleSettings, recursion_limit
 from trirole.tools import Environment, EnvironmentError_
 from trirole.trace import JsonlTrace
@@ -373,6 +379,32 @@ async def evaluate(
     graph_options = dict(graph_options or {})
     if not ({"model", "models"} & set(graph_options)) and settings.endpoint("agent").model == ORACLE:
         graph_options["model"] = oracle_for(data)
+    urls = counter_urls(settings, graph_options)
+    before = await asyncio.to_thread(read_counters, urls)
+    try:
+        return await _evaluate(names, data, tasks, out_dir, settings=settings, concurrency=concurrency,
+                               task_timeout_s=task_timeout_s, graph_options=graph_options, environment=environment,
+                               check=check, progress=progress, retry_errors=retry_errors, repeats=repeats, ray=ray)
+    finally:
+        counters = counters_since(before, await asyncio.to_thread(read_counters, urls) if before else {})
+        if Path(out_dir).is_dir() and any(counters.values()):
+            record_server_counters(out_dir, counters)
+
+
+def counter_urls(settings: TriroleSettings, graph_options: Mapping[str, Any]) -> list[str]:
+    """The model servers whose own counters (`trirole.serving.metrics`) an evaluation
+    records: every role's endpoint and replicas; none when the models are injected."""
+    if {"model", "models"} & set(graph_options):
+        return []
+    endpoints = [settings.endpoint(role) for role in ROLES]
+    return list(dict.fromkeys(url for e in endpoints if e.model != ORACLE for url in parse_base_urls(e.base_url)))
+
+
+async def _evaluate(names: list[str], data: Dataset, tasks: list[EvalTask], out_dir: str | Path, *,
+                    settings: TriroleSettings, concurrency: int, task_timeout_s: float | None,
+                    graph_options: dict[str, Any], environment: EnvironmentFactory | None, check: bool,
+                    progress: bool, retry_errors: bool, repeats: int, ray: str | None) -> EvalSummary:
+    """`evaluate` after its arguments were checked: on Ray, or here with owned AppWorld servers."""
     if ray is not None:
         from trirole.evals.ray_runner import evaluate_on_ray
 

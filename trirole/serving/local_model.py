@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import httpx
 
@@ -335,6 +335,7 @@ def serve(
     vllm: str | None = None,
     extra_args: Sequence[str] = (),
     *,
+    env: Mapping[str, str] | None = None,
     name: str = DEFAULT_RECORD_NAME,
     timeout_s: float | None = None,
     quiet: bool = False,
@@ -346,6 +347,8 @@ def serve(
     `dry_run` prints the exact command and returns it (a list) without installing or
     starting anything. The default port is 8000 when free, else one the OS picks.
     `name` is the record name (``model`` for the user's server; tests use another).
+    `env`: environment of the embedded server over :func:`embedded_env` (e.g. its thread
+    count, as ``benchmarks/local_model.py`` compares them).
     """
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
     embedded = preset is None and (model is None or model == EMBEDDED_MODEL_NAME)
@@ -364,7 +367,7 @@ def serve(
             venv = venv_path(VLLM_ENV_NAME)
             cmd = embedded_command(python=venv_python(venv), checkpoint=checkpoint_dir(), port=p,
                                    host=host, served_model_name=served, extra_args=extra_args)
-            say(command_line(cmd, embedded_env()))
+            say(command_line(cmd, {**embedded_env(), **(env or {})}))
         else:
             cmd = preset_command(model=model, preset=preset, port=p, host=host, vllm=vllm,
                                  served_model_name=served_model_name, extra_args=extra_args,
@@ -413,7 +416,7 @@ def serve(
             p = port if port is not None else _default_port(host, name)
             cmd = embedded_command(python=venv_python(venv), checkpoint=checkpoint, port=p, host=host,
                                    served_model_name=served, extra_args=extra_args)
-            env = embedded_env()
+            server_env: dict[str, str] | None = {**embedded_env(), **(env or {})}
             timeout = timeout_s or EMBEDDED_READY_TIMEOUT_S
             extra = {"model": served, "source_model": EMBEDDED_MODEL_NAME, "embedded": True,
                      "checkpoint": str(checkpoint), "setup_s": round(t_env + t_ckpt, 2)}
@@ -421,14 +424,14 @@ def serve(
             p = port if port is not None else _default_port(host, name)
             cmd = preset_command(model=model, preset=preset, port=p, host=host, vllm=vllm,
                                  served_model_name=served_model_name, extra_args=extra_args)
-            env = None
+            server_env = None
             timeout = timeout_s or PRESET_READY_TIMEOUT_S
             extra = {"model": served, "source_model": wanted_model, "embedded": False, "preset": preset}
 
         url = f"http://{_url_host(host)}:{p}/v1"
         say(f"starting {served} on {url} (log: {log_path}) ...")
         record = start_server(
-            name, cmd, port=p, url=url, ready_url=url + "/models", log_path=log_path, env=env,
+            name, cmd, port=p, url=url, ready_url=url + "/models", log_path=log_path, env=server_env,
             timeout_s=timeout, ready_check=_lists(served), extra=extra,
         )
         say(f"ready after {record.extra.get('ready_s', 0):.0f} s: {record.url} model {served}")
