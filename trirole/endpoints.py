@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from langchain_core.language_models import BaseChatModel
@@ -245,9 +245,14 @@ class PooledChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "trirole-replica-pool"
 
-    def _next(self, tried: list[str]) -> str:
-        # Each replica once before any twice; then the least loaded again.
-        return self.pool.acquire(exclude=tried if len(set(tried)) < len(self.replicas) else ())
+    def _replicas_to_try(self) -> Iterator[tuple[int, str]]:
+        """(attempt, url) for each attempt of one call: each replica once before any
+        twice, then the least loaded again."""
+        tried: list[str] = []
+        for attempt in range(self.attempts):
+            url = self.pool.acquire(exclude=tried if len(set(tried)) < len(self.replicas) else ())
+            tried.append(url)
+            yield attempt, url
 
     def _failed(self, url: str, exc: BaseException, attempt: int) -> bool:
         """Release `url` after an error; True when the call should move to another replica."""
@@ -255,40 +260,34 @@ class PooledChatModel(BaseChatModel):
         self.pool.release(url, ok=not retry)  # a bad request is not the replica's fault
         return retry and attempt < self.attempts - 1
 
-    def _settle(self, url: str, result: ChatResult | None) -> None:
-        usage = (getattr(result.generations[0].message, "usage_metadata", None) or {}) if result else {}
-        self.pool.release(url, ok=result is not None, prompt_tokens=usage.get("input_tokens", 0),
+    def _settled(self, url: str, result: ChatResult) -> ChatResult:
+        usage = getattr(result.generations[0].message, "usage_metadata", None) or {}
+        self.pool.release(url, ok=True, prompt_tokens=usage.get("input_tokens", 0),
                           completion_tokens=usage.get("output_tokens", 0))
+        return result
 
+    # The async and sync calls differ only in the await: one failover loop each.
     async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
-        tried: list[str] = []
-        for attempt in range(self.attempts):
-            url = self._next(tried)
-            tried.append(url)
+        for attempt, url in self._replicas_to_try():
             try:
                 result = await self.replicas[url]._agenerate(messages, stop=stop, **kwargs)
             except Exception as exc:
-                if not self._failed(url, exc, attempt):
-                    raise
-                continue
-            self._settle(url, result)
-            return result
-        raise AssertionError("unreachable: attempts >= 1")
+                if self._failed(url, exc, attempt):
+                    continue
+                raise
+            return self._settled(url, result)
+        raise AssertionError("unreachable: the last attempt raises")
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
-        tried: list[str] = []
-        for attempt in range(self.attempts):
-            url = self._next(tried)
-            tried.append(url)
+        for attempt, url in self._replicas_to_try():
             try:
                 result = self.replicas[url]._generate(messages, stop=stop, **kwargs)
             except Exception as exc:
-                if not self._failed(url, exc, attempt):
-                    raise
-                continue
-            self._settle(url, result)
-            return result
-        raise AssertionError("unreachable: attempts >= 1")
+                if self._failed(url, exc, attempt):
+                    continue
+                raise
+            return self._settled(url, result)
+        raise AssertionError("unreachable: the last attempt raises")
 
 
 def pooled_chat_model(urls: tuple[str, ...], build: Callable[[str], BaseChatModel], *,

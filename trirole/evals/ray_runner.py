@@ -34,13 +34,11 @@ from trirole.evals.runner import (
     RESULTS_FILE,
     EnvironmentFactory,
     EvalSummary,
-    _check_manifest,
     _log,
-    _pending,
     _ResultsWriter,
     appworld_experiment,
     build_graphs,
-    done_records,
+    plan_runs,
     preflight,
     run_pair,
 )
@@ -160,23 +158,17 @@ async def evaluate_on_ray(
     if check and not node_local and not ({"model", "models"} & set(graph_options)):
         await asyncio.to_thread(preflight, settings)  # global endpoints: once; node-local: on each worker
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_manifest(out, data, settings, progress)
-    planned = _pending(out, names, tasks, retry_errors, repeats)
-    pending = deque(planned)
-    total = len(tasks) * len(names) * repeats
-    skipped = total - len(pending)
-    summary = EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,
-                          skipped=skipped, ran=0, repeats=repeats)
+    plan = plan_runs(out_dir, data, names, tasks, settings, retry_errors=retry_errors, repeats=repeats,
+                     progress=progress)
+    out, pending = plan.out, deque(plan.pending)
     if not pending:
-        _log(f"{total} pairs; {skipped} already done; running 0", progress)
-        return summary
+        _log(f"{plan.describe()}; running 0", progress)
+        return plan.summary(0)
     joined = connect(address)
     import ray
     from ray.exceptions import RayActorError
 
-    _log(f"{total} pairs; {skipped} already done; running {len(pending)} on Ray ({address}) with "
+    _log(f"{plan.describe()}; running {len(pending)} on Ray ({address}) with "
          f"{concurrency} worker slots", progress)
     cpus = ray.cluster_resources().get("CPU", 0)
     if cpus < min(concurrency, len(pending)) * SLOT_CPUS:
@@ -224,8 +216,7 @@ async def evaluate_on_ray(
                     merge_counts(replicas, await worker.close.remote())
                 ray.kill(worker)
 
-    display = EvalProgress(names, total=total, previous=done_records(out, names, tasks, repeats, planned),
-                           enabled=progress)
+    display = EvalProgress(names, total=plan.total, previous=plan.previous, enabled=progress)
     try:
         with display:
             async with asyncio.TaskGroup() as group:
@@ -238,5 +229,5 @@ async def evaluate_on_ray(
         record_replica_counts(out, replicas)
         if joined:
             ray.shutdown()  # leaves the cluster; the cluster itself is not ours
-    return replace(summary, ran=finished)
+    return plan.summary(finished)
 

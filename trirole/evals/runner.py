@@ -414,12 +414,13 @@ async def _evaluate(names: list[str], data: Dataset, tasks: list[EvalTask], out_
                                      progress=progress, retry_errors=retry_errors, repeats=repeats)
     if check and not ({"model", "models"} & set(graph_options)):
         await asyncio.to_thread(preflight, settings)
-    pending = _pending(Path(out_dir), names, tasks, retry_errors, repeats)
+    plan = plan_runs(out_dir, data, names, tasks, settings, retry_errors=retry_errors, repeats=repeats,
+                     progress=progress)
     own_servers = data.env == "appworld" and environment is None and "url" not in settings.env_options
     if data.env == "appworld" and concurrency > 1 and not own_servers:
         _log("note: AppWorld's server runs one task at a time; running with concurrency 1", progress)
         concurrency = 1
-    own_servers = own_servers and bool(pending)  # nothing left to run: start no server
+    own_servers = own_servers and bool(plan.pending)  # nothing left to run: start no server
     async with contextlib.AsyncExitStack() as owned:
         worker_env_options: list[dict[str, Any]] = [{} for _ in range(concurrency)]
         if own_servers:
@@ -433,9 +434,9 @@ async def _evaluate(names: list[str], data: Dataset, tasks: list[EvalTask], out_
             worker_env_options = [{"url": server.url, "root": str(server.root), "lease": False,
                                    "log_path": server.log_path, "isolation": server.isolation}
                                   for server in servers]
-        return await _run_pairs(names, data, tasks, pending, out_dir, settings=settings, concurrency=concurrency,
-                                task_timeout_s=task_timeout_s, graph_options=graph_options, environment=environment,
-                                progress=progress, worker_env_options=worker_env_options, repeats=repeats)
+        return await _run_pairs(plan, settings=settings, concurrency=concurrency, task_timeout_s=task_timeout_s,
+                                graph_options=graph_options, environment=environment, progress=progress,
+                                worker_env_options=worker_env_options)
 
 
 def _pending(out: Path, names: list[str], tasks: list[EvalTask], retry_errors: bool,
@@ -457,26 +458,61 @@ def done_records(out: Path, names: list[str], tasks: list[EvalTask], repeats: in
             and repeat_of(r) < repeats and pair_key(r) not in rerun]
 
 
-async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pending: list[tuple[str, EvalTask, int]],
-                     out_dir: str | Path, *, settings: TriroleSettings, concurrency: int,
-                     task_timeout_s: float | None, graph_options: dict[str, Any],
-                     environment: EnvironmentFactory | None, progress: bool,
-                     worker_env_options: list[dict[str, Any]], repeats: int) -> EvalSummary:
+@dataclass(frozen=True)
+class RunPlan:
+    """An evaluation's runs in its results folder: all of them (`names` x `tasks` x
+    `repeats`), those still to run, and the records of those done (for the display)."""
+
+    out: Path
+    data: Dataset
+    names: list[str]
+    tasks: list[EvalTask]
+    repeats: int
+    pending: list[tuple[str, EvalTask, int]]
+    previous: list[dict[str, Any]]
+
+    @property
+    def total(self) -> int:
+        return len(self.tasks) * len(self.names) * self.repeats
+
+    @property
+    def skipped(self) -> int:
+        return self.total - len(self.pending)
+
+    def describe(self) -> str:
+        times = f" x {self.repeats} repeats" if self.repeats > 1 else ""
+        return (f"{self.total} pairs ({len(self.names)} paradigms x {len(self.tasks)} tasks of {self.data.name}{times}); "
+                f"{self.skipped} already done")
+
+    def summary(self, ran: int) -> EvalSummary:
+        return EvalSummary(out_dir=self.out, paradigms=tuple(self.names), task_ids=tuple(t.id for t in self.tasks),
+                           pairs=self.total, skipped=self.skipped, ran=ran, repeats=self.repeats)
+
+
+def plan_runs(out_dir: str | Path, data: Dataset, names: list[str], tasks: list[EvalTask], settings: TriroleSettings,
+              *, retry_errors: bool, repeats: int, progress: bool) -> RunPlan:
+    """The folder made and its manifest checked, and what is left to run in it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, data, settings, progress)
-    previous = done_records(out, names, tasks, repeats, pending)
-    total, skipped = len(tasks) * len(names) * repeats, len(tasks) * len(names) * repeats - len(pending)
-    times = f" x {repeats} repeats" if repeats > 1 else ""
-    _log(f"{total} pairs ({len(names)} paradigms x {len(tasks)} tasks of {data.name}{times}); {skipped} already done; "
-         f"running {len(pending)} with concurrency {concurrency}", progress)
+    pending = _pending(out, names, tasks, retry_errors, repeats)
+    return RunPlan(out=out, data=data, names=names, tasks=tasks, repeats=repeats, pending=pending,
+                   previous=done_records(out, names, tasks, repeats, pending))
+
+
+async def _run_pairs(plan: RunPlan, *, settings: TriroleSettings, concurrency: int,
+                     task_timeout_s: float | None, graph_options: dict[str, Any],
+                     environment: EnvironmentFactory | None, progress: bool,
+                     worker_env_options: list[dict[str, Any]]) -> EvalSummary:
+    out, data, names = plan.out, plan.data, plan.names
+    _log(f"{plan.describe()}; running {len(plan.pending)} with concurrency {concurrency}", progress)
 
     graphs, run_settings = build_graphs(names, data, settings, environment, graph_options)
 
     writer = _ResultsWriter(out / RESULTS_FILE)
     replicas_before = replica_counts()  # endpoints.json: which model replica served what
     finished = 0
-    queue = iter(pending)  # shared by the workers: each pair is taken exactly once
+    queue = iter(plan.pending)  # shared by the workers: each pair is taken exactly once
 
     async def worker(slot: int) -> None:
         nonlocal finished
@@ -494,14 +530,13 @@ async def _run_pairs(names: list[str], data: Dataset, tasks: list[EvalTask], pen
             finished += 1
             display.pair_done(record)
 
-    display = EvalProgress(names, total=total, previous=previous, enabled=progress)
+    display = EvalProgress(names, total=plan.total, previous=plan.previous, enabled=progress)
     try:
         with _objects_before_frozen(), display:
             async with asyncio.TaskGroup() as group:
-                for slot in range(min(concurrency, len(pending))):
+                for slot in range(min(concurrency, len(plan.pending))):
                     group.create_task(worker(slot))
     finally:
         writer.close()
         record_replica_counts(out, counts_since(replicas_before))
-    return EvalSummary(out_dir=out, paradigms=tuple(names), task_ids=tuple(t.id for t in tasks), pairs=total,
-                       skipped=skipped, ran=finished, repeats=repeats)
+    return plan.summary(finished)
