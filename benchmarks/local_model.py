@@ -22,7 +22,7 @@ in one run), times its start, runs the same short evaluation against it (trirole
 ``evaluate``: --paradigms on the first --limit tasks of the offline AppWorld dev split,
 --max-steps, --max-completion-tokens, 2 pairs in flight; ``NAME@N``: N pairs in flight,
 e.g. ``default@4``; with ``--before REV``, then again with trirole's source as of commit REV,
-on the same server: before and after a change side by side) and prints, from the server's
+on a fresh server with the same options: before and after a change side by side) and prints, from the server's
 own ``/metrics`` read before and after: prefill tokens/s (prompt tokens not served from
 the prefix cache / the requests' summed prefill time), decode tokens/s per request
 (generated tokens / summed decode time), generated tokens/s over the evaluation's wall
@@ -63,18 +63,25 @@ BENCH_RECORD = "model-bench"
 # vLLM CPU option sets: (environment over trirole.serving.local_model.embedded_env, extra
 # server arguments after embedded_command's). "default" is what `trirole model serve` runs.
 # vLLM 0.32's CPU defaults: bfloat16 (this CPU has avx512_bf16), KV-cache blocks of 128
-# tokens (prefix caching reuses whole blocks only), chunked prefill in chunks of
-# --max-num-batched-tokens 2048.
+# tokens (prefix caching reuses whole blocks only; trirole passes 32, the smallest the CPU
+# kernel takes: 16 fails to start), chunked prefill in chunks of --max-num-batched-tokens 2048.
+# A later argument wins, so "block-128" is vLLM's own default.
 OPTIONS: dict[str, tuple[dict[str, str], list[str]]] = {
     "default": ({}, []),
     "threads-2": ({"OMP_NUM_THREADS": "2"}, []),
     "float32": ({}, ["--dtype", "float32"]),
-    "block-32": ({}, ["--block-size", "32"]),
+    "block-128": ({}, ["--block-size", "128"]),
+    "block-64": ({}, ["--block-size", "64"]),
     "batched-512": ({}, ["--max-num-batched-tokens", "512"]),
     "batched-4096": ({}, ["--max-num-batched-tokens", "4096"]),
     # torch.compile instead of eager: starts in 2-5 min on 2 cores (its AOT cache does not load
     # with torch 2.13, so it compiles at every start): outside "starts in about a minute".
     "compiled": ({}, ["--no-enforce-eager"]),
+    # The same with a compile cache that loads: vLLM's AOT artifacts without the "mega"
+    # artifact (whose loader fails with torch 2.13), or its older Inductor cache. Name one
+    # twice (``compiled-aot compiled-aot``): the first start fills the cache, the second uses it.
+    "compiled-aot": ({"VLLM_USE_MEGA_AOT_ARTIFACT": "0"}, ["--no-enforce-eager"]),
+    "compiled-inductor": ({"VLLM_USE_AOT_COMPILE": "0"}, ["--no-enforce-eager"]),
 }
 # Besides the four counters of trirole.serving.metrics, the requests' summed prefill and
 # decode times (histogram sums).
@@ -146,24 +153,25 @@ def short_evaluation(url: str, model: str, source: Path, in_flight: int, args: a
 
 
 def measure_option(name: str, args: argparse.Namespace, old_source: Path | None) -> list[dict]:
-    """Start the server with option set `name`, run the short evaluation (and with
-    `old_source`, then the same evaluation with that older trirole), stop it."""
+    """Start the server with option set `name`, run the short evaluation, stop it; with
+    `old_source`, then the same on a fresh server with that older trirole. Every evaluation
+    gets a server of its own: on a server that served the same tasks before, greedy
+    decoding repeats the same prompts and the prefix cache would serve them."""
     from trirole.serving import free_port, serve, stop_server
 
     option, _, in_flight = name.partition("@")
     env, extra = OPTIONS[option]
-    stop_server(BENCH_RECORD)
-    t0 = time.monotonic()
-    record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, extra_args=extra, env=env)
-    ready_s = time.monotonic() - t0
     rows = []
-    try:
-        # This checkout first: the older one then finds the shared system prompt cached, if anything.
-        for label, source in [(name, ROOT)] + ([(f"{name} ({args.before})", old_source)] if old_source else []):
+    for label, source in [(name, ROOT)] + ([(f"{name} ({args.before})", old_source)] if old_source else []):
+        stop_server(BENCH_RECORD)
+        t0 = time.monotonic()
+        record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, extra_args=extra, env=env)
+        ready_s = time.monotonic() - t0
+        try:
             result = short_evaluation(record.url, record.extra["model"], source, int(in_flight or 2), args)
             rows.append({"option": label, "env": env, "args": extra, "ready_s": ready_s, **result})
-    finally:
-        stop_server(BENCH_RECORD)
+        finally:
+            stop_server(BENCH_RECORD)
     return rows
 
 
@@ -226,7 +234,7 @@ def main() -> int:
     parser.add_argument("--max-steps", type=int, default=4, help="--compare: agent steps per pair")
     parser.add_argument("--max-completion-tokens", type=int, default=192, help="--compare: tokens per answer")
     parser.add_argument("--before", metavar="GIT_REV",
-                        help="--compare: also run the evaluation with trirole as of this commit, on the same server")
+                        help="--compare: also run the evaluation with trirole as of this commit, on a fresh server")
     args = parser.parse_args()
     if args.options is not None:
         return compare(args)

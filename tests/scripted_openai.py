@@ -4,7 +4,8 @@ It speaks the parts of the API trirole uses (``GET /v1/models``, ``POST
 /v1/chat/completions`` with usage, ``POST /tokenize``) on loopback, answering from a
 script instead of a model, with an optional fixed latency. With ``metrics=True`` it also
 serves vLLM's Prometheus counters at ``GET /metrics`` (tokens counted as words; prefix-cache
-hits: the words a prompt shares as a prefix with the one before it). Tests of the real serving
+hits: the words a prompt shares as a prefix with the one before it, also reported per request
+as ``usage.prompt_tokens_details.cached_tokens``). Tests of the real serving
 path use the real vLLM server (fixtures_server.py).
 """
 
@@ -77,20 +78,24 @@ class ScriptedOpenAIServer:
                         time.sleep(outer.latency_s)
                     text = outer.responder(body["messages"])
                     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
-                    outer.count(body["messages"], len(text.split()))
+                    cached = outer.count(body["messages"], len(text.split()))
+                    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                             "total_tokens": prompt_tokens + len(text.split())}
+                    if outer.metrics:  # as vLLM with --enable-prompt-tokens-details
+                        usage["prompt_tokens_details"] = {"cached_tokens": cached}
                     self._send(200, {
                         "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": outer.model,
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                                      "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                                  "total_tokens": prompt_tokens + len(text.split())}})
+                        "usage": usage})
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def count(self, messages: list[dict], generated: int) -> None:
+    def count(self, messages: list[dict], generated: int) -> int:
+        """Count one request in the /metrics counters; its prefix-cache hits."""
         words = [w for m in messages for w in str(m.get("content", "")).split()]
         with self._lock:
             shared = 0
@@ -102,6 +107,7 @@ class ScriptedOpenAIServer:
             for key, value in (("prompt_tokens", len(words)), ("generation_tokens", generated),
                                ("prefix_cache_queries", len(words)), ("prefix_cache_hits", shared)):
                 self.counters[key] += value
+        return shared
 
     def metrics_text(self) -> str:
         """The counters in Prometheus' text format, labelled as vLLM labels them."""

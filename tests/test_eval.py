@@ -452,7 +452,7 @@ def test_agreement_rounds_as_appworld_and_needs_the_runs_experiment(tmp_path):
 def _correction(code_text, reason, error=""):
     from trirole.prompts import load_prompts
 
-    text = load_prompts().render("corrector_user", instruction="do it", reference="(none)", reason=reason,
+    text = load_prompts().render("corrector_user", instruction="do it", reason=reason,
                                  error=error or "(none)", code=code_text)
     return {"type": "model_call", "role": "corrector", "response": "Fixed.\n```python\nfixed()\n```",
             "messages": [{"role": "system", "content": "You are a code reviewer."}, {"role": "user", "content": text}]}
@@ -523,6 +523,17 @@ async def test_the_report_holds_the_oracle_row_the_intervals_and_the_servers_cou
     assert (f"| {served['prompt_tokens']:,} | {served['generation_tokens']:,} | {served['prefix_cache_queries']:,} | "
             f"{served['prefix_cache_hits']:,} | {100 * hit_rate:.1f}% |") in markdown
     assert f"the prefix cache served {100 * hit_rate:.1f}% of prompt tokens" in markdown
+    # Per request, by paradigm and role: the cached shares the server reported add up to its hits.
+    records = read_results(out)
+    assert sum(u["cached_prompt_tokens"] for r in records for u in r["usage"].values()) == served["prefix_cache_hits"]
+    by_role: dict[tuple[str, str], list[int]] = {}
+    for r in records:
+        for role, u in r["usage"].items():
+            total = by_role.setdefault((r["paradigm"], role), [0, 0])
+            total[0] += u["cached_prompt_tokens"]
+            total[1] += u["prompt_tokens"]
+    for (paradigm, role), (hits, prompt) in by_role.items():
+        assert f"| {paradigm} | {role} |" in markdown and f"| {hits:,} ({100 * hits / prompt:.1f}%) |" in markdown
     assert "## One run per paradigm, in excerpts" in markdown and "complete_task(100)" in markdown
 
 

@@ -16,6 +16,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from trirole.graphs import PARADIGMS, build_base_graph, build_multi_agent_graph
+from trirole.graphs.multi_agent import parse_plan
 from trirole.tools.base import EnvironmentInfo
 from trirole.tools.python_sandbox import PythonSandbox
 
@@ -152,6 +153,24 @@ async def test_a_specialist_out_of_steps_hands_back_and_a_failing_final_is_retri
     assert "used all 2 steps" in PromptLog.text(log.prompts("supervisor")[1])
     assert "did not complete the task" in PromptLog.text(log.prompts("supervisor")[2])  # the retry sees its failure
     assert out["status"] == "step_budget" and "final code" in out["status_reason"]
+
+
+async def test_a_final_reply_without_code_is_told_so_instead_of_seeing_the_reports_again():
+    log = PromptLog()
+    graph = build_multi_agent_graph(models={"supervisor": replies("general: look", "I am not sure.", code("complete_task()")),
+                                            "specialist": replies("RESULT: found it")},
+                                    environment=ScriptedEnvironment())
+    out = await run(graph, log=log)
+    assert out["status"] == "completed"
+    (_, first_final, retry) = log.prompts("supervisor")
+    assert "RESULT: found it" in str(first_final[-1].content)
+    assert "no ```python code block" in str(retry[-1].content) and "RESULT" not in str(retry[-1].content)
+
+
+def test_a_plan_without_lines_goes_to_the_app_the_instruction_names():
+    plan = parse_plan("Let me think about it.", ["amazon", "simple_note"], max_subgoals=3,
+                      instruction="What is the Wi-Fi password in my Simple Note note 'Home'?")
+    assert [g["specialist"] for g in plan] == ["simple_note"]
 
 
 def test_multi_agent_rejects_unknown_roles_and_nodes():

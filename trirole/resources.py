@@ -208,6 +208,9 @@ async def invoke_role(model: BaseChatModel, messages: list[BaseMessage], *, role
         "completion_tokens": reported.get("output_tokens") or await counter.acount([AIMessage(content=response.content)]),
         "latency_s": latency,
     }
+    cached = (reported.get("input_token_details") or {}).get("cache_read")
+    if cached is not None:  # the server said how much of the prompt its prefix cache served
+        usage["cached_prompt_tokens"] = cached
     return response, usage
 
 

@@ -51,7 +51,8 @@ PRESETS: dict[str, Preset] = {
         name="qwen3-8b-fp16",
         model="Qwen/Qwen3-8B",
         max_context_tokens=12288,
-        vllm_args=("--max-model-len", "12288", "--reasoning-parser", "qwen3", "--enable-prefix-caching"),
+        vllm_args=("--max-model-len", "12288", "--reasoning-parser", "qwen3", "--enable-prefix-caching",
+                   "--enable-prompt-tokens-details"),
         description="Qwen3-8B in FP16 on one 24 GB GPU: 12K context (the paper's FP16 setting).",
     ),
     "qwen3-8b-awq": Preset(
@@ -60,7 +61,7 @@ PRESETS: dict[str, Preset] = {
         max_context_tokens=32768,
         vllm_args=(
             "--max-model-len", "32768", "--quantization", "awq_marlin",
-            "--reasoning-parser", "qwen3", "--enable-prefix-caching",
+            "--reasoning-parser", "qwen3", "--enable-prefix-caching", "--enable-prompt-tokens-details",
         ),
         description="Qwen3-8B 4-bit AWQ on one 24 GB GPU: 32K context (the paper's AWQ setting).",
     ),

@@ -93,12 +93,18 @@ class Attempt(TypedDict):
 
 
 class RoleUsage(TypedDict):
-    """What one role cost. Tokens are the server's counts (its `usage` field)."""
+    """What one role cost. Tokens are the server's counts (its `usage` field).
+
+    cached_prompt_tokens: of the prompt tokens, those the server served from its prefix
+    cache (present only when the server reports them: vLLM with
+    ``--enable-prompt-tokens-details``, as the embedded server runs; hosted APIs' cache reads).
+    """
 
     calls: int
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    cached_prompt_tokens: NotRequired[int]
 
 
 Status = Literal["running", "completed", "step_budget", "env_error", "model_error", "context_overflow",
@@ -141,6 +147,8 @@ def add_usage(left: dict[str, RoleUsage] | None, right: dict[str, RoleUsage] | N
         current = total.setdefault(role, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "latency_s": 0.0})
         for key in ("calls", "prompt_tokens", "completion_tokens", "latency_s"):
             current[key] = current.get(key, 0) + usage.get(key, 0)
+        if "cached_prompt_tokens" in usage:  # only where the server reports it
+            current["cached_prompt_tokens"] = current.get("cached_prompt_tokens", 0) + usage["cached_prompt_tokens"]
     return total  # type: ignore[return-value]
 
 

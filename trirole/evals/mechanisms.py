@@ -100,7 +100,7 @@ def mechanism_counts(trace: list[dict[str, Any]]) -> dict[str, int]:
 
 def excerpt(trace: list[dict[str, Any]], max_chars: int = 700) -> dict[str, str]:
     """Short pieces of one run: ``corrector_prompt`` (from the reason for review on: the
-    task and reference above it are left out) and ``corrector_reply``, ``summary`` (the
+    task above it is left out) and ``corrector_reply``, ``summary`` (the
     summarizer's answer the agent then saw), else ``agent_reply`` and ``observation``
     (the first step). Missing pieces are absent."""
     calls = [r for r in trace if r.get("type") == "model_call"]

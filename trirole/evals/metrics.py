@@ -149,7 +149,8 @@ def paradigm_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
     for record in records:
         by_difficulty[difficulty_key(record)].append(record)
         for role, usage in (record.get("usage") or {}).items():
-            roles[role].update({k: usage.get(k, 0) for k in ("calls", "prompt_tokens", "completion_tokens")})
+            roles[role].update({k: usage[k] for k in ("calls", "prompt_tokens", "completion_tokens",
+                                                      "cached_prompt_tokens") if k in usage})
     prompt = sum(r.get("prompt_tokens", 0) for r in records)
     completion = sum(r.get("completion_tokens", 0) for r in records)
     overall = goal_completion(records)

@@ -211,7 +211,9 @@ def _mechanism_parts(records: list[dict[str, Any]], server: dict[str, int] | Non
                   f"Read from the server's Prometheus `/metrics` before and after each run of this folder "
                   f"({server.get('runs', 1)} run(s), added up; `server_counters.json`). They count everything the "
                   f"server did meanwhile, other clients included. The harness itself counted {harness:,} prompt "
-                  "tokens. Prefix-cache hit rate: the share of prompt tokens the server did not have to prefill.", ""]
+                  "tokens. Prefix-cache hit rate: the share of prompt tokens the server did not have to prefill. A server "
+                  "that served the same prompts before (an earlier run of these tasks, greedy decoding) serves them "
+                  "from its cache again: compare hit rates of runs on freshly started servers.", ""]
         parts.append(_table(["prompt tokens", "generated tokens", "prefix-cache queries", "prefix-cache hits",
                              "prefix-cache hit rate"],
                             [[f"{server.get('prompt_tokens', 0):,}", f"{server.get('generation_tokens', 0):,}",
@@ -225,6 +227,14 @@ def _mechanism_parts(records: list[dict[str, Any]], server: dict[str, int] | Non
                 if key in item["pieces"]:
                     parts += [f"{label}:", "", "~~~text", item["pieces"][key], "~~~", ""]
     return parts
+
+
+def _cached_share(usage: dict[str, Any]) -> str:
+    if "cached_prompt_tokens" not in usage:
+        return "-"
+    prompt = usage.get("prompt_tokens", 0)
+    share = usage["cached_prompt_tokens"] / prompt if prompt else None
+    return f"{usage['cached_prompt_tokens']:,} ({_pct(share)})"
 
 
 def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, Any]],
@@ -298,9 +308,18 @@ def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, 
                           _rate(g["sgc"], g["sgc_ci"])]
                          for p, m in metrics.items() for d, g in m["by_difficulty"].items()]))
     parts += ["", "## Tokens by role (measured)", ""]
-    parts.append(_table(["paradigm", "role", "calls", "prompt tokens", "completion tokens"],
-                        [[p, role, u.get("calls", 0), u.get("prompt_tokens", 0), u.get("completion_tokens", 0)]
-                         for p, m in metrics.items() for role, u in m["tokens_by_role"].items()]))
+    by_role = [(p, role, u) for p, m in metrics.items() for role, u in m["tokens_by_role"].items()]
+    if any("cached_prompt_tokens" in u for _, _, u in by_role):
+        parts += ["Served from the prefix cache: the prompt tokens the server reported as cached, per request "
+                  "(`usage.prompt_tokens_details`; \"-\" where it did not say).", ""]
+        parts.append(_table(["paradigm", "role", "calls", "prompt tokens", "completion tokens",
+                             "served from the prefix cache"],
+                            [[p, role, u.get("calls", 0), u.get("prompt_tokens", 0), u.get("completion_tokens", 0),
+                              _cached_share(u)] for p, role, u in by_role]))
+    else:
+        parts.append(_table(["paradigm", "role", "calls", "prompt tokens", "completion tokens"],
+                            [[p, role, u.get("calls", 0), u.get("prompt_tokens", 0), u.get("completion_tokens", 0)]
+                             for p, role, u in by_role]))
     parts += ["", "## How runs ended and failure classes (measured)", ""]
     parts.append(_table(["paradigm", "statuses", "infrastructure errors", "failure classes"],
                         [[p, ", ".join(f"{k}: {v}" for k, v in m["statuses"].items()), m["infra_errors"],

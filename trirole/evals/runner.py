@@ -176,7 +176,8 @@ def make_record(paradigm: str, task: EvalTask, final: Mapping[str, Any], *, stat
     last streamed before a timeout or crash)."""
     usage = {role: {"calls": u.get("calls", 0), "prompt_tokens": u.get("prompt_tokens", 0),
                     "completion_tokens": u.get("completion_tokens", 0),
-                    "latency_s": round(u.get("latency_s", 0.0), 3)}
+                    "latency_s": round(u.get("latency_s", 0.0), 3),
+                    **({"cached_prompt_tokens": u["cached_prompt_tokens"]} if "cached_prompt_tokens" in u else {})}
              for role, u in (final.get("usage") or {}).items()}
     counters = final.get("counters") or {}
     evaluation = final.get("evaluation")

@@ -85,6 +85,10 @@ class MultiAgentState(TriroleState):
     reports: what the specialists handed back (append reducer).
     phase: ``plan``, ``specialist`` or ``final`` (the supervisor's completion code).
     final_attempts: how many times the supervisor wrote the final code.
+    supervisor_messages: the supervisor's own dialogue after its system prompt (append
+        reducer): the task and its plan, the reports and its final code, each failure and
+        its next try. Each of its prompts is the one before plus its reply and one new
+        message, so a server's prefix cache serves all but the new part.
     """
 
     app_references: NotRequired[dict[str, str]]
@@ -95,6 +99,7 @@ class MultiAgentState(TriroleState):
     reports: Annotated[list[Report], operator.add]
     phase: NotRequired[Literal["plan", "specialist", "final"]]
     final_attempts: NotRequired[int]
+    supervisor_messages: Annotated[list[BaseMessage], operator.add]
 
 
 # -- pure parts ---------------------------------------------------------------------------
@@ -118,8 +123,8 @@ def parse_plan(text: str, specialists: list[str], *, instruction: str, max_subgo
         if match and match.group(1).lower() in names:
             plan.append({"specialist": names[match.group(1).lower()], "goal": match.group(2)})
     if not plan:
-        lowered = instruction.lower()
-        named = [name for name in specialists if name.lower() in lowered]
+        lowered = instruction.lower()  # "Simple Note" names the app simple_note
+        named = [name for name in specialists if name.lower() in lowered or name.lower().replace("_", " ") in lowered]
         fallback = named[0] if named else (GENERAL if GENERAL in specialists else specialists[0])
         plan = [{"specialist": fallback, "goal": instruction}]
     return plan[:max(1, max_subgoals)]
@@ -158,14 +163,20 @@ def describe_specialist(name: str, reference: str) -> str:
     return f"- {name}: " + clip_middle(own or (lines[0] if lines else name), 160)
 
 
-def plan_prompt(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int) -> list[BaseMessage]:
-    """The supervisor's planning prompt: specialists by name with one line each, not
-    their references (the supervisor routes; specialists read the docs)."""
+def supervisor_system(state: MultiAgentState, prompts: Prompts) -> SystemMessage:
+    """The supervisor's one system prompt, for both phases: specialists by name with one
+    line each, not their references (the supervisor routes; specialists read the docs)."""
     specialists = "\n".join(describe_specialist(n, r) for n, r in (state.get("app_references") or {}).items())
-    return [SystemMessage(content=prompts.render("supervisor_plan_system", specialists=specialists,
-                                                 max_subgoals=max_subgoals)),
+    return SystemMessage(content=prompts.render(
+        "supervisor_system", specialists=specialists,
+        completion_hint=state.get("completion_hint") or "complete_task(answer)"))
+
+
+def plan_prompt(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int) -> list[BaseMessage]:
+    """The supervisor's first prompt: the task, and how to write the sub-goals."""
+    return [supervisor_system(state, prompts),
             HumanMessage(content=prompts.render("supervisor_plan_user", instruction=state["task"]["instruction"],
-                                                context=_context(state)))]
+                                                context=_context(state), max_subgoals=max_subgoals))]
 
 
 def specialist_prompt(state: MultiAgentState, prompts: Prompts, *, max_steps: int) -> list[BaseMessage]:
@@ -182,17 +193,17 @@ def specialist_prompt(state: MultiAgentState, prompts: Prompts, *, max_steps: in
 
 
 def final_prompt(state: MultiAgentState, prompts: Prompts) -> list[BaseMessage]:
-    """The supervisor's completion prompt: the task, the reports, and its failed try."""
-    previous = ""
-    last = state.get("last_result") or {}
-    if state.get("phase") == "final" and last:
-        previous = prompts.render("supervisor_final_retry", code=last.get("code", ""),
-                                  output=clip_middle(last.get("output") or "(no output)", 1500))
-    hint = state.get("completion_hint") or "complete_task(answer)"
-    return [SystemMessage(content=prompts.render("supervisor_final_system", completion_hint=hint)),
-            HumanMessage(content=prompts.render("supervisor_final_user", instruction=state["task"]["instruction"],
-                                                context=_context(state), previous=previous,
-                                                reports=format_reports(state.get("reports") or [])))]
+    """The supervisor's dialogue so far, then the reports (its first final code), or for a
+    retry: what its last final code printed, or that its reply had no code."""
+    if not state.get("final_attempts"):
+        ask_for = prompts.render("supervisor_final_user", reports=format_reports(state.get("reports") or []))
+    elif state.get("proposed_code"):  # the last final code ran
+        output = (state.get("last_result") or {}).get("output") or "(no output)"
+        ask_for = prompts.render("supervisor_final_retry", output=clip_middle(output, 1500))
+    else:
+        ask_for = prompts.render("no_code", completion_hint=state.get("completion_hint") or "complete_task(answer)")
+    return [supervisor_system(state, prompts), *(state.get("supervisor_messages") or []),
+            HumanMessage(content=ask_for)]
 
 
 def read_specialist_code(reply: str) -> str | None:
@@ -254,7 +265,8 @@ def make_plan_node(resources: Resources, *, max_subgoals: int):
         reply, _, usage = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
         subgoals = parse_plan(reply, list(state.get("app_references") or {GENERAL: ""}),
                               instruction=state["task"]["instruction"], max_subgoals=max_subgoals)
-        return {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {SUPERVISOR: usage},
+        answer = AIMessage(content=reply or "(empty reply)")
+        return {"messages": [answer], "supervisor_messages": [prompt[-1], answer], "usage": {SUPERVISOR: usage},
                 "counters": {"steps": 1}, "plan": subgoals, "subgoal_index": 0, "subgoal_steps": 0,
                 "phase": "specialist"}
 
@@ -308,9 +320,10 @@ def make_specialist_node(resources: Resources, *, specialist_steps: int):
 def make_final_node(resources: Resources):
     @calls_role(resources, SUPERVISOR)
     async def final(state: MultiAgentState, config: RunnableConfig) -> dict | Command:
-        reply, code, usage = await ask(resources, SUPERVISOR, final_prompt(state, resources.prompts),
-                                       resources.settings(config))
-        update = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {SUPERVISOR: usage},
+        prompt = final_prompt(state, resources.prompts)
+        reply, code, usage = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
+        answer = AIMessage(content=reply or "(empty reply)")
+        update = {"messages": [answer], "supervisor_messages": [prompt[-1], answer], "usage": {SUPERVISOR: usage},
                   "counters": {"steps": 1}, "phase": "final", "final_attempts": state.get("final_attempts", 0) + 1,
                   "proposed_code": code or "", "code_to_run": code or "", "correction_reason": ""}
         return Command(update=update, goto="executor") if code else update

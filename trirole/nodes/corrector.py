@@ -25,10 +25,12 @@ from trirole.state import ExecutionResult, RoleUsage, TriroleState
 
 def corrector_prompt(*, instruction: str, reference: str, code: str, reason: str, error: str,
                      prompts: Prompts, history: Sequence[BaseMessage] = ()) -> list[BaseMessage]:
-    """The corrector's whole input. Nothing of the conversation, unless `history` is given."""
-    request = HumanMessage(content=prompts.render("corrector_user", instruction=instruction, reference=reference,
-                                                  reason=reason, error=error or "(none)", code=code))
-    return [SystemMessage(content=prompts.render("corrector_system")), *history, request]
+    """The corrector's whole input. Nothing of the conversation, unless `history` is given.
+    The reference opens its system prompt, as it opens the agent's: a server's prefix
+    cache then serves it to every role."""
+    request = HumanMessage(content=prompts.render("corrector_user", instruction=instruction, reason=reason,
+                                                  error=error or "(none)", code=code))
+    return [SystemMessage(content=prompts.render("corrector_system", reference=reference)), *history, request]
 
 
 def describe_error(result: ExecutionResult | None) -> str:
