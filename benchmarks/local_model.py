@@ -74,14 +74,14 @@ OPTIONS: dict[str, tuple[dict[str, str], list[str]]] = {
     "block-64": ({}, ["--block-size", "64"]),
     "batched-512": ({}, ["--max-num-batched-tokens", "512"]),
     "batched-4096": ({}, ["--max-num-batched-tokens", "4096"]),
-    # torch.compile instead of eager: starts in 2-5 min on 2 cores (its AOT cache does not load
-    # with torch 2.13, so it compiles at every start): outside "starts in about a minute".
-    "compiled": ({}, ["--no-enforce-eager"]),
-    # The same with a compile cache that loads: vLLM's AOT artifacts without the "mega"
-    # artifact (whose loader fails with torch 2.13), or its older Inductor cache. Name one
-    # twice (``compiled-aot compiled-aot``): the first start fills the cache, the second uses it.
-    "compiled-aot": ({"VLLM_USE_MEGA_AOT_ARTIFACT": "0"}, ["--no-enforce-eager"]),
-    "compiled-inductor": ({"VLLM_USE_AOT_COMPILE": "0"}, ["--no-enforce-eager"]),
+    # trirole's server is compiled, with Inductor's cache (VLLM_USE_AOT_COMPILE=0), which
+    # loads on the next start. The alternatives: eager, and vLLM's AOT cache (its default;
+    # it does not load with torch 2.13, so it compiles at every start; also without the
+    # "mega" artifact). Name a compiled one twice (``default default``) to see the start
+    # with a cold cache and then a warm one.
+    "eager": ({}, ["--enforce-eager"]),
+    "compiled-aot": ({"VLLM_USE_AOT_COMPILE": "1"}, []),
+    "compiled-aot-nomega": ({"VLLM_USE_AOT_COMPILE": "1", "VLLM_USE_MEGA_AOT_ARTIFACT": "0"}, []),
 }
 # Besides the four counters of trirole.serving.metrics, the requests' summed prefill and
 # decode times (histogram sums).

@@ -21,7 +21,7 @@ started=$SECONDS
 if ! .venv/bin/python -c "import sys; from trirole.serving.local_model import VLLM_ENV_NAME; \
 from trirole.serving.venvs import read_stamp; sys.exit(read_stamp(VLLM_ENV_NAME) is None)" 2>/dev/null; then
   echo "demo: first run: installing vLLM's CPU build in its own environment (about 4 minutes, 3.5 GB) and" \
-       "building the model checkpoint and the AppWorld task pack; later runs skip this (about 15 minutes in all)"
+       "building the model checkpoint, its compiled form and the AppWorld task pack; later runs skip this (about 15 minutes in all)"
 fi
 $T model serve                      # the embedded SmolLM2-135M on vLLM's CPU build (cached)
 # (No shared AppWorld server: each evaluation starts its own, one per worker, and stops them.)
