@@ -163,20 +163,21 @@ def describe_specialist(name: str, reference: str) -> str:
     return f"- {name}: " + clip_middle(own or (lines[0] if lines else name), 160)
 
 
-def supervisor_system(state: MultiAgentState, prompts: Prompts) -> SystemMessage:
-    """The supervisor's one system prompt, for both phases: specialists by name with one
-    line each, not their references (the supervisor routes; specialists read the docs)."""
+def supervisor_system(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int) -> SystemMessage:
+    """The supervisor's one system prompt: how both phases work (the same for every task,
+    so it comes first), then the specialists by name with one line each, not their
+    references (the supervisor routes; specialists read the docs)."""
     specialists = "\n".join(describe_specialist(n, r) for n, r in (state.get("app_references") or {}).items())
     return SystemMessage(content=prompts.render(
-        "supervisor_system", specialists=specialists,
+        "supervisor_system", specialists=specialists, max_subgoals=max_subgoals,
         completion_hint=state.get("completion_hint") or "complete_task(answer)"))
 
 
 def plan_prompt(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int) -> list[BaseMessage]:
-    """The supervisor's first prompt: the task, and how to write the sub-goals."""
-    return [supervisor_system(state, prompts),
+    """The supervisor's first prompt: the task, to be split into sub-goals."""
+    return [supervisor_system(state, prompts, max_subgoals=max_subgoals),
             HumanMessage(content=prompts.render("supervisor_plan_user", instruction=state["task"]["instruction"],
-                                                context=_context(state), max_subgoals=max_subgoals))]
+                                                context=_context(state)))]
 
 
 def specialist_prompt(state: MultiAgentState, prompts: Prompts, *, max_steps: int) -> list[BaseMessage]:
@@ -192,7 +193,7 @@ def specialist_prompt(state: MultiAgentState, prompts: Prompts, *, max_steps: in
     return [SystemMessage(content=system), HumanMessage(content=task), *(state.get("messages") or [])]
 
 
-def final_prompt(state: MultiAgentState, prompts: Prompts) -> list[BaseMessage]:
+def final_prompt(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int) -> list[BaseMessage]:
     """The supervisor's dialogue so far, then the reports (its first final code), or for a
     retry: what its last final code printed, or that its reply had no code."""
     if not state.get("final_attempts"):
@@ -201,8 +202,8 @@ def final_prompt(state: MultiAgentState, prompts: Prompts) -> list[BaseMessage]:
         output = (state.get("last_result") or {}).get("output") or "(no output)"
         ask_for = prompts.render("supervisor_final_retry", output=clip_middle(output, 1500))
     else:
-        ask_for = prompts.render("no_code", completion_hint=state.get("completion_hint") or "complete_task(answer)")
-    return [supervisor_system(state, prompts), *(state.get("supervisor_messages") or []),
+        ask_for = prompts.render("no_code")
+    return [supervisor_system(state, prompts, max_subgoals=max_subgoals), *(state.get("supervisor_messages") or []),
             HumanMessage(content=ask_for)]
 
 
@@ -317,10 +318,10 @@ def make_specialist_node(resources: Resources, *, specialist_steps: int):
     return specialist
 
 
-def make_final_node(resources: Resources):
+def make_final_node(resources: Resources, *, max_subgoals: int):
     @calls_role(resources, SUPERVISOR)
     async def final(state: MultiAgentState, config: RunnableConfig) -> dict | Command:
-        prompt = final_prompt(state, resources.prompts)
+        prompt = final_prompt(state, resources.prompts, max_subgoals=max_subgoals)
         reply, code, usage = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
         answer = AIMessage(content=reply or "(empty reply)")
         update = {"messages": [answer], "supervisor_messages": [prompt[-1], answer], "usage": {SUPERVISOR: usage},
@@ -376,7 +377,7 @@ def build_multi_agent_graph(
             "app_references": specialist_references(info.apps, info.reference), "phase": "plan"}),
         "plan": make_plan_node(resources, max_subgoals=max_subgoals),
         "specialist": make_specialist_node(resources, specialist_steps=specialist_steps),
-        "final": make_final_node(resources),
+        "final": make_final_node(resources, max_subgoals=max_subgoals),
         "executor": make_executor_node(resources),
         "finish": make_finish_node(resources, unfinished=final_code_failed),
     }

@@ -45,10 +45,10 @@ async def ask(resources: Resources, role: str, prompt: list[BaseMessage], settin
 
 
 def hint_without_code(state: TriroleState, prompts: Prompts) -> dict:
-    """A reply without code is recoverable: tell the model so, as an observation."""
-    hint = state.get("completion_hint") or "complete_task(answer)"
-    return {"messages": [HumanMessage(content=prompts.render("no_code", completion_hint=hint))],
-            "counters": {"no_code": 1}}
+    """A reply without code is recoverable: tell the model so, as an observation. (Short,
+    and without how to finish, which the system prompt says: it is new, uncached text at
+    every step the model writes no code.)"""
+    return {"messages": [HumanMessage(content=prompts.render("no_code"))], "counters": {"no_code": 1}}
 
 
 def make_agent_node(resources: Resources, *, role: str = "agent", prompt: PromptBuilder = agent_prompt,
