@@ -12,8 +12,10 @@ Episode: the scaffold on a fake model and an in-memory environment that prints t
 supervisor's passwords once, then a page of `--songs` songs (song_id, title, artist_id,
 duration) per step. For every agent prompt it prints the records in the store and in the
 block, the block's size against `artifact_share` of the prompt budget (target: at most
-the share), and the block's share of the whole prompt. Tokens are trirole's heuristic
-count (3 characters per token, the rule the budget code falls back to).
+the share), the block's share of the whole prompt, and whether the password is in the
+prompt (in its turn until a summary covers it, then in the block, which a prompt has only
+from its first summary on). Tokens are trirole's heuristic count (3 characters per token,
+the rule the budget code falls back to).
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ class AgentPrompts(BaseCallbackHandler):
             self.prompts.append(list(messages[0]))
 
 
+def kept(prompt: list[BaseMessage], index: int) -> bool:
+    """The password is verbatim in agent prompt `index` (shown by step 1: in its turn until
+    that turn is summarized, then in the artifact block)."""
+    return index < 1 or PASSWORD in "\n".join(str(m.content) for m in prompt)
+
+
 async def listing_episode(steps: int, songs: int, share: float, context: int) -> None:
     settings = {"max_context_tokens": context, "max_completion_tokens": 512, "max_steps": steps + 2,
                 "use_corrector": False, "artifact_share": share, "max_observation_chars": 3000}
@@ -136,7 +144,7 @@ async def listing_episode(steps: int, songs: int, share: float, context: int) ->
         of_budget = tokens / budget
         worst = max(worst, of_budget)
         print(f"  {index:>6} {shown:>13} {len(block):>11} {tokens:>12} {of_budget:>9.1%} {tokens / prompt_tokens:>9.1%} "
-              f"{'yes' if of_budget <= share else 'NO':>12} {'yes' if PASSWORD in block or index < 2 else 'NO':>13}")
+              f"{'yes' if of_budget <= share else 'NO':>12} {'yes' if kept(prompt, index) else 'NO':>13}")
     total_songs = songs * steps
     print(f"  songs listed in the episode: {total_songs}; largest block share of the budget: {worst:.1%} "
           f"(configured {share:.0%})")

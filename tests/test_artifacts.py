@@ -18,7 +18,7 @@ import pytest
 from fakes import PromptLog, ScriptedEnvironment, code, ok, replies
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from trirole import build_scaffold_graph
+from trirole import build_react_graph, build_scaffold_graph
 from trirole.artifacts import extract_artifacts, format_artifacts, is_secret
 from trirole.backend import HeuristicTokenCounter
 from trirole.middleware import TriroleSummarizerMiddleware
@@ -162,13 +162,50 @@ async def test_every_credential_shape_is_verbatim_in_every_prompt_after_summariz
     assert out["counters"].get("summarizations", 0) >= 2
     prompts = log.prompts("agent")
     # Agent prompt i follows i executions: every secret shown by then is in it, verbatim,
-    # in its artifact block (not only in a recent turn), whatever the summary says.
+    # whatever the summary says: in the artifact block once its turn was summarized,
+    # before that in its turn.
     for i, prompt in enumerate(prompts):
-        block = artifact_block(prompt)
-        for _, _, secret in SHAPES[:i]:
-            assert secret in block, f"{secret!r} missing from agent prompt {i}"
-    assert "Summary of the earlier steps" in PromptLog.text(prompts[-1])
-    assert "tok-log-5f4e3d2c1b" not in PromptLog.text(prompts[-1]).replace(artifact_block(prompts[-1]), "")
+        block, text = artifact_block(prompt), PromptLog.text(prompt)
+        summarized = prompt[2:] and "Summary of the earlier steps" in str(prompt[1].content)
+        for step, (_, _, secret) in enumerate(SHAPES[:i]):
+            assert secret in text, f"{secret!r} missing from agent prompt {i}"
+            if summarized and f"Output of step {step + 1}" not in text:
+                assert secret in block, f"{secret!r} left agent prompt {i} with its summarized turn"
+    last = prompts[-1]
+    assert "Summary of the earlier steps" in PromptLog.text(last)
+    assert all(secret in artifact_block(last) for _, _, secret in SHAPES)
+    # The useless summary did not keep it: the token survives through the artifact store.
+    assert "tok-log-5f4e3d2c1b" not in PromptLog.text(last).replace(artifact_block(last), "")
+
+
+async def test_a_secret_in_the_clipped_middle_of_an_output_is_restated():
+    listing = "row of a long listing\n" * 200
+    env = ScriptedEnvironment(lambda c, i: ok(listing + "access_token: tok-middle-77aa99bb\n" + listing))
+    log = PromptLog()
+    graph = build_scaffold_graph(models={"agent": replies(code("print(everything)"), code("complete_task()")),
+                                         "corrector": replies(), "summarizer": replies()},
+                                 environment=env, settings={"max_observation_chars": 1200, "use_corrector": False})
+    await graph.ainvoke({"task": {"instruction": "Find the token."}}, config={"callbacks": [log]})
+    observation = str(log.prompts("agent")[-1][-1].content)
+    assert "characters cut" in observation
+    assert "Kept from the part of this output that was cut" in observation and "tok-middle-77aa99bb" in observation
+
+
+async def test_a_prompt_cut_to_fit_without_a_summarizer_keeps_the_artifacts_of_the_dropped_turns():
+    steps = [code(f"step_{i}()") for i in range(7)] + [code("complete_task()")]
+
+    def script(code_text: str, i: int) -> dict:
+        secret = 'password: "first-Pa55-w0rd"\n' if i == 0 else ""
+        return ok(secret + "a line of a long listing\n" * 60)
+
+    log = PromptLog()
+    graph = build_react_graph(model=replies(*steps), environment=ScriptedEnvironment(script),
+                              settings={"max_context_tokens": 2200, "max_completion_tokens": 256, "max_steps": 8})
+    await graph.ainvoke({"task": {"instruction": "Log in."}}, config={"callbacks": [log], "recursion_limit": 500})
+    prompts = log.prompts("agent")
+    cut = [p for p in prompts if "Output of step 1" not in PromptLog.text(p) and len(p) > 2]
+    assert cut, "no prompt was cut: the test's budget is too large"
+    assert all("first-Pa55-w0rd" in artifact_block(p) for p in cut)
 
 
 def listing(step: int, per_step: int = 150) -> str:
@@ -199,7 +236,11 @@ async def test_a_long_listing_episode_keeps_the_block_within_its_share():
     counter = HeuristicTokenCounter()
     prompts = log.prompts("agent")
     assert len(prompts) == 8
-    for prompt in prompts[2:]:
+    with_block = [prompt for prompt in prompts if artifact_block(prompt)]
+    assert len(with_block) >= 2  # the summarizer fired and the block stood in for the turns
+    for prompt in prompts[1:]:
+        assert "UBGeLfLSrq" in PromptLog.text(prompt)
+    for prompt in with_block:
         block = artifact_block(prompt)
         assert len(block) <= limit
         assert counter.count([HumanMessage(block)]) - counter.tokens_per_message <= 0.2 * budget

@@ -173,6 +173,9 @@ class TriroleState(TypedDict):
     summary: the summarizer's compression of ``messages[:summarized_upto]``.
     summarized_upto: how many of ``messages`` the summary covers; the agent sees the
         summary, then ``messages[summarized_upto:]`` verbatim.
+    memory_artifacts: the artifact block written with the summary; the agent's prompt
+        shows it beside the summary, unchanged until the next one (artifacts seen since
+        are in their turns), so the turns after it stay a prefix a server has cached.
     artifacts: values kept verbatim whatever the summary says: secrets keyed by value,
         records by their id, short responses (`merge_artifacts`: first sighting wins,
         last seen and last used kept).
@@ -196,6 +199,7 @@ class TriroleState(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
     summary: NotRequired[str]
     summarized_upto: NotRequired[int]
+    memory_artifacts: NotRequired[str]
     artifacts: Annotated[dict[str, Artifact], merge_artifacts]
     proposed_code: NotRequired[str]
     code_to_run: NotRequired[str]

@@ -52,6 +52,7 @@ GENERAL = "general"
 SUPERVISOR, SPECIALIST = "supervisor", "specialist"
 MAX_FINAL_ATTEMPTS = 2
 _REPORT_CHARS = 800
+SAME_AS_SUBGOAL = "the same as your sub-goal."
 
 
 class SubGoal(TypedDict):
@@ -188,7 +189,10 @@ def specialist_prompt(state: MultiAgentState, prompts: Prompts, *, max_steps: in
     system = prompts.render("specialist_system", specialist=subgoal["specialist"], max_steps=max_steps,
                             completion_hint=state.get("completion_hint") or "complete_task(answer)",
                             reference=reference)
-    task = prompts.render("specialist_task", goal=subgoal["goal"], instruction=state["task"]["instruction"],
+    instruction = state["task"]["instruction"]
+    # A plan that fell back to the whole task (`parse_plan`) would show it twice.
+    whole_task = SAME_AS_SUBGOAL if subgoal["goal"].strip() == instruction.strip() else instruction
+    task = prompts.render("specialist_task", goal=subgoal["goal"], instruction=whole_task,
                           context=_context(state), reports=format_reports(state.get("reports") or []))
     return [SystemMessage(content=system), HumanMessage(content=task), *(state.get("messages") or [])]
 

@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from trirole.backend import TokenCounter
-from trirole.nodes.context import agent_prompt, fit_to_budget
+from trirole.nodes.context import agent_prompt, agent_prompt_when_cut, fit_to_budget
 from trirole.parsing import extract_code, strip_thinking
 from trirole.prompts import Prompts
 from trirole.repetition import correction_reason
@@ -37,10 +37,12 @@ async def propose_action(model: BaseChatModel, prompt: list[BaseMessage], counte
 
 
 async def ask(resources: Resources, role: str, prompt: list[BaseMessage], settings: TriroleSettings, *,
-              read_code: Callable[[str], str | None] = extract_code) -> tuple[str, str | None, RoleUsage]:
-    """`propose_action` with `role`'s model, its prompt cut to the budget by its counter."""
+              read_code: Callable[[str], str | None] = extract_code,
+              when_cut: list[BaseMessage] | None = None) -> tuple[str, str | None, RoleUsage]:
+    """`propose_action` with `role`'s model, its prompt cut to the budget by its counter
+    (`when_cut`, if given, is the prompt to cut when `prompt` does not fit: `fit_to_budget`)."""
     counter = resources.counter(settings, role)
-    prompt = await fit_to_budget(prompt, settings.prompt_budget, counter)
+    prompt = await fit_to_budget(prompt, settings.prompt_budget, counter, when_cut=when_cut)
     return await propose_action(resources.model(role, settings), prompt, counter, role=role, read_code=read_code)
 
 
@@ -52,20 +54,26 @@ def hint_without_code(state: TriroleState, prompts: Prompts) -> dict:
 
 
 def make_agent_node(resources: Resources, *, role: str = "agent", prompt: PromptBuilder = agent_prompt,
+                    prompt_when_cut: PromptBuilder | None = None,
                     read_code: Callable[[str], str | None] = extract_code,
                     without_code: Callable[[TriroleState, Prompts], dict] = hint_without_code):
     """The agent node. Each call is one step: it counts against ``max_steps``.
 
     role: whose model and usage (the multi-agent graph's specialists are this node);
-    prompt: the state to the prompt; read_code: the reply to its code action;
+    prompt: the state to the prompt; prompt_when_cut: the state to the prompt that is cut
+    when `prompt` does not fit the budget (default: `agent_prompt_when_cut` for the
+    agent's own prompt, else `prompt` itself); read_code: the reply to its code action;
     without_code: the update for a reply without code (default: a hint, and the loop goes on).
     """
+    if prompt_when_cut is None:
+        prompt_when_cut = agent_prompt_when_cut if prompt is agent_prompt else prompt
 
     @calls_role(resources, role)
     async def agent(state: TriroleState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
-        reply, code, usage = await ask(resources, role, prompt(state, resources.prompts, settings=settings), settings,
-                                       read_code=read_code)
+        built = prompt(state, resources.prompts, settings=settings)
+        when_cut = None if prompt_when_cut is prompt else prompt_when_cut(state, resources.prompts, settings=settings)
+        reply, code, usage = await ask(resources, role, built, settings, read_code=read_code, when_cut=when_cut)
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {role: usage},
                         "counters": {"steps": 1}}
         if code is None:

@@ -1,8 +1,16 @@
 """The agent's view of the state: the prompt it gets, always within the token budget.
 
-The agent sees the task, the summary of older turns, every artifact verbatim, and the
-turns after the summary verbatim. `agent_prompt` builds it; `fit_to_budget` guarantees
-it fits even when summarization is switched off or one observation is huge.
+The agent sees the task, then its turns verbatim. Once turns leave the prompt, the memory
+follows the task and stands in for them: the summary of the older turns and every
+artifact verbatim. `agent_prompt` builds it; `fit_to_budget` guarantees it fits even when
+summarization is switched off or one observation is huge.
+
+Each prompt is the previous one plus the newest turn, so a server's prefix cache serves
+all but that turn: the memory changes only when the summarizer rewrites the turns before
+it anyway (the artifact block is the one written with the summary, `memory_artifacts`),
+and an artifact seen since is in its turn, verbatim (an observation clipped in the middle
+restates what the clipping cut, `trirole.nodes.executor`). A prompt cut to fit by dropping
+its oldest turns shows the current block instead (`agent_prompt_when_cut`).
 """
 
 from __future__ import annotations
@@ -33,45 +41,70 @@ def artifact_block_chars(settings: TriroleSettings) -> int:
     return artifact_chars(settings.prompt_budget, settings.artifact_share, HeuristicTokenCounter.chars_per_token)
 
 
+def artifact_block(state: TriroleState, *, max_response_chars: int = 1500,
+                   settings: TriroleSettings | None = None) -> str:
+    """The artifact block as of now: every secret; records within `settings.artifact_share`
+    of the prompt budget."""
+    return format_artifacts(state.get("artifacts") or {}, max_response_chars_total=max_response_chars,
+                            max_chars=artifact_block_chars(settings or TriroleSettings()))
+
+
 def task_message(state: TriroleState, prompts: Prompts, *, max_response_chars: int = 1500,
-                 settings: TriroleSettings | None = None) -> HumanMessage:
-    """The task, its context, and (once there is any) the memory: summary and artifacts
-    (every secret; records within `settings.artifact_share` of the prompt budget)."""
+                 settings: TriroleSettings | None = None, cut: bool = False) -> HumanMessage:
+    """The task and its context; then the memory once turns have left the prompt. After a
+    summary: the summary and the artifact block written with it (unchanged until the next
+    summary). When the prompt is `cut` to fit: the current block."""
     task = state["task"]
     context = task.get("context") or {}
     text = prompts.render("agent_task", instruction=task["instruction"],
                           context=json.dumps(context, indent=1, default=str) if context else "(none)")
-    artifacts = format_artifacts(state.get("artifacts") or {}, max_response_chars_total=max_response_chars,
-                                 max_chars=artifact_block_chars(settings or TriroleSettings()))
-    if state.get("summary") or artifacts:
-        text += "\n" + prompts.render("agent_memory", summary=state.get("summary") or "(nothing summarized yet)",
-                                      artifacts=artifacts or "(none yet)")
+    if not (cut or state.get("summary")):
+        return HumanMessage(content=text)
+    if cut or "memory_artifacts" not in state:  # (a state from before `memory_artifacts`, or a custom summarizer)
+        artifacts = artifact_block(state, max_response_chars=max_response_chars, settings=settings)
+    else:
+        artifacts = state["memory_artifacts"]
+    text += "\n" + prompts.render("agent_memory", summary=state.get("summary") or "(nothing summarized yet)",
+                                  artifacts=artifacts or "(none yet)")
     return HumanMessage(content=text)
 
 
 def agent_prompt(state: TriroleState, prompts: Prompts, *, max_response_chars: int = 1500,
-                 settings: TriroleSettings | None = None) -> list[BaseMessage]:
-    """System prompt, task with memory, then the turns after the summary verbatim."""
+                 settings: TriroleSettings | None = None, cut: bool = False) -> list[BaseMessage]:
+    """System prompt, task (with the memory once turns have left), then the turns after
+    the summary verbatim."""
     system = SystemMessage(content=prompts.render(
         "agent_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",
         reference=state.get("reference") or "(none)"))
     recent = list(state.get("messages") or [])[state.get("summarized_upto", 0):]
-    return [system, task_message(state, prompts, max_response_chars=max_response_chars, settings=settings),
+    return [system, task_message(state, prompts, max_response_chars=max_response_chars, settings=settings, cut=cut),
             *recent]
 
 
+def agent_prompt_when_cut(state: TriroleState, prompts: Prompts, *, settings: TriroleSettings | None = None
+                          ) -> list[BaseMessage]:
+    """`agent_prompt` for when its oldest turns must be dropped to fit (no summarizer, or
+    one summary too little): the task message then carries the current artifact block, so
+    nothing the dropped turns showed is lost."""
+    return agent_prompt(state, prompts, settings=settings, cut=True)
+
+
 async def fit_to_budget(messages: Sequence[BaseMessage], budget: int, counter: TokenCounter, *,
-                        fixed: int = 2) -> list[BaseMessage]:
+                        fixed: int = 2, when_cut: Sequence[BaseMessage] | None = None) -> list[BaseMessage]:
     """`messages` cut until the counter says they fit in `budget` tokens.
 
     First the oldest turns after the first `fixed` messages go (a turn is the agent's
     reply and its observation, so roles keep alternating), keeping the last one; then
     the longest message is clipped in the middle, again and again. If even that cannot
-    fit, the fixed part is too large for the budget: `ContextOverflow`.
+    fit, the fixed part is too large for the budget: `ContextOverflow`. `when_cut`: the
+    prompt to cut instead when `messages` do not fit as they are (its fixed part restates
+    what dropped turns held).
     """
     prompt = list(messages)
     if await counter.acount(prompt) <= budget:
         return prompt
+    if when_cut is not None:
+        prompt = list(when_cut)
     while len(prompt) - fixed > 2 and await counter.acount(prompt) > budget:
         del prompt[fixed:fixed + 2]
     for _ in range(64):

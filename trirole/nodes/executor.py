@@ -14,7 +14,7 @@ from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 
-from trirole.artifacts import extract_artifacts
+from trirole.artifacts import extract_artifacts, format_artifacts, is_secret
 from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
@@ -27,11 +27,23 @@ EXECUTION_EVENT = "trirole_execution"
 FINAL_EVENT = "trirole_final"
 
 
-def observation_text(result: ExecutionResult, *, step: int, revised: bool, prompts: Prompts) -> str:
+def observation_text(result: ExecutionResult, *, step: int, revised: bool, prompts: Prompts,
+                     cut_artifacts: str = "") -> str:
+    """What the agent reads of a step; `cut_artifacts`: the artifacts clipping removed."""
     status = f" (failed: {result.get('error_type', 'Error')})" if result.get("error") else ""
     revision = prompts.render("observation_revision", code=result["code"]) if revised else ""
-    return prompts.render("observation", revision=revision, step=step, status=status,
+    text = prompts.render("observation", revision=revision, step=step, status=status,
                           output=result.get("output") or "(no output)")
+    return text + ("\n" + prompts.render("observation_cut", artifacts=cut_artifacts) if cut_artifacts else "")
+
+
+def artifacts_cut(artifacts: dict, shown: str) -> str:
+    """The secrets among `artifacts` that the `shown` (clipped) output lacks, as artifact
+    lines: every secret is verbatim in every agent prompt, and until a summary the agent
+    reads those seen since in their turns (`trirole.nodes.context`). Records a clipped
+    listing loses are not restated: they are budgeted, and the summary's block has them."""
+    return format_artifacts({key: a for key, a in artifacts.items()
+                             if is_secret(a) and a.get("value") and a["value"] not in shown})
 
 
 async def execute_action(env: Environment, code: str, *, step: int, revised: bool, proposed: str,
@@ -42,10 +54,12 @@ async def execute_action(env: Environment, code: str, *, step: int, revised: boo
     # the clipped middle), and read failed steps too: what they printed before failing is real.
     artifacts = extract_artifacts(result.get("output") or "", step=step, source=f"step {step} output", code=code)
     result["output"] = clip_middle(result.get("output") or "", max_observation_chars)
+    cut = artifacts_cut(artifacts, result["output"])
     attempt = {"step": step, "fingerprint": code_fingerprint(proposed or code),
                "error_signature": error_signature(result), "corrected": revised}
     return {"last_result": result, "artifacts": artifacts, "attempts": [attempt],
-            "messages": [HumanMessage(content=observation_text(result, step=step, revised=revised, prompts=prompts))]}
+            "messages": [HumanMessage(content=observation_text(result, step=step, revised=revised, prompts=prompts,
+                                                               cut_artifacts=cut))]}
 
 
 def make_executor_node(resources: Resources):

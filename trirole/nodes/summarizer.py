@@ -1,9 +1,10 @@
 """The summarizer role: compresses older turns when the agent's next prompt would not fit.
 
 `summarize` is the pure core. Artifacts are not its job: they were extracted
-deterministically from every observation and the agent's prompt shows them verbatim,
-so a bad summary cannot lose a token or a password. The summary only has to carry
-what happened.
+deterministically from every observation, and the node writes the artifact block beside
+the summary (`memory_artifacts`), which the agent's prompt shows verbatim until the next
+summary, so a bad summary cannot lose a token or a password. The summary only has to
+carry what happened.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 
 from trirole.backend import TokenCounter
-from trirole.nodes.context import fit_to_budget
+from trirole.nodes.context import artifact_block, fit_to_budget
 from trirole.parsing import strip_thinking
 from trirole.prompts import Prompts
 from trirole.resources import Resources, calls_role, invoke_role
@@ -86,7 +87,7 @@ def make_summarizer_node(resources: Resources):
             resources.model("summarizer", settings), state["task"]["instruction"], state.get("summary", ""),
             state["messages"][start:end], resources.prompts, counter, settings.prompt_budget)
         return {"summary": summary, "summarized_upto": end, "usage": {"summarizer": usage},
-                "counters": {"summarizations": 1}}
+                "memory_artifacts": artifact_block(state, settings=settings), "counters": {"summarizations": 1}}
 
     return summarizer
 
