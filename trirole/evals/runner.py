@@ -239,7 +239,10 @@ async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, 
     status, reason = None, ""
     started = time.perf_counter()
     try:
-        await asyncio.wait_for(drive(), task_timeout_s)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when the
+        # pair finishes as a Ctrl-C's cancellation arrives, and the cancellation is lost.
+        async with asyncio.timeout(task_timeout_s):
+            await drive()
     except TimeoutError:
         status, reason = "timeout", f"the task ran past its wall-clock limit of {task_timeout_s:g} s"
     except EnvironmentError_ as exc:

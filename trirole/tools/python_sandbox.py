@@ -295,7 +295,8 @@ class PythonSandbox:
             return await proc.stdout.readline()
 
         try:
-            line = await asyncio.wait_for(exchange(), timeout)
+            async with asyncio.timeout(timeout):  # (not wait_for: it can lose a cancellation on 3.11)
+                line = await exchange()
         except (BrokenPipeError, ConnectionResetError):
             line = b""
         except BaseException:
