@@ -90,8 +90,12 @@ def test_two_evaluations_at_once_beside_the_named_server_both_score_100(isolated
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
 def test_a_killed_evaluation_leaves_no_server_running(isolated_home, tmp_path, how):
     out = tmp_path / "out"
+    # Ctrl-C reaches a program whose SIGINT is not ignored: a test session started in the
+    # background of a shell without job control (`bash .ci/run &`) passes SIG_IGN on, and the
+    # evaluation would then finish instead of stopping.
     run = subprocess.Popen(_eval_command(out, "--paradigms", "base,react", "--concurrency", "2"),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while not read_results(out) and run.poll() is None and time.monotonic() < deadline:
