@@ -38,9 +38,9 @@ async def propose_action(model: BaseChatModel, prompt: list[BaseMessage], counte
 
 async def ask(resources: Resources, role: str, prompt: list[BaseMessage], settings: TriroleSettings, *,
               read_code: Callable[[str], str | None] = extract_code,
-              when_cut: list[BaseMessage] | None = None) -> tuple[str, str | None, RoleUsage]:
+              when_cut: Callable[[], list[BaseMessage]] | None = None) -> tuple[str, str | None, RoleUsage]:
     """`propose_action` with `role`'s model, its prompt cut to the budget by its counter
-    (`when_cut`, if given, is the prompt to cut when `prompt` does not fit: `fit_to_budget`)."""
+    (`when_cut`, if given, builds the prompt to cut when `prompt` does not fit: `fit_to_budget`)."""
     counter = resources.counter(settings, role)
     prompt = await fit_to_budget(prompt, settings.prompt_budget, counter, when_cut=when_cut)
     return await propose_action(resources.model(role, settings), prompt, counter, role=role, read_code=read_code)
@@ -72,7 +72,8 @@ def make_agent_node(resources: Resources, *, role: str = "agent", prompt: Prompt
     async def agent(state: TriroleState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
         built = prompt(state, resources.prompts, settings=settings)
-        when_cut = None if prompt_when_cut is prompt else prompt_when_cut(state, resources.prompts, settings=settings)
+        when_cut = None if prompt_when_cut is prompt else (  # built only if `built` does not fit
+            lambda: prompt_when_cut(state, resources.prompts, settings=settings))
         reply, code, usage = await ask(resources, role, built, settings, read_code=read_code, when_cut=when_cut)
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {role: usage},
                         "counters": {"steps": 1}}

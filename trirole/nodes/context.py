@@ -16,7 +16,7 @@ its oldest turns shows the current block instead (`agent_prompt_when_cut`).
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from typing import Callable, Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
@@ -90,21 +90,22 @@ def agent_prompt_when_cut(state: TriroleState, prompts: Prompts, *, settings: Tr
 
 
 async def fit_to_budget(messages: Sequence[BaseMessage], budget: int, counter: TokenCounter, *,
-                        fixed: int = 2, when_cut: Sequence[BaseMessage] | None = None) -> list[BaseMessage]:
+                        fixed: int = 2, when_cut: Callable[[], Sequence[BaseMessage]] | None = None
+                        ) -> list[BaseMessage]:
     """`messages` cut until the counter says they fit in `budget` tokens.
 
     First the oldest turns after the first `fixed` messages go (a turn is the agent's
     reply and its observation, so roles keep alternating), keeping the last one; then
     the longest message is clipped in the middle, again and again. If even that cannot
-    fit, the fixed part is too large for the budget: `ContextOverflow`. `when_cut`: the
-    prompt to cut instead when `messages` do not fit as they are (its fixed part restates
-    what dropped turns held).
+    fit, the fixed part is too large for the budget: `ContextOverflow`. `when_cut`: builds
+    the prompt to cut instead when `messages` do not fit as they are (its fixed part
+    restates what dropped turns held); called only then.
     """
     prompt = list(messages)
     if await counter.acount(prompt) <= budget:
         return prompt
     if when_cut is not None:
-        prompt = list(when_cut)
+        prompt = list(when_cut())
     while len(prompt) - fixed > 2 and await counter.acount(prompt) > budget:
         del prompt[fixed:fixed + 2]
     for _ in range(64):
