@@ -22,6 +22,7 @@ import gc
 import io
 import json
 import linecache
+import mmap
 import os
 import resource
 import signal
@@ -35,6 +36,9 @@ _WORKER_FILE = os.path.abspath(__file__)
 _MAX_FILE_BYTES = 128 * 1024 * 1024
 _MAX_ANSWER_CHARS = 1_000_000
 _MAX_TRACEBACK_FRAMES = 8
+# After a step, the sandbox is restarted when less than this is left for the next one.
+_MIN_FREE_SCRATCH = 1024 * 1024
+_MIN_FREE_MEMORY = 32 * 1024 * 1024
 
 
 def _set_limit(which, value):
@@ -55,8 +59,10 @@ def clip(text, limit, hidden=0):
 
 
 class Worker:
-    def __init__(self, memory_mb, max_chars, confined=False):
+    def __init__(self, memory_mb, max_chars, confined=False, nproc=None):
         self.pid = os.getpid()
+        self.nproc = nproc or 64
+        self.pid_text = str(self.pid)
         self.confined = confined
         self.memory_mb = memory_mb
         self.max_chars = max_chars
@@ -160,26 +166,44 @@ class Worker:
         if os.getpid() != self.pid:
             os._exit(1 if error is not None else 0)
 
+    def _can_start_thread(self):
+        try:
+            _thread.start_new_thread(int, ())
+            return True
+        except RuntimeError:  # can't start new thread: the process limit is used up
+            return False
+
+    def _others_running(self):
+        """Confined: how many processes but bubblewrap's init (pid 1) and the worker run in
+        the sandbox's pid namespace (a cheap look before the costlier thread probe)."""
+        try:
+            return sum(name.isdigit() and name not in ("1", self.pid_text) for name in os.listdir("/proc"))
+        except OSError:
+            return self.nproc
+
     def _end_runaway_processes(self):
         """Confined (its own uid and pid namespace): when the agent's processes used up the
         process limit, stop them all, else no thread could start again (a fork loop sustains
         itself: each copy that fails to fork frees a slot another copy takes). Checked after
-        a failed step (a used-up limit fails the step that forks or starts a thread), not
-        after every step: the check starts a thread. A note for the agent's output, or ""."""
-        if not self.confined:
-            return ""
+        a failed step and before a step while other processes run. A note for the agent's
+        output, or ""."""
+        if not self.confined or self._can_start_thread() or not self._others_running():
+            return ""  # (no thread may also mean no memory left: `_unhealthy` sees to that)
+        return self._stop_others("the sandbox's process limit was used up")
+
+    def _stop_others(self, why):
         try:
-            _thread.start_new_thread(int, ())
-            return ""
-        except RuntimeError:  # can't start new thread: the limit is used up
+            os.kill(-1, signal.SIGKILL)  # every process this uid may signal, except the worker
+        except ProcessLookupError:  # they ended meanwhile
             pass
-        os.kill(-1, signal.SIGKILL)  # every process this uid may signal, except the worker
-        return "\n[the sandbox's process limit was used up: every other process in it was stopped]\n"
+        self._reap_zombies()
+        return f"\n[{why}: every other process in it was stopped]\n"
 
     def _reap_zombies(self):
-        """Collect dead children nothing else will wait for (os.fork without os.wait, a fork
-        loop): until the worker exits, zombies count against the process limit and no new
-        thread could start. Children a subprocess/multiprocessing Popen tracks are left to it."""
+        """Collect dead children (os.fork without os.wait, a fork loop, Popen objects the
+        agent keeps): until collected, zombies count against the process limit and no new
+        thread could start. A child a subprocess/multiprocessing Popen tracks is collected
+        through its Popen (poll), so that object still learns how it ended."""
         zombies = []
         for children in os.listdir("/proc/self/task"):
             try:
@@ -197,18 +221,50 @@ class Worker:
                     zombies.append(pid)
         if not zombies:
             return
-        tracked = {getattr(o, "pid", None) for o in gc.get_objects()
+        tracked = {getattr(o, "pid", None): o for o in gc.get_objects()
                    if type(o).__name__ == "Popen" and getattr(o, "returncode", 0) is None}
         for pid in zombies:
-            if pid not in tracked:
-                try:
+            try:
+                if pid in tracked and hasattr(tracked[pid], "poll"):
+                    tracked[pid].poll()
+                else:
                     os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
+            except (ChildProcessError, OSError, ValueError):
+                pass
+
+    def _unhealthy(self, error):
+        """Why ordinary code could not run in the next step, or "" (confined only): the
+        scratch folder is full, no thread can start, or (after a MemoryError) memory is
+        used up. The host then restarts the sandbox and tells the agent."""
+        if not self.confined:
+            return ""
+        try:
+            fs = os.statvfs(".")
+            if fs.f_bavail * fs.f_frsize < _MIN_FREE_SCRATCH:
+                return "the working directory was full"
+        except OSError:
+            pass
+        if error is None:
+            return ""
+        if isinstance(error, MemoryError):
+            try:
+                mmap.mmap(-1, _MIN_FREE_MEMORY).close()
+            except (OSError, ValueError, MemoryError):
+                return f"its memory was used up (limit {self.memory_mb} MB)"
+        if not self._can_start_thread():
+            return "no thread could start (the process or memory limit stayed used up)"
+        return ""
 
     def execute(self, request):
         code = request["code"]
         self._reap_zombies()  # those that died since the last step
+        # What an earlier step left running (a fork loop in the background) must not keep
+        # this step from starting threads.
+        others = self._others_running() if self.confined else 0
+        # Half the limit or more: a fork loop still running (it may not have hit the limit yet).
+        stopped = (self._stop_others("processes left running filled half the sandbox's process limit")
+                   if others >= self.nproc // 2
+                   else self._end_runaway_processes() if others else "")
         self._redirect()
         error = None
         try:
@@ -216,7 +272,8 @@ class Worker:
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are the agent's errors too
             error = exc
         self._end_forked_child(error)
-        stopped = self._end_runaway_processes() if error is not None else ""
+        if error is not None and not stopped:
+            stopped = self._end_runaway_processes()
         self._reap_zombies()
         self._redirect()
         text, hidden = self._take_output()
@@ -229,6 +286,9 @@ class Worker:
             text += trace
             reply.update(error_type=type(error).__name__, error_message=message)
         reply["output"] = clip(text, self.max_chars, hidden)
+        unhealthy = self._unhealthy(error)
+        if unhealthy:
+            reply["restart"] = unhealthy
         return reply
 
     def check(self, request):
@@ -280,7 +340,8 @@ def main():
         _drop_privileges(config["uid"])
     # Confined: a uid of its own (or bubblewrap's user namespace) in its own pid namespace,
     # so "every process this uid may signal" is the sandbox's own processes.
-    Worker(config["memory_mb"], config["max_chars"], confined=bool(config.get("confined"))).serve()
+    Worker(config["memory_mb"], config["max_chars"], confined=bool(config.get("confined")),
+           nproc=config.get("nproc")).serve()
 
 
 if __name__ == "__main__":

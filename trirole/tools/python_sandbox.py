@@ -26,7 +26,7 @@ from typing import Any
 
 from trirole.state import ExecutionResult, TaskSpec
 from trirole.tools.base import EnvironmentError_, EnvironmentInfo, Evaluation
-from trirole.tools.isolation import SCRATCH, check_isolation, python_worker_command, sandbox_uid
+from trirole.tools.isolation import SCRATCH, check_isolation, minimal_env, python_worker_command, sandbox_uid
 from trirole.tools.python_tasks import load_python_tasks, validate_python_tasks
 
 _WORKER = Path(__file__).with_name("_sandbox_worker.py")
@@ -149,6 +149,10 @@ class PythonSandbox:
                                      f"the Python process running the code died ({died}), e.g. out of memory, "
                                      f"out of CPU time or os._exit(); the sandbox restarted, so "
                                      f"{self._lost_on_restart()}")
+            if reply.get("restart"):  # the next step could not run ordinary code: start afresh
+                await self._restart()
+                reply["output"] += (f"\n[{reply['restart']}: the sandbox restarted, so "
+                                    f"{self._lost_on_restart()}]\n")
         if reply["completed"]:
             self._completed, self._answer = True, reply["answer"]
         result: ExecutionResult = {"code": code, "output": reply["output"], "error": reply["error"],
@@ -249,8 +253,7 @@ class PythonSandbox:
                                               scratch_mb=self.scratch_limit_mb, bwrap=self.bwrap)
         else:
             home, command = self._workdir, [self.python, *_FLAGS, str(_WORKER), config]
-        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "TMPDIR": home,
-               "LANG": os.environ.get("LANG", "C.UTF-8"), "PYTHONHASHSEED": "0"}
+        env = minimal_env(home)  # nothing of the user's environment
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
