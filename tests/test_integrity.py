@@ -264,7 +264,7 @@ async def test_appworld_server_sees_no_variable_of_the_evaluator(evaluator_secre
         env = AppWorldEnvironment(url=server.url, root=str(root))
         try:
             await env.reset({"instruction": "", "task_id": list_tasks("dev", root=root)[0]})
-            seen = await env.execute("print(__import__('posix').environ)")
+            seen = await env.execute("print(repr(__import__('posix').environ))")
             own = await env.execute("print(getattr(__import__('builtins'), 'op' + 'en')('/proc/self/environ', 'rb').read())")
             init = await env.execute("try:\n    print(getattr(__import__('builtins'), 'op' + 'en')('/proc/1/environ', 'rb')"
                                      ".read())\nexcept OSError as e:\n    print(type(e).__name__)")
@@ -313,7 +313,7 @@ async def test_secrets_never_reach_prompts_traces_or_the_report_appworld(evaluat
     from trirole.evals import evaluate
     from trirole.evals.report import write_report
 
-    attack = code("px = __import__('posix')\nprint(px.environ)\napis.supervisor.complete_task(answer=str(px.environ))")
+    attack = code("px = __import__('posix')\nprint(repr(px.environ))\napis.supervisor.complete_task(answer=repr(px.environ))")
     await evaluate(["react"], "dev", tmp_path, settings=TriroleSettings(max_steps=2), limit=1, concurrency=1,
                    graph_options={"model": replies(attack, attack)}, progress=False)
     write_report(tmp_path)
@@ -321,3 +321,31 @@ async def test_secrets_never_reach_prompts_traces_or_the_report_appworld(evaluat
     assert any(p.name == "report.md" for p in written)
     assert any("APPWORLD_ROOT" in text for text in written.values())  # printed and recorded
     assert {p.name: _leaked(text) for p, text in written.items() if _leaked(text)} == {}
+
+
+# ------------------------------------------- python tasks: scored where no agent code ran
+
+async def test_python_checker_runs_where_no_agent_code_ran():
+    from trirole.evals.datasets import load_dataset
+
+    tasks = load_dataset("python").env_options.get("tasks")
+    async with PythonSandbox(tasks=tasks, step_timeout_s=10) as box:
+        await box.reset({"instruction": "", "task_id": "sum-prices"})
+        # The checker compares with abs(); agent code that rigs builtins in its own process
+        # cannot rig the checker's.
+        rigged = await box.execute("import builtins\nbuiltins.abs = lambda x: 0\nabs(-5)")
+        assert rigged["output"] == "0\n"
+        await box.execute("complete_task(1)")
+        verdict = await box.evaluate()
+        assert verdict.success is False and "expected 55.89, got 1" in verdict.failed[0]["message"]
+        # The episode's saved state still reaches the checker (a task that checks a variable).
+        await box.reset({"instruction": "", "task_id": "orders-by-customer"})
+        solved = await box.execute(
+            "import csv, io\norders = [dict(order_id=int(r['order_id']), customer=r['customer'], "
+            "quantity=int(r['quantity']), unit_price=float(r['unit_price'])) "
+            "for r in csv.DictReader(io.StringIO(context['orders_csv']))]\n"
+            "totals = {}\nfor o in orders:\n    totals[o['customer']] = round(totals.get(o['customer'], 0) "
+            "+ o['quantity'] * o['unit_price'], 2)\ncomplete_task(totals)")
+        assert not solved["error"], solved["output"]
+        verdict = await box.evaluate()
+        assert verdict.success is True, verdict.failed

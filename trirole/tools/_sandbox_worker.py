@@ -291,9 +291,26 @@ class Worker:
             reply["restart"] = unhealthy
         return reply
 
+    def state(self, request):
+        """The episode's saved state for scoring: the agent's global variables that are
+        plain data (what JSON can carry), each as JSON; the rest is left out."""
+        saved = {}
+        for name, value in list(self.namespace.items()):
+            if name.startswith("_") or name in ("context", "complete_task"):
+                continue
+            try:
+                saved[name] = json.dumps(value)
+            except (TypeError, ValueError, RecursionError):
+                continue
+        return {"state": saved}
+
     def check(self, request):
-        """Run the task's checker in a copy of the agent's namespace (it can read, not clobber)."""
+        """Run the task's checker on the answer and a saved state (`state`: global variables
+        as JSON) in this worker's fresh namespace: the checker's worker is started for it
+        and never ran agent code, so nothing the agent changed (builtins included) can
+        sway it."""
         namespace = dict(self.namespace)
+        namespace.update({name: json.loads(value) for name, value in (request.get("state") or {}).items()})
         self._redirect()
         try:
             exec(compile(request["checker"], "<checker>", "exec"), namespace)
@@ -309,7 +326,7 @@ class Worker:
         return {"success": bool(result), "message": ""}
 
     def serve(self):
-        handlers = {"init": self.init, "exec": self.execute, "check": self.check}
+        handlers = {"init": self.init, "exec": self.execute, "state": self.state, "check": self.check}
         for line in self.requests:
             try:
                 request = json.loads(line)

@@ -162,7 +162,8 @@ class PythonSandbox:
         return result
 
     async def evaluate(self) -> Evaluation | None:
-        """Run the task's checker on the answer inside the worker (``None``: no checker)."""
+        """Run the task's checker on the answer and the episode's saved state (its global
+        variables that are plain data), in a fresh worker (``None``: no checker)."""
         if self._checker is None:
             return None
         details = {"answer": self._answer}
@@ -171,15 +172,25 @@ class PythonSandbox:
                               details=details)
         async with self._lock:
             await self._ensure_worker()
-            try:
-                reply = await self._roundtrip({"op": "check", "checker": self._checker, "answer": self._answer},
-                                              self.step_timeout_s)
-            except TimeoutError:
+            try:  # the episode's saved state: its global variables that are plain data
+                state = (await self._roundtrip({"op": "state"}, self.step_timeout_s))["state"]
+            except (TimeoutError, _WorkerDied):
                 await self._restart()
+                state = {}
+            # Scored in a worker of its own that never ran agent code (the agent's could
+            # have changed builtins the checker relies on), on the answer and that state.
+            agent_worker, self._proc = self._proc, None
+            try:
+                await self._start_worker()
+                reply = await self._roundtrip({"op": "check", "checker": self._checker, "answer": self._answer,
+                                               "state": state}, self.step_timeout_s)
+            except TimeoutError:
                 reply = {"error": f"TimeoutError: the checker ran longer than {self.step_timeout_s:g} s"}
             except _WorkerDied as died:
-                await self._restart()
-                reply = {"error": f"WorkerCrashed: the checker killed the sandbox ({died})"}
+                reply = {"error": f"WorkerCrashed: the checker's process died ({died})"}
+            finally:
+                await self._kill()
+                self._proc = agent_worker
         if "error" in reply:
             return Evaluation(success=False, failed=[{"check": "checker", "message": reply["error"]}], details=details)
         details["message"] = reply["message"]
