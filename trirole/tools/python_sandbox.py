@@ -22,12 +22,17 @@ the sandbox for it, listed in ``__trirole_files__`` (sandbox path -> the path to
 with ``isolation="process"`` the host path, since there is no mount namespace). Setup code
 marks functions as recorded with ``__trirole_record__(fn, name=None)``; host functions are
 always recorded. Each execution's recorded calls come back in ``ExecutionResult["calls"]``.
+``tools`` are a user's own tools (`trirole.tools.user_tools`: LangChain tools, callables,
+MCP clients), offered as host functions; the MCP servers among them are started at each
+reset and stopped at the next reset or at close.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -41,6 +46,9 @@ from trirole.tools.base import EnvironmentError_, EnvironmentInfo, Evaluation
 from trirole.tools.functions import DEFAULT_TOOL_TIMEOUT_S, HostFunction, functions_reference, check_host_functions
 from trirole.tools.isolation import SCRATCH, WORKER_PATH, check_isolation, python_worker_command, sandbox_uid
 from trirole.tools.python_tasks import load_python_tasks, validate_python_tasks
+from trirole.tools.user_tools import Toolbox
+
+log = logging.getLogger(__name__)
 
 _WORKER = Path(__file__).with_name("_sandbox_worker.py")
 # -s -S: no site-packages (standard library only; trirole is not importable even when
@@ -90,6 +98,7 @@ class PythonSandbox:
         reset and restart, before any agent code; a failure fails the reset.
     bind_files: sandbox path (absolute) -> host file or folder, readable inside the sandbox
         (read-only; the worker runs as its own uid, so they must be world-readable).
+    tools: a user's tools (a `Toolbox` or the list it takes), offered like host functions.
     """
 
     name = "python"
@@ -99,7 +108,8 @@ class PythonSandbox:
                  python: str = sys.executable, isolation: str = "bwrap", scratch_limit_mb: int = 256,
                  bwrap: str = "bwrap", host_functions: Mapping[str, HostFunction] | list[HostFunction] | None = None,
                  tool_timeout_s: float = DEFAULT_TOOL_TIMEOUT_S, setup_code: str = "",
-                 bind_files: Mapping[str, str | Path] | None = None) -> None:
+                 bind_files: Mapping[str, str | Path] | None = None, tools: Toolbox | list[Any] | None = None
+                 ) -> None:
         if tasks is None:
             self._tasks = None
         elif isinstance(tasks, (str, Path)):
@@ -114,7 +124,10 @@ class PythonSandbox:
         if tool_timeout_s <= 0:
             raise ValueError(f"PythonSandbox needs tool_timeout_s > 0 (got {tool_timeout_s})")
         self.isolation = check_isolation(isolation)
-        self.host_functions = check_host_functions(host_functions)
+        self._own_functions = check_host_functions(host_functions)
+        self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools or [])
+        self.host_functions = self._merged_functions(self.toolbox.functions)
+        self._tool_servers: contextlib.AsyncExitStack | None = None  # the episode's MCP servers
         self.tool_timeout_s = float(tool_timeout_s)
         self.setup_code = setup_code or ""
         self.bind_files = _check_bind_files(bind_files)
@@ -156,6 +169,7 @@ class PythonSandbox:
             await self._shutdown()
             self._context, self._checker, self._files = context, checker, files
             self._completed, self._answer = False, None
+            await self._open_tools()
             # Off the event loop: filesystem calls block it (and `langgraph dev` rejects them).
             self._workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="trirole-sandbox-")
             try:
@@ -222,6 +236,34 @@ class PythonSandbox:
     async def close(self) -> None:
         """Kill the worker and remove the working directory. Safe to call twice."""
         await self._shutdown()
+
+    # -- the user's tools -----------------------------------------------------------------
+    def _merged_functions(self, tools: Mapping[str, HostFunction]) -> dict[str, HostFunction]:
+        clash = set(tools) & set(self._own_functions)
+        if clash:
+            raise ValueError(f"tools and host_functions both define {sorted(clash)}; rename one")
+        return {**self._own_functions, **tools}
+
+    async def _open_tools(self) -> None:
+        """The episode's tools, its MCP servers started (stopped by `_close_tools`)."""
+        if not self.toolbox.clients:
+            return
+        stack = contextlib.AsyncExitStack()
+        try:
+            tools = await stack.enter_async_context(self.toolbox.open())
+            self.host_functions = self._merged_functions(tools)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._tool_servers = stack
+
+    async def _close_tools(self) -> None:
+        stack, self._tool_servers = self._tool_servers, None
+        if stack is not None:
+            try:
+                await stack.aclose()
+            except Exception:  # stopping a server must not mask how the episode ended
+                log.warning("stopping the episode's MCP servers failed", exc_info=True)
 
     # -- the worker -----------------------------------------------------------------------
     def _lost_on_restart(self) -> str:
@@ -407,6 +449,7 @@ class PythonSandbox:
 
     async def _shutdown(self) -> None:
         await self._kill()
+        await self._close_tools()
         if self._workdir is not None:
             await asyncio.to_thread(shutil.rmtree, self._workdir, ignore_errors=True)
             self._workdir = None
