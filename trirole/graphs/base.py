@@ -25,7 +25,8 @@ from trirole.graphs.routing import unless_over
 from trirole.nodes.agent import ask
 from trirole.nodes.context import task_message
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
-from trirole.resources import EnvironmentSpec, Resources, calls_role
+from trirole.model_call import calls_role
+from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import TriroleSettings
 from trirole.state import TriroleState, status_is_final
 

@@ -20,7 +20,8 @@ from trirole.nodes.review import make_review_node
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
 from trirole.nodes.summarizer import make_summarizer_node
 from trirole.prompts import load_prompts
-from trirole.resources import EPISODE_KEY, Episode, EnvironmentSpec, Resources
+from trirole.episode import EPISODE_KEY, Episode
+from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import (DEFAULT_RECURSION_LIMIT, ROLES, TriroleSettings, recursion_limit, resolve_settings,
                               settings_from_mapping)
 from trirole.state import TriroleInput, TriroleOutput, TriroleState

@@ -44,7 +44,8 @@ from trirole.nodes.agent import ask, make_agent_node
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node, out_of_steps
 from trirole.parsing import clip_middle, extract_code, strip_thinking
 from trirole.prompts import Prompts
-from trirole.resources import EnvironmentSpec, Resources, calls_role
+from trirole.model_call import calls_role
+from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import TriroleSettings
 from trirole.state import TriroleState, add_counts, status_is_final, steps_taken
 

@@ -15,16 +15,15 @@ from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from trirole.artifacts import extract_artifacts, format_artifacts, is_secret
+from trirole.episode import Episode, episode_of
+from trirole.events import EXECUTION_EVENT, FINAL_EVENT
 from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
-from trirole.resources import Episode, Resources, episode_of
+from trirole.resources import Resources
 from trirole.state import ExecutionResult, TriroleState, status_is_final
 from trirole.settings import TriroleSettings
 from trirole.tools import Environment, EnvironmentError_, EnvironmentInfo
-
-EXECUTION_EVENT = "trirole_execution"
-FINAL_EVENT = "trirole_final"
 
 
 def observation_text(result: ExecutionResult, *, step: int, revised: bool, prompts: Prompts,

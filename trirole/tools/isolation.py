@@ -26,12 +26,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Literal, Sequence, get_args
+from typing import Sequence
 
+from trirole.settings import ISOLATIONS, Isolation
 from trirole.tools.base import EnvironmentError_
 
-Isolation = Literal["bwrap", "process"]
-ISOLATIONS: tuple[str, ...] = get_args(Isolation)
 
 SCRATCH = "/scratch"
 """The worker's working directory inside the sandbox (a private tmpfs)."""
