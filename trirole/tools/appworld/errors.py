@@ -13,15 +13,6 @@ LIST_FIX = ("list the task ids of a split with `trirole env tasks appworld --dat
             "(or train, test_normal, test_challenge)")
 
 
-def download_fix(root: str = "DIR") -> str:
-    from trirole.tools.appworld.install import appworld_bin
-
-    return (
-        f"to get the official AppWorld data (needs internet): `{appworld_bin()} download data --root {root}`, "
-        f"then `export APPWORLD_ROOT={root}`; or unset APPWORLD_ROOT to use trirole's offline task pack"
-    )
-
-
 class AppWorldError(EnvironmentError_):
     """Base class of every AppWorld adapter error."""
 
