@@ -52,11 +52,15 @@ class Resources:
 
     # -- settings and models ------------------------------------------------------------
     def settings(self, config: RunnableConfig | None) -> TriroleSettings:
-        """This run's settings: builder defaults < ``configurable`` < LangGraph context."""
+        """This run's settings: resolved once when the run started (`trirole.graphs.loop.TriroleGraph`)
+        and read from the run's LangGraph context. A node run outside a trirole graph's run
+        (added to a graph of one's own) resolves them from `config` and that graph's context."""
         try:
             context = get_runtime().context
         except (RuntimeError, KeyError, AttributeError):  # called outside a graph run
             context = None
+        if isinstance(context, TriroleSettings):
+            return context
         return resolve_settings(self.defaults, config, context)
 
     def endpoint(self, settings: TriroleSettings, role: str) -> RoleEndpoint:

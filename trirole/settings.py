@@ -289,41 +289,22 @@ def resolve_settings(
 ) -> TriroleSettings:
     """The settings of one run: builder defaults < ``configurable`` < LangGraph context.
 
-    Only what the caller set overrides: every key of a mapping, and the fields a
-    `TriroleSettings` was built with (`explicit_fields`). LangGraph turns a dict context
-    into ``TriroleSettings(**context)``, so ``context={"max_steps": 20}`` wins over a
-    builder's ``max_steps=3`` even though 20 is the class default.
+    A compiled trirole graph calls this once when a run starts and hands the result to
+    LangGraph as the run's context, where every node reads it (`trirole.resources`).
+    A mapping (``context={"max_steps": 20}``, ``configurable``) overrides exactly the keys
+    it has, so ``max_steps=20`` wins over a builder's ``max_steps=3`` even though 20 is the
+    class default. A `TriroleSettings` given as the context is the run's whole settings
+    (pass a mapping to change only some fields).
     """
     settings = defaults
     configurable = (config or {}).get("configurable") or {}
     if configurable:
         settings = settings_from_mapping(configurable, settings)
     if isinstance(context, TriroleSettings):
-        chosen = {name: getattr(context, name) for name in explicit_fields(context)}
-        settings = replace(settings, **chosen) if chosen else settings
-    elif isinstance(context, Mapping):
+        return context
+    if isinstance(context, Mapping):
         settings = settings_from_mapping(context, settings)
     return settings
-
-
-def explicit_fields(settings: TriroleSettings) -> frozenset[str]:
-    """The fields `settings` was constructed with (``dataclasses.replace`` passes them all)."""
-    return getattr(settings, "_explicit", frozenset())
-
-
-def _recording_init(generated: Any) -> Any:
-    """Wrap the dataclass's ``__init__`` to record which fields the caller passed."""
-
-    def __init__(self: TriroleSettings, *args: Any, **kwargs: Any) -> None:
-        generated(self, *args, **kwargs)
-        positional = {f.name for f in fields(TriroleSettings)[:len(args)]}
-        object.__setattr__(self, "_explicit", frozenset(kwargs) | positional)
-
-    __init__.__doc__ = generated.__doc__
-    return __init__
-
-
-TriroleSettings.__init__ = _recording_init(TriroleSettings.__init__)  # type: ignore[method-assign]
 
 
 DEFAULT_RECURSION_LIMIT = 25  # LangGraph's, filled in by its ensure_config when a caller sets none
