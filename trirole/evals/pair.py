@@ -22,7 +22,7 @@ from trirole.evals.oracle import ORACLE
 from trirole.evals.paradigms import VARIANTS
 from trirole.evals.results import PairRecord, make_record, trace_path
 from trirole.settings import ROLES, TriroleSettings, recursion_limit
-from trirole.tools import Environment, EnvironmentError_
+from trirole.tools import Environment, EnvironmentFailure
 from trirole.trace import JsonlTrace
 
 EnvironmentFactory = Callable[[TriroleSettings], Environment]
@@ -136,7 +136,7 @@ async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, 
             await drive()
     except TimeoutError:
         status, reason = "timeout", f"the task ran past its wall-clock limit of {task_timeout_s:g} s"
-    except EnvironmentError_ as exc:
+    except EnvironmentFailure as exc:
         status, reason = "env_error", f"the environment failed: {exc}"
     except Exception as exc:  # noqa: BLE001 - one broken pair must not stop the evaluation
         status, reason = "error", f"{type(exc).__name__}: {exc}"

@@ -44,7 +44,7 @@ from trirole.backend import TokenCounter
 from trirole.graphs.loop import assemble_loop, compile_graph, make_resources, new_graph
 from trirole.graphs.routing import run_is_over, unless_over
 from trirole.nodes.agent import ask, make_agent_node
-from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node, out_of_steps
+from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node, step_budget_reason
 from trirole.parsing import clip_middle, extract_code, strip_thinking
 from trirole.prompts import Prompts
 from trirole.model_call import calls_role
@@ -371,10 +371,10 @@ def make_final_node(resources: Resources, *, max_subgoals: int):
     return final
 
 
-def final_code_failed(state: MultiAgentState, settings: TriroleSettings) -> str:
+def final_code_reason(state: MultiAgentState, settings: TriroleSettings) -> str:
     """Why a multi-agent run ended without completing the task, when no node said why."""
     if steps_taken(state) >= settings.max_steps:
-        return out_of_steps(state, settings)
+        return step_budget_reason(state, settings)
     return (f"the supervisor's final code did not complete the task in {state.get('final_attempts', 0)} "
             f"attempt(s) (at most {MAX_FINAL_ATTEMPTS})")
 
@@ -417,7 +417,7 @@ def build_multi_agent_graph(
         "specialist": make_specialist_node(resources, specialist_steps=specialist_steps),
         "final": make_final_node(resources, max_subgoals=max_subgoals),
         "executor": make_executor_node(resources),
-        "finish": make_finish_node(resources, unfinished=final_code_failed),
+        "finish": make_finish_node(resources, unfinished=final_code_reason),
     }
     graph = new_graph(built, nodes, state_schema=MultiAgentState)
 
