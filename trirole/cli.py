@@ -176,6 +176,9 @@ def _add_eval(sub: Any) -> None:
     ev.add_argument("--limit", type=_at_least(1), help="only the first K tasks")
     ev.add_argument("--task-timeout", type=_at_least(1, float), default=900.0,
                     help="wall-clock seconds per pair before it is recorded as timeout (default 900)")
+    ev.add_argument("--extend", action="store_true",
+                    help="add pairs (paradigms, tasks, repeats) to the evaluation the --out folder holds; its "
+                         "configuration (dataset, settings, limits) must be the folder's")
     ev.add_argument("--retry-errors", action="store_true",
                     help="also rerun the pairs recorded as infrastructure errors (environment or endpoint "
                          "failed, timeout); their new record replaces the old")
