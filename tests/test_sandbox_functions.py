@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from trirole.calls import call_string, call_strings
-from trirole.tools.base import EnvironmentError_
+from trirole.tools.base import EnvironmentFailure
 from trirole.tools.functions import HostFunction, check_host_functions
 from trirole.tools.python_sandbox import PythonSandbox
 
@@ -190,7 +190,7 @@ async def test_a_thread_left_running_cannot_call_after_its_step(box):
 
 async def test_setup_code_that_fails_fails_the_reset_with_its_traceback():
     async with PythonSandbox(setup_code="import json\nraise RuntimeError('broken setup')") as sandbox:
-        with pytest.raises(EnvironmentError_, match="(?s)setup code failed.*<setup>.*broken setup"):
+        with pytest.raises(EnvironmentFailure, match="(?s)setup code failed.*<setup>.*broken setup"):
             await sandbox.reset({"instruction": "x"})
 
 

@@ -53,7 +53,7 @@ from langgraph.config import get_config, get_store
 from langgraph.prebuilt import InjectedState, InjectedStore, ToolRuntime
 from pydantic import BaseModel
 
-from trirole.tools.base import EnvironmentError_
+from trirole.tools.base import EnvironmentFailure
 from trirole.tools.functions import RUN_STATE, HostFunction, check_function_name, in_daemon_thread
 
 log = logging.getLogger(__name__)
@@ -365,7 +365,7 @@ class Toolbox:
     async def open(self) -> AsyncIterator[dict[str, HostFunction]]:
         """The run's functions, its MCP servers started for as long as the context lasts
         (in a task of their own: MCP sessions must end in the task they started in, and
-        a run's episode may be closed from another). `EnvironmentError_` if a server
+        a run's episode may be closed from another). `EnvironmentFailure` if a server
         does not start."""
         if not self.clients:
             yield dict(self.functions)
@@ -382,9 +382,9 @@ class Toolbox:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             if isinstance(exc, TimeoutError):
-                raise EnvironmentError_(f"the MCP servers did not start within {MCP_START_TIMEOUT_S:g} s") from None
+                raise EnvironmentFailure(f"the MCP servers did not start within {MCP_START_TIMEOUT_S:g} s") from None
             if isinstance(exc, Exception):
-                raise EnvironmentError_(f"could not start the MCP servers: {_describe(exc)}") from exc
+                raise EnvironmentFailure(f"could not start the MCP servers: {_describe(exc)}") from exc
             raise
         try:
             functions = dict(self.functions)
