@@ -249,6 +249,14 @@ async def test_an_mcp_server_over_http_while_the_sandbox_still_has_no_network_or
     assert "mcp-tok-ada-5f1c9a" in messages[2] and "secret-in-home" not in "".join(messages)
 
 
+async def test_an_mcp_server_that_does_not_start_ends_the_run_as_an_environment_error():
+    from langchain_mcp_adapters.client import MultiServerMCPClient
+
+    client = MultiServerMCPClient({"broken": {"transport": "stdio", "command": "/nonexistent/mcp-server", "args": []}})
+    out = await run(graph_with([code("complete_task(1)")], [client]))
+    assert out["status"] == "env_error" and "could not start the MCP servers" in out["status_reason"]
+
+
 async def test_mcp_tools_loaded_by_the_users_own_session_are_plain_langchain_tools():
     from langchain_mcp_adapters.client import MultiServerMCPClient
     from langchain_mcp_adapters.tools import load_mcp_tools
@@ -349,3 +357,14 @@ def test_the_command_line_takes_tools_as_module_attribute(tmp_path, monkeypatch,
     assert rc == 0 and "answer: 42" in out and "· called double(x=21) -> 42" in out
     assert main(["run", "--instruction", "x", "--tools", "my_tools:MISSING"]) == 2
     assert "--tools: 'my_tools' has no attribute 'MISSING'" in capsys.readouterr().err
+
+
+async def test_tools_make_no_blocking_calls_in_the_event_loop():
+    blockbuster = pytest.importorskip("blockbuster")  # what `langgraph dev` uses to catch them
+    from langchain_mcp_adapters.client import MultiServerMCPClient
+
+    graph = graph_with([code("complete_task([search_notes('b', 1), convert(2)['amount'], add(1, 1)])")],
+                       [search_notes, convert, MultiServerMCPClient({"demo": STDIO})])
+    with blockbuster.blockbuster_ctx():
+        out = await run(graph)
+    assert out["status"] == "completed" and out["answer"] == [["b note 1"], 1.0, 2]

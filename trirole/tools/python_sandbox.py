@@ -131,6 +131,7 @@ class PythonSandbox:
         self.tool_timeout_s = float(tool_timeout_s)
         self.setup_code = setup_code or ""
         self.bind_files = _check_bind_files(bind_files)
+        self._bound: dict[str, Path] = {}  # bind_files resolved at reset
         self.scratch_limit_mb = int(scratch_limit_mb)
         self.bwrap = bwrap
         self.step_timeout_s = float(step_timeout_s)
@@ -169,8 +170,9 @@ class PythonSandbox:
             await self._shutdown()
             self._context, self._checker, self._files = context, checker, files
             self._completed, self._answer = False, None
-            await self._open_tools()
             # Off the event loop: filesystem calls block it (and `langgraph dev` rejects them).
+            self._bound = await asyncio.to_thread(_resolved, self.bind_files)
+            await self._open_tools()
             self._workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="trirole-sandbox-")
             try:
                 await self._start_worker()
@@ -325,7 +327,7 @@ class PythonSandbox:
             # Off the event loop: the first call for an interpreter asks it for its prefix.
             command = await asyncio.to_thread(python_worker_command, self.python, _WORKER, [config],
                                               scratch_mb=self.scratch_limit_mb, bwrap=self.bwrap,
-                                              ro_binds={inside: str(host) for inside, host in self.bind_files.items()})
+                                              ro_binds={inside: str(host) for inside, host in self._bound.items()})
         else:
             home, command = self._workdir, [self.python, *_FLAGS, str(_WORKER), config]
         env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "TMPDIR": home,
@@ -338,7 +340,7 @@ class PythonSandbox:
         except OSError as exc:
             raise EnvironmentFailure(f"cannot start the python sandbox ({command[0]!r}): {exc}") from exc
         proc = self._proc
-        bound = {inside: inside if self.isolation == "bwrap" else str(host) for inside, host in self.bind_files.items()}
+        bound = {inside: inside if self.isolation == "bwrap" else str(host) for inside, host in self._bound.items()}
         try:
             reply = await self._roundtrip({"op": "init", "context": self._context, "files": self._files,
                                            "functions": [f.describe() for f in self.host_functions.values()],
@@ -470,7 +472,7 @@ async def _send(proc: asyncio.subprocess.Process, message: dict[str, Any]) -> No
 
 
 def _check_bind_files(bind_files: Mapping[str, str | Path] | None) -> dict[str, Path]:
-    """Sandbox path -> resolved host path; ValueError naming a bad entry."""
+    """Sandbox path -> host path; ValueError naming a sandbox path that cannot be used."""
     checked: dict[str, Path] = {}
     for inside, host in (bind_files or {}).items():
         path = PurePosixPath(inside)
@@ -479,11 +481,18 @@ def _check_bind_files(bind_files: Mapping[str, str | Path] | None) -> dict[str, 
         if any(str(path) == r or str(path).startswith(r + "/") for r in _RESERVED_MOUNTS):
             raise ValueError(f"bind_files: {inside!r} is reserved for the sandbox itself; pick a path such as "
                              f"/data/{path.name}")
-        resolved = Path(host).resolve()
-        if not resolved.exists():
-            raise ValueError(f"bind_files: the host path {str(host)!r} (for {inside!r}) does not exist")
-        checked[str(path)] = resolved
+        checked[str(path)] = Path(host)
     return checked
+
+
+def _resolved(bind_files: Mapping[str, Path]) -> dict[str, Path]:
+    """The host paths' real paths; ValueError naming one that does not exist (filesystem
+    calls: run off the event loop)."""
+    resolved = {inside: host.resolve() for inside, host in bind_files.items()}
+    for inside, host in resolved.items():
+        if not host.exists():
+            raise ValueError(f"bind_files: the host path {str(bind_files[inside])!r} (for {inside!r}) does not exist")
+    return resolved
 
 
 def _exit_description(returncode: int) -> str:

@@ -49,7 +49,7 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import (BaseTool, InjectedToolArg, InjectedToolCallId, StructuredTool, ToolException,
                                    tool as as_langchain_tool)
 from langchain_core.tools.base import get_all_basemodel_annotations
-from langgraph.config import get_config, get_store
+from langgraph.config import get_config, get_store, get_stream_writer
 from langgraph.prebuilt import InjectedState, InjectedStore, ToolRuntime
 from pydantic import BaseModel
 
@@ -251,10 +251,17 @@ def _injected_values(injections: Mapping[str, tuple[str, Any]], config: Mapping[
             values[name] = call_id
         elif kind == "runtime":
             values[name] = ToolRuntime(state=state, context=_context(), config=config,  # type: ignore[arg-type]
-                                       stream_writer=lambda chunk: None, tool_call_id=call_id, store=_store())
+                                       stream_writer=_stream_writer(), tool_call_id=call_id, store=_store())
         elif name in (config.get("configurable") or {}):
             values[name] = config["configurable"][name]
     return values
+
+
+def _stream_writer() -> Any:
+    try:
+        return get_stream_writer()
+    except RuntimeError:  # outside a graph run: nothing to stream to
+        return lambda chunk: None
 
 
 def _store() -> Any:
