@@ -368,3 +368,16 @@ async def test_tools_make_no_blocking_calls_in_the_event_loop():
     with blockbuster.blockbuster_ctx():
         out = await run(graph)
     assert out["status"] == "completed" and out["answer"] == [["b note 1"], 1.0, 2]
+
+
+def test_an_evaluation_record_counts_the_tool_calls():
+    from trirole.evals.datasets import EvalTask
+    from trirole.evals.results import make_record
+
+    task = EvalTask(id="t1", env="python")
+    record = make_record("scaffold", task, {"status": "completed", "counters": {"steps": 2, "tool_calls": 3,
+                                                                               "tool_errors": 1}},
+                         status=None, reason="", wall_s=1.0, trace="t.jsonl")
+    assert (record["tool_calls"], record["tool_errors"], record["model_calls"]) == (3, 1, 0)
+    assert "tool_calls" not in make_record("scaffold", task, {"status": "completed", "counters": {"steps": 1}},
+                                           status=None, reason="", wall_s=1.0, trace="t.jsonl")
