@@ -58,6 +58,8 @@ _MAX_TRACEBACK_FRAMES = 8
 # loop of calls cannot outgrow the reply channel's line limit.
 _MAX_RECORD_VALUE_CHARS = 64 * 1024
 _MAX_RECORDED_CHARS = 16 * 1024 * 1024
+# A host function call's arguments cross as one line, which trirole reads up to a limit.
+_MAX_ARGUMENTS_CHARS = 8 * 1024 * 1024
 
 
 class ToolError(Exception):
@@ -303,6 +305,9 @@ class Worker:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"the arguments of {name}() must be JSON values (str, int, float, bool, None, "
                             f"lists and dicts of them): {exc}") from None
+        if len(payload) > _MAX_ARGUMENTS_CHARS:
+            raise ValueError(f"the arguments of {name}() are {len(payload)} characters of JSON; at most "
+                             f"{_MAX_ARGUMENTS_CHARS} may cross")
         with self.call_lock:
             if not self.calling:
                 raise RuntimeError(f"{name}() can only be called while a step runs (not from a thread "

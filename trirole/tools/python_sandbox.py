@@ -384,10 +384,15 @@ class PythonSandbox:
             async with asyncio.timeout(timeout) as budget:  # (not wait_for: it can lose a cancellation on 3.11)
                 await _send(proc, message)
                 while True:
-                    line = await proc.stdout.readline()
-                    if not line:
+                    try:
+                        line = await proc.stdout.readline()
+                        reply = json.loads(line) if line else None
+                        if line and not isinstance(reply, dict):
+                            raise ValueError(f"a reply that is not a JSON object: {line[:80]!r}")
+                    except ValueError as exc:  # a line over the limit, or not JSON: the channel is broken
+                        raise _WorkerDied(f"its channel broke: {exc}") from None
+                    if reply is None:
                         break
-                    reply = json.loads(line)
                     if reply.get("op") != "call":
                         break
                     deadline, started = budget.when(), loop.time()
