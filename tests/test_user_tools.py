@@ -312,8 +312,18 @@ async def test_tools_named_in_the_settings_are_loaded_at_build_time_and_a_run_ca
                               settings={"tools": ["test_user_tools:search_notes"]})
     out = await run(graph)
     assert out["status"] == "completed" and out["answer"] == ["s note 1", "s note 2"]
-    changed = await run(build_react_graph(model=replies(code("x = 1"))), context={"tools": ["os:system"]})
-    assert changed["status"] == "env_error" and "a run cannot change `tools`" in changed["status_reason"]
+    changed = await run(build_react_graph(model=replies(code("system('true')"), code("complete_task(1)"))),
+                        context={"tools": ["os:system"], "max_steps": 2})
+    assert "NameError: name 'system' is not defined" in observations(changed)
+
+
+def test_langgraph_dev_graphs_take_tools_from_the_environment():
+    from trirole.studio import build_studio_graph, studio_settings
+
+    settings = studio_settings({"TRIROLE_BASE_URL": "http://h:1/v1", "TRIROLE_MODEL": "m",
+                                "TRIROLE_TOOLS": "test_user_tools:search_notes, test_user_tools:convert"})
+    assert settings.tools == ("test_user_tools:search_notes", "test_user_tools:convert")
+    build_studio_graph("scaffold", settings)  # loads them at build time
 
 
 async def test_appworld_says_tools_need_the_python_sandbox():
