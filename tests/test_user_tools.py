@@ -249,6 +249,21 @@ async def test_an_mcp_server_over_http_while_the_sandbox_still_has_no_network_or
     assert "mcp-tok-ada-5f1c9a" in messages[2] and "secret-in-home" not in "".join(messages)
 
 
+async def test_an_mcp_server_over_stdio_starts_where_stderr_has_no_file_descriptor(monkeypatch):
+    """As in a Jupyter kernel whose sys.stderr cannot give a file descriptor: the MCP SDK's
+    stdio client would fail to start the server with its default error log."""
+    import io
+
+    from langchain_mcp_adapters.client import MultiServerMCPClient
+    from mcp.client import stdio
+
+    monkeypatch.setattr(stdio.stdio_client.__wrapped__, "__defaults__", (io.StringIO(),))
+    out = await run(graph_with([code("complete_task(add(2, 2))")], [MultiServerMCPClient({"demo": STDIO})]))
+    assert out["status"] == "completed" and out["answer"] == 4
+    await asyncio.sleep(0.5)
+    assert mcp_children() == []
+
+
 async def test_an_mcp_server_that_does_not_start_ends_the_run_as_an_environment_error():
     from langchain_mcp_adapters.client import MultiServerMCPClient
 
