@@ -80,8 +80,9 @@ def observations(out: dict) -> str:
 
 
 def mcp_children() -> list[psutil.Process]:
+    """The demo MCP servers over stdio this process started (not the HTTP fixture's)."""
     return [p for p in psutil.Process().children(recursive=True)
-            if any(str(SERVER) in part for part in _cmdline(p))]
+            if _cmdline(p)[-2:] == [str(SERVER), "stdio"]]
 
 
 def _cmdline(process: psutil.Process) -> list[str]:
