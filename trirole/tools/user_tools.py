@@ -353,6 +353,7 @@ class Toolbox:
     def __init__(self, tools: Sequence[Any] = (), *, timeout_s: float | None = None) -> None:
         if isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
             raise TypeError("tools must be a list of LangChain tools, Python callables or MultiServerMCPClients")
+        tools = list(tools)
         self.timeout_s = timeout_s
         self.clients = [item for item in tools if is_mcp_client(item)]
         self.functions: dict[str, HostFunction] = {}
