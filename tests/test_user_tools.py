@@ -407,3 +407,23 @@ def test_an_evaluation_record_counts_the_tool_calls():
     assert (record["tool_calls"], record["tool_errors"], record["model_calls"]) == (3, 1, 0)
     assert "tool_calls" not in make_record("scaffold", task, {"status": "completed", "counters": {"steps": 1}},
                                            status=None, reason="", wall_s=1.0, trace="t.jsonl")
+
+
+def test_an_evaluation_takes_tools_from_the_command_line(tmp_path, monkeypatch, capsys):
+    import json
+
+    from scripted_openai import ScriptedOpenAIServer
+
+    from trirole.cli import main
+
+    (tmp_path / "eval_tools.py").write_text(
+        "def double(x: int) -> int:\n    \"\"\"Twice x.\"\"\"\n    return 2 * x\n\nTOOLS = [double]\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with ScriptedOpenAIServer(lambda m: code("print(double(21))\ncomplete_task(double(21))"), model="m") as server:
+        rc = main(["eval", "--paradigms", "react", "--dataset", "python", "--limit", "1", "--out",
+                   str(tmp_path / "out"), "--base-url", server.base_url, "--model", "m", "--max-steps", "1",
+                   "--tools", "eval_tools:TOOLS"])
+    assert rc == 0, capsys.readouterr()
+    record = json.loads((tmp_path / "out" / "results.jsonl").read_text().splitlines()[0])
+    assert record["answer"] == "42" and record["tool_calls"] == 2 and record["tool_errors"] == 0
