@@ -88,7 +88,8 @@ async def test_after_a_bomb_the_next_step_runs_ordinary_code(bomb):
         await box.execute("import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'print(1)'], "
                           "capture_output=True)")
         after = await box.execute(ORDINARY)
-        assert not after["error"] and after["output"] == "8\n", (hit["output"], after["output"])
+        # (a fork loop left running is stopped before this step, which then says so)
+        assert not after["error"] and after["output"].startswith("8\n"), (hit["output"], after["output"])
         notes = hit["output"]
         if bomb in ("memory", "disk"):  # ordinary code could not have run: restarted, and the agent is told
             assert "the sandbox restarted, so all variables and files you wrote were reset" in notes, notes

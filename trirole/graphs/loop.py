@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import get_runtime
 from langgraph.types import Checkpointer
 
 from trirole.backend import TokenCounter
@@ -20,20 +23,65 @@ from trirole.nodes.review import make_review_node
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
 from trirole.nodes.summarizer import make_summarizer_node
 from trirole.prompts import load_prompts
-from trirole.resources import EPISODE_KEY, Episode, EnvironmentSpec, Resources
+from trirole.episode import EPISODE_KEY, Episode
+from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import (DEFAULT_RECURSION_LIMIT, ROLES, TriroleSettings, recursion_limit, resolve_settings,
                               settings_from_mapping)
 from trirole.state import TriroleInput, TriroleOutput, TriroleState
+from trirole.tools.user_tools import Toolbox, load_tools
 
 NodeFactory = Callable[[Resources], Callable]
 
 
-def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChatModel] | None,
-                   settings: TriroleSettings | Mapping[str, Any] | None, prompts: Any,
-                   token_counter: TokenCounter | None, environment: EnvironmentSpec,
-                   roles: Mapping[str, str] | None = None) -> Resources:
-    """Validate the builder options and bundle them for the nodes. `roles`: the graph's
+class GraphOptions(TypedDict, total=False):
+    """The options every builder takes, keyword-only and checked at build time (a
+    builder adds its own: its ``name``, per-role ``models`` where it has several roles).
+
+    model: one chat model for every role (the paper's setting). Default: built per run
+        from the settings' OpenAI-compatible endpoint (a vLLM server).
+    settings: defaults for every run (`TriroleSettings` or a mapping of its fields); a run
+        overrides them with ``context={...}`` or ``configurable``.
+    prompts: template overrides by name, or a folder of ``NAME.md`` files.
+    token_counter: how prompts are measured against the budget. Default: each role's
+        server's ``/tokenize``; a heuristic for a role whose model is injected.
+    environment: an `Environment` instance, or a factory ``settings -> Environment``.
+        Default: ``make_environment(settings.env)``, one fresh episode per run.
+    tools: your own tools, called as Python functions from the agent's code: LangChain
+        tools, plain callables with type hints and a docstring, and ``MultiServerMCPClient``
+        objects whose servers each run starts and stops (`trirole.tools.user_tools`). They
+        run in this process, each call bridged out of the sandbox; their signatures and
+        docstrings are in the reference the agent and the corrector read. With the
+        ``python`` environment (not with ``environment=``). Added to the settings' ``tools``.
+    nodes: replacements by node name; any LangGraph node callable.
+    checkpointer: e.g. ``InMemorySaver()`` or a SQLite saver, for interrupt/resume by
+        thread id.
+    debug: LangGraph's debug output.
+    """
+
+    model: BaseChatModel | None
+    settings: TriroleSettings | Mapping[str, Any] | None
+    prompts: Mapping[str, str] | str | None
+    token_counter: TokenCounter | None
+    environment: EnvironmentSpec
+    tools: Sequence[Any] | None
+    nodes: Mapping[str, Callable] | None
+    checkpointer: Checkpointer
+    debug: bool
+
+
+_RESOURCE_OPTIONS = ("model", "settings", "prompts", "token_counter", "environment")
+
+
+def make_resources(options: GraphOptions, *, models: Mapping[str, BaseChatModel] | None = None,
+                   roles: Mapping[str, str] | None = None, builder: str = "the builder") -> Resources:
+    """Validate a builder's options and bundle them for the nodes. `roles`: the graph's
     model roles and the settings role serving each (default: the scaffold's three)."""
+    unknown = set(options) - set(GraphOptions.__annotations__)
+    if unknown:
+        raise TypeError(f"{builder}() got unexpected keyword argument(s) {', '.join(sorted(unknown))}; "
+                        f"its options are {', '.join(GraphOptions.__annotations__)} (see trirole.graphs.GraphOptions)")
+    model, settings, prompts, token_counter, environment = (options.get(key) for key in _RESOURCE_OPTIONS)
+    tools = options.get("tools")
     roles = dict(roles or {role: role for role in ROLES})
     if model is not None and not isinstance(model, BaseChatModel):
         raise TypeError(f"model must be a LangChain chat model (BaseChatModel), got {type(model).__name__}")
@@ -53,34 +101,57 @@ def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChat
         defaults = settings_from_mapping(settings)
     else:
         raise TypeError("settings must be a TriroleSettings or a mapping of its fields")
+    toolbox = Toolbox([*(tools or []), *load_tools(defaults.tools)], timeout_s=None) \
+        if tools or defaults.tools else None
+    if toolbox and environment is not None:
+        raise ValueError("tools= gives your tools to the built-in python sandbox; with environment= of your own, "
+                         "give them to it yourself (trirole.tools.python_sandbox.PythonSandbox(tools=[...]))")
     return Resources(defaults=defaults, prompts=load_prompts(prompts), models=role_models,
-                     token_counter=token_counter, environment=environment, roles=roles)
+                     token_counter=token_counter, environment=environment, roles=roles, tools=toolbox)
+
+
+def compile_options(options: GraphOptions) -> dict[str, Any]:
+    """The options `compile_graph` (and `assemble_loop`) take from a builder's."""
+    return {"checkpointer": options.get("checkpointer"), "debug": options.get("debug", False)}
 
 
 class TriroleGraph(CompiledStateGraph):
-    """A compiled trirole graph. Each run owns its environment episode: unless the
-    caller (or a parent trirole run) brought one in its config, the run opens an
-    `Episode` and closes it when the run returns, raises, is cancelled or times out, so
-    no sandbox or AppWorld episode outlives its run. A run without a recursion limit of
-    its own (LangGraph's default) gets `recursion_limit` of its settings.
+    """A compiled trirole graph. Each run resolves its settings once, when it starts
+    (builder defaults < ``configurable`` < ``context``, `resolve_settings`), and hands
+    them to LangGraph as the run's context: every node reads them there. Each run owns
+    its environment episode: unless the caller (or a parent trirole run) brought one in
+    its config, the run opens an `Episode` and closes it when the run returns, raises, is
+    cancelled or times out, so no sandbox or AppWorld episode outlives its run. A run
+    without a recursion limit of its own (LangGraph's default) gets `recursion_limit` of
+    its settings.
 
     Only the async entry points: every trirole node is async.
     """
 
     defaults: TriroleSettings | None = None
 
+    def run_settings(self, config: RunnableConfig, context: Any) -> TriroleSettings:
+        """The settings of a run called with `config` and `context`. Without a context of
+        its own, a run inside another graph's node (a subgraph) has that run's context."""
+        if context is None:
+            try:
+                context = get_runtime().context
+            except (RuntimeError, KeyError, AttributeError):  # a run of its own, not inside another graph's node
+                context = None
+        return resolve_settings(self.defaults or TriroleSettings(), config, context)
+
     async def astream(self, input: Any, config: RunnableConfig | None = None, *, context: Any = None,
                       **kwargs: Any) -> AsyncIterator[Any]:
         config = dict(config or {})
+        settings = self.run_settings(config, context)
         if config.get("recursion_limit", DEFAULT_RECURSION_LIMIT) == DEFAULT_RECURSION_LIMIT:
-            config["recursion_limit"] = recursion_limit(resolve_settings(self.defaults or TriroleSettings(), config,
-                                                                         context))
+            config["recursion_limit"] = recursion_limit(settings)
         if EPISODE_KEY in (config.get("configurable") or {}):
-            async for part in super().astream(input, config, context=context, **kwargs):
+            async for part in super().astream(input, config, context=settings, **kwargs):
                 yield part
             return
         async with Episode() as episode:
-            async for part in super().astream(input, episode.bind(config), context=context, **kwargs):
+            async for part in super().astream(input, episode.bind(config), context=settings, **kwargs):
                 yield part
 
 

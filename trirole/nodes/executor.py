@@ -4,27 +4,34 @@
 into the observation the agent reads, the artifacts it must keep and the attempt record
 that repetition detection uses. Agent code never runs here: the environment runs it in
 its own process (a sandbox subprocess or AppWorld's server).
+
+The recorded function calls of a step (`trirole.calls`: a user's tools, a benchmark's
+functions) are events of their own (`TOOL_CALL_EVENT`, one per call, before the step's
+`EXECUTION_EVENT`), counted in ``counters`` (``tool_calls``, ``tool_errors``), and their
+results are read by the artifact store like the step's output, so a token a tool
+returned is kept through summaries even when the code never printed it.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import json
+from typing import Any, Callable
 
 from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from trirole.artifacts import extract_artifacts, format_artifacts, is_secret
+from trirole.episode import Episode, episode_of
+from trirole.events import EXECUTION_EVENT, FINAL_EVENT, TOOL_CALL_EVENT
 from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
-from trirole.resources import Episode, Resources, episode_of
-from trirole.state import ExecutionResult, TriroleState, status_is_final
+from trirole.resources import Resources
+from trirole.state import CallRecord, ExecutionResult, TriroleState, merge_artifacts, status_is_final
 from trirole.settings import TriroleSettings
-from trirole.tools import Environment, EnvironmentError_, EnvironmentInfo
-
-EXECUTION_EVENT = "trirole_execution"
-FINAL_EVENT = "trirole_final"
+from trirole.tools import Environment, EnvironmentFailure, EnvironmentInfo
+from trirole.tools.functions import RUN_STATE
 
 
 def observation_text(result: ExecutionResult, *, step: int, revised: bool, prompts: Prompts,
@@ -57,9 +64,29 @@ async def execute_action(env: Environment, code: str, *, step: int, revised: boo
     cut = artifacts_cut(artifacts, result["output"])
     attempt = {"step": step, "fingerprint": code_fingerprint(proposed or code),
                "error_signature": error_signature(result), "corrected": revised}
-    return {"last_result": result, "artifacts": artifacts, "attempts": [attempt],
-            "messages": [HumanMessage(content=observation_text(result, step=step, revised=revised, prompts=prompts,
-                                                               cut_artifacts=cut))]}
+    update: dict[str, Any] = {
+        "last_result": result, "artifacts": merge_artifacts(call_artifacts(result.get("calls") or [], step=step),
+                                                            artifacts),
+        "attempts": [attempt],
+        "messages": [HumanMessage(content=observation_text(result, step=step, revised=revised, prompts=prompts,
+                                                           cut_artifacts=cut))]}
+    calls = result.get("calls") or []
+    if calls:
+        update["counters"] = {"tool_calls": len(calls), "tool_errors": sum(1 for c in calls if c.get("error"))}
+    return update
+
+
+def call_artifacts(calls: list[CallRecord], *, step: int) -> dict:
+    """What the artifact store keeps from the results of a step's recorded calls (the
+    code's own output is read apart, with the code)."""
+    found: dict = {}
+    for call in calls:
+        result = call.get("result")
+        if result is None:
+            continue
+        text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+        found = merge_artifacts(found, extract_artifacts(text, step=step, source=f"step {step} {call['name']}() result"))
+    return found
 
 
 def make_executor_node(resources: Resources):
@@ -69,12 +96,19 @@ def make_executor_node(resources: Resources):
             env, restarted = await _live_environment(resources, state, settings, episode_of(config))
             code = state.get("code_to_run") or ""
             step = (state.get("counters") or {}).get("steps", 0)
-            update = await execute_action(env, code, step=step, revised=code != (state.get("proposed_code") or ""),
-                                          proposed=state.get("proposed_code", ""),
-                                          max_observation_chars=settings.max_observation_chars,
-                                          prompts=resources.prompts)
-        except EnvironmentError_ as exc:
+            running = RUN_STATE.set(state)  # what the user's tools see as InjectedState
+            try:
+                update = await execute_action(env, code, step=step,
+                                              revised=code != (state.get("proposed_code") or ""),
+                                              proposed=state.get("proposed_code", ""),
+                                              max_observation_chars=settings.max_observation_chars,
+                                              prompts=resources.prompts)
+            finally:
+                RUN_STATE.reset(running)
+        except EnvironmentFailure as exc:
             return {"status": "env_error", "status_reason": f"the environment failed: {exc}"}
+        for call in update["last_result"].get("calls") or []:
+            await adispatch_custom_event(TOOL_CALL_EVENT, {"step": step, **call}, config=config)
         await adispatch_custom_event(EXECUTION_EVENT, {"step": step, **update["last_result"]}, config=config)
         return {**update, **restarted}
 
@@ -88,7 +122,7 @@ async def start_episode(resources: Resources, state: TriroleState, settings: Tri
     start: the update then ends the run with ``env_error``)."""
     try:
         session_id, info = await episode.start(resources.new_environment(settings), state["task"])
-    except (EnvironmentError_, ValueError) as exc:
+    except (EnvironmentFailure, ValueError) as exc:
         return {"env_session": episode.id, "status": "env_error", "status_reason": f"could not start the task: {exc}"}, None
     task = {**state["task"], "instruction": state["task"].get("instruction") or info.instruction,
             "context": {**info.context, **(state["task"].get("context") or {})}}
@@ -110,12 +144,12 @@ def make_setup_node(resources: Resources, *, with_info: Callable[[EnvironmentInf
     return setup
 
 
-def out_of_steps(state: TriroleState, settings: TriroleSettings) -> str:
+def step_budget_reason(state: TriroleState, settings: TriroleSettings) -> str:
     """Why a run that did not complete its task ended, when no node said why."""
     return f"the step budget of {settings.max_steps} ran out before the task was complete"
 
 
-def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState, TriroleSettings], str] = out_of_steps):
+def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState, TriroleSettings], str] = step_budget_reason):
     """Decides the final status and asks the environment for its verdict. The episode
     is closed by its owner (`Episode`), not here: a run cut off before this node
     closes it just the same.
@@ -138,7 +172,7 @@ def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState
                 verdict = await env.evaluate()
                 if verdict is not None:
                     update["evaluation"] = verdict.to_dict()
-            except EnvironmentError_ as exc:  # no verdict: an infrastructure error, not the agent's failure
+            except EnvironmentFailure as exc:  # no verdict: an infrastructure error, not the agent's failure
                 update.update(status="env_error", status_reason=f"the environment failed to evaluate: {exc}")
         final = {**state, **update}
         await adispatch_custom_event(FINAL_EVENT, {
@@ -160,5 +194,5 @@ async def _live_environment(resources: Resources, state: TriroleState, settings:
         return env, {}
     update, info = await start_episode(resources, state, settings, episode)
     if info is None:
-        raise EnvironmentError_(update["status_reason"])
+        raise EnvironmentFailure(update["status_reason"])
     return episode.env, {"env_session": update["env_session"]}

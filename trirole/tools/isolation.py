@@ -31,12 +31,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Literal, Sequence, get_args
+from typing import Mapping, Sequence
 
-from trirole.tools.base import EnvironmentError_
+from trirole.settings import ISOLATIONS, Isolation
+from trirole.tools.base import EnvironmentFailure
 
-Isolation = Literal["bwrap", "process"]
-ISOLATIONS: tuple[str, ...] = get_args(Isolation)
 
 SCRATCH = "/scratch"
 """The worker's working directory inside the sandbox (a private tmpfs)."""
@@ -61,7 +60,7 @@ _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives")
 
 
-class IsolationUnavailable(EnvironmentError_):
+class IsolationUnavailable(EnvironmentFailure):
     """The isolation asked for cannot run here (bubblewrap missing or broken)."""
 
 
@@ -94,7 +93,7 @@ def interpreter_prefix(python: str) -> tuple[str, str]:
         out = subprocess.run([real, "-S", "-c", "import sys; print(sys.base_prefix)"], capture_output=True,
                              text=True, timeout=30, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError) as exc:
-        raise EnvironmentError_(f"cannot start the python sandbox: its interpreter {python!r} "
+        raise EnvironmentFailure(f"cannot start the python sandbox: its interpreter {python!r} "
                                 f"does not run ({exc})") from None
     return real, os.path.realpath(out)
 
@@ -146,10 +145,22 @@ def sandbox_uid() -> int | None:
     return first + secrets.randbelow(last - first + 1)
 
 
+def _read_only_binds(binds: Mapping[str, str]) -> list[str]:
+    """``--ro-bind`` arguments for `binds`, their parents created traversable (bwrap makes
+    missing parents 0700, which the worker's own uid could not enter)."""
+    args: list[str] = []
+    for inside, host in binds.items():
+        parents = [str(p) for p in reversed(Path(inside).parents) if str(p) != "/"]
+        args += [arg for parent in parents for arg in ("--perms", "0755", "--dir", parent)]
+        args += ["--ro-bind", host, inside]
+    return args
+
+
 def python_worker_command(python: str, worker: str | os.PathLike, worker_args: Sequence[str], *,
-                          scratch_mb: int, bwrap: str = "bwrap") -> list[str]:
+                          scratch_mb: int, bwrap: str = "bwrap", ro_binds: Mapping[str, str] | None = None) -> list[str]:
     """The bubblewrap command that runs ``python -s -S -P -u WORKER ARGS`` confined (see
-    the module docstring), with `scratch_mb` MB of private scratch space as its cwd."""
+    the module docstring), with `scratch_mb` MB of private scratch space as its cwd and
+    `ro_binds` (sandbox path -> host path, files or folders) visible read-only."""
     bwrap_path = find_bwrap(bwrap)
     real_python, prefix = interpreter_prefix(python)
     command = [bwrap_path, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -163,6 +174,7 @@ def python_worker_command(python: str, worker: str | os.PathLike, worker_args: S
     command += _system_binds(prefix)
     command += ["--dev", "/dev", "--proc", "/proc",
                 "--ro-bind", str(worker), WORKER_PATH,
+                *_read_only_binds(ro_binds or {}),
                 "--perms", "1777", "--size", str(scratch_mb * 1024 * 1024), "--tmpfs", SCRATCH,
                 "--chdir", SCRATCH,
                 real_python, "-s", "-S", "-P", "-u", WORKER_PATH, *worker_args]
