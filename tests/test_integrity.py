@@ -91,8 +91,11 @@ async def test_after_a_bomb_the_next_step_runs_ordinary_code(bomb):
         # (a fork loop left running is stopped before this step, which then says so)
         assert not after["error"] and after["output"].startswith("8\n"), (hit["output"], after["output"])
         notes = hit["output"]
-        if bomb in ("memory", "disk"):  # ordinary code could not have run: restarted, and the agent is told
+        if bomb == "memory":  # ordinary code could not have run: restarted, and the agent is told
             assert "the sandbox restarted, so all variables and files you wrote were reset" in notes, notes
+        elif bomb == "disk":  # the scratch folder emptied, variables kept, and the agent is told
+            assert "the working directory was full: the files in it were removed" in notes, notes
+            assert (await box.execute("kept_before"))["output"] == "'here'\n"
         elif bomb != "background fork loop":
             assert "every other process in it was stopped" in notes, notes
         processes = await box.execute("import os\nsum(p.isdigit() for p in os.listdir('/proc'))")

@@ -41,6 +41,7 @@ import linecache
 import mmap
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -138,6 +139,7 @@ class Worker:
         self.completed = False
         self.answer = None
         self.namespace = {}
+        self.input_files = {}
         self.calls = []  # this step's records
         self.recorded_chars = 0
         self.call_lock = threading.Lock()  # one call on the channel at a time
@@ -197,14 +199,37 @@ class Worker:
         self.answer = json.loads(encoded)
         self.completed = True
 
+    def _write_input_files(self):
+        for name, text in self.input_files.items():  # the task's input files
+            with open(os.path.basename(name), "w", encoding="utf-8") as handle:
+                handle.write(text)
+
+    def _free_full_scratch(self):
+        """Confined: when the step left the working directory (a size-limited tmpfs of the
+        sandbox's own) full, remove what is in it and put the task's input files back, so
+        the next step can write files again; a note for the agent, or ""."""
+        try:
+            fs = os.statvfs(".")
+            if not self.confined or fs.f_bavail * fs.f_frsize >= _MIN_FREE_SCRATCH:
+                return ""
+            for name in os.listdir("."):
+                if os.path.isdir(name) and not os.path.islink(name):
+                    shutil.rmtree(name, ignore_errors=True)
+                else:
+                    os.unlink(name)
+            self._write_input_files()
+        except OSError:
+            pass
+        return ("\n[the working directory was full: the files in it were removed (the task's input files are "
+                "back); your variables are kept]\n")
+
     def init(self, request):
         self.namespace = {"__name__": "__main__", "__builtins__": builtins,
                           "context": request.get("context") or {}, "complete_task": self.complete_task,
                           "ToolError": ToolError, "__trirole_record__": self.record,
                           "__trirole_files__": dict(request.get("bound_files") or {})}
-        for name, text in (request.get("files") or {}).items():  # the task's input files
-            with open(os.path.basename(name), "w", encoding="utf-8") as handle:
-                handle.write(text)
+        self.input_files = dict(request.get("files") or {})
+        self._write_input_files()
         for spec in request.get("functions") or []:
             self.namespace[spec["name"]] = self._host_stub(spec)
         setup = request.get("setup_code") or ""
@@ -415,8 +440,10 @@ class Worker:
         """Collect dead children (os.fork without os.wait, a fork loop, Popen objects the
         agent keeps): until collected, zombies count against the process limit and no new
         thread could start. A child a subprocess/multiprocessing Popen tracks is collected
-        through its Popen (poll), so that object still learns how it ended."""
-        zombies = []
+        through its Popen (poll), so that object still learns how it ended. Confined, the
+        worker is its sandbox's subreaper (every orphan becomes its child): the number of
+        children still alive is the number of other processes in the sandbox."""
+        zombies, alive = [], 0
         for children in os.listdir("/proc/self/task"):
             try:
                 with open(f"/proc/self/task/{children}/children", encoding="ascii") as handle:
@@ -431,8 +458,10 @@ class Worker:
                     continue
                 if state == b"Z":
                     zombies.append(pid)
+                else:
+                    alive += 1
         if not zombies:
-            return
+            return alive
         tracked = {getattr(o, "pid", None): o for o in gc.get_objects()
                    if type(o).__name__ == "Popen" and getattr(o, "returncode", 0) is None}
         for pid in zombies:
@@ -443,20 +472,13 @@ class Worker:
                     os.waitpid(pid, os.WNOHANG)
             except (ChildProcessError, OSError, ValueError):
                 pass
+        return alive
 
     def _unhealthy(self, error):
-        """Why ordinary code could not run in the next step, or "" (confined only): the
-        scratch folder is full, no thread can start, or (after a MemoryError) memory is
-        used up. The host then restarts the sandbox and tells the agent."""
-        if not self.confined:
-            return ""
-        try:
-            fs = os.statvfs(".")
-            if fs.f_bavail * fs.f_frsize < _MIN_FREE_SCRATCH:
-                return "the working directory was full"
-        except OSError:
-            pass
-        if error is None:
+        """Why ordinary code could not run in the next step, or "" (confined only): no
+        thread can start, or (after a MemoryError) memory is used up. The host then
+        restarts the sandbox and tells the agent."""
+        if not self.confined or error is None:
             return ""
         if isinstance(error, MemoryError):
             try:
@@ -469,10 +491,10 @@ class Worker:
 
     def execute(self, request):
         code = request["code"]
-        self._reap_zombies()  # those that died since the last step
-        # What an earlier step left running (a fork loop in the background) must not keep
-        # this step from starting threads.
-        others = self._others_running() if self.confined else 0
+        # Those that died since the last step; and what an earlier step left running (a
+        # fork loop in the background) must not keep this step from starting threads.
+        others = self._reap_zombies()
+        others = others if self.confined else 0
         # Half the limit or more: a fork loop still running (it may not have hit the limit yet).
         stopped = (self._stop_others("processes left running filled half the sandbox's process limit")
                    if others >= self.nproc // 2
@@ -493,7 +515,7 @@ class Worker:
         self._reap_zombies()
         self._redirect()
         text, hidden = self._take_output()
-        text += stopped
+        text += stopped + self._free_full_scratch()
         reply = {"error": error is not None, "completed": self.completed, "answer": self.answer,
                  "calls": self.calls}
         if error is not None:
@@ -568,6 +590,17 @@ def _drop_privileges(uid):
     os.setuid(uid)
 
 
+def _become_subreaper():
+    """Orphans of the agent's processes become the worker's children (not bubblewrap's
+    init's): it then sees and collects every process of its sandbox among its children."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
 def main():
     config = json.loads(sys.argv[1])
     _set_limit(resource.RLIMIT_AS, config["memory_mb"] * 1024 * 1024)
@@ -578,6 +611,8 @@ def main():
             _set_limit(which, config[key])
     if config.get("uid") is not None:
         _drop_privileges(config["uid"])
+    if config.get("confined"):
+        _become_subreaper()
     # Confined: a uid of its own (or bubblewrap's user namespace) in its own pid namespace,
     # so "every process this uid may signal" is the sandbox's own processes.
     Worker(config["memory_mb"], config["max_chars"], confined=bool(config.get("confined")),

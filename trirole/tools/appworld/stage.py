@@ -42,8 +42,22 @@ def _record_path(url: str) -> Path:
     return home_subdir(_STAGES) / f"server-{_port_of(url)}.json"
 
 
+def _prune() -> None:
+    """Delete the stages of servers that died without stopping (a killed evaluation)."""
+    for record in home_subdir(_STAGES).glob("server-*.json"):
+        try:
+            found = json.loads(record.read_text())
+            os.kill(int(found["pid"]), 0)
+        except ProcessLookupError:
+            record.unlink(missing_ok=True)
+            shutil.rmtree(found.get("stage", ""), ignore_errors=True)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+
+
 def new_stage(port: int, uid: int | None) -> Path:
     """A fresh, empty stage for the server on `port` (its ``experiments/`` owned by `uid`)."""
+    _prune()
     stage = home_subdir(_STAGES) / f"{port}-{secrets.token_hex(4)}"
     (stage / "data").mkdir(parents=True)
     (stage / "experiments" / "outputs").mkdir(parents=True)
