@@ -353,3 +353,25 @@ async def test_python_checker_runs_where_no_agent_code_ran():
         assert not solved["error"], solved["output"]
         verdict = await box.evaluate()
         assert verdict.success is True, verdict.failed
+
+
+@pytest.mark.appworld
+async def test_appworld_server_starts_no_task_its_stage_does_not_hold(appworld_server):
+    """A client other than trirole (or agent code reaching the server on loopback) cannot
+    make the server load another task, its ground truth, or anything of the data root."""
+    from trirole.tools.appworld import AppWorldEnvironment, AppWorldServerError, list_tasks
+    from trirole.tools.appworld.client import AppWorldClient
+
+    other = next(t for t in list_tasks("dev", root=appworld_server.root) if t != appworld_server.task_id)
+    env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root))
+    foreign = AppWorldClient(appworld_server.url)
+    try:
+        await env.reset({"instruction": "", "task_id": appworld_server.task_id})
+        await env.execute("kept = 'still here'")
+        for task_id in (other, appworld_server.task_id):
+            with pytest.raises(AppWorldServerError, match="HTTP 500"):
+                await foreign.initialize(task_id, experiment_name="trirole-test-foreign", load_ground_truth=True)
+        assert (await env.execute("print(kept)"))["output"].strip() == "still here"
+    finally:
+        await foreign.aclose()
+        await env.close()
