@@ -200,14 +200,22 @@ def collect_outputs(stage: str | os.PathLike, root: str | os.PathLike, experimen
 
 
 def clear_outputs(stage: str | os.PathLike) -> None:
-    """Remove every output in the stage (of earlier episodes, or junk the agent wrote)."""
-    outputs = Path(stage) / "experiments" / "outputs"
-    if outputs.is_dir():
-        for child in outputs.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child, ignore_errors=True)
+    """Remove every output in the stage (of earlier episodes, or what agent code wrote).
+
+    Everything under ``experiments/`` is the server's uid's to change (agent code could
+    put a link to any folder in place of ``outputs``), so each entry is looked at without
+    following links: a link is unlinked, a folder removed by `shutil.rmtree`, which never
+    follows links (and refuses one put in its place meanwhile)."""
+    experiments = Path(stage) / "experiments"
+    for name in os.listdir(experiments):
+        path = experiments / name
+        try:
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                shutil.rmtree(path)
             else:
-                child.unlink(missing_ok=True)
+                path.unlink()
+        except OSError:
+            continue
 
 
 # -- processes agent code left behind -------------------------------------------------------------
