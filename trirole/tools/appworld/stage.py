@@ -218,6 +218,15 @@ def clear_outputs(stage: str | os.PathLike) -> None:
             continue
 
 
+def live_stage(record: dict[str, Any], server: int | None) -> Path:
+    """The stage as the confined server (host pid `server`) sees it: its ``experiments/``
+    is a tmpfs of the sandbox's own, reached through ``/proc/<pid>/root``; unconfined
+    (no uid of its own), the host folder itself."""
+    if record.get("uid") is None or server is None:
+        return Path(record["stage"])
+    return Path(f"/proc/{server}/root{record['stage']}")
+
+
 # -- processes agent code left behind -------------------------------------------------------------
 def server_pid(bwrap_pid: int, uid: int | None) -> int | None:
     """The host pid of the server bubblewrap (`bwrap_pid`) confines: its first process
