@@ -199,7 +199,10 @@ def collect_outputs(stage: str | os.PathLike, root: str | os.PathLike, experimen
     return target
 
 
-def clear_outputs(stage: str | os.PathLike) -> None:
+_APPWORLD_FOLDERS = ("dbs", "logs", "misc", "version", "checkpoints")
+
+
+def clear_outputs(stage: str | os.PathLike, keep: tuple[str, str, int | None] | None = None) -> None:
     """Remove every output in the stage (of earlier episodes, or what agent code wrote).
 
     Everything under ``experiments/`` is the server's uid's to change (agent code could
@@ -216,6 +219,14 @@ def clear_outputs(stage: str | os.PathLike) -> None:
                 path.unlink()
         except OSError:
             continue
+    if keep is not None:  # the running episode's folders, empty, for AppWorld to save into again
+        experiment, task_id, uid = keep
+        task = experiments / "outputs" / Path(experiment) / "tasks" / task_id
+        for folder in _APPWORLD_FOLDERS:
+            (task / folder).mkdir(parents=True, exist_ok=True)
+        if uid is not None:
+            for path in [experiments / "outputs", *(experiments / "outputs").rglob("*")]:
+                os.chown(path, uid, uid, follow_symlinks=False)
 
 
 def live_stage(record: dict[str, Any], server: int | None) -> Path:
