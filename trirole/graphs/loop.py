@@ -4,7 +4,7 @@ swappable by name, one state schema, runs that own their environment episode
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -14,6 +14,7 @@ from langgraph.types import Checkpointer
 
 from trirole.backend import TokenCounter
 from trirole.graphs.routing import make_routes, unless_over
+from trirole.graphs.sync import iterate_in_thread
 from trirole.nodes.agent import make_agent_node
 from trirole.nodes.corrector import make_corrector_node
 from trirole.nodes.review import make_review_node
@@ -64,7 +65,9 @@ class TriroleGraph(CompiledStateGraph):
     no sandbox or AppWorld episode outlives its run. A run without a recursion limit of
     its own (LangGraph's default) gets `recursion_limit` of its settings.
 
-    Only the async entry points: every trirole node is async.
+    Every entry point works: ``invoke``, ``stream`` and ``batch`` run the same
+    ``astream`` as their async forms, in a private event loop (`trirole.graphs.sync`),
+    since every trirole node is async.
     """
 
     defaults: TriroleSettings | None = None
@@ -82,6 +85,10 @@ class TriroleGraph(CompiledStateGraph):
         async with Episode() as episode:
             async for part in super().astream(input, episode.bind(config), context=context, **kwargs):
                 yield part
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        # LangGraph's `invoke` (and Runnable's `batch`, through it) streams through here.
+        return iterate_in_thread(lambda: self.astream(input, config, **kwargs))
 
 
 def compile_graph(graph: StateGraph, resources: Resources, *, checkpointer: Checkpointer, name: str,

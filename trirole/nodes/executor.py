@@ -15,6 +15,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from trirole.artifacts import extract_artifacts, format_artifacts, is_secret
+from trirole.nodes.chat import final_message, task_from_messages
 from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
@@ -99,10 +100,17 @@ async def start_episode(resources: Resources, state: TriroleState, settings: Tri
 
 def make_setup_node(resources: Resources, *, with_info: Callable[[EnvironmentInfo], dict] | None = None):
     """Resets a fresh environment to the task and records what it tells the agent
-    (plus ``with_info(info)``, for a graph that keeps more of it)."""
+    (plus ``with_info(info)``, for a graph that keeps more of it). A chat input (no
+    ``task``, only ``messages``) becomes the task here (`trirole.nodes.chat`); the
+    messages the run starts with are never the agent's own turns (``summarized_upto``)."""
 
     async def setup(state: TriroleState, config: RunnableConfig) -> dict:
-        update, info = await start_episode(resources, state, resources.settings(config), episode_of(config))
+        task = state.get("task") or task_from_messages(state.get("messages") or [])
+        update, info = await start_episode(resources, {**state, "task": task}, resources.settings(config),
+                                           episode_of(config))
+        update.setdefault("task", task)
+        if state.get("messages"):
+            update["summarized_upto"] = len(state["messages"])
         if info is not None and with_info is not None:
             update.update(with_info(info))
         return update
@@ -116,7 +124,8 @@ def out_of_steps(state: TriroleState, settings: TriroleSettings) -> str:
 
 
 def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState, TriroleSettings], str] = out_of_steps):
-    """Decides the final status and asks the environment for its verdict. The episode
+    """Decides the final status, asks the environment for its verdict and adds the
+    final answer as an AI message to ``messages`` (`trirole.nodes.chat`). The episode
     is closed by its owner (`Episode`), not here: a run cut off before this node
     closes it just the same.
 
@@ -141,6 +150,7 @@ def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState
             except EnvironmentError_ as exc:  # no verdict: an infrastructure error, not the agent's failure
                 update.update(status="env_error", status_reason=f"the environment failed to evaluate: {exc}")
         final = {**state, **update}
+        update["messages"] = [final_message(final)]  # the answer, for chat apps and Studio's chat view
         await adispatch_custom_event(FINAL_EVENT, {
             "status": final.get("status"), "status_reason": final.get("status_reason"),
             "answer": final.get("answer"), "evaluation": final.get("evaluation"),
