@@ -24,8 +24,9 @@ class ScriptedOpenAIServer:
     """``with ScriptedOpenAIServer(responder) as server: server.base_url``."""
 
     def __init__(self, responder: Responder, *, model: str = "scripted-model", latency_s: float = 0.0,
-                 tokenize: bool = True, metrics: bool = False) -> None:
+                 tokenize: bool = True, metrics: bool = False, max_model_len: int | None = None) -> None:
         self.responder, self.model, self.latency_s, self.tokenize = responder, model, latency_s, tokenize
+        self.max_model_len = max_model_len  # refuse longer requests as vLLM does (HTTP 400)
         self.metrics = metrics
         self.counters = {"prompt_tokens": 0, "generation_tokens": 0, "prefix_cache_queries": 0,
                          "prefix_cache_hits": 0}
@@ -74,6 +75,14 @@ class ScriptedOpenAIServer:
                                                    "type": "NotFoundError", "code": 404}})
                         return
                     outer.requests.append(body)
+                    asked = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+                    reply_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+                    if outer.max_model_len is not None and asked + reply_tokens > outer.max_model_len:
+                        self._send(400, {"error": {"type": "BadRequestError", "code": 400, "message": (
+                            f"This model's maximum context length is {outer.max_model_len} tokens. However, you "
+                            f"requested {asked + reply_tokens} tokens ({asked} in the messages, {reply_tokens} in "
+                            "the completion). Please reduce the length of the messages or completion.")}})
+                        return
                     if outer.latency_s:
                         time.sleep(outer.latency_s)
                     text = outer.responder(body["messages"])

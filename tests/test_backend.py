@@ -45,6 +45,26 @@ async def test_a_run_with_a_wrong_model_name_ends_with_a_clear_reason():
     assert out["status"] == "model_error" and "'typo' was not found" in out["status_reason"]
 
 
+async def test_a_prompt_over_the_servers_context_ends_context_overflow_naming_the_python_setting():
+    # The run's budget (max_context_tokens) is larger than the server's context: the server
+    # refuses the prompt (HTTP 400, as vLLM does), and the Python caller is told which setting to change.
+    with ScriptedOpenAIServer(lambda m: code("complete_task()"), model="m", max_model_len=300) as server:
+        graph = build_scaffold_graph(environment=ScriptedEnvironment(reference="docs " * 400), settings={
+            "base_url": server.base_url, "model": "m", "max_retries": 0, "max_context_tokens": 12288})
+        out = graph.invoke({"task": {"instruction": "x"}})
+    assert out["status"] == "context_overflow", out["status_reason"]
+    reason = out["status_reason"]
+    assert "max_context_tokens=12288" in reason and "the setting `max_context_tokens`" in reason
+    assert "to at most 300" in reason and "--max-context-tokens" not in reason
+
+
+def test_the_command_line_names_its_flags_where_python_callers_read_settings():
+    from trirole.cli import flag_names
+
+    said = "set the setting `max_context_tokens` to at most 300; point the setting `base_url` at it"
+    assert flag_names(said) == "set `--max-context-tokens` to at most 300; point `--base-url` at it"
+
+
 async def test_a_run_through_an_openai_compatible_server_uses_its_usage_and_tokenize():
     with ScriptedOpenAIServer(lambda m: code("complete_task('done')"), model="m") as server:
         graph = build_scaffold_graph(environment=ScriptedEnvironment(), settings={"base_url": server.base_url,

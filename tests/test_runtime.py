@@ -238,7 +238,19 @@ async def test_the_scaffold_transcript_shows_the_corrector_and_summarizer():
     env = ScriptedEnvironment(lambda c, i: {"output": "boom", "error": True, "error_type": "KeyError",
                                             "error_message": "x"} if "bad" in c else ok())
     text = await transcript(build_scaffold_graph(models=models, environment=env))
-    assert "· corrector revised the code:" in text and "FIXED_BY_CORRECTOR()" in text
+    assert "· corrector reviewed the code:" in text and "FIXED_BY_CORRECTOR()" in text
+    assert "· the corrector's revision runs instead of the agent's code" in text
+
+
+async def test_the_transcript_says_when_the_corrector_changed_nothing():
+    models = {"agent": replies(code("bad()"), code("bad()"), code("complete_task()")),
+              "corrector": replies("The code looks right to me.", code("complete_task()")), "summarizer": replies()}
+    env = ScriptedEnvironment(lambda c, i: {"output": "boom", "error": True, "error_type": "KeyError",
+                                            "error_message": "x"} if "bad" in c else ok())
+    text = await transcript(build_scaffold_graph(models=models, environment=env))
+    assert "· corrector reviewed the code:" in text and "The code looks right to me." in text
+    assert "· the corrector changed nothing (no code, or the same code): the agent's code runs" in text
+    assert "revision runs instead" not in text
 
 
 async def test_a_multi_agent_thread_pauses_and_resumes_in_another_graph_instance():

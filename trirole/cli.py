@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import typing
 from dataclasses import fields, replace
@@ -70,6 +71,13 @@ def _settings_fields() -> list[tuple[str, str, Any, dict]]:
 
 
 _FLAGS = {name: flag for name, flag, _, _ in _settings_fields()}
+_SETTING_MENTION = re.compile(r"the setting `(\w+)`")
+
+
+def flag_names(text: str) -> str:
+    """`text` in the command line's words: trirole's messages name a setting as ``the
+    setting `max_context_tokens```, which a command-line user sets as ``--max-context-tokens``."""
+    return _SETTING_MENTION.sub(lambda m: f"`{_FLAGS[m.group(1)]}`" if m.group(1) in _FLAGS else m.group(0), text)
 # Settings whose text needs more than their type to parse (a one-line error when it fails).
 _PARSERS: dict[str, Callable[[str], Any]] = {"base_url": base_url_argument}
 
@@ -214,7 +222,8 @@ def _add_env(sub: Any) -> None:
 
     def env_command(name: str, handler: Callable, help: str) -> argparse.ArgumentParser:
         parser = _command(commands, name, handler, help=help)
-        parser.add_argument("name", choices=ENVIRONMENTS, help="the environment")
+        parser.add_argument("name", nargs="?", choices=ENVIRONMENTS, default=ENVIRONMENTS[0],
+                            help=f"the environment (default {ENVIRONMENTS[0]}, the only one with a server)")
         return parser
 
     env_command("install", env.install_command, "install AppWorld in its own venv (about 1 min, needs PyPI)")
@@ -247,7 +256,7 @@ def _run(args: argparse.Namespace) -> int:
     from trirole.evals.oracle import ORACLE, OracleChatModel, OracleError
     from trirole.graphs import PARADIGMS
     from trirole.trace import JsonlTrace
-    from trirole.transcript import print_run
+    from trirole.transcript import TranscriptPrinter, print_run
 
     if args.env == "appworld":
         if not args.task:
@@ -272,7 +281,7 @@ def _run(args: argparse.Namespace) -> int:
         check_endpoint(settings.base_url, settings.model)
     graph = PARADIGMS[args.paradigm](settings=settings, **options)
     callbacks = [JsonlTrace(Path(args.trace))] if args.trace else []
-    final = asyncio.run(print_run(graph, {"task": task},
+    final = asyncio.run(print_run(graph, {"task": task}, printer=TranscriptPrinter(reword=flag_names),
                                   config={"callbacks": callbacks, "recursion_limit": recursion_limit(settings)}))
     return 0 if final.get("status") == "completed" else 1
 

@@ -26,7 +26,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import get_runtime
 
-from trirole.backend import HeuristicTokenCounter, ServerTokenCounter, TokenCounter, describe_model_error, make_chat_model
+from trirole.backend import (HeuristicTokenCounter, ServerTokenCounter, TokenCounter, context_overflow_reason,
+                             describe_model_error, make_chat_model)
 from trirole.nodes.context import ContextOverflow
 from trirole.prompts import Prompts
 from trirole.settings import ROLES, RoleEndpoint, TriroleSettings, resolve_settings
@@ -222,8 +223,9 @@ Node = Callable[[Any, RunnableConfig], Awaitable[Any]]
 
 
 def calls_role(resources: Resources, role: str) -> Callable[[Node], Node]:
-    """Decorate a node that calls `role`'s model: a prompt that cannot fit the budget
-    ends the run as ``context_overflow``, an endpoint failure as ``model_error``, each
+    """Decorate a node that calls `role`'s model: a prompt that cannot fit the budget (or
+    that the server refuses as longer than its context) ends the run as
+    ``context_overflow``, an endpoint failure as ``model_error``, each
     with the reason; every other exception propagates (a wrong prompt placeholder, a
     bug in a node)."""
 
@@ -235,8 +237,12 @@ def calls_role(resources: Resources, role: str) -> Callable[[Node], Node]:
             except ContextOverflow as exc:
                 return {"status": "context_overflow", "status_reason": str(exc)}
             except MODEL_ERRORS as exc:
-                reason = describe_model_error(exc, resources.endpoint(resources.settings(config), role))
-                return {"status": "model_error", "status_reason": reason}
+                settings = resources.settings(config)
+                endpoint = resources.endpoint(settings, role)
+                overflow = context_overflow_reason(exc, endpoint, settings)
+                if overflow is not None:  # the server's context is smaller than the run's budget
+                    return {"status": "context_overflow", "status_reason": overflow}
+                return {"status": "model_error", "status_reason": describe_model_error(exc, endpoint)}
 
         return guarded
 
