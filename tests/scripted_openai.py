@@ -18,14 +18,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 Responder = Callable[[list[dict]], str]
+RequestResponder = Callable[[dict], "str | dict"]
+"""Gets the whole request body (``messages``, ``tools``, ...); returns the reply text, or
+the assistant message itself (e.g. with ``tool_calls``, each ``{"name", "arguments"}``)."""
 
 
 class ScriptedOpenAIServer:
     """``with ScriptedOpenAIServer(responder) as server: server.base_url``."""
 
     def __init__(self, responder: Responder, *, model: str = "scripted-model", latency_s: float = 0.0,
-                 tokenize: bool = True, metrics: bool = False, max_model_len: int | None = None) -> None:
+                 tokenize: bool = True, metrics: bool = False, max_model_len: int | None = None,
+                 request_responder: RequestResponder | None = None) -> None:
         self.responder, self.model, self.latency_s, self.tokenize = responder, model, latency_s, tokenize
+        self.request_responder = request_responder  # wins over `responder` when given
         self.max_model_len = max_model_len  # refuse longer requests as vLLM does (HTTP 400)
         self.metrics = metrics
         self.counters = {"prompt_tokens": 0, "generation_tokens": 0, "prefix_cache_queries": 0,
@@ -85,7 +90,12 @@ class ScriptedOpenAIServer:
                         return
                     if outer.latency_s:
                         time.sleep(outer.latency_s)
-                    text = outer.responder(body["messages"])
+                    reply = outer.request_responder(body) if outer.request_responder else outer.responder(body["messages"])
+                    message = reply if isinstance(reply, dict) else {"content": reply}
+                    text = message.get("content") or ""
+                    calls = [{"id": f"call_{len(outer.requests)}_{i}", "type": "function",
+                              "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+                             for i, c in enumerate(message.get("tool_calls") or [])]
                     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
                     cached = outer.count(body["messages"], len(text.split()))
                     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
@@ -94,8 +104,9 @@ class ScriptedOpenAIServer:
                         usage["prompt_tokens_details"] = {"cached_tokens": cached}
                     self._send(200, {
                         "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": outer.model,
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                     "finish_reason": "stop"}],
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text or None if calls
+                                                             else text, **({"tool_calls": calls} if calls else {})},
+                                     "finish_reason": "tool_calls" if calls else "stop"}],
                         "usage": usage})
                 else:
                     self._send(404, {"error": {"message": "not found"}})
