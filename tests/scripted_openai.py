@@ -12,6 +12,7 @@ path use the real vLLM server (fixtures_server.py).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +52,28 @@ class ScriptedOpenAIServer:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, text: str, calls: list[dict], usage: dict | None) -> None:
+                """The reply as server-sent events, a word per chunk (``"stream": true``)."""
+                def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
+                    data = {"id": "cmpl-1", "object": "chat.completion.chunk", "created": int(time.time()),
+                            "model": outer.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                            **extra}
+                    return f"data: {json.dumps(data)}\n\n".encode()
+
+                parts = [chunk({"role": "assistant", "content": ""})]
+                parts += [chunk({"content": word}) for word in re.findall(r"\S+\s*|\s+", text)]
+                parts += [chunk({"tool_calls": [{**call, "index": i}]}) for i, call in enumerate(calls)]
+                parts.append(chunk({}, "tool_calls" if calls else "stop"))
+                if usage is not None:
+                    parts.append(f"data: {json.dumps({'id': 'cmpl-1', 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage, 'model': outer.model})}\n\n".encode())
+                parts.append(b"data: [DONE]\n\n")
+                data = b"".join(parts)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -102,6 +125,10 @@ class ScriptedOpenAIServer:
                              "total_tokens": prompt_tokens + len(text.split())}
                     if outer.metrics:  # as vLLM with --enable-prompt-tokens-details
                         usage["prompt_tokens_details"] = {"cached_tokens": cached}
+                    if body.get("stream"):
+                        self._stream(text, calls, usage if (body.get("stream_options") or {}).get("include_usage")
+                                     else None)
+                        return
                     self._send(200, {
                         "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": outer.model,
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text or None if calls
