@@ -174,3 +174,13 @@ class AnsweringEnvironment(ScriptedEnvironment):
             result["answer"] = int(code_text.split("complete_task(")[1].split(")")[0])
         return result
 
+
+
+def test_a_copy_of_a_graph_keeps_the_builders_settings():
+    # `with_config` and the LangGraph API server (langgraph dev) run copies of a compiled graph.
+    env = ScriptedEnvironment()
+    graph = PARADIGMS["react"](model=replies(code("complete_task(1)"), code("complete_task(1)")),
+                               environment=env, settings={"max_steps": 1, "env": "python"})
+    copied = graph.with_config({"tags": ["copied"]})
+    assert copied.defaults == graph.defaults
+    assert copied.invoke(TASK, context={"max_completion_tokens": 64})["status"] == "completed"

@@ -26,9 +26,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from trirole.endpoints import base_url_argument
 from trirole.errors import TriroleError
-from trirole.settings import PRESETS, TriroleSettings, recursion_limit
+from trirole.settings import PRESETS, TriroleSettings, normalize_base_url, recursion_limit
 
 ENVIRONMENTS = ("appworld",)
 
@@ -60,6 +59,14 @@ def _at_least(minimum: float, kind: Callable[[str], Any] = int) -> Callable[[str
         return value
 
     return parse
+
+
+def base_url_argument(text: str) -> str:
+    """argparse ``type`` of ``--base-url``: the normalized list, or argparse's one-line error."""
+    try:
+        return normalize_base_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- run settings, generated from TriroleSettings --------------------------------------------
@@ -177,6 +184,9 @@ def _add_eval(sub: Any) -> None:
     ev.add_argument("--limit", type=_at_least(1), help="only the first K tasks")
     ev.add_argument("--task-timeout", type=_at_least(1, float), default=900.0,
                     help="wall-clock seconds per pair before it is recorded as timeout (default 900)")
+    ev.add_argument("--extend", action="store_true",
+                    help="add pairs (paradigms, tasks, repeats) to the evaluation the --out folder holds; its "
+                         "configuration (dataset, settings, limits) must be the folder's")
     ev.add_argument("--retry-errors", action="store_true",
                     help="also rerun the pairs recorded as infrastructure errors (environment or endpoint "
                          "failed, timeout); their new record replaces the old")

@@ -22,6 +22,10 @@ class DatasetError(TriroleError, ValueError):
     """An unknown or unreadable dataset; the message lists what is known."""
 
 
+class UnknownDataset(DatasetError):
+    """No dataset has this name (a usage error: the command line exits 2)."""
+
+
 @dataclass(frozen=True)
 class EvalTask:
     """One task of a dataset.
@@ -102,7 +106,7 @@ def load_dataset(name: str, *, appworld_root: str | None = None) -> Dataset:
     path = Path(name).expanduser()
     if path.suffix in (".json", ".jsonl"):
         if not path.is_file():
-            raise DatasetError(f"no task file {path}; give an existing .json/.jsonl python task file")
+            raise UnknownDataset(f"no task file {path}; give an existing .json/.jsonl python task file")
         return _python_dataset(name, path)
     if name in APPWORLD_SPLITS:
         return _appworld_dataset(name, appworld_root)
@@ -110,7 +114,7 @@ def load_dataset(name: str, *, appworld_root: str | None = None) -> Dataset:
     if name in other_splits:
         return _appworld_dataset(name, appworld_root)
     known = ", ".join(known_names() + sorted(set(other_splits) - set(APPWORLD_SPLITS)))
-    raise DatasetError(f"unknown dataset {name!r}; known: {known}, or a path to a .json/.jsonl python task file")
+    raise UnknownDataset(f"unknown dataset {name!r}; known: {known}, or a path to a .json/.jsonl python task file")
 
 
 def _other_appworld_splits(root: str | None) -> list[str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from trirole.state import ExecutionResult, TaskSpec
-from trirole.tools.base import EnvironmentError_, EnvironmentInfo, Evaluation
+from trirole.tools.base import EnvironmentFailure, EnvironmentInfo, Evaluation
 from trirole.tools.isolation import SCRATCH, check_isolation, python_worker_command, sandbox_uid
 from trirole.tools.python_tasks import load_python_tasks, validate_python_tasks
 
@@ -233,7 +233,7 @@ class PythonSandbox:
 
     async def _start_worker(self) -> None:
         if self._workdir is None:  # closed while a call was in flight
-            raise EnvironmentError_("the python sandbox was closed; call reset(task) to start a new episode")
+            raise EnvironmentFailure("the python sandbox was closed; call reset(task) to start a new episode")
         # Off the event loop: the uid comes from /proc's id maps (read once per process).
         uid = await asyncio.to_thread(sandbox_uid) if self.isolation == "bwrap" else None
         config = json.dumps({"memory_mb": self.memory_limit_mb, "max_chars": self.max_observation_chars,
@@ -257,11 +257,11 @@ class PythonSandbox:
                 stderr=asyncio.subprocess.PIPE, cwd=self._workdir, env=env, start_new_session=True, limit=_LINE_LIMIT,
             )
         except OSError as exc:
-            raise EnvironmentError_(f"cannot start the python sandbox ({command[0]!r}): {exc}") from exc
+            raise EnvironmentFailure(f"cannot start the python sandbox ({command[0]!r}): {exc}") from exc
         proc = self._proc
         try:
             await self._roundtrip({"op": "init", "context": self._context, "files": self._files}, _START_TIMEOUT_S)
-        except (TimeoutError, _WorkerDied, EnvironmentError_) as exc:
+        except (TimeoutError, _WorkerDied, EnvironmentFailure) as exc:
             await self._kill()
             stderr = await proc.stderr.read() if proc.stderr is not None else b""
             detail = stderr.decode("utf-8", "replace").strip()[-2000:] or str(exc) or type(exc).__name__
@@ -269,14 +269,14 @@ class PythonSandbox:
                 detail += (" (bubblewrap cannot set up its sandbox here, e.g. in a container without the "
                            "rights to create namespaces; allow them, or set isolation=\"process\" to run agent "
                            "code unconfined)")
-            raise EnvironmentError_(f"the python sandbox worker ({self.isolation}: {self.python} {_WORKER.name}) "
+            raise EnvironmentFailure(f"the python sandbox worker ({self.isolation}: {self.python} {_WORKER.name}) "
                                     f"did not start: {detail}") from None
 
     async def _ensure_worker(self) -> None:
         if self._context is None:
-            raise EnvironmentError_("the python sandbox has no episode; call reset(task) first")
+            raise EnvironmentFailure("the python sandbox has no episode; call reset(task) first")
         if self._workdir is None:
-            raise EnvironmentError_("the python sandbox is closed; call reset(task) to start a new episode")
+            raise EnvironmentFailure("the python sandbox is closed; call reset(task) to start a new episode")
         if self._proc is None:  # a cancelled call killed it mid-request
             await self._start_worker()
 
@@ -307,7 +307,7 @@ class PythonSandbox:
             raise _WorkerDied(_exit_description(await proc.wait()))
         reply = json.loads(line)
         if "internal_error" in reply:
-            raise EnvironmentError_(f"the python sandbox worker failed: {reply['internal_error']}")
+            raise EnvironmentFailure(f"the python sandbox worker failed: {reply['internal_error']}")
         return reply
 
     async def _kill(self) -> None:
