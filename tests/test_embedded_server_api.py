@@ -19,14 +19,30 @@ from trirole import build_scaffold_graph
 pytestmark = pytest.mark.server
 
 
-def test_the_middleware_example_runs_as_written_on_the_embedded_server(vllm_server, tmp_path):
-    if vllm_server.extra.get("embedded") and not vllm_server.extra.get("tool_call_parser"):
-        pytest.skip("the shared model-test server was started by an older trirole without tool calling; "
-                    "it stops when its last test session ends")
-    (block,) = [b for b in blocks("python") if b.heading.startswith("LangChain agents")]
+@pytest.fixture(scope="module")
+def tool_calling_server(vllm_server):
+    """The session's embedded server, or, when a session of an older trirole started that
+    one without tool calling, an embedded server of this module's own (stopped after it)."""
+    if vllm_server.extra.get("tool_call_parser"):
+        yield vllm_server
+        return
+    from trirole.serving import serve, stop_server
+
+    name = f"model-test-tools-{os.getpid()}"  # this process's own: no other session uses or stops it
+    record = serve(name=name, quiet=True)
+    try:
+        yield record
+    finally:
+        stop_server(name, pid=record.pid)
+
+
+def test_the_middleware_example_runs_as_written_on_the_embedded_server(tool_calling_server, tmp_path):
+    (block,) = [b for b in blocks("python") if b.heading.startswith("LangChain agents") and "run_python]" in b.code
+                and "ScriptedAgent" not in b.code]
     script = tmp_path / "middleware.py"
     script.write_text(block.code)
-    env = {**os.environ, "TRIROLE_BASE_URL": vllm_server.url, "TRIROLE_MODEL": vllm_server.extra["model"]}
+    env = {**os.environ, "TRIROLE_BASE_URL": tool_calling_server.url,
+           "TRIROLE_MODEL": tool_calling_server.extra["model"]}
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]  # no 400 "auto tool choice requires ..."
@@ -36,6 +52,18 @@ def test_the_middleware_example_runs_as_written_on_the_embedded_server(vllm_serv
     # answered in prose, and the script says that nothing ran.
     calls = int(out.split(" tool call(s)")[0].split()[-1])
     assert calls > 0 or "answered without calling run_python" in out, out
+
+
+def test_the_corrector_review_example_shows_the_embedded_models_review(vllm_server, tmp_path):
+    (block,) = [b for b in blocks("python") if "ScriptedAgent" in b.code]
+    script = tmp_path / "review.py"
+    script.write_text(block.code)
+    env = {**os.environ, "TRIROLE_BASE_URL": vllm_server.url, "TRIROLE_MODEL": vllm_server.extra["model"]}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "· corrector reviewed the code:" in done.stdout  # the real model's review, printed
+    assert done.stdout.count("--- tool result") == 2 and "SyntaxError" in done.stdout
 
 
 def test_a_prompt_over_the_servers_context_ends_context_overflow_for_a_python_caller(vllm_server):

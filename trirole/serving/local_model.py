@@ -422,6 +422,9 @@ def serve(
                 f"stop it first (trirole model stop) to serve it on port {port}"
             )
         say(f"reusing the running server {name!r} (pid {existing.pid}): {existing.url} model {running}")
+        if embedded and not existing.extra.get("tool_call_parser"):
+            say("  it was started without tool calling (an older trirole); for LangChain tool-calling agents, "
+                "restart it: trirole model stop && trirole model serve")
         existing.extra["reused"] = True
 
     def start() -> ServerRecord:
