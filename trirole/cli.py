@@ -208,8 +208,9 @@ def _add_model(sub: Any) -> None:
     commands = _group(sub, "model", help="serve the local model (embedded CPU default, or your vllm with a preset)")
     serve = _command(commands, "serve", model.serve_command, help="start the model server (or reuse the running one)",
                      description="Without --model: the embedded SmolLM2-135M-Instruct on vLLM's CPU build (first "
-                                 "run installs a venv, ~4 min / 3.5 GB, and builds the checkpoint). With --model / "
-                                 "--preset: your own `vllm serve` (GPU machines).")
+                                 "run installs a venv, ~4 min / 3.5 GB, and builds the checkpoint), serving tool "
+                                 "calls too (vLLM's pythonic parser). With --model / --preset: your own `vllm serve` "
+                                 "(GPU machines).")
     serve.add_argument("--model", help="Hugging Face model id or path for `vllm serve` "
                                        "(default: the embedded smollm2-135m-instruct)")
     serve.add_argument("--preset", choices=sorted(PRESETS), help="published vLLM settings: " + "; ".join(
