@@ -126,6 +126,23 @@ async def test_a_chat_input_gets_its_answer_as_an_ai_message_through_langgraph_s
     assert state["values"]["messages"][-1]["content"] == "391"  # what a chat view shows last
 
 
+async def test_the_next_chat_message_in_the_same_thread_is_a_new_task(studio):
+    # Studio's chat view sends each new message to the same thread.
+    from langgraph_sdk import get_client
+
+    client = get_client(url=studio)
+    thread = await client.threads.create()
+    for text in ("Compute 17 * 23 and call complete_task with the result.", "Once more, please."):
+        out = await client.runs.wait(thread["thread_id"], "scaffold", context={"max_steps": 3},
+                                     input={"messages": [{"role": "user", "content": text}]})
+        assert out["status"] == "completed", out["status_reason"]
+        assert out["task"]["instruction"] == text and out["counters"]["steps"] == 1
+        assert out["messages"][-1]["type"] == "ai" and out["messages"][-1]["content"] == "391"
+    assert out["task"]["context"]["conversation"] == [
+        {"role": "user", "content": "Compute 17 * 23 and call complete_task with the result."},
+        {"role": "assistant", "content": "391"}]
+
+
 def test_the_scaffold_runs_to_completion_over_rest(studio, scripted_model):
     thread_id = new_thread(studio)
     response = httpx.post(f"{studio}/threads/{thread_id}/runs/wait", timeout=600, json={

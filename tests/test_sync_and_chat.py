@@ -184,3 +184,39 @@ def test_a_copy_of_a_graph_keeps_the_builders_settings():
     copied = graph.with_config({"tags": ["copied"]})
     assert copied.defaults == graph.defaults
     assert copied.invoke(TASK, context={"max_completion_tokens": 64})["status"] == "completed"
+
+
+@pytest.mark.parametrize("paradigm", PARADIGM_NAMES)
+def test_the_next_chat_turn_in_a_thread_is_a_new_task_with_the_conversation_as_context(paradigm):
+    # What a chat app (or Studio's chat view) sends: the next human message on the same thread.
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    runs = Runs(paradigm)
+    graph = PARADIGMS[paradigm](model=replies(*SCRIPTS[paradigm] * 2), environment=runs.environment,
+                                checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": f"chat-{paradigm}"}}
+    first = graph.invoke({"messages": [{"role": "user", "content": "Add 17 and 25."}]}, config)
+    second = graph.invoke({"messages": [{"role": "user", "content": "Now the same again, please."}]}, config)
+    assert first["status"] == second["status"] == "completed", second["status_reason"]
+    assert second["task"]["instruction"] == "Now the same again, please."
+    assert second["task"]["context"]["conversation"] == [
+        {"role": "user", "content": "Add 17 and 25."},
+        {"role": "assistant", "content": first["messages"][-1].content}]
+    # The second task had its own budget and counts: nothing carried over from the first.
+    assert second["counters"] == first["counters"]
+    assert {role: u["calls"] for role, u in second["usage"].items()} == \
+        {role: u["calls"] for role, u in first["usage"].items()}
+    assert len(runs.environments) == 2 and all(env.closed for env in runs.environments)
+    assert second["messages"][-1].name == FINAL_ANSWER_NAME and len(second["messages"]) > len(first["messages"])
+
+
+def test_a_new_task_input_on_a_used_thread_replaces_the_task():
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    graph = PARADIGMS["react"](model=replies(*SCRIPTS["react"] * 2), environment=Runs("react").environment,
+                               checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "tasks"}}
+    graph.invoke(TASK, config)
+    again = graph.invoke({"task": {"instruction": "Another sum."}}, config)
+    assert again["task"]["instruction"] == "Another sum." and again["status"] == "completed"
+    assert again["counters"]["steps"] == 2  # not 4: the first task's steps are not this one's

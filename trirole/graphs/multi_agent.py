@@ -37,7 +37,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Checkpointer
+from langgraph.types import Checkpointer, Overwrite
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
 from trirole.backend import TokenCounter
@@ -412,7 +412,9 @@ def build_multi_agent_graph(
                                token_counter=token_counter, environment=environment, roles=ROLE_ENDPOINTS)
     built = {
         "setup": make_setup_node(resources, with_info=lambda info: {
-            "app_references": specialist_references(info.apps, info.reference)}),
+            "app_references": specialist_references(info.apps, info.reference)}, graph_new_run=lambda: {
+            "reports": Overwrite([]), "supervisor_messages": Overwrite([]), "plan": [], "subgoal_index": 0,
+            "final_attempts": 0}),
         "plan": make_plan_node(resources, max_subgoals=max_subgoals),
         "specialist": make_specialist_node(resources, specialist_steps=specialist_steps),
         "final": make_final_node(resources, max_subgoals=max_subgoals),

@@ -3,7 +3,8 @@
 In: besides ``{"task": {...}}`` a graph takes ``{"messages": [...]}`` (LangChain messages
 or their dicts); the last human message is the instruction and the earlier messages are
 the task's context (``context["conversation"]``). The agent sees them through its task
-message, never as turns of its own dialogue.
+message, never as turns of its own dialogue. A thread can go on: the next chat turn in it
+is a new task, the conversation so far its context (`run_task`).
 
 Out: every run ends with its final answer as an `AIMessage` at the end of ``messages``:
 the answer given to ``complete_task``, else what stopped the run; its
@@ -49,6 +50,28 @@ def task_from_messages(messages: Sequence[AnyMessage | dict | tuple | str]) -> T
     if earlier:
         task["context"] = {"conversation": earlier}
     return task
+
+
+def run_task(state: dict[str, Any]) -> TaskSpec:
+    """The task a run starts on `state`: the input's ``task``, else the chat's. On a thread
+    whose last run ended (a chat app's or Studio's next message in the same thread), human
+    messages after its final answer are a new chat turn: their last one is the new
+    instruction, and the conversation so far (earlier turns, the last task and its final
+    answer) is its context."""
+    messages = list(state.get("messages") or [])
+    task = state.get("task")
+    if not task:
+        return task_from_messages(messages)
+    if state.get("status") in (None, "running"):
+        return task  # a new thread (or a task input, which replaced `task`)
+    answers = [i for i, m in enumerate(messages) if isinstance(m, AIMessage) and m.name == FINAL_ANSWER_NAME]
+    turn = messages[answers[-1] + 1:] if answers else []
+    if not any(isinstance(m, HumanMessage) for m in turn):
+        return task  # a task input on a used thread: it replaced `task`
+    before = [*(task.get("context") or {}).get("conversation", []), {"role": "user", "content": task["instruction"]}]
+    if answers:
+        before.append({"role": "assistant", "content": _text(messages[answers[-1]])})
+    return task_from_messages([*before, *turn])
 
 
 def final_message(state: dict[str, Any]) -> AIMessage:
