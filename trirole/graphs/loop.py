@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Sequence
 
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
@@ -31,12 +33,47 @@ from trirole.state import TriroleInput, TriroleOutput, TriroleState
 NodeFactory = Callable[[Resources], Callable]
 
 
-def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChatModel] | None,
-                   settings: TriroleSettings | Mapping[str, Any] | None, prompts: Any,
-                   token_counter: TokenCounter | None, environment: EnvironmentSpec,
-                   roles: Mapping[str, str] | None = None) -> Resources:
-    """Validate the builder options and bundle them for the nodes. `roles`: the graph's
+class GraphOptions(TypedDict, total=False):
+    """The options every builder takes, keyword-only and checked at build time (a
+    builder adds its own: its ``name``, per-role ``models`` where it has several roles).
+
+    model: one chat model for every role (the paper's setting). Default: built per run
+        from the settings' OpenAI-compatible endpoint (a vLLM server).
+    settings: defaults for every run (`TriroleSettings` or a mapping of its fields); a run
+        overrides them with ``context={...}`` or ``configurable``.
+    prompts: template overrides by name, or a folder of ``NAME.md`` files.
+    token_counter: how prompts are measured against the budget. Default: each role's
+        server's ``/tokenize``; a heuristic for a role whose model is injected.
+    environment: an `Environment` instance, or a factory ``settings -> Environment``.
+        Default: ``make_environment(settings.env)``, one fresh episode per run.
+    nodes: replacements by node name; any LangGraph node callable.
+    checkpointer: e.g. ``InMemorySaver()`` or a SQLite saver, for interrupt/resume by
+        thread id.
+    debug: LangGraph's debug output.
+    """
+
+    model: BaseChatModel | None
+    settings: TriroleSettings | Mapping[str, Any] | None
+    prompts: Mapping[str, str] | str | None
+    token_counter: TokenCounter | None
+    environment: EnvironmentSpec
+    nodes: Mapping[str, Callable] | None
+    checkpointer: Checkpointer
+    debug: bool
+
+
+_RESOURCE_OPTIONS = ("model", "settings", "prompts", "token_counter", "environment")
+
+
+def make_resources(options: GraphOptions, *, models: Mapping[str, BaseChatModel] | None = None,
+                   roles: Mapping[str, str] | None = None, builder: str = "the builder") -> Resources:
+    """Validate a builder's options and bundle them for the nodes. `roles`: the graph's
     model roles and the settings role serving each (default: the scaffold's three)."""
+    unknown = set(options) - set(GraphOptions.__annotations__)
+    if unknown:
+        raise TypeError(f"{builder}() got unexpected keyword argument(s) {', '.join(sorted(unknown))}; "
+                        f"its options are {', '.join(GraphOptions.__annotations__)} (see trirole.graphs.GraphOptions)")
+    model, settings, prompts, token_counter, environment = (options.get(key) for key in _RESOURCE_OPTIONS)
     roles = dict(roles or {role: role for role in ROLES})
     if model is not None and not isinstance(model, BaseChatModel):
         raise TypeError(f"model must be a LangChain chat model (BaseChatModel), got {type(model).__name__}")
@@ -58,6 +95,11 @@ def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChat
         raise TypeError("settings must be a TriroleSettings or a mapping of its fields")
     return Resources(defaults=defaults, prompts=load_prompts(prompts), models=role_models,
                      token_counter=token_counter, environment=environment, roles=roles)
+
+
+def compile_options(options: GraphOptions) -> dict[str, Any]:
+    """The options `compile_graph` (and `assemble_loop`) take from a builder's."""
+    return {"checkpointer": options.get("checkpointer"), "debug": options.get("debug", False)}
 
 
 class TriroleGraph(CompiledStateGraph):
