@@ -25,7 +25,7 @@ def test_wrong_model_name_lists_the_served_models():
         assert check_endpoint(server.base_url, "served-one") == ["served-one"]
         with pytest.raises(ModelNotFound) as info:
             check_endpoint(server.base_url, "typo-model")
-    assert "typo-model" in str(info.value) and "--model served-one" in str(info.value)
+    assert "typo-model" in str(info.value) and "set the setting `model` to served-one" in str(info.value).lower()
 
 
 async def test_a_run_against_an_unreachable_endpoint_ends_with_a_clear_reason():

@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # a usage error found by the handler
         return exc.code if isinstance(exc.code, int) else 2
     except TriroleError as exc:
-        print(f"{args.command_parser.prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"{args.command_parser.prog}: error: {flag_names(' '.join(str(exc).split()))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("trirole: interrupted (rerun the same command to resume an evaluation)", file=sys.stderr)

@@ -30,7 +30,7 @@ def check_endpoint(base_url: str, model: str, *, timeout_s: float = 10.0) -> lis
     except httpx.HTTPError as exc:
         raise EndpointUnreachable(
             f"cannot reach the model endpoint {base_url} ({type(exc).__name__}: {exc}). "
-            "Start the local server with `trirole model serve`, or pass --base-url of a running "
+            "Start the local server with `trirole model serve`, or point the setting `base_url` at a running "
             "OpenAI-compatible server (vLLM: `vllm serve MODEL`)."
         ) from exc
     if response.status_code != 200:
@@ -42,7 +42,7 @@ def check_endpoint(base_url: str, model: str, *, timeout_s: float = 10.0) -> lis
     if model not in served:
         raise ModelNotFound(
             f"model {model!r} is not served at {base_url}; it serves {served}. "
-            f"Pass --model {served[0] if served else 'NAME'} (or set `model` in the settings)."
+            f"Set the setting `model` to {served[0] if served else 'a served name'}."
         )
     return served
 
