@@ -116,6 +116,12 @@ class TriroleGraph(CompiledStateGraph):
 
     defaults: TriroleSettings | None = None
 
+    def __init__(self, *, defaults: TriroleSettings | None = None, **kwargs: Any) -> None:
+        # LangGraph's `copy` (with_config, the LangGraph server's per-run copies) rebuilds
+        # the graph from its attributes: `defaults` must survive it.
+        super().__init__(**kwargs)
+        self.defaults = defaults
+
     def run_settings(self, config: RunnableConfig, context: Any) -> TriroleSettings:
         """The settings of a run called with `config` and `context`. Without a context of
         its own, a run inside another graph's node (a subgraph) has that run's context."""
