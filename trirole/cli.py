@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import typing
 from dataclasses import fields, replace
@@ -78,7 +79,12 @@ def _settings_fields() -> list[tuple[str, str, Any, dict]]:
 
 _FLAGS = {name: flag for name, flag, _, _ in _settings_fields()}
 # Settings whose text needs more than their type to parse (a one-line error when it fails).
-_PARSERS: dict[str, Callable[[str], Any]] = {"base_url": base_url_argument}
+def _tool_specs(text: str) -> tuple[str, ...]:
+    return tuple(spec.strip() for spec in text.split(",") if spec.strip())
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"base_url": base_url_argument, "tools": _tool_specs}
+_METAVARS = {"tools": "MODULE:ATTR"}
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +104,7 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
                                help=f"{cli['help']} (default {default})")
         else:
             group.add_argument(flag, dest=name, type=_PARSERS.get(name, kind), default=None,
-                               metavar=metavars.get(kind, "VALUE"),
+                               metavar=_METAVARS.get(name) or metavars.get(kind, "VALUE"),
                                help=cli["help"] if said else f"{cli['help']} (default {default})")
     groups["model"].add_argument("--preset", choices=sorted(PRESETS),
                                  help="the paper's Qwen3-8B settings (model, context window, thinking)")
@@ -314,8 +320,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if args.wants_settings:
         try:
             args.settings = settings_from_args(args)
-        except ValueError as exc:
-            args.command_parser.error(str(exc))
+            if args.settings.tools:  # importable and usable, before anything starts
+                from trirole.tools.user_tools import Toolbox, load_tools
+
+                sys.path.insert(0, os.getcwd())  # `--tools my_tools:TOOLS` finds ./my_tools.py, as `python -m` would
+                Toolbox(load_tools(args.settings.tools))
+        except (ValueError, TypeError) as exc:
+            args.command_parser.error(str(exc).replace("tools: ", "--tools: ", 1))
     return args
 
 

@@ -28,6 +28,7 @@ from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import (DEFAULT_RECURSION_LIMIT, ROLES, TriroleSettings, recursion_limit, resolve_settings,
                               settings_from_mapping)
 from trirole.state import TriroleInput, TriroleOutput, TriroleState
+from trirole.tools.user_tools import Toolbox, load_tools
 
 NodeFactory = Callable[[Resources], Callable]
 
@@ -45,6 +46,12 @@ class GraphOptions(TypedDict, total=False):
         server's ``/tokenize``; a heuristic for a role whose model is injected.
     environment: an `Environment` instance, or a factory ``settings -> Environment``.
         Default: ``make_environment(settings.env)``, one fresh episode per run.
+    tools: your own tools, called as Python functions from the agent's code: LangChain
+        tools, plain callables with type hints and a docstring, and ``MultiServerMCPClient``
+        objects whose servers each run starts and stops (`trirole.tools.user_tools`). They
+        run in this process, each call bridged out of the sandbox; their signatures and
+        docstrings are in the reference the agent and the corrector read. With the
+        ``python`` environment (not with ``environment=``). Added to the settings' ``tools``.
     nodes: replacements by node name; any LangGraph node callable.
     checkpointer: e.g. ``InMemorySaver()`` or a SQLite saver, for interrupt/resume by
         thread id.
@@ -56,6 +63,7 @@ class GraphOptions(TypedDict, total=False):
     prompts: Mapping[str, str] | str | None
     token_counter: TokenCounter | None
     environment: EnvironmentSpec
+    tools: Sequence[Any] | None
     nodes: Mapping[str, Callable] | None
     checkpointer: Checkpointer
     debug: bool
@@ -73,6 +81,7 @@ def make_resources(options: GraphOptions, *, models: Mapping[str, BaseChatModel]
         raise TypeError(f"{builder}() got unexpected keyword argument(s) {', '.join(sorted(unknown))}; "
                         f"its options are {', '.join(GraphOptions.__annotations__)} (see trirole.graphs.GraphOptions)")
     model, settings, prompts, token_counter, environment = (options.get(key) for key in _RESOURCE_OPTIONS)
+    tools = options.get("tools")
     roles = dict(roles or {role: role for role in ROLES})
     if model is not None and not isinstance(model, BaseChatModel):
         raise TypeError(f"model must be a LangChain chat model (BaseChatModel), got {type(model).__name__}")
@@ -92,8 +101,13 @@ def make_resources(options: GraphOptions, *, models: Mapping[str, BaseChatModel]
         defaults = settings_from_mapping(settings)
     else:
         raise TypeError("settings must be a TriroleSettings or a mapping of its fields")
+    toolbox = Toolbox([*(tools or []), *load_tools(defaults.tools)], timeout_s=None) \
+        if tools or defaults.tools else None
+    if toolbox and environment is not None:
+        raise ValueError("tools= gives your tools to the built-in python sandbox; with environment= of your own, "
+                         "give them to it yourself (trirole.tools.python_sandbox.PythonSandbox(tools=[...]))")
     return Resources(defaults=defaults, prompts=load_prompts(prompts), models=role_models,
-                     token_counter=token_counter, environment=environment, roles=roles)
+                     token_counter=token_counter, environment=environment, roles=roles, tools=toolbox)
 
 
 def compile_options(options: GraphOptions) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import json
 import operator
 import re
 from dataclasses import replace
-from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired
+from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage

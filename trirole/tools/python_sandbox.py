@@ -10,24 +10,45 @@ environment, no site-packages (standard library only) and limits on memory, CPU 
 processes, open files and file size. A refusal is an exception the agent reads; a step
 that runs too long, or a worker that dies, costs the agent its variables, never trirole
 its process.
+
+Functions (`trirole.tools.functions`, `trirole.calls`): ``host_functions`` are functions the
+agent's code calls by name that run in trirole's process (a user's tools: where their
+credentials and network are), each call a request over the worker's private JSON-lines
+channel, answered within the function's timeout, its failure raised in the agent's code as
+``ToolError``. ``setup_code`` runs in the agent's globals before any agent code of an
+episode (and again after a restart), e.g. to define a benchmark's functions inside the
+sandbox; ``bind_files`` makes host files or folders readable (read-only) at a path inside
+the sandbox for it, listed in ``__trirole_files__`` (sandbox path -> the path to open;
+with ``isolation="process"`` the host path, since there is no mount namespace). Setup code
+marks functions as recorded with ``__trirole_record__(fn, name=None)``; host functions are
+always recorded. Each execution's recorded calls come back in ``ExecutionResult["calls"]``.
+``tools`` are a user's own tools (`trirole.tools.user_tools`: LangChain tools, callables,
+MCP clients), offered as host functions; the MCP servers among them are started at each
+reset and stopped at the next reset or at close.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
 import sys
 import tempfile
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
 
 from trirole.state import ExecutionResult, TaskSpec
 from trirole.tools.base import EnvironmentFailure, EnvironmentInfo, Evaluation
-from trirole.tools.isolation import SCRATCH, check_isolation, python_worker_command, sandbox_uid
+from trirole.tools.functions import DEFAULT_TOOL_TIMEOUT_S, HostFunction, check_host_functions, functions_reference
+from trirole.tools.isolation import SCRATCH, WORKER_PATH, check_isolation, python_worker_command, sandbox_uid
 from trirole.tools.python_tasks import load_python_tasks, validate_python_tasks
+from trirole.tools.user_tools import Toolbox
+
+log = logging.getLogger(__name__)
 
 _WORKER = Path(__file__).with_name("_sandbox_worker.py")
 # -s -S: no site-packages (standard library only; trirole is not importable even when
@@ -44,6 +65,11 @@ _MAX_OPEN_FILES = 256
 # CPU seconds over a worker's life, in steps' worth: the wall-time limit stops one step,
 # this stops CPU burnt by children the agent leaves running between steps.
 _CPU_STEPS = 20
+# A host function's result crosses as one JSON line; past this it is refused with a clear error.
+_MAX_RESULT_CHARS = 16 * 1024 * 1024
+# Where bound files may not go: the interpreter's view, the kernel's, the scratch folder.
+_RESERVED_MOUNTS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/dev",
+                    SCRATCH, WORKER_PATH)
 
 
 class _WorkerDied(Exception):
@@ -55,7 +81,8 @@ class PythonSandbox:
 
     tasks: a ``.json``/``.jsonl`` task file or a list of task dicts (see
         `trirole.tools.python_tasks`); `reset` looks a task's ``task_id`` up in them.
-    step_timeout_s: wall time of one execution; past it the worker is killed and restarted.
+    step_timeout_s: wall time of one execution, not counting the time host functions take
+        (each call has its own timeout); past it the worker is killed and restarted.
     memory_limit_mb: the worker's address-space limit.
     max_observation_chars: an execution's output is clipped (head and tail) to this.
     python: the interpreter that runs the worker.
@@ -64,6 +91,14 @@ class PythonSandbox:
         network as trirole's user). Never downgraded silently.
     scratch_limit_mb: the size of the working directory (``bwrap``: a private tmpfs).
     bwrap: the bubblewrap executable (name on PATH or path).
+    host_functions: name -> `HostFunction` (or a sequence of them): functions the agent's
+        code calls that run in trirole's process; listed in the reference.
+    tool_timeout_s: the time limit of one host function call, unless the function sets its own.
+    setup_code: Python source (standard library only) run in the agent's globals at each
+        reset and restart, before any agent code; a failure fails the reset.
+    bind_files: sandbox path (absolute) -> host file or folder, readable inside the sandbox
+        (read-only; the worker runs as its own uid, so they must be world-readable).
+    tools: a user's tools (a `Toolbox` or the list it takes), offered like host functions.
     """
 
     name = "python"
@@ -71,7 +106,10 @@ class PythonSandbox:
     def __init__(self, *, tasks: str | Path | list[dict[str, Any]] | None = None, step_timeout_s: float = 30.0,
                  memory_limit_mb: int = 1024, max_observation_chars: int = 3000,
                  python: str = sys.executable, isolation: str = "bwrap", scratch_limit_mb: int = 256,
-                 bwrap: str = "bwrap") -> None:
+                 bwrap: str = "bwrap", host_functions: Mapping[str, HostFunction] | list[HostFunction] | None = None,
+                 tool_timeout_s: float = DEFAULT_TOOL_TIMEOUT_S, setup_code: str = "",
+                 bind_files: Mapping[str, str | Path] | None = None, tools: Toolbox | list[Any] | None = None
+                 ) -> None:
         if tasks is None:
             self._tasks = None
         elif isinstance(tasks, (str, Path)):
@@ -83,7 +121,17 @@ class PythonSandbox:
             raise ValueError(f"PythonSandbox needs step_timeout_s > 0, memory_limit_mb >= {_MIN_MEMORY_MB}, "
                              f"max_observation_chars >= 1 and scratch_limit_mb >= 1 (got {step_timeout_s}, "
                              f"{memory_limit_mb}, {max_observation_chars}, {scratch_limit_mb})")
+        if tool_timeout_s <= 0:
+            raise ValueError(f"PythonSandbox needs tool_timeout_s > 0 (got {tool_timeout_s})")
         self.isolation = check_isolation(isolation)
+        self._own_functions = check_host_functions(host_functions)
+        self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools or [])
+        self.host_functions = self._merged_functions(self.toolbox.functions)
+        self._tool_servers: contextlib.AsyncExitStack | None = None  # the episode's MCP servers
+        self.tool_timeout_s = float(tool_timeout_s)
+        self.setup_code = setup_code or ""
+        self.bind_files = _check_bind_files(bind_files)
+        self._bound: dict[str, Path] = {}  # bind_files resolved at reset
         self.scratch_limit_mb = int(scratch_limit_mb)
         self.bwrap = bwrap
         self.step_timeout_s = float(step_timeout_s)
@@ -123,6 +171,8 @@ class PythonSandbox:
             self._context, self._checker, self._files = context, checker, files
             self._completed, self._answer = False, None
             # Off the event loop: filesystem calls block it (and `langgraph dev` rejects them).
+            self._bound = await asyncio.to_thread(_resolved, self.bind_files)
+            await self._open_tools()
             self._workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="trirole-sandbox-")
             try:
                 await self._start_worker()
@@ -152,7 +202,8 @@ class PythonSandbox:
         if reply["completed"]:
             self._completed, self._answer = True, reply["answer"]
         result: ExecutionResult = {"code": code, "output": reply["output"], "error": reply["error"],
-                                   "task_completed": self._completed, "answer": self._answer}
+                                   "task_completed": self._completed, "answer": self._answer,
+                                   "calls": reply.get("calls") or []}
         if reply["error"]:
             result["error_type"], result["error_message"] = reply["error_type"], reply["error_message"]
         return result
@@ -187,6 +238,34 @@ class PythonSandbox:
     async def close(self) -> None:
         """Kill the worker and remove the working directory. Safe to call twice."""
         await self._shutdown()
+
+    # -- the user's tools -----------------------------------------------------------------
+    def _merged_functions(self, tools: Mapping[str, HostFunction]) -> dict[str, HostFunction]:
+        clash = set(tools) & set(self._own_functions)
+        if clash:
+            raise ValueError(f"tools and host_functions both define {sorted(clash)}; rename one")
+        return {**self._own_functions, **tools}
+
+    async def _open_tools(self) -> None:
+        """The episode's tools, its MCP servers started (stopped by `_close_tools`)."""
+        if not self.toolbox.clients:
+            return
+        stack = contextlib.AsyncExitStack()
+        try:
+            tools = await stack.enter_async_context(self.toolbox.open())
+            self.host_functions = self._merged_functions(tools)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._tool_servers = stack
+
+    async def _close_tools(self) -> None:
+        stack, self._tool_servers = self._tool_servers, None
+        if stack is not None:
+            try:
+                await stack.aclose()
+            except Exception:  # stopping a server must not mask how the episode ended
+                log.warning("stopping the episode's MCP servers failed", exc_info=True)
 
     # -- the worker -----------------------------------------------------------------------
     def _lost_on_restart(self) -> str:
@@ -229,7 +308,8 @@ class PythonSandbox:
             f"- Limits: {self.step_timeout_s:g} s per step, {self.memory_limit_mb} MB of memory, "
             f"{_MAX_PROCESSES} processes and threads; output is clipped to {self.max_observation_chars} characters.",
         ]
-        return "\n".join(lines) + "\n"
+        functions = functions_reference(self.host_functions, default_timeout_s=self.tool_timeout_s)
+        return "\n".join(lines) + "\n" + ("\n" + functions if functions else "")
 
     async def _start_worker(self) -> None:
         if self._workdir is None:  # closed while a call was in flight
@@ -246,7 +326,8 @@ class PythonSandbox:
             home = SCRATCH
             # Off the event loop: the first call for an interpreter asks it for its prefix.
             command = await asyncio.to_thread(python_worker_command, self.python, _WORKER, [config],
-                                              scratch_mb=self.scratch_limit_mb, bwrap=self.bwrap)
+                                              scratch_mb=self.scratch_limit_mb, bwrap=self.bwrap,
+                                              ro_binds={inside: str(host) for inside, host in self._bound.items()})
         else:
             home, command = self._workdir, [self.python, *_FLAGS, str(_WORKER), config]
         env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "TMPDIR": home,
@@ -259,8 +340,12 @@ class PythonSandbox:
         except OSError as exc:
             raise EnvironmentFailure(f"cannot start the python sandbox ({command[0]!r}): {exc}") from exc
         proc = self._proc
+        bound = {inside: inside if self.isolation == "bwrap" else str(host) for inside, host in self._bound.items()}
         try:
-            await self._roundtrip({"op": "init", "context": self._context, "files": self._files}, _START_TIMEOUT_S)
+            reply = await self._roundtrip({"op": "init", "context": self._context, "files": self._files,
+                                           "functions": [f.describe() for f in self.host_functions.values()],
+                                           "setup_code": self.setup_code, "bound_files": bound},
+                                          _START_TIMEOUT_S + self.step_timeout_s)
         except (TimeoutError, _WorkerDied, EnvironmentFailure) as exc:
             await self._kill()
             stderr = await proc.stderr.read() if proc.stderr is not None else b""
@@ -271,6 +356,9 @@ class PythonSandbox:
                            "code unconfined)")
             raise EnvironmentFailure(f"the python sandbox worker ({self.isolation}: {self.python} {_WORKER.name}) "
                                     f"did not start: {detail}") from None
+        if reply.get("setup_error"):
+            await self._kill()
+            raise EnvironmentFailure(f"the sandbox's setup code failed: {reply['setup_error'].strip()}")
 
     async def _ensure_worker(self) -> None:
         if self._context is None:
@@ -285,30 +373,74 @@ class PythonSandbox:
         await self._start_worker()
 
     async def _roundtrip(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request and wait for its reply. Raises TimeoutError or `_WorkerDied`."""
+        """Send one request and wait for its reply, answering the host function calls the
+        worker makes meanwhile. `timeout` counts the worker's own time, not the calls'
+        (each has its own limit). Raises TimeoutError or `_WorkerDied`."""
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
-
-        async def exchange() -> bytes:
-            proc.stdin.write(json.dumps(message).encode() + b"\n")
-            await proc.stdin.drain()
-            return await proc.stdout.readline()
-
+        loop = asyncio.get_running_loop()
+        reply = None
         try:
-            async with asyncio.timeout(timeout):  # (not wait_for: it can lose a cancellation on 3.11)
-                line = await exchange()
+            async with asyncio.timeout(timeout) as budget:  # (not wait_for: it can lose a cancellation on 3.11)
+                await _send(proc, message)
+                while True:
+                    try:
+                        line = await proc.stdout.readline()
+                        reply = json.loads(line) if line else None
+                        if line and not isinstance(reply, dict):
+                            raise ValueError(f"a reply that is not a JSON object: {line[:80]!r}")
+                    except ValueError as exc:  # a line over the limit, or not JSON: the channel is broken
+                        raise _WorkerDied(f"its channel broke: {exc}") from None
+                    if reply is None:
+                        break
+                    if reply.get("op") != "call":
+                        break
+                    deadline, started = budget.when(), loop.time()
+                    budget.reschedule(None)
+                    answer = await self._answer_call(reply)
+                    budget.reschedule(None if deadline is None else deadline + loop.time() - started)
+                    await _send(proc, answer)
+                    reply = None
         except (BrokenPipeError, ConnectionResetError):
-            line = b""
+            reply = None
         except BaseException:
             # Cancelled (or timed out) mid-request: the reply would arrive out of turn later.
             await asyncio.shield(self._kill())
             raise
-        if not line:
+        if reply is None:
             raise _WorkerDied(_exit_description(await proc.wait()))
-        reply = json.loads(line)
         if "internal_error" in reply:
             raise EnvironmentFailure(f"the python sandbox worker failed: {reply['internal_error']}")
         return reply
+
+    async def _answer_call(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Run the host function the worker asks for: the answer carries its JSON result
+        or the error the agent's code will raise as ``ToolError``."""
+        name = request.get("name")
+        answer: dict[str, Any] = {"op": "answer", "id": request.get("id")}
+        function = self.host_functions.get(name)  # type: ignore[arg-type]
+        if function is None:
+            return {**answer, "error": f"NameError: no function named {name!r} is offered to this sandbox"}
+        timeout = function.timeout_s or self.tool_timeout_s
+        try:
+            async with asyncio.timeout(timeout) as limit:
+                result = await function.call(dict(request.get("arguments") or {}))
+        except TimeoutError as exc:
+            if limit.expired():
+                return {**answer, "error": f"TimeoutError: {name}() did not return within its {timeout:g} s "
+                                           f"limit and was abandoned"}
+            return {**answer, "error": f"TimeoutError: {exc}"}
+        except Exception as exc:  # the tool's failure is the agent's to handle
+            return {**answer, "error": f"{type(exc).__name__}: {exc}"}
+        try:
+            encoded = json.dumps(result, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            return {**answer, "error": f"TypeError: {name}() returned a value that cannot cross as JSON ({exc}); "
+                                       f"its result must be str, int, float, bool, None, or lists and dicts of them"}
+        if len(encoded) > _MAX_RESULT_CHARS:
+            return {**answer, "error": f"ValueError: {name}() returned {len(encoded)} characters of JSON, more than "
+                                       f"the {_MAX_RESULT_CHARS} a result may have"}
+        return {**answer, "result": result}
 
     async def _kill(self) -> None:
         proc, self._proc = self._proc, None
@@ -324,6 +456,7 @@ class PythonSandbox:
 
     async def _shutdown(self) -> None:
         await self._kill()
+        await self._close_tools()
         if self._workdir is not None:
             await asyncio.to_thread(shutil.rmtree, self._workdir, ignore_errors=True)
             self._workdir = None
@@ -335,6 +468,36 @@ class PythonSandbox:
     def __repr__(self) -> str:
         return (f"PythonSandbox(step_timeout_s={self.step_timeout_s:g}, memory_limit_mb={self.memory_limit_mb}, "
                 f"isolation={self.isolation!r})")
+
+
+async def _send(proc: asyncio.subprocess.Process, message: dict[str, Any]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(message).encode() + b"\n")
+    await proc.stdin.drain()
+
+
+def _check_bind_files(bind_files: Mapping[str, str | Path] | None) -> dict[str, Path]:
+    """Sandbox path -> host path; ValueError naming a sandbox path that cannot be used."""
+    checked: dict[str, Path] = {}
+    for inside, host in (bind_files or {}).items():
+        path = PurePosixPath(inside)
+        if not path.is_absolute() or ".." in path.parts or str(path) == "/":
+            raise ValueError(f"bind_files: {inside!r} must be an absolute path inside the sandbox, e.g. /data/x.py")
+        if any(str(path) == r or str(path).startswith(r + "/") for r in _RESERVED_MOUNTS):
+            raise ValueError(f"bind_files: {inside!r} is reserved for the sandbox itself; pick a path such as "
+                             f"/data/{path.name}")
+        checked[str(path)] = Path(host)
+    return checked
+
+
+def _resolved(bind_files: Mapping[str, Path]) -> dict[str, Path]:
+    """The host paths' real paths; ValueError naming one that does not exist (filesystem
+    calls: run off the event loop)."""
+    resolved = {inside: host.resolve() for inside, host in bind_files.items()}
+    for inside, host in resolved.items():
+        if not host.exists():
+            raise ValueError(f"bind_files: the host path {str(bind_files[inside])!r} (for {inside!r}) does not exist")
+    return resolved
 
 
 def _exit_description(returncode: int) -> str:
