@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
-from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
+from typing_extensions import TypedDict, Unpack  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -72,8 +72,8 @@ class GraphOptions(TypedDict, total=False):
 _RESOURCE_OPTIONS = ("model", "settings", "prompts", "token_counter", "environment")
 
 
-def make_resources(options: GraphOptions, *, models: Mapping[str, BaseChatModel] | None = None,
-                   roles: Mapping[str, str] | None = None, builder: str = "the builder") -> Resources:
+def make_resources(*, models: Mapping[str, BaseChatModel] | None = None, roles: Mapping[str, str] | None = None,
+                   builder: str = "the builder", **options: Unpack[GraphOptions]) -> Resources:
     """Validate a builder's options and bundle them for the nodes. `roles`: the graph's
     model roles and the settings role serving each (default: the scaffold's three)."""
     unknown = set(options) - set(GraphOptions.__annotations__)
