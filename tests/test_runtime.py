@@ -70,6 +70,16 @@ async def test_the_builder_default_holds_when_the_run_does_not_set_it():
     assert out["counters"]["steps"] == 3
 
 
+async def test_a_copy_of_the_graph_keeps_the_builder_defaults():
+    # The LangGraph server runs a copy of the graph (`with_config`); the run's settings are
+    # resolved once, from the copy's defaults and the run's context.
+    graph = build_scaffold_graph(model=forever(code("work()")), environment=ScriptedEnvironment(lambda c, i: ok()),
+                                 settings={"max_steps": 3})
+    copy = graph.with_config({"tags": ["per-run"]})
+    out = await copy.ainvoke(TASK, context={"correction_policy": "never"})
+    assert out["counters"]["steps"] == 3 and "step budget of 3" in out["status_reason"]
+
+
 def test_the_recursion_limit_grows_with_the_step_budget():
     assert recursion_limit(TriroleSettings(max_steps=40)) > recursion_limit(TriroleSettings(max_steps=20)) > 5 * 20
 

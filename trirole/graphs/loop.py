@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Sequence
 
-from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
+from typing_extensions import TypedDict, Unpack  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -73,8 +73,8 @@ class GraphOptions(TypedDict, total=False):
 _RESOURCE_OPTIONS = ("model", "settings", "prompts", "token_counter", "environment")
 
 
-def make_resources(options: GraphOptions, *, models: Mapping[str, BaseChatModel] | None = None,
-                   roles: Mapping[str, str] | None = None, builder: str = "the builder") -> Resources:
+def make_resources(*, models: Mapping[str, BaseChatModel] | None = None, roles: Mapping[str, str] | None = None,
+                   builder: str = "the builder", **options: Unpack[GraphOptions]) -> Resources:
     """Validate a builder's options and bundle them for the nodes. `roles`: the graph's
     model roles and the settings role serving each (default: the scaffold's three)."""
     unknown = set(options) - set(GraphOptions.__annotations__)
@@ -132,6 +132,12 @@ class TriroleGraph(CompiledStateGraph):
     """
 
     defaults: TriroleSettings | None = None
+
+    def __init__(self, *, defaults: TriroleSettings | None = None, **kwargs: Any) -> None:
+        # LangGraph's `copy` (with_config, the LangGraph server's per-run copies) rebuilds
+        # the graph from its attributes: `defaults` must survive it.
+        super().__init__(**kwargs)
+        self.defaults = defaults
 
     def run_settings(self, config: RunnableConfig, context: Any) -> TriroleSettings:
         """The settings of a run called with `config` and `context`. Without a context of

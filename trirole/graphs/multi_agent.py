@@ -395,7 +395,7 @@ def build_multi_agent_graph(*, models: Mapping[str, BaseChatModel] | None = None
     """
     if specialist_steps < 1 or max_subgoals < 1:
         raise ValueError("specialist_steps and max_subgoals must be >= 1")
-    resources = make_resources(options, models=models, roles=ROLE_ENDPOINTS, builder="build_multi_agent_graph")
+    resources = make_resources(models=models, roles=ROLE_ENDPOINTS, builder="build_multi_agent_graph", **options)
     built = {
         "setup": make_setup_node(resources, with_info=lambda info: {
             "app_references": specialist_references(info.apps, info.reference)}, graph_new_run=lambda: {
