@@ -95,12 +95,14 @@ async def test_each_role_counts_its_prompts_with_its_own_endpoints_tokenizer():
 
 def test_an_injected_role_model_is_measured_by_the_heuristic_and_the_others_by_their_servers():
     graph_roles = {"supervisor": "agent", "specialist": "agent"}
-    resources = make_resources({}, models={"specialist": replies()}, roles=graph_roles)
+    resources = make_resources(model=None, models={"specialist": replies()}, settings=None, prompts=None,
+                               token_counter=None, environment=None, roles=graph_roles)
     settings = resources.defaults
     assert isinstance(resources.counter(settings, "specialist"), HeuristicTokenCounter)
     assert isinstance(resources.counter(settings, "supervisor"), ServerTokenCounter)
     with pytest.raises(ValueError, match="unknown roles \\['agent'\\]"):
-        make_resources({}, models={"agent": replies()}, roles=graph_roles)
+        make_resources(model=None, models={"agent": replies()}, settings=None, prompts=None,
+                       token_counter=None, environment=None, roles=graph_roles)
 
 
 async def test_server_counter_falls_back_to_the_heuristic_without_tokenize():

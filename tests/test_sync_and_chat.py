@@ -176,16 +176,6 @@ class AnsweringEnvironment(ScriptedEnvironment):
 
 
 
-def test_a_copy_of_a_graph_keeps_the_builders_settings():
-    # `with_config` and the LangGraph API server (langgraph dev) run copies of a compiled graph.
-    env = ScriptedEnvironment()
-    graph = PARADIGMS["react"](model=replies(code("complete_task(1)"), code("complete_task(1)")),
-                               environment=env, settings={"max_steps": 1, "env": "python"})
-    copied = graph.with_config({"tags": ["copied"]})
-    assert copied.defaults == graph.defaults
-    assert copied.invoke(TASK, context={"max_completion_tokens": 64})["status"] == "completed"
-
-
 @pytest.mark.parametrize("paradigm", PARADIGM_NAMES)
 def test_the_next_chat_turn_in_a_thread_is_a_new_task_with_the_conversation_as_context(paradigm):
     # What a chat app (or Studio's chat view) sends: the next human message on the same thread.

@@ -163,13 +163,6 @@ class TriroleGraph(CompiledStateGraph):
             async for part in super().astream(input, episode.bind(config), context=settings, **kwargs):
                 yield part
 
-    def copy(self, update: dict[str, Any] | None = None) -> "TriroleGraph":
-        # Pregel.copy (with_config, and the LangGraph API server's copy of every served
-        # graph) rebuilds the graph from its constructor's arguments; `defaults` is not one.
-        copied = super().copy(update)
-        copied.defaults = self.defaults
-        return copied
-
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         # LangGraph's `invoke` (and Runnable's `batch`, through it) streams through here.
         return iterate_in_thread(lambda: self.astream(input, config, **kwargs))
