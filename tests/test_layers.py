@@ -83,3 +83,15 @@ def test_the_pack_generator_has_one_import_name():
     assert found == []
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert f'exclude = ["{long_name}*"]' in pyproject
+
+
+def test_the_old_environment_error_name_is_a_deprecated_alias():
+    import trirole.tools
+    import trirole.tools.base
+    from trirole.tools import EnvironmentFailure
+
+    for module in (trirole.tools, trirole.tools.base):
+        with pytest.warns(DeprecationWarning, match="EnvironmentFailure"):
+            assert module.EnvironmentError_ is EnvironmentFailure
+    with pytest.raises(AttributeError):
+        trirole.tools.NoSuchName  # noqa: B018
