@@ -72,7 +72,7 @@ def build_base_graph(*, name: str = "base", **options: Unpack[GraphOptions]) -> 
     Exactly one model call and at most one execution per run, whatever ``max_steps``
     says. The options (`GraphOptions`) mean what they mean for `build_scaffold_graph`.
     """
-    resources = make_resources(options, builder="build_base_graph")
+    resources = make_resources(builder="build_base_graph", models=None, **options)  # one role: models= is a TypeError
     built = {"setup": make_setup_node(resources), "base": make_base_node(resources),
              "executor": make_executor_node(resources),
              "finish": make_finish_node(resources, unfinished=one_program_reason)}

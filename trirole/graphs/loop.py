@@ -4,9 +4,9 @@ swappable by name, one state schema, runs that own their environment episode
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Sequence
 
-from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
+from typing_extensions import TypedDict, Unpack  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -17,6 +17,7 @@ from langgraph.types import Checkpointer
 
 from trirole.backend import TokenCounter
 from trirole.graphs.routing import make_routes, unless_over
+from trirole.graphs.sync import iterate_in_thread
 from trirole.nodes.agent import make_agent_node
 from trirole.nodes.corrector import make_corrector_node
 from trirole.nodes.review import make_review_node
@@ -72,8 +73,8 @@ class GraphOptions(TypedDict, total=False):
 _RESOURCE_OPTIONS = ("model", "settings", "prompts", "token_counter", "environment")
 
 
-def make_resources(options: GraphOptions, *, models: Mapping[str, BaseChatModel] | None = None,
-                   roles: Mapping[str, str] | None = None, builder: str = "the builder") -> Resources:
+def make_resources(*, models: Mapping[str, BaseChatModel] | None = None, roles: Mapping[str, str] | None = None,
+                   builder: str = "the builder", **options: Unpack[GraphOptions]) -> Resources:
     """Validate a builder's options and bundle them for the nodes. `roles`: the graph's
     model roles and the settings role serving each (default: the scaffold's three)."""
     unknown = set(options) - set(GraphOptions.__annotations__)
@@ -125,10 +126,18 @@ class TriroleGraph(CompiledStateGraph):
     without a recursion limit of its own (LangGraph's default) gets `recursion_limit` of
     its settings.
 
-    Only the async entry points: every trirole node is async.
+    Every entry point works: ``invoke``, ``stream`` and ``batch`` run the same
+    ``astream`` as their async forms, in a private event loop (`trirole.graphs.sync`),
+    since every trirole node is async.
     """
 
     defaults: TriroleSettings | None = None
+
+    def __init__(self, *, defaults: TriroleSettings | None = None, **kwargs: Any) -> None:
+        # LangGraph's `copy` (with_config, the LangGraph server's per-run copies) rebuilds
+        # the graph from its attributes: `defaults` must survive it.
+        super().__init__(**kwargs)
+        self.defaults = defaults
 
     def run_settings(self, config: RunnableConfig, context: Any) -> TriroleSettings:
         """The settings of a run called with `config` and `context`. Without a context of
@@ -153,6 +162,10 @@ class TriroleGraph(CompiledStateGraph):
         async with Episode() as episode:
             async for part in super().astream(input, episode.bind(config), context=settings, **kwargs):
                 yield part
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        # LangGraph's `invoke` (and Runnable's `batch`, through it) streams through here.
+        return iterate_in_thread(lambda: self.astream(input, config, **kwargs))
 
 
 def compile_graph(graph: StateGraph, resources: Resources, *, checkpointer: Checkpointer, name: str,

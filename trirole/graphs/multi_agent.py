@@ -37,6 +37,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Overwrite
 from typing_extensions import TypedDict, Unpack  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
 from trirole.graphs.loop import GraphOptions, assemble_loop, compile_graph, compile_options, make_resources, new_graph
@@ -394,10 +395,12 @@ def build_multi_agent_graph(*, models: Mapping[str, BaseChatModel] | None = None
     """
     if specialist_steps < 1 or max_subgoals < 1:
         raise ValueError("specialist_steps and max_subgoals must be >= 1")
-    resources = make_resources(options, models=models, roles=ROLE_ENDPOINTS, builder="build_multi_agent_graph")
+    resources = make_resources(models=models, roles=ROLE_ENDPOINTS, builder="build_multi_agent_graph", **options)
     built = {
         "setup": make_setup_node(resources, with_info=lambda info: {
-            "app_references": specialist_references(info.apps, info.reference)}),
+            "app_references": specialist_references(info.apps, info.reference)}, graph_new_run=lambda: {
+            "reports": Overwrite([]), "supervisor_messages": Overwrite([]), "plan": [], "subgoal_index": 0,
+            "final_attempts": 0}),
         "plan": make_plan_node(resources, max_subgoals=max_subgoals),
         "specialist": make_specialist_node(resources, specialist_steps=specialist_steps),
         "final": make_final_node(resources, max_subgoals=max_subgoals),

@@ -16,6 +16,6 @@ def build_react_graph(*, name: str = "react", **options: Unpack[GraphOptions]) -
 
     The options (`GraphOptions`) mean what they mean for `build_scaffold_graph`.
     """
-    resources = make_resources(options, builder="build_react_graph")
+    resources = make_resources(builder="build_react_graph", models=None, **options)  # one role: models= is a TypeError
     return assemble_loop(resources, factories=REACT_NODES, nodes=options.get("nodes"), name=name,
                          **compile_options(options))

@@ -28,6 +28,6 @@ def build_scaffold_graph(*, models: Mapping[str, BaseChatModel] | None = None, h
             `environment`, `nodes` (replacements by node name: ``setup``, ``agent``,
             ``corrector``, ``executor``, ``summarizer``, ``finish``), `checkpointer`, `debug`.
     """
-    resources = make_resources(options, models=models, builder="build_scaffold_graph")
+    resources = make_resources(models=models, builder="build_scaffold_graph", **options)
     return assemble_loop(resources, factories=SCAFFOLD_NODES, nodes=options.get("nodes"), human_review=human_review,
                          name=name, **compile_options(options))
