@@ -25,12 +25,15 @@ pytestmark = pytest.mark.appworld
 APP = "appworld.serve.environment:app"
 
 
-def evaluation_servers() -> list[psutil.Process]:
-    """The AppWorld server processes this test process started (through the evaluation)."""
+def evaluation_servers(session_server=None) -> list[psutil.Process]:
+    """The AppWorld server processes this test process started (through the evaluation);
+    not the test session's own server (`session_server`), which later tests still use."""
     found = []
+    skip = f"--port {session_server.url.rsplit(':', 1)[1]}" if session_server is not None else None
     for child in psutil.Process().children(recursive=True):
         try:
-            if APP in " ".join(child.cmdline()):
+            cmdline = " ".join(child.cmdline())
+            if APP in cmdline and not (skip and skip in cmdline):
                 found.append(child)
         except psutil.NoSuchProcess:
             pass
@@ -48,7 +51,7 @@ async def test_a_killed_appworld_server_is_replaced_and_every_later_pair_is_solv
         while not run.done():  # the first pair recorded: kill the server the second one runs on
             lines = (out / RESULTS_FILE).read_text().splitlines() if (out / RESULTS_FILE).is_file() else []
             if lines:
-                servers = evaluation_servers()
+                servers = evaluation_servers(appworld_server)
                 assert servers, "the evaluation runs on a server of its own"
                 for process in servers:
                     killed.append(process.pid)
@@ -70,7 +73,7 @@ async def test_a_killed_appworld_server_is_replaced_and_every_later_pair_is_solv
     retried = [r for r in records if r.get("retried_after")]
     assert len(retried) == 1 and records.index(retried[0]) == 1  # the pair that met the dead server
     assert not any(r["infra_error"] for r in records)
-    assert not any(p.pid in killed for p in evaluation_servers())  # the evaluation stopped its new server too
+    assert not any(p.pid in killed for p in evaluation_servers(appworld_server))  # the evaluation stopped its new server too
 
 
 async def test_a_ray_workers_dead_appworld_server_is_replaced_and_its_pair_run_again(appworld_server, tmp_path):
@@ -88,7 +91,7 @@ async def test_a_ray_workers_dead_appworld_server_is_replaced_and_its_pair_run_a
     try:
         for number, task in enumerate(tasks):
             if number == 1:
-                servers = evaluation_servers()
+                servers = evaluation_servers(appworld_server)
                 assert servers and worker.server is not None
                 for process in servers:
                     process.send_signal(signal.SIGKILL)
@@ -100,4 +103,4 @@ async def test_a_ray_workers_dead_appworld_server_is_replaced_and_its_pair_run_a
         shutil.rmtree(appworld_server.root / "experiments" / "outputs" / "trirole-healing-test-ray", ignore_errors=True)
     assert [r["success"] for r in records] == [True, True, True], [(r["status"], r["status_reason"]) for r in records]
     assert [bool(r.get("retried_after")) for r in records] == [False, True, False]
-    assert worker.server is None and not evaluation_servers()  # close stopped the new server
+    assert worker.server is None and not evaluation_servers(appworld_server)  # close stopped the new server

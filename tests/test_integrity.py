@@ -371,7 +371,7 @@ async def test_appworld_server_starts_no_task_its_stage_does_not_hold(appworld_s
         await env.reset({"instruction": "", "task_id": appworld_server.task_id})
         await env.execute("kept = 'still here'")
         for task_id in (other, appworld_server.task_id):
-            with pytest.raises(AppWorldServerError, match="HTTP 500"):
+            with pytest.raises(AppWorldServerError):  # (HTTP 500, or the connection dropped)
                 await foreign.initialize(task_id, experiment_name="trirole-test-foreign", load_ground_truth=True)
         assert (await env.execute("print(kept)"))["output"].strip() == "still here"
     finally:
