@@ -115,7 +115,7 @@ def build_environment(settings: TriroleSettings) -> Environment:
     """A fresh environment as `settings` describe it (the one place that maps settings
     to an environment's options; ``env_options`` win)."""
     options: dict = {"max_observation_chars": settings.max_observation_chars, "isolation": settings.isolation}
-    if settings.env == "python":
+    if settings.env in ("python", "bfcl"):  # (BFCL's runs in the python sandbox)
         options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb)
     return make_environment(settings.env, **{**options, **dict(settings.env_options)})
 
