@@ -22,7 +22,7 @@ REPEAT_TEMPERATURE = 0.7
 def eval_command(args: argparse.Namespace) -> int:
     """Exit 0 when every pair ran (whatever the agents scored), 1 when AppWorld's own
     evaluation disagrees (``--check-appworld``); failures raise TriroleError."""
-    from trirole.evals.datasets import load_dataset
+    from trirole.evals.datasets import DatasetError, load_dataset
     from trirole.evals.paradigms import resolve_paradigms
     from trirole.evals.report import write_report
     from trirole.evals.runner import evaluate
@@ -31,7 +31,12 @@ def eval_command(args: argparse.Namespace) -> int:
         paradigms = resolve_paradigms(args.paradigms)
     except ValueError as exc:
         args.command_parser.error(str(exc))
-    dataset = load_dataset(args.dataset)
+    try:
+        dataset = load_dataset(args.dataset)
+    except DatasetError as exc:
+        if exc.usage:  # a wrong name is a usage error (exit 2)
+            args.command_parser.error(str(exc))
+        raise
     if args.check_appworld and dataset.env != "appworld":
         args.command_parser.error(f"--check-appworld needs an AppWorld dataset, not {args.dataset!r}")
     settings = args.settings

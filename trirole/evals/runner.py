@@ -438,6 +438,11 @@ async def _evaluate(names: list[str], data: Dataset, tasks: list[EvalTask], out_
             worker_env_options = [{"url": server.url, "root": str(server.root), "lease": False,
                                    "log_path": server.log_path, "isolation": server.isolation}
                                   for server in servers]
+        if data.env == "bfcl" and plan.pending:
+            # One process of BFCL's checkers for the whole evaluation (its import alone takes seconds).
+            from trirole.tools.bfcl.scorer import shared_scorer
+
+            await owned.enter_async_context(shared_scorer())
         return await _run_pairs(plan, settings=settings, concurrency=concurrency, task_timeout_s=task_timeout_s,
                                 graph_options=graph_options, environment=environment, progress=progress,
                                 worker_env_options=worker_env_options)

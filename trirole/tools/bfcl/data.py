@@ -20,6 +20,8 @@ from typing import Any
 
 from trirole.tools.bfcl.errors import BfclError, BfclUnknownTask
 
+__all__ = ["BfclError", "BfclUnknownTask", "entries", "entry", "ground_truth", "ids", "parse_categories"]
+
 PREFIX = "bfcl:"
 VERSION = "BFCL_v4"
 

@@ -50,6 +50,25 @@ def answer_string(calls: list[dict[str, Any]]) -> str:
     return "[" + ", ".join(call_string(c) for c in calls) + "]"
 
 
+TURN_MARKER = r"(?:--- Request|\(The current request,) (\d+) of (\d+)"
+"""How step outputs show the request being worked on: the one that starts it
+(``bfcl_next_turn.md``) and every later one of the same request (``bfcl_current_turn.md``)."""
+
+
+def first_instruction(item: dict[str, Any]) -> str:
+    """The task's instruction: the first request (numbered when more follow)."""
+    instruction = data.instruction_of(item, 0)
+    turns = len(item["question"])
+    return f"(Request 1 of {turns}) {instruction}" if data.is_multi_turn(data.category_of(item["id"])) and turns > 1 \
+        else instruction
+
+
+def entry_marker(task_id: str) -> str:
+    """How the task's context names its entry in every prompt (the oracle tells apart
+    entries that share an instruction by it)."""
+    return f'"entry": "{task_id}"'
+
+
 def render_functions(docs: list[dict[str, Any]]) -> str:
     """Function docs (BFCL's JSON schemas) as compact Python-like signatures with docstrings."""
     blocks = []
@@ -120,20 +139,19 @@ class BfclEnvironment:
         await self._close_sandbox()
         self.entry, self.category = item, data.category_of(task_id)
         self.turn, self.turns, self.accepted, self.completed = 0, [[]], [], False
+        self._request = ""
         setup, binds = await asyncio.to_thread(self._setup, item)
         from trirole.tools.python_sandbox import PythonSandbox
 
         self._sandbox = PythonSandbox(setup_code=setup, bind_files=binds, **self.sandbox_options)
         await self._sandbox.reset({"instruction": "BFCL entry " + task_id, "context": {}})
-        instruction = data.instruction_of(item, 0)
+        instruction = first_instruction(item)
         system = data.system_of(item)
         template = "bfcl_multi" if self.multi_turn else "bfcl_single"
         values = {"functions": render_functions(item["function"])}
         if not self.multi_turn:
             values["system"] = f"The system's instructions for this conversation: {system}\n\n" if system else ""
         reference = self._prompts.render(template, **values)
-        if self.multi_turn and len(item["question"]) > 1:
-            instruction = f"(Request 1 of {len(item['question'])}) {instruction}"
         return EnvironmentInfo(instruction=instruction, context={"entry": task_id}, reference=reference,
                                completion_hint="complete_task()", isolation=self.isolation)
 
@@ -178,6 +196,11 @@ class BfclEnvironment:
                 self.turns[self.turn].append(answer_string(made))
             if ended and not self.completed:
                 output += await self._next_turn()
+            elif self.turn > 0 and not self.completed:
+                # The request being worked on stays in the newest turn of every prompt,
+                # even after a summary compressed the step that brought it.
+                output += self._prompts.render("bfcl_current_turn", turn=self.turn + 1,
+                                               turns=len(self.entry["question"]), request=self._request)
         else:
             self.accepted += [c for c in made if not c.get("error")]
             self.completed = self.completed or ended
@@ -196,6 +219,7 @@ class BfclEnvironment:
         self.turn += 1
         self.turns.append([])
         request = data.instruction_of(self.entry, self.turn)
+        self._request = " ".join(request.split()) or "continue with the previous request using the new functions"
         held = (self.entry.get("missed_function") or {}).get(str(self.turn))
         if held:
             reveal = await self._sandbox.execute(f"__bfcl_reveal__({self.turn})")
