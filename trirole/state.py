@@ -59,6 +59,25 @@ class Artifact(TypedDict):
     used_at: NotRequired[int]
 
 
+class CallRecord(TypedDict):
+    """One call a code action made to a recorded function (see `trirole.calls`): a tool
+    bridged out of the sandbox, or a function setup code marked as recorded.
+
+    name: the function's name as the agent's code calls it.
+    arguments: the arguments by parameter name (positional ones bound to their names;
+        ``**kwargs`` spread out), as they crossed (JSON values).
+    result: what it returned (JSON value), or ``None`` when it raised.
+    error: ``ErrorType: message`` when it raised (or timed out), else ``None``.
+    latency_ms: wall time of the call, measured where the agent's code called it.
+    """
+
+    name: str
+    arguments: dict[str, Any]
+    result: Any
+    error: str | None
+    latency_ms: float
+
+
 class ExecutionResult(TypedDict):
     """What one code execution produced.
 
@@ -67,6 +86,8 @@ class ExecutionResult(TypedDict):
     error_type / error_message: e.g. ``KeyError`` / ``'access_token'``.
     task_completed: whether the environment considers the task finished.
     answer: the answer given to the environment's completion call, if any.
+    calls: the recorded function calls the code made, in call order (`CallRecord`;
+        absent or empty when it made none).
     """
 
     code: str
@@ -76,6 +97,7 @@ class ExecutionResult(TypedDict):
     error_message: NotRequired[str]
     task_completed: NotRequired[bool]
     answer: NotRequired[Any]
+    calls: NotRequired[list[CallRecord]]
 
 
 class Attempt(TypedDict):

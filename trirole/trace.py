@@ -2,7 +2,9 @@
 
 Attach it to any run (``config={"callbacks": [JsonlTrace("run.jsonl")]}``) and it
 writes one line per model call (the role, the exact messages sent, the response text,
-the server's usage and the latency), one line per code execution, and a last line with
+the server's usage and the latency), one line per recorded function call a code action
+made (``tool_call``: name, arguments, result or error, latency), one line per code
+execution, and a last line with
 the final status and its reason. Evaluation keeps one trace per task; the failure
 classifier reads them.
 """
@@ -20,7 +22,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from trirole.nodes.executor import EXECUTION_EVENT, FINAL_EVENT
+from trirole.nodes.executor import EXECUTION_EVENT, FINAL_EVENT, TOOL_CALL_EVENT
 
 
 class JsonlTrace(BaseCallbackHandler):
@@ -72,6 +74,10 @@ class JsonlTrace(BaseCallbackHandler):
             self._write({"type": "execution", "step": data.get("step"), "code": data.get("code"),
                          "output": data.get("output"), "error": bool(data.get("error")),
                          "error_type": data.get("error_type"), "task_completed": bool(data.get("task_completed"))})
+        elif name == TOOL_CALL_EVENT:
+            self._write({"type": "tool_call", "step": data.get("step"), "name": data.get("name"),
+                         "arguments": data.get("arguments"), "result": data.get("result"),
+                         "error": data.get("error"), "latency_ms": data.get("latency_ms")})
         elif name == FINAL_EVENT:
             self._write({"type": "final", **data})
 

@@ -19,7 +19,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from trirole.nodes.executor import EXECUTION_EVENT
+from trirole.calls import call_string
+from trirole.nodes.executor import EXECUTION_EVENT, TOOL_CALL_EVENT
 from trirole.state import status_is_final
 
 RULE = "─" * 72
@@ -70,7 +71,12 @@ class TranscriptPrinter(BaseCallbackHandler):
         self._roles.pop(run_id, None)
 
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        if name == EXECUTION_EVENT:
+        if name == TOOL_CALL_EVENT:
+            outcome = (f"raised {data['error']}" if data.get("error")
+                       else "-> " + json.dumps(data.get("result"), default=str, ensure_ascii=False))
+            line = f"· called {call_string(data)} {outcome} ({data.get('latency_ms', 0):.1f} ms)"
+            self._print(line if len(line) <= self.width else line[: self.width] + " …")
+        elif name == EXECUTION_EVENT:
             label = f"failed: {data.get('error_type')}" if data.get("error") else "ok"
             self._print(f"· executed ({label}){' · task complete' if data.get('task_completed') else ''}")
             self._block(data.get("output") or "(no output)")

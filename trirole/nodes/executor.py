@@ -4,11 +4,18 @@
 into the observation the agent reads, the artifacts it must keep and the attempt record
 that repetition detection uses. Agent code never runs here: the environment runs it in
 its own process (a sandbox subprocess or AppWorld's server).
+
+The recorded function calls of a step (`trirole.calls`: a user's tools, a benchmark's
+functions) are events of their own (`TOOL_CALL_EVENT`, one per call, before the step's
+`EXECUTION_EVENT`), counted in ``counters`` (``tool_calls``, ``tool_errors``), and their
+results are read by the artifact store like the step's output, so a token a tool
+returned is kept through summaries even when the code never printed it.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import json
+from typing import Any, Callable
 
 from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.messages import HumanMessage
@@ -19,12 +26,13 @@ from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
 from trirole.resources import Episode, Resources, episode_of
-from trirole.state import ExecutionResult, TriroleState, status_is_final
+from trirole.state import CallRecord, ExecutionResult, TriroleState, merge_artifacts, status_is_final
 from trirole.settings import TriroleSettings
 from trirole.tools import Environment, EnvironmentError_, EnvironmentInfo
 
 EXECUTION_EVENT = "trirole_execution"
 FINAL_EVENT = "trirole_final"
+TOOL_CALL_EVENT = "trirole_tool_call"
 
 
 def observation_text(result: ExecutionResult, *, step: int, revised: bool, prompts: Prompts,
@@ -57,9 +65,29 @@ async def execute_action(env: Environment, code: str, *, step: int, revised: boo
     cut = artifacts_cut(artifacts, result["output"])
     attempt = {"step": step, "fingerprint": code_fingerprint(proposed or code),
                "error_signature": error_signature(result), "corrected": revised}
-    return {"last_result": result, "artifacts": artifacts, "attempts": [attempt],
-            "messages": [HumanMessage(content=observation_text(result, step=step, revised=revised, prompts=prompts,
-                                                               cut_artifacts=cut))]}
+    update: dict[str, Any] = {
+        "last_result": result, "artifacts": merge_artifacts(call_artifacts(result.get("calls") or [], step=step),
+                                                            artifacts),
+        "attempts": [attempt],
+        "messages": [HumanMessage(content=observation_text(result, step=step, revised=revised, prompts=prompts,
+                                                           cut_artifacts=cut))]}
+    calls = result.get("calls") or []
+    if calls:
+        update["counters"] = {"tool_calls": len(calls), "tool_errors": sum(1 for c in calls if c.get("error"))}
+    return update
+
+
+def call_artifacts(calls: list[CallRecord], *, step: int) -> dict:
+    """What the artifact store keeps from the results of a step's recorded calls (the
+    code's own output is read apart, with the code)."""
+    found: dict = {}
+    for call in calls:
+        result = call.get("result")
+        if result is None:
+            continue
+        text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+        found = merge_artifacts(found, extract_artifacts(text, step=step, source=f"step {step} {call['name']}() result"))
+    return found
 
 
 def make_executor_node(resources: Resources):
@@ -75,6 +103,8 @@ def make_executor_node(resources: Resources):
                                           prompts=resources.prompts)
         except EnvironmentError_ as exc:
             return {"status": "env_error", "status_reason": f"the environment failed: {exc}"}
+        for call in update["last_result"].get("calls") or []:
+            await adispatch_custom_event(TOOL_CALL_EVENT, {"step": step, **call}, config=config)
         await adispatch_custom_event(EXECUTION_EVENT, {"step": step, **update["last_result"]}, config=config)
         return {**update, **restarted}
 

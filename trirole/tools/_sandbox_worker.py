@@ -8,6 +8,20 @@ to a private duplicate of the original stdout. Before any agent code runs, fd 0 
 /dev/null and fds 1 and 2 at an unnamed capture file, so nothing the agent prints (not even
 a child process's output) can corrupt the protocol.
 
+Functions (see `trirole.tools.functions` and `trirole.calls`): ``init`` may bring host
+functions (``functions``: name, parameters, doc) and ``setup_code``. Each host function
+becomes a stub in the agent's globals with the function's real signature; a call sends
+``{"op": "call", "id", "name", "arguments"}`` on the reply channel and reads the answer,
+``{"op": "answer", "id", "result"}`` or ``{"op": "answer", "id", "error"}``, from the
+request channel (trirole runs the function meanwhile), and an error is raised in the
+agent's code as ``ToolError``. Setup code runs in the agent's globals before any agent
+code, with ``__trirole_record__(fn, name=None)`` (a wrapper that records each call of
+`fn`) and ``__trirole_files__`` (read-only bound files: sandbox path -> path to open).
+Host stubs are always recorded. The records of a step (name, arguments in keyword form,
+result or error, latency) come back in the ``exec`` reply's ``calls``, in call order; a
+recorded function called by another one (a class's method calling its sibling) is not
+recorded again.
+
 Usage: python -s -S -P -u _sandbox_worker.py CONFIG_JSON, CONFIG_JSON holding
     memory_mb (address-space limit), max_chars (output clip), cpu_s (CPU seconds over the
     worker's life), nproc (processes and threads of its uid), nofile (open files) and uid
@@ -18,7 +32,9 @@ Usage: python -s -S -P -u _sandbox_worker.py CONFIG_JSON, CONFIG_JSON holding
 import _thread
 import ast
 import builtins
+import functools
 import gc
+import inspect
 import io
 import json
 import linecache
@@ -27,6 +43,8 @@ import resource
 import signal
 import sys
 import tempfile
+import threading
+import time
 import traceback
 
 _WORKER_FILE = os.path.abspath(__file__)
@@ -35,6 +53,54 @@ _WORKER_FILE = os.path.abspath(__file__)
 _MAX_FILE_BYTES = 128 * 1024 * 1024
 _MAX_ANSWER_CHARS = 1_000_000
 _MAX_TRACEBACK_FRAMES = 8
+# Records of one step: each value (arguments, result) is cut past this many characters
+# of JSON, and past _MAX_RECORDED_CHARS in all only names and errors are kept, so a
+# loop of calls cannot outgrow the reply channel's line limit.
+_MAX_RECORD_VALUE_CHARS = 64 * 1024
+_MAX_RECORDED_CHARS = 16 * 1024 * 1024
+
+
+class ToolError(Exception):
+    """A function trirole runs for the agent's code (a tool) failed or timed out."""
+
+
+class _Shown:
+    """A default value as its text (the real one lives with the function, in trirole)."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+
+def _json_value(value, limit=_MAX_RECORD_VALUE_CHARS):
+    """`value` as a JSON value for a record (reprs for what JSON cannot hold), or its
+    JSON text cut to `limit` characters when it is longer."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            text = json.dumps(value, default=repr)
+        except (TypeError, ValueError, RecursionError):
+            text = json.dumps(repr(value))
+    if len(text) > limit:
+        return clip(text, limit)
+    return json.loads(text)
+
+
+def _keyword_form(bound):
+    """The arguments of a bound call by parameter name, ``**kwargs`` spread out."""
+    arguments = {}
+    for name, value in bound.arguments.items():
+        kind = bound.signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            arguments[name] = list(value)
+        else:
+            arguments[name] = value
+    return arguments
 
 
 def _set_limit(which, value):
@@ -64,6 +130,12 @@ class Worker:
         self.completed = False
         self.answer = None
         self.namespace = {}
+        self.calls = []  # this step's records
+        self.recorded_chars = 0
+        self.call_lock = threading.Lock()  # one call on the channel at a time
+        self.calling = False  # host functions answer only while a request is served
+        self.call_id = 0
+        self.local = threading.local()  # per thread: inside a recorded call already
         self.requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
         self.replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
         null = os.open(os.devnull, os.O_RDONLY)
@@ -119,11 +191,136 @@ class Worker:
 
     def init(self, request):
         self.namespace = {"__name__": "__main__", "__builtins__": builtins,
-                          "context": request.get("context") or {}, "complete_task": self.complete_task}
+                          "context": request.get("context") or {}, "complete_task": self.complete_task,
+                          "ToolError": ToolError, "__trirole_record__": self.record,
+                          "__trirole_files__": dict(request.get("bound_files") or {})}
         for name, text in (request.get("files") or {}).items():  # the task's input files
             with open(os.path.basename(name), "w", encoding="utf-8") as handle:
                 handle.write(text)
+        for spec in request.get("functions") or []:
+            self.namespace[spec["name"]] = self._host_stub(spec)
+        setup = request.get("setup_code") or ""
+        if setup:
+            linecache.cache["<setup>"] = (len(setup), None, setup.splitlines(True), "<setup>")
+            self._redirect()
+            self.calling = True
+            try:
+                exec(compile(setup, "<setup>", "exec"), self.namespace)
+            except BaseException as exc:
+                self._end_forked_child(exc)
+                trace, _ = self._describe(exc)
+                return {"ok": False, "setup_error": trace}
+            finally:
+                with self.call_lock:
+                    self.calling = False
+                self._redirect()
+                self._take_output()
+        self.calls, self.recorded_chars = [], 0
         return {"ok": True}
+
+    # -- recorded functions and host functions -------------------------------------------
+    def record(self, fn, name=None):
+        """`fn` wrapped so that each call is recorded (name, arguments by parameter name,
+        result or error, latency) in the step's ``calls``. `name`: the name recorded
+        (default: the function's own)."""
+        if not callable(fn):
+            raise TypeError(f"__trirole_record__ needs a callable, got {type(fn).__name__}")
+        name = name or getattr(fn, "__name__", None) or repr(fn)
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            signature = None
+
+        @functools.wraps(fn)
+        def recorded(*args, **kwargs):
+            if getattr(self.local, "inside", False):
+                return fn(*args, **kwargs)
+            try:
+                arguments = _keyword_form(signature.bind(*args, **kwargs))
+            except (AttributeError, TypeError):  # no signature, or a wrong call: fn raises its own error
+                arguments = {**({"args": list(args)} if args else {}), **kwargs}
+            return self._recorded_call(name, arguments, lambda: fn(*args, **kwargs))
+
+        return recorded
+
+    def _recorded_call(self, name, arguments, run):
+        if getattr(self.local, "inside", False):  # called by a recorded function: not the agent's call
+            return run()
+        self.local.inside = True
+        started = time.perf_counter()
+        try:
+            result = run()
+        except BaseException as exc:
+            self._append_record(name, arguments, None, f"{type(exc).__name__}: {exc}", started)
+            raise
+        finally:
+            self.local.inside = False
+        self._append_record(name, arguments, result, None, started)
+        return result
+
+    def _append_record(self, name, arguments, result, error, started):
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        record = {"name": name, "arguments": _json_value(arguments), "result": _json_value(result),
+                  "error": error, "latency_ms": latency_ms}
+        size = len(json.dumps(record))
+        if self.recorded_chars + size > _MAX_RECORDED_CHARS:
+            record.update(arguments={}, result=None)
+            record["error"] = (error or "") + " [arguments and result not kept: this step's records are too large]"
+            size = len(json.dumps(record))
+        self.recorded_chars += size
+        self.calls.append(record)
+
+    def _host_stub(self, spec):
+        """The agent's side of a host function: its signature, its docstring, a call over
+        the channel."""
+        name = spec["name"]
+        parameters = [inspect.Parameter(p["name"], getattr(inspect.Parameter, p["kind"]),
+                                        default=_Shown(p["default"]) if "default" in p else inspect.Parameter.empty)
+                      for p in spec.get("parameters") or []]
+        signature = inspect.Signature(parameters)
+
+        def stub(*args, **kwargs):
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{name}(): {exc}") from None
+            arguments = _keyword_form(bound)
+            return self._recorded_call(name, arguments, lambda: self._host_call(name, arguments))
+
+        stub.__name__ = stub.__qualname__ = name
+        stub.__doc__ = spec.get("doc") or None
+        stub.__signature__ = signature
+        stub.__module__ = "tools"
+        return stub
+
+    def _host_call(self, name, arguments):
+        """Ask trirole to run host function `name`; its result, or ToolError."""
+        if os.getpid() != self.pid:
+            raise RuntimeError(f"{name}() can only be called from the sandbox's main process, "
+                               f"not from a child process")
+        try:
+            payload = json.dumps(arguments, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the arguments of {name}() must be JSON values (str, int, float, bool, None, "
+                            f"lists and dicts of them): {exc}") from None
+        with self.call_lock:
+            if not self.calling:
+                raise RuntimeError(f"{name}() can only be called while a step runs (not from a thread "
+                                   f"still running after its step ended)")
+            self.call_id += 1
+            call_id = self.call_id
+            self.replies.write(f'{{"op": "call", "id": {call_id}, "name": {json.dumps(name)}, '
+                               f'"arguments": {payload}}}\n')
+            self.replies.flush()
+            answer = self.requests.readline()
+        if not answer:  # trirole is gone
+            os._exit(0)
+        answer = json.loads(answer)
+        if answer.get("op") != "answer" or answer.get("id") != call_id:
+            raise RuntimeError(f"the sandbox's channel is out of step (expected the answer to call {call_id})")
+        if answer.get("error") is not None:
+            raise ToolError(answer["error"])
+        return answer.get("result")
 
     def _run_cell(self, code):
         self.cells += 1
@@ -148,7 +345,11 @@ class Worker:
             tb = exc.__traceback__
             while tb is not None and tb.tb_frame.f_code.co_filename == _WORKER_FILE:
                 tb = tb.tb_next
-            lines = traceback.format_exception(type(exc), exc, tb, limit=-_MAX_TRACEBACK_FRAMES)
+            described = traceback.TracebackException(type(exc), exc, tb)
+            # Frames of the worker itself (a host function's stub raising ToolError) too.
+            described.stack = traceback.StackSummary.from_list(
+                [frame for frame in described.stack if frame.filename != _WORKER_FILE][-_MAX_TRACEBACK_FRAMES:])
+            lines = list(described.format())
         message = str(exc)
         if isinstance(exc, MemoryError) and not message:
             message = f"the code ran out of memory (limit {self.memory_mb} MB)"
@@ -210,18 +411,23 @@ class Worker:
         code = request["code"]
         self._reap_zombies()  # those that died since the last step
         self._redirect()
+        self.calls, self.recorded_chars = [], 0
         error = None
+        self.calling = True
         try:
             self._run_cell(code)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are the agent's errors too
             error = exc
         self._end_forked_child(error)
+        with self.call_lock:  # after a call a thread has in flight; later ones are refused
+            self.calling = False
         stopped = self._end_runaway_processes() if error is not None else ""
         self._reap_zombies()
         self._redirect()
         text, hidden = self._take_output()
         text += stopped
-        reply = {"error": error is not None, "completed": self.completed, "answer": self.answer}
+        reply = {"error": error is not None, "completed": self.completed, "answer": self.answer,
+                 "calls": self.calls}
         if error is not None:
             trace, message = self._describe(error)
             if text and not text.endswith("\n"):
@@ -235,6 +441,7 @@ class Worker:
         """Run the task's checker in a copy of the agent's namespace (it can read, not clobber)."""
         namespace = dict(self.namespace)
         self._redirect()
+        self.calling = True
         try:
             exec(compile(request["checker"], "<checker>", "exec"), namespace)
             result = namespace["check"](request.get("answer"))
@@ -242,6 +449,8 @@ class Worker:
             self._end_forked_child(exc)
             return {"error": f"{type(exc).__name__}: {exc}"}
         finally:
+            with self.call_lock:
+                self.calling = False
             self._redirect()
             self._take_output()
         if isinstance(result, tuple):
@@ -250,7 +459,10 @@ class Worker:
 
     def serve(self):
         handlers = {"init": self.init, "exec": self.execute, "check": self.check}
-        for line in self.requests:
+        while True:
+            line = self.requests.readline()  # (not `for line in`: host calls read this channel too)
+            if not line:
+                return
             try:
                 request = json.loads(line)
                 reply = handlers[request["op"]](request)

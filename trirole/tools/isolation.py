@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Literal, Sequence, get_args
+from typing import Literal, Mapping, Sequence, get_args
 
 from trirole.tools.base import EnvironmentError_
 
@@ -130,10 +130,22 @@ def sandbox_uid() -> int | None:
     return first + secrets.randbelow(last - first + 1)
 
 
+def _read_only_binds(binds: Mapping[str, str]) -> list[str]:
+    """``--ro-bind`` arguments for `binds`, their parents created traversable (bwrap makes
+    missing parents 0700, which the worker's own uid could not enter)."""
+    args: list[str] = []
+    for inside, host in binds.items():
+        parents = [str(p) for p in reversed(Path(inside).parents) if str(p) != "/"]
+        args += [arg for parent in parents for arg in ("--perms", "0755", "--dir", parent)]
+        args += ["--ro-bind", host, inside]
+    return args
+
+
 def python_worker_command(python: str, worker: str | os.PathLike, worker_args: Sequence[str], *,
-                          scratch_mb: int, bwrap: str = "bwrap") -> list[str]:
+                          scratch_mb: int, bwrap: str = "bwrap", ro_binds: Mapping[str, str] | None = None) -> list[str]:
     """The bubblewrap command that runs ``python -s -S -P -u WORKER ARGS`` confined (see
-    the module docstring), with `scratch_mb` MB of private scratch space as its cwd."""
+    the module docstring), with `scratch_mb` MB of private scratch space as its cwd and
+    `ro_binds` (sandbox path -> host path, files or folders) visible read-only."""
     bwrap_path = find_bwrap(bwrap)
     real_python, prefix = interpreter_prefix(python)
     command = [bwrap_path, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -147,6 +159,7 @@ def python_worker_command(python: str, worker: str | os.PathLike, worker_args: S
     command += _system_binds(prefix)
     command += ["--dev", "/dev", "--proc", "/proc",
                 "--ro-bind", str(worker), WORKER_PATH,
+                *_read_only_binds(ro_binds or {}),
                 "--perms", "1777", "--size", str(scratch_mb * 1024 * 1024), "--tmpfs", SCRATCH,
                 "--chdir", SCRATCH,
                 real_python, "-s", "-S", "-P", "-u", WORKER_PATH, *worker_args]

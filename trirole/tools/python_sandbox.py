@@ -10,6 +10,18 @@ environment, no site-packages (standard library only) and limits on memory, CPU 
 processes, open files and file size. A refusal is an exception the agent reads; a step
 that runs too long, or a worker that dies, costs the agent its variables, never trirole
 its process.
+
+Functions (`trirole.tools.functions`, `trirole.calls`): ``host_functions`` are functions the
+agent's code calls by name that run in trirole's process (a user's tools: where their
+credentials and network are), each call a request over the worker's private JSON-lines
+channel, answered within the function's timeout, its failure raised in the agent's code as
+``ToolError``. ``setup_code`` runs in the agent's globals before any agent code of an
+episode (and again after a restart), e.g. to define a benchmark's functions inside the
+sandbox; ``bind_files`` makes host files or folders readable (read-only) at a path inside
+the sandbox for it, listed in ``__trirole_files__`` (sandbox path -> the path to open;
+with ``isolation="process"`` the host path, since there is no mount namespace). Setup code
+marks functions as recorded with ``__trirole_record__(fn, name=None)``; host functions are
+always recorded. Each execution's recorded calls come back in ``ExecutionResult["calls"]``.
 """
 
 from __future__ import annotations
@@ -21,12 +33,13 @@ import shutil
 import signal
 import sys
 import tempfile
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
 
 from trirole.state import ExecutionResult, TaskSpec
 from trirole.tools.base import EnvironmentError_, EnvironmentInfo, Evaluation
-from trirole.tools.isolation import SCRATCH, check_isolation, python_worker_command, sandbox_uid
+from trirole.tools.functions import DEFAULT_TOOL_TIMEOUT_S, HostFunction, functions_reference, check_host_functions
+from trirole.tools.isolation import SCRATCH, WORKER_PATH, check_isolation, python_worker_command, sandbox_uid
 from trirole.tools.python_tasks import load_python_tasks, validate_python_tasks
 
 _WORKER = Path(__file__).with_name("_sandbox_worker.py")
@@ -44,6 +57,11 @@ _MAX_OPEN_FILES = 256
 # CPU seconds over a worker's life, in steps' worth: the wall-time limit stops one step,
 # this stops CPU burnt by children the agent leaves running between steps.
 _CPU_STEPS = 20
+# A host function's result crosses as one JSON line; past this it is refused with a clear error.
+_MAX_RESULT_CHARS = 16 * 1024 * 1024
+# Where bound files may not go: the interpreter's view, the kernel's, the scratch folder.
+_RESERVED_MOUNTS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/dev",
+                    SCRATCH, WORKER_PATH)
 
 
 class _WorkerDied(Exception):
@@ -55,7 +73,8 @@ class PythonSandbox:
 
     tasks: a ``.json``/``.jsonl`` task file or a list of task dicts (see
         `trirole.tools.python_tasks`); `reset` looks a task's ``task_id`` up in them.
-    step_timeout_s: wall time of one execution; past it the worker is killed and restarted.
+    step_timeout_s: wall time of one execution, not counting the time host functions take
+        (each call has its own timeout); past it the worker is killed and restarted.
     memory_limit_mb: the worker's address-space limit.
     max_observation_chars: an execution's output is clipped (head and tail) to this.
     python: the interpreter that runs the worker.
@@ -64,6 +83,13 @@ class PythonSandbox:
         network as trirole's user). Never downgraded silently.
     scratch_limit_mb: the size of the working directory (``bwrap``: a private tmpfs).
     bwrap: the bubblewrap executable (name on PATH or path).
+    host_functions: name -> `HostFunction` (or a sequence of them): functions the agent's
+        code calls that run in trirole's process; listed in the reference.
+    tool_timeout_s: the time limit of one host function call, unless the function sets its own.
+    setup_code: Python source (standard library only) run in the agent's globals at each
+        reset and restart, before any agent code; a failure fails the reset.
+    bind_files: sandbox path (absolute) -> host file or folder, readable inside the sandbox
+        (read-only; the worker runs as its own uid, so they must be world-readable).
     """
 
     name = "python"
@@ -71,7 +97,9 @@ class PythonSandbox:
     def __init__(self, *, tasks: str | Path | list[dict[str, Any]] | None = None, step_timeout_s: float = 30.0,
                  memory_limit_mb: int = 1024, max_observation_chars: int = 3000,
                  python: str = sys.executable, isolation: str = "bwrap", scratch_limit_mb: int = 256,
-                 bwrap: str = "bwrap") -> None:
+                 bwrap: str = "bwrap", host_functions: Mapping[str, HostFunction] | list[HostFunction] | None = None,
+                 tool_timeout_s: float = DEFAULT_TOOL_TIMEOUT_S, setup_code: str = "",
+                 bind_files: Mapping[str, str | Path] | None = None) -> None:
         if tasks is None:
             self._tasks = None
         elif isinstance(tasks, (str, Path)):
@@ -83,7 +111,13 @@ class PythonSandbox:
             raise ValueError(f"PythonSandbox needs step_timeout_s > 0, memory_limit_mb >= {_MIN_MEMORY_MB}, "
                              f"max_observation_chars >= 1 and scratch_limit_mb >= 1 (got {step_timeout_s}, "
                              f"{memory_limit_mb}, {max_observation_chars}, {scratch_limit_mb})")
+        if tool_timeout_s <= 0:
+            raise ValueError(f"PythonSandbox needs tool_timeout_s > 0 (got {tool_timeout_s})")
         self.isolation = check_isolation(isolation)
+        self.host_functions = check_host_functions(host_functions)
+        self.tool_timeout_s = float(tool_timeout_s)
+        self.setup_code = setup_code or ""
+        self.bind_files = _check_bind_files(bind_files)
         self.scratch_limit_mb = int(scratch_limit_mb)
         self.bwrap = bwrap
         self.step_timeout_s = float(step_timeout_s)
@@ -152,7 +186,8 @@ class PythonSandbox:
         if reply["completed"]:
             self._completed, self._answer = True, reply["answer"]
         result: ExecutionResult = {"code": code, "output": reply["output"], "error": reply["error"],
-                                   "task_completed": self._completed, "answer": self._answer}
+                                   "task_completed": self._completed, "answer": self._answer,
+                                   "calls": reply.get("calls") or []}
         if reply["error"]:
             result["error_type"], result["error_message"] = reply["error_type"], reply["error_message"]
         return result
@@ -229,7 +264,8 @@ class PythonSandbox:
             f"- Limits: {self.step_timeout_s:g} s per step, {self.memory_limit_mb} MB of memory, "
             f"{_MAX_PROCESSES} processes and threads; output is clipped to {self.max_observation_chars} characters.",
         ]
-        return "\n".join(lines) + "\n"
+        functions = functions_reference(self.host_functions, default_timeout_s=self.tool_timeout_s)
+        return "\n".join(lines) + "\n" + ("\n" + functions if functions else "")
 
     async def _start_worker(self) -> None:
         if self._workdir is None:  # closed while a call was in flight
@@ -246,7 +282,8 @@ class PythonSandbox:
             home = SCRATCH
             # Off the event loop: the first call for an interpreter asks it for its prefix.
             command = await asyncio.to_thread(python_worker_command, self.python, _WORKER, [config],
-                                              scratch_mb=self.scratch_limit_mb, bwrap=self.bwrap)
+                                              scratch_mb=self.scratch_limit_mb, bwrap=self.bwrap,
+                                              ro_binds={inside: str(host) for inside, host in self.bind_files.items()})
         else:
             home, command = self._workdir, [self.python, *_FLAGS, str(_WORKER), config]
         env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "TMPDIR": home,
@@ -259,8 +296,12 @@ class PythonSandbox:
         except OSError as exc:
             raise EnvironmentError_(f"cannot start the python sandbox ({command[0]!r}): {exc}") from exc
         proc = self._proc
+        bound = {inside: inside if self.isolation == "bwrap" else str(host) for inside, host in self.bind_files.items()}
         try:
-            await self._roundtrip({"op": "init", "context": self._context, "files": self._files}, _START_TIMEOUT_S)
+            reply = await self._roundtrip({"op": "init", "context": self._context, "files": self._files,
+                                           "functions": [f.describe() for f in self.host_functions.values()],
+                                           "setup_code": self.setup_code, "bound_files": bound},
+                                          _START_TIMEOUT_S + self.step_timeout_s)
         except (TimeoutError, _WorkerDied, EnvironmentError_) as exc:
             await self._kill()
             stderr = await proc.stderr.read() if proc.stderr is not None else b""
@@ -271,6 +312,9 @@ class PythonSandbox:
                            "code unconfined)")
             raise EnvironmentError_(f"the python sandbox worker ({self.isolation}: {self.python} {_WORKER.name}) "
                                     f"did not start: {detail}") from None
+        if reply.get("setup_error"):
+            await self._kill()
+            raise EnvironmentError_(f"the sandbox's setup code failed: {reply['setup_error'].strip()}")
 
     async def _ensure_worker(self) -> None:
         if self._context is None:
@@ -285,30 +329,69 @@ class PythonSandbox:
         await self._start_worker()
 
     async def _roundtrip(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request and wait for its reply. Raises TimeoutError or `_WorkerDied`."""
+        """Send one request and wait for its reply, answering the host function calls the
+        worker makes meanwhile. `timeout` counts the worker's own time, not the calls'
+        (each has its own limit). Raises TimeoutError or `_WorkerDied`."""
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
-
-        async def exchange() -> bytes:
-            proc.stdin.write(json.dumps(message).encode() + b"\n")
-            await proc.stdin.drain()
-            return await proc.stdout.readline()
-
+        loop = asyncio.get_running_loop()
+        reply = None
         try:
-            async with asyncio.timeout(timeout):  # (not wait_for: it can lose a cancellation on 3.11)
-                line = await exchange()
+            async with asyncio.timeout(timeout) as budget:  # (not wait_for: it can lose a cancellation on 3.11)
+                await _send(proc, message)
+                while True:
+                    line = await proc.stdout.readline()
+                    if not line:
+                        break
+                    reply = json.loads(line)
+                    if reply.get("op") != "call":
+                        break
+                    deadline, started = budget.when(), loop.time()
+                    budget.reschedule(None)
+                    answer = await self._answer_call(reply)
+                    budget.reschedule(None if deadline is None else deadline + loop.time() - started)
+                    await _send(proc, answer)
+                    reply = None
         except (BrokenPipeError, ConnectionResetError):
-            line = b""
+            reply = None
         except BaseException:
             # Cancelled (or timed out) mid-request: the reply would arrive out of turn later.
             await asyncio.shield(self._kill())
             raise
-        if not line:
+        if reply is None:
             raise _WorkerDied(_exit_description(await proc.wait()))
-        reply = json.loads(line)
         if "internal_error" in reply:
             raise EnvironmentError_(f"the python sandbox worker failed: {reply['internal_error']}")
         return reply
+
+    async def _answer_call(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Run the host function the worker asks for: the answer carries its JSON result
+        or the error the agent's code will raise as ``ToolError``."""
+        name = request.get("name")
+        answer: dict[str, Any] = {"op": "answer", "id": request.get("id")}
+        function = self.host_functions.get(name)  # type: ignore[arg-type]
+        if function is None:
+            return {**answer, "error": f"NameError: no function named {name!r} is offered to this sandbox"}
+        timeout = function.timeout_s or self.tool_timeout_s
+        try:
+            async with asyncio.timeout(timeout) as limit:
+                result = await function.call(dict(request.get("arguments") or {}))
+        except TimeoutError as exc:
+            if limit.expired():
+                return {**answer, "error": f"TimeoutError: {name}() did not return within its {timeout:g} s "
+                                           f"limit and was abandoned"}
+            return {**answer, "error": f"TimeoutError: {exc}"}
+        except Exception as exc:  # the tool's failure is the agent's to handle
+            return {**answer, "error": f"{type(exc).__name__}: {exc}"}
+        try:
+            encoded = json.dumps(result, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            return {**answer, "error": f"TypeError: {name}() returned a value that cannot cross as JSON ({exc}); "
+                                       f"its result must be str, int, float, bool, None, or lists and dicts of them"}
+        if len(encoded) > _MAX_RESULT_CHARS:
+            return {**answer, "error": f"ValueError: {name}() returned {len(encoded)} characters of JSON, more than "
+                                       f"the {_MAX_RESULT_CHARS} a result may have"}
+        return {**answer, "result": result}
 
     async def _kill(self) -> None:
         proc, self._proc = self._proc, None
@@ -335,6 +418,29 @@ class PythonSandbox:
     def __repr__(self) -> str:
         return (f"PythonSandbox(step_timeout_s={self.step_timeout_s:g}, memory_limit_mb={self.memory_limit_mb}, "
                 f"isolation={self.isolation!r})")
+
+
+async def _send(proc: asyncio.subprocess.Process, message: dict[str, Any]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(message).encode() + b"\n")
+    await proc.stdin.drain()
+
+
+def _check_bind_files(bind_files: Mapping[str, str | Path] | None) -> dict[str, Path]:
+    """Sandbox path -> resolved host path; ValueError naming a bad entry."""
+    checked: dict[str, Path] = {}
+    for inside, host in (bind_files or {}).items():
+        path = PurePosixPath(inside)
+        if not path.is_absolute() or ".." in path.parts or str(path) == "/":
+            raise ValueError(f"bind_files: {inside!r} must be an absolute path inside the sandbox, e.g. /data/x.py")
+        if any(str(path) == r or str(path).startswith(r + "/") for r in _RESERVED_MOUNTS):
+            raise ValueError(f"bind_files: {inside!r} is reserved for the sandbox itself; pick a path such as "
+                             f"/data/{path.name}")
+        resolved = Path(host).resolve()
+        if not resolved.exists():
+            raise ValueError(f"bind_files: the host path {str(host)!r} (for {inside!r}) does not exist")
+        checked[str(path)] = resolved
+    return checked
 
 
 def _exit_description(returncode: int) -> str:
