@@ -10,7 +10,7 @@
 #   through namespace objects.
 # Multi-turn ("multi"): BFCL's own classes, imported from their sources bound read-only,
 #   are instantiated and loaded from the entry's initial_config as BFCL does it; their
-#   documented methods become recorded functions; functions held back for a later turn
+#   public methods become recorded functions; functions held back for a later turn
 #   are defined by `__bfcl_reveal__(turn)` when that turn starts.
 # Both: `complete_task()` is recorded too; the environment reads it as "this turn is done".
 
@@ -89,8 +89,10 @@ def _bfcl_setup(config):
             if name in methods:
                 space[name] = record(methods[name], name=name)
 
-    define(config["visible"])
     held = config["held"]
+    # Every public method, as BFCL's execution maps them (the reference lists the
+    # documented ones), except those held back for a later turn.
+    define(name for name in methods if not any(name in names for names in held.values()))
 
     def reveal(turn):
         define(held.get(str(turn), []))

@@ -175,7 +175,6 @@ class BfclEnvironment:
                       "modules": {c: data.CLASS_FILES[c] for c in item["involved_classes"]},
                       "stateless": list(data.STATELESS_CLASSES), "initial_config": item.get("initial_config") or {},
                       "long_context": "long_context" in self.category,
-                      "visible": [doc["name"] for doc in item["function"]],
                       "held": {turn: [doc["name"] for doc in docs]
                                for turn, docs in (item.get("missed_function") or {}).items()}}
         code = _SETUP.read_text(encoding="utf-8")
