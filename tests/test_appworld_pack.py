@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from trirole.tools.appworld.pack import PACK_DIR, STAMP_NAME, ensure_pack, run_generator, run_verifier
-from trirole.tools.appworld.pack.trirole_pack.evaluations import evaluation
-from trirole.tools.appworld.pack.trirole_pack.solutions import (
+from trirole_pack.evaluations import evaluation
+from trirole_pack.solutions import (
     all_pages,
     body_source,
     helper_source,

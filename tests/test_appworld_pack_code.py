@@ -15,8 +15,8 @@ import shutil
 import pytest
 
 from trirole.tools.appworld import pack
-from trirole.tools.appworld.pack.trirole_pack import evaluations, solutions
-from trirole.tools.appworld.pack.trirole_pack.solutions import body_source, scenario_slugs, solve_function
+from trirole_pack import evaluations, solutions
+from trirole_pack.solutions import body_source, scenario_slugs, solve_function
 
 # What a solution body can use: the ground-truth solution's arguments and the supervisor's logins.
 CONTEXT_NAMES = {"apis", "public_data", "supervisor_profile", "passwords"}

@@ -29,7 +29,7 @@ from scripted_openai import ScriptedOpenAIServer
 
 from trirole import build_scaffold_graph
 from trirole.middleware import TriroleCorrectorMiddleware, TriroleSummarizerMiddleware, tool_result
-from trirole.resources import Episode
+from trirole.episode import Episode
 
 TASK = {"task": {"instruction": "Find the playlist and report its id."}}
 ROOT = Path(__file__).resolve().parents[1]

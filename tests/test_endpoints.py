@@ -1,4 +1,4 @@
-"""Several model replicas behind one chat model (trirole.endpoints).
+"""Several model replicas behind one chat model (trirole.backend.replicas).
 
 The replicas are FAKE model servers (tests/scripted_openai.py) on loopback, reached over
 real HTTP by the real langchain-openai client: routing, failover and counting are real,
@@ -18,7 +18,10 @@ from langchain_core.messages import HumanMessage
 from scripted_openai import ScriptedOpenAIServer
 
 from trirole.backend import check_endpoint, make_chat_model
-from trirole.endpoints import PooledChatModel, ReplicaPool, parse_base_urls, replica_report, record_replica_counts
+from trirole.backend.replicas import PooledChatModel, ReplicaPool
+from trirole.evals.report import replica_report
+from trirole.evals.results import record_replica_counts
+from trirole.settings import parse_base_urls
 from trirole.settings import TriroleSettings
 
 

@@ -278,7 +278,7 @@ async def test_a_run_goes_on_after_refusals_and_says_its_isolation(tmp_path, hom
 def test_the_eval_record_and_report_say_the_isolation(tmp_path):
     from trirole.evals.datasets import EvalTask
     from trirole.evals.report import render_markdown
-    from trirole.evals.runner import make_record
+    from trirole.evals.results import make_record
 
     task = EvalTask(id="t1", env="python")
     record = make_record("scaffold", task, {"isolation": "bwrap", "status": "completed"}, status=None, reason="",

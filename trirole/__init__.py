@@ -9,7 +9,7 @@ makes a far better tool-use agent at inference time, without training.
 """
 
 from trirole.graphs import PARADIGMS, build_react_graph, build_scaffold_graph
-from trirole.resources import Episode
+from trirole.episode import Episode
 from trirole.settings import PRESETS, TriroleSettings
 from trirole.state import TriroleState
 

@@ -25,9 +25,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from trirole.endpoints import base_url_argument
 from trirole.errors import TriroleError
-from trirole.settings import PRESETS, TriroleSettings, recursion_limit
+from trirole.settings import PRESETS, TriroleSettings, normalize_base_url, recursion_limit
 
 ENVIRONMENTS = ("appworld",)
 TASK_ENVIRONMENTS = ("appworld", "bfcl")  # `trirole env install|tasks` also know BFCL
@@ -60,6 +59,14 @@ def _at_least(minimum: float, kind: Callable[[str], Any] = int) -> Callable[[str
         return value
 
     return parse
+
+
+def base_url_argument(text: str) -> str:
+    """argparse ``type`` of ``--base-url``: the normalized list, or argparse's one-line error."""
+    try:
+        return normalize_base_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- run settings, generated from TriroleSettings --------------------------------------------

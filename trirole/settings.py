@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, Mapping
+from pathlib import Path
+from typing import Any, Literal, Mapping, get_args
+from urllib.parse import urlsplit
 
 from langchain_core.runnables import RunnableConfig
-
-from trirole.endpoints import parse_base_urls
-from trirole.tools.isolation import ISOLATIONS, Isolation
 
 Role = Literal["summarizer", "agent", "corrector"]
 ROLES: tuple[Role, ...] = ("summarizer", "agent", "corrector")
@@ -23,6 +22,41 @@ ROLES: tuple[Role, ...] = ("summarizer", "agent", "corrector")
 CorrectionPolicy = Literal["always", "after_n", "never"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+
+Isolation = Literal["bwrap", "process"]
+"""How the python sandbox confines agent code (see `trirole.tools.isolation`)."""
+ISOLATIONS: tuple[str, ...] = get_args(Isolation)
+
+_URL_HELP = "give http://HOST:PORT/v1, several as a comma-separated list, or @FILE with one URL a line"
+
+
+def parse_base_urls(text: str) -> tuple[str, ...]:
+    """The replica URLs of a ``--base-url`` value: ``URL``, ``URL1,URL2`` or ``@FILE``
+    (one URL a line; blank lines and ``#`` comments skipped). Raises ValueError with a
+    one-line fix for anything that is not a list of http(s) URLs."""
+    text = (text or "").strip()
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"base URL file {str(path)!r} cannot be read ({exc.strerror}); {_URL_HELP}") from None
+        items = [line.split("#", 1)[0].strip() for line in lines]
+    else:
+        items = [item.strip() for item in text.split(",")]
+    urls = [item.rstrip("/") for item in items if item]
+    if not urls:
+        raise ValueError(f"base URL {text!r} names no endpoint; {_URL_HELP}")
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base URL {url!r} is not an http(s) URL; {_URL_HELP}")
+    return tuple(dict.fromkeys(urls))
+
+
+def normalize_base_url(text: str) -> str:
+    """A ``--base-url`` value as the settings hold it: the URLs, comma-separated (a file read)."""
+    return ",".join(parse_base_urls(text))
 
 
 @dataclass(frozen=True)
@@ -80,7 +114,7 @@ class TriroleSettings:
 
     Model endpoint
         base_url, model, api_key: the shared OpenAI-compatible endpoint (vLLM first);
-            base_url may list replicas of the model, comma-separated (`trirole.endpoints`).
+            base_url may list replicas of the model, comma-separated (`trirole.backend.replicas`).
         roles: per-role overrides, e.g. ``{"corrector": {"model": "other"}}``.
         temperature, max_completion_tokens: sampling for every role unless overridden.
         enable_thinking: Qwen3 thinking mode (sent as a chat-template kwarg); ``<think>``
@@ -255,41 +289,22 @@ def resolve_settings(
 ) -> TriroleSettings:
     """The settings of one run: builder defaults < ``configurable`` < LangGraph context.
 
-    Only what the caller set overrides: every key of a mapping, and the fields a
-    `TriroleSettings` was built with (`explicit_fields`). LangGraph turns a dict context
-    into ``TriroleSettings(**context)``, so ``context={"max_steps": 20}`` wins over a
-    builder's ``max_steps=3`` even though 20 is the class default.
+    A compiled trirole graph calls this once when a run starts and hands the result to
+    LangGraph as the run's context, where every node reads it (`trirole.resources`).
+    A mapping (``context={"max_steps": 20}``, ``configurable``) overrides exactly the keys
+    it has, so ``max_steps=20`` wins over a builder's ``max_steps=3`` even though 20 is the
+    class default. A `TriroleSettings` given as the context is the run's whole settings
+    (pass a mapping to change only some fields).
     """
     settings = defaults
     configurable = (config or {}).get("configurable") or {}
     if configurable:
         settings = settings_from_mapping(configurable, settings)
     if isinstance(context, TriroleSettings):
-        chosen = {name: getattr(context, name) for name in explicit_fields(context)}
-        settings = replace(settings, **chosen) if chosen else settings
-    elif isinstance(context, Mapping):
+        return context
+    if isinstance(context, Mapping):
         settings = settings_from_mapping(context, settings)
     return settings
-
-
-def explicit_fields(settings: TriroleSettings) -> frozenset[str]:
-    """The fields `settings` was constructed with (``dataclasses.replace`` passes them all)."""
-    return getattr(settings, "_explicit", frozenset())
-
-
-def _recording_init(generated: Any) -> Any:
-    """Wrap the dataclass's ``__init__`` to record which fields the caller passed."""
-
-    def __init__(self: TriroleSettings, *args: Any, **kwargs: Any) -> None:
-        generated(self, *args, **kwargs)
-        positional = {f.name for f in fields(TriroleSettings)[:len(args)]}
-        object.__setattr__(self, "_explicit", frozenset(kwargs) | positional)
-
-    __init__.__doc__ = generated.__doc__
-    return __init__
-
-
-TriroleSettings.__init__ = _recording_init(TriroleSettings.__init__)  # type: ignore[method-assign]
 
 
 DEFAULT_RECURSION_LIMIT = 25  # LangGraph's, filled in by its ensure_config when a caller sets none

@@ -186,7 +186,7 @@ class TriroleState(TypedDict):
     """The state every trirole graph reads and writes.
 
     task: the task (see `TaskSpec`).
-    env_session: the id of this run's environment episode (see `trirole.resources.Episode`).
+    env_session: the id of this run's environment episode (see `trirole.episode.Episode`).
     reference: the environment's reference material (API docs, helpers), shown to the
         agent and to the isolated corrector.
     completion_hint: how the agent declares the task done in this environment.

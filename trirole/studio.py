@@ -6,7 +6,7 @@ server reads variables from the module's namespace, so all four are built at imp
 They are compiled once, with default settings and no checkpointer (the API server adds
 its own). Each run owns its environment episode and closes it when it ends or pauses: a
 run resumed after an interrupt starts a fresh episode of the same task (the rule in
-`trirole.resources.Episode`).
+`trirole.episode.Episode`).
 
 Every `TriroleSettings` field is the graphs' context schema: Studio shows it as an
 editable form, and a REST run sets it with ``"context": {...}`` (or

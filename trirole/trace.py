@@ -22,7 +22,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from trirole.nodes.executor import EXECUTION_EVENT, FINAL_EVENT, TOOL_CALL_EVENT
+from trirole.events import EXECUTION_EVENT, FINAL_EVENT, TOOL_CALL_EVENT
 
 
 class JsonlTrace(BaseCallbackHandler):

@@ -1,7 +1,7 @@
 """A readable, step-by-step transcript of a run, for any trirole graph.
 
 Model replies are printed by the role their call is tagged with (``trirole_role``
-metadata / ``trirole:<role>`` tag, set by `trirole.resources.invoke_role` on every model
+metadata / ``trirole:<role>`` tag, set by `trirole.model_call.invoke_role` on every model
 call), and executions by the executor's event: both reach a callback handler from any
 node of any paradigm, nested graphs included (the multi-agent specialists' loops). The
 ``updates`` stream adds the task and every status change.
@@ -20,7 +20,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from trirole.calls import call_string
-from trirole.nodes.executor import EXECUTION_EVENT, TOOL_CALL_EVENT
+from trirole.events import EXECUTION_EVENT, TOOL_CALL_EVENT
 from trirole.state import status_is_final
 
 RULE = "─" * 72

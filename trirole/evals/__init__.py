@@ -6,7 +6,10 @@
     write_report("runs/x")
 
 Modules: `paradigms` (names -> graph builders and settings overrides), `datasets`,
-`runner` (`evaluate`, resumable, results.jsonl, ``repeats``), `metrics` (TGC, SGC, cost),
+`runner` (`evaluate`: resumable, ``repeats``), which plans (`planning`: what is left to
+run, the folder's manifest), runs each pair (`pair`) here (`local`) or on a Ray cluster
+(`ray_runner`) and records it (`results`: the typed `PairRecord` of each results.jsonl
+line, its writer and reader), `progress` (the live display), `metrics` (TGC, SGC, cost),
 `stats` (95% intervals, paired comparisons), `agreement` (AppWorld's own evaluation of a run),
 `failures` (failure classes from traces), `report` (report.md, results.csv, plots),
 `published` (the papers' numbers, reference only), `oracle` (a chat model answering with
@@ -19,7 +22,9 @@ from trirole.evals.metrics import compute_metrics
 from trirole.evals.oracle import OracleChatModel
 from trirole.evals.paradigms import VARIANTS, resolve_paradigms
 from trirole.evals.report import write_report
-from trirole.evals.runner import EvalSummary, evaluate, read_results
+from trirole.evals.planning import EvalSummary
+from trirole.evals.results import PairRecord, read_results
+from trirole.evals.runner import evaluate
 
-__all__ = ["Dataset", "DatasetError", "EvalSummary", "EvalTask", "OracleChatModel", "VARIANTS", "classify_failure", "compute_metrics", "evaluate",
+__all__ = ["Dataset", "DatasetError", "EvalSummary", "EvalTask", "PairRecord", "OracleChatModel", "VARIANTS", "classify_failure", "compute_metrics", "evaluate",
            "load_dataset", "read_results", "resolve_paradigms", "write_report"]

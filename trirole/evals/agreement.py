@@ -16,8 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from trirole.evals.metrics import goal_completion, is_infra_error, repeat_of, solved
-from trirole.evals.runner import read_results
+from trirole.evals.metrics import goal_completion
+from trirole.evals.results import is_infra_error, read_results, repeat_of, solved
 
 AGREEMENT_FILE = "appworld_agreement.json"
 

@@ -26,24 +26,9 @@ from collections import Counter, defaultdict
 from typing import Any, Iterable
 
 from trirole.evals import stats
+from trirole.evals.results import is_infra_error, repeat_of, solved
 
 UNKNOWN = "unknown"
-INFRA_STATUSES = frozenset({"env_error", "model_error", "timeout", "error"})
-
-
-def solved(record: dict[str, Any]) -> bool:
-    return record.get("success") is True
-
-
-def is_infra_error(record: dict[str, Any]) -> bool:
-    """True for an infrastructure error (see the module docstring), not an agent failure."""
-    flag = record.get("infra_error")
-    return bool(flag) if flag is not None else record.get("status") in INFRA_STATUSES
-
-
-def repeat_of(record: dict[str, Any]) -> int:
-    """A record's repeat; records written before repeats existed are repeat 0."""
-    return int(record.get("repeat") or 0)
 
 
 def scenario_of(record: dict[str, Any]) -> str:

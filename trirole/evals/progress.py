@@ -90,6 +90,9 @@ class EvalProgress:
 
     def pair_done(self, record: Mapping[str, Any]) -> None:
         """One finished pair: counted, shown."""
+        if record.get("retried_after"):
+            self.note(f"{record['paradigm']} {record['task_id']}: its environment server died "
+                      f"({record['retried_after']}); the server was replaced and the pair ran again")
         self._count(record)
         if not self.enabled:
             return

@@ -1,11 +1,12 @@
 """``trirole eval --ray auto|ADDRESS``: the pairs of an evaluation on a Ray cluster.
 
 Each worker slot is a `PairWorker` actor (one CPU, spread over the nodes) that runs one
-pair at a time with the local runner's `run_pair` and owns what the pair needs on its
-node: its AppWorld server (started on first use, stopped by `close`), the python
-sandboxes of its pairs, its model clients. The driver hands out the pairs and writes each
-returned record (and its trace) through the local runner's results writer, so
-``results.jsonl`` is exactly as a local run writes it and resume works unchanged.
+pair at a time with `trirole.evals.pair.run_pair` (as the local executor does) and owns
+what the pair needs on its node: its AppWorld server (started on first use, replaced when
+it dies, stopped by `close`), the python sandboxes of its pairs, its model clients. The
+driver hands out the pairs planned by `trirole.evals.planning` and writes each returned
+record (and its trace) with `trirole.evals.results.ResultsWriter`, so ``results.jsonl`` is
+exactly as a local run writes it and resume works unchanged.
 
 A worker process or node lost mid-run loses only the pair it was running: the pair goes
 back in the queue and the slot gets a new actor (a pair that lost its worker
@@ -26,23 +27,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from trirole.endpoints import counts_since, merge_counts, record_replica_counts, replica_counts
+from trirole.backend import counts_since, merge_counts, replica_counts
 from trirole.errors import TriroleError
 from trirole.evals.datasets import Dataset, EvalTask
+from trirole.evals.pair import (EnvironmentFactory, build_graphs, models_injected, pair_context, preflight,
+                                run_healing, run_pair, server_options)
+from trirole.evals.planning import EvalSummary, log, plan_runs
 from trirole.evals.progress import EvalProgress
-from trirole.evals.runner import (
-    RESULTS_FILE,
-    EnvironmentFactory,
-    EvalSummary,
-    _log,
-    _ResultsWriter,
-    appworld_experiment,
-    build_graphs,
-    plan_runs,
-    preflight,
-    run_pair,
-)
+from trirole.evals.results import PairRecord, ResultsWriter, record_replica_counts
 from trirole.settings import TriroleSettings
+from trirole.tools.appworld.server import is_serving, private_server
 
 NODE_IP = "{node_ip}"
 
@@ -73,11 +67,11 @@ class PairWorker:
         self.settings = on_node(settings, ray.util.get_node_ip_address())
         self.graphs, self.run_settings = build_graphs(names, data, self.settings, environment, graph_options)
         self.env, self.task_timeout_s = data.env, task_timeout_s
-        self.check = check and not ({"model", "models"} & set(graph_options))
+        self.check = check and not models_injected(graph_options)
         self.scratch = Path(tempfile.mkdtemp(prefix="trirole-ray-"))  # traces before they go to the driver
         self.root = data.env_options.get("root")
         self._server: contextlib.ExitStack | None = None
-        self.env_options: dict[str, Any] = {}
+        self.server: Any = None
         self.replicas_before = replica_counts()
 
     def _start(self) -> None:
@@ -89,22 +83,35 @@ class PairWorker:
             preflight(self.settings)
             self.check = False
         if self.env == "appworld" and self._server is None and "url" not in self.settings.env_options:
-            from trirole.tools.appworld.server import private_server
-
             self._server = contextlib.ExitStack()
-            server = self._server.enter_context(private_server(self.root, isolation=self.settings.isolation))
-            self.env_options = {"url": server.url, "root": str(server.root), "lease": False,
-                                "log_path": server.log_path, "isolation": server.isolation}
+            self.server = self._server.enter_context(private_server(self.root, isolation=self.settings.isolation))
 
-    async def run(self, paradigm: str, task: EvalTask, repeat: int, experiment: str | None) -> tuple[dict, str]:
+    # The worker's AppWorld server as `trirole.evals.pair.run_healing` sees it.
+    async def alive(self) -> bool:
+        return is_serving(self.server.url)
+
+    async def replace(self) -> None:
+        """A new private server in place of the dead one (started in the actor's thread, see `_start`)."""
+        self._stop_server()
+        self._start()
+
+    def _stop_server(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server, self.server = None, None
+
+    async def run(self, paradigm: str, task: EvalTask, repeat: int, experiment: str | None) -> tuple[PairRecord, str]:
         """One run of a pair: its results record and its trace (JSON lines). `experiment`:
         the AppWorld output folder the driver chose for (paradigm, repeat)."""
         self._start()
-        per_pair = {**self.env_options, **({"experiment_name": experiment} if experiment else {})}
-        context = {"env_options": {**self.run_settings[paradigm].env_options, **per_pair}} if per_pair else None
-        record = await run_pair(self.graphs[paradigm], paradigm, task, out_dir=self.scratch,
-                                settings=self.run_settings[paradigm], task_timeout_s=self.task_timeout_s,
-                                context=context, repeat=repeat)
+        settings = self.run_settings[paradigm]
+
+        def run_once() -> Any:
+            context = pair_context(settings, server_options(self.server) if self.server else {}, experiment)
+            return run_pair(self.graphs[paradigm], paradigm, task, out_dir=self.scratch, settings=settings,
+                            task_timeout_s=self.task_timeout_s, context=context, repeat=repeat)
+
+        record = await run_healing(run_once, self if self.server is not None else None)
         trace = self.scratch / record["trace"]
         text = trace.read_text(encoding="utf-8") if trace.is_file() else ""
         trace.unlink(missing_ok=True)
@@ -112,9 +119,7 @@ class PairWorker:
 
     def close(self) -> dict[str, dict[str, int]]:
         """Stop what this slot started; its per-replica model counts."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        self._stop_server()
         return counts_since(self.replicas_before)
 
 
@@ -155,29 +160,29 @@ async def evaluate_on_ray(
     """The runs `trirole.evals.runner.evaluate` planned (`names` x `tasks` x `repeats`), on
     the Ray cluster at `address` with `concurrency` worker slots; same results folder."""
     node_local = NODE_IP in settings.base_url or any(NODE_IP in str(o.get("base_url", "")) for o in settings.roles.values())
-    if check and not node_local and not ({"model", "models"} & set(graph_options)):
+    if check and not node_local and not models_injected(graph_options):
         await asyncio.to_thread(preflight, settings)  # global endpoints: once; node-local: on each worker
 
     plan = plan_runs(out_dir, data, names, tasks, settings, retry_errors=retry_errors, repeats=repeats,
                      progress=progress)
     out, pending = plan.out, deque(plan.pending)
     if not pending:
-        _log(f"{plan.describe()}; running 0", progress)
+        log(f"{plan.describe()}; running 0", progress)
         return plan.summary(0)
     joined = connect(address)
     import ray
     from ray.exceptions import RayActorError
 
-    _log(f"{plan.describe()}; running {len(pending)} on Ray ({address}) with "
+    log(f"{plan.describe()}; running {len(pending)} on Ray ({address}) with "
          f"{concurrency} worker slots", progress)
     cpus = ray.cluster_resources().get("CPU", 0)
     if cpus < min(concurrency, len(pending)) * SLOT_CPUS:
-        _log(f"note: the cluster has {cpus:g} CPUs for {concurrency} worker slots of {SLOT_CPUS} CPU; "
+        log(f"note: the cluster has {cpus:g} CPUs for {concurrency} worker slots of {SLOT_CPUS} CPU; "
              "the slots beyond that wait for a free CPU", progress)
     worker_class = ray.remote(num_cpus=SLOT_CPUS, max_restarts=0)(PairWorker)
     losses: Counter[tuple[str, str, int]] = Counter()
     replicas: dict[str, dict[str, int]] = {}
-    writer = _ResultsWriter(out / RESULTS_FILE)
+    writer = ResultsWriter(out)
     finished = 0
 
     def new_worker() -> Any:
@@ -193,7 +198,7 @@ async def evaluate_on_ray(
                 paradigm, task, repeat = pending.popleft()
                 key = (paradigm, task.id, repeat)
                 worker = worker or new_worker()
-                experiment = appworld_experiment(out, paradigm, repeat) if data.env == "appworld" else None
+                experiment = plan.experiment(paradigm, repeat)
                 try:
                     record, trace = await worker.run.remote(paradigm, task, repeat, experiment)
                 except RayActorError as exc:  # the worker process or its node is gone

@@ -17,14 +17,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from trirole.endpoints import replica_report
 from trirole.evals.agreement import read_agreement
 from trirole.evals.failures import classify_failure, failure_counts
 from trirole.evals.mechanisms import excerpt, mechanism_counts
 from trirole.evals.metrics import compute_metrics, goal_completion, is_infra_error, paired_comparisons
 from trirole.evals.paradigms import VARIANTS
 from trirole.evals.published import MARK, PUBLISHED_ROWS, RETHINKING_SCALE_FINDING
-from trirole.evals.runner import read_results
+from trirole.evals.results import read_replica_counts, read_results
 from trirole.serving.metrics import prefix_cache_hit_rate, read_server_counters
 
 REFERENCE_DIR = "oracle"  # OUT/oracle: the oracle's evaluation of the same tasks (see the module doc)
@@ -33,6 +32,18 @@ CSV_COLUMNS = ["paradigm", "task_id", "repeat", "env", "difficulty", "scenario",
                "failure_class",
                "steps", "model_calls", "prompt_tokens", "completion_tokens", "summarizations", "corrections",
                "no_code", "wall_s", "status_reason", "trace"]
+
+
+def replica_report(out_dir: str | Path) -> str:
+    """The "which replica served what" table ("" for a single-endpoint run)."""
+    counts = read_replica_counts(out_dir)
+    if not counts:
+        return ""
+    lines = ["## Model replicas", "", "| replica | requests | failures | prompt tokens | completion tokens |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {url} | {c.get('requests', 0)} | {c.get('failures', 0)} | {c.get('prompt_tokens', 0)} | "
+              f"{c.get('completion_tokens', 0)} |" for url, c in sorted(counts.items())]
+    return "\n".join(lines) + "\n"
 
 
 def load_trace(out_dir: Path, record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -25,7 +25,8 @@ from trirole.graphs.routing import unless_over
 from trirole.nodes.agent import ask
 from trirole.nodes.context import task_message
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
-from trirole.resources import EnvironmentSpec, Resources, calls_role
+from trirole.model_call import calls_role
+from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import TriroleSettings
 from trirole.state import TriroleState, status_is_final
 
@@ -55,7 +56,7 @@ def make_base_node(resources: Resources):
     return base
 
 
-def one_program_ran(state: TriroleState, settings: TriroleSettings) -> str:
+def one_program_reason(state: TriroleState, settings: TriroleSettings) -> str:
     """The reason of a one-shot run whose program did not complete the task (the
     generic one talks about ``max_steps``)."""
     last = state.get("last_result") or {}
@@ -88,7 +89,7 @@ def build_base_graph(
                                token_counter=token_counter, environment=environment)
     built = {"setup": make_setup_node(resources), "base": make_base_node(resources),
              "executor": make_executor_node(resources),
-             "finish": make_finish_node(resources, unfinished=one_program_ran)}
+             "finish": make_finish_node(resources, unfinished=one_program_reason)}
     graph = new_graph(built, nodes)
     graph.add_edge(START, "setup")
     graph.add_conditional_edges("setup", unless_over("base"), ["base", "finish"])

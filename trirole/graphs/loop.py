@@ -10,6 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import get_runtime
 from langgraph.types import Checkpointer
 
 from trirole.backend import TokenCounter
@@ -20,7 +21,8 @@ from trirole.nodes.review import make_review_node
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
 from trirole.nodes.summarizer import make_summarizer_node
 from trirole.prompts import load_prompts
-from trirole.resources import EPISODE_KEY, Episode, EnvironmentSpec, Resources
+from trirole.episode import EPISODE_KEY, Episode
+from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import (DEFAULT_RECURSION_LIMIT, ROLES, TriroleSettings, recursion_limit, resolve_settings,
                               settings_from_mapping)
 from trirole.state import TriroleInput, TriroleOutput, TriroleState
@@ -58,29 +60,42 @@ def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChat
 
 
 class TriroleGraph(CompiledStateGraph):
-    """A compiled trirole graph. Each run owns its environment episode: unless the
-    caller (or a parent trirole run) brought one in its config, the run opens an
-    `Episode` and closes it when the run returns, raises, is cancelled or times out, so
-    no sandbox or AppWorld episode outlives its run. A run without a recursion limit of
-    its own (LangGraph's default) gets `recursion_limit` of its settings.
+    """A compiled trirole graph. Each run resolves its settings once, when it starts
+    (builder defaults < ``configurable`` < ``context``, `resolve_settings`), and hands
+    them to LangGraph as the run's context: every node reads them there. Each run owns
+    its environment episode: unless the caller (or a parent trirole run) brought one in
+    its config, the run opens an `Episode` and closes it when the run returns, raises, is
+    cancelled or times out, so no sandbox or AppWorld episode outlives its run. A run
+    without a recursion limit of its own (LangGraph's default) gets `recursion_limit` of
+    its settings.
 
     Only the async entry points: every trirole node is async.
     """
 
     defaults: TriroleSettings | None = None
 
+    def run_settings(self, config: RunnableConfig, context: Any) -> TriroleSettings:
+        """The settings of a run called with `config` and `context`. Without a context of
+        its own, a run inside another graph's node (a subgraph) has that run's context."""
+        if context is None:
+            try:
+                context = get_runtime().context
+            except (RuntimeError, KeyError, AttributeError):  # a run of its own, not inside another graph's node
+                context = None
+        return resolve_settings(self.defaults or TriroleSettings(), config, context)
+
     async def astream(self, input: Any, config: RunnableConfig | None = None, *, context: Any = None,
                       **kwargs: Any) -> AsyncIterator[Any]:
         config = dict(config or {})
+        settings = self.run_settings(config, context)
         if config.get("recursion_limit", DEFAULT_RECURSION_LIMIT) == DEFAULT_RECURSION_LIMIT:
-            config["recursion_limit"] = recursion_limit(resolve_settings(self.defaults or TriroleSettings(), config,
-                                                                         context))
+            config["recursion_limit"] = recursion_limit(settings)
         if EPISODE_KEY in (config.get("configurable") or {}):
-            async for part in super().astream(input, config, context=context, **kwargs):
+            async for part in super().astream(input, config, context=settings, **kwargs):
                 yield part
             return
         async with Episode() as episode:
-            async for part in super().astream(input, episode.bind(config), context=context, **kwargs):
+            async for part in super().astream(input, episode.bind(config), context=settings, **kwargs):
                 yield part
 
 

@@ -11,9 +11,12 @@ the final code that completes the task (retried once if it does not).
 
     setup -> plan -> specialist (agent <-> executor) -> ... -> final -> executor -> finish
 
-Setup, execution, finish, the loop and "the run is over" are the shared ones; the
-supervisor's nodes and the specialist hand back through a `Command` whose target one
-function decides (`next_turn`).
+Setup, execution, finish, the loop and "the run is over" are the shared ones. The graph
+routes in one style: conditional edges on the state after each node. After the plan, a
+specialist or an execution, one function decides who acts next (`next_turn`); after the
+supervisor's final reply, its code runs if it wrote one (`after_final`). A specialist's
+loop has a state of its own (`SpecialistState`): its sub-goal, its reference and the
+reports so far go in, its dialogue, usage and how it ended come back.
 
 Every model call (supervisor or specialist) counts one step in ``counters["steps"]``, so
 ``max_steps`` bounds the run; each specialist is also bounded by ``specialist_steps`` and
@@ -27,26 +30,27 @@ import json
 import operator
 import re
 from dataclasses import replace
-from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired, get_args
+from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Checkpointer, Command
+from langgraph.types import Checkpointer
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
 from trirole.backend import TokenCounter
 from trirole.graphs.loop import assemble_loop, compile_graph, make_resources, new_graph
 from trirole.graphs.routing import run_is_over, unless_over
 from trirole.nodes.agent import ask, make_agent_node
-from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node, out_of_steps
+from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node, step_budget_reason
 from trirole.parsing import clip_middle, extract_code, strip_thinking
 from trirole.prompts import Prompts
-from trirole.resources import EnvironmentSpec, Resources, calls_role
+from trirole.model_call import calls_role
+from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import TriroleSettings
-from trirole.state import TriroleState, add_counts, status_is_final, steps_taken
+from trirole.state import RoleUsage, TriroleState, status_is_final, steps_taken
 
 GENERAL = "general"
 SUPERVISOR, SPECIALIST = "supervisor", "specialist"
@@ -80,11 +84,7 @@ class MultiAgentState(TriroleState):
         whole reference for ``general``).
     plan: the supervisor's sub-goals, in order.
     subgoal_index: the sub-goal in work (``len(plan)``: all handed back).
-    subgoal_start: (no longer written: each specialist's loop has a dialogue of its
-        own; kept so that older checkpoints still load.)
-    subgoal_steps: model calls of the last specialist.
     reports: what the specialists handed back (append reducer).
-    phase: ``plan``, ``specialist`` or ``final`` (the supervisor's completion code).
     final_attempts: how many times the supervisor wrote the final code.
     supervisor_messages: the supervisor's own dialogue after its system prompt (append
         reducer): the task and its plan, the reports and its final code, each failure and
@@ -95,12 +95,50 @@ class MultiAgentState(TriroleState):
     app_references: NotRequired[dict[str, str]]
     plan: NotRequired[list[SubGoal]]
     subgoal_index: NotRequired[int]
-    subgoal_start: NotRequired[int]
-    subgoal_steps: NotRequired[int]
     reports: Annotated[list[Report], operator.add]
-    phase: NotRequired[Literal["plan", "specialist", "final"]]
     final_attempts: NotRequired[int]
     supervisor_messages: Annotated[list[BaseMessage], operator.add]
+
+
+class SpecialistState(TriroleState):
+    """One specialist's loop: `TriroleState` (its own dialogue, counters and status, in the
+    run's episode) plus what its prompt shows.
+
+    subgoal: the sub-goal it works on. app_reference: the reference it sees (its apps'
+    docs, or the whole reference for ``general``). reports: what earlier specialists
+    handed back.
+    """
+
+    subgoal: SubGoal
+    app_reference: str
+    reports: list[Report]
+
+
+class SpecialistInput(TypedDict):
+    """What a specialist's loop starts from (a dialogue of its own: no messages)."""
+
+    task: Any
+    env_session: str
+    reference: str
+    completion_hint: str
+    status: str
+    subgoal: SubGoal
+    app_reference: str
+    reports: list[Report]
+
+
+class SpecialistOutput(TypedDict):
+    """What a specialist's loop hands back to the run."""
+
+    messages: list[BaseMessage]
+    usage: dict[str, RoleUsage]
+    counters: dict[str, int]
+    attempts: list[Any]
+    artifacts: dict[str, Any]
+    last_result: NotRequired[Any]
+    env_session: NotRequired[str]
+    status: str
+    status_reason: NotRequired[str]
 
 
 # -- pure parts ---------------------------------------------------------------------------
@@ -181,14 +219,22 @@ def plan_prompt(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int) 
                                                 context=_context(state)))]
 
 
-def specialist_prompt(state: MultiAgentState, prompts: Prompts, *, max_steps: int) -> list[BaseMessage]:
-    """The current specialist's prompt: only its apps' reference, its sub-goal, the
-    reports so far, and its own turns of this sub-goal (its loop's messages)."""
+def specialist_input(state: MultiAgentState) -> SpecialistInput:
+    """The loop input of the current sub-goal's specialist."""
     subgoal = state["plan"][state["subgoal_index"]]
-    reference = (state.get("app_references") or {}).get(subgoal["specialist"], "(none)")
+    return {"task": state["task"], "env_session": state.get("env_session", ""), "status": "running",
+            "reference": state.get("reference", ""), "completion_hint": state.get("completion_hint", ""),
+            "subgoal": subgoal, "app_reference": (state.get("app_references") or {}).get(subgoal["specialist"], "(none)"),
+            "reports": state.get("reports") or []}
+
+
+def specialist_prompt(state: SpecialistState, prompts: Prompts, *, max_steps: int) -> list[BaseMessage]:
+    """A specialist's prompt: only its apps' reference, its sub-goal, the reports so far,
+    and its own turns of this sub-goal (its loop's messages)."""
+    subgoal = state["subgoal"]
     system = prompts.render("specialist_system", specialist=subgoal["specialist"], max_steps=max_steps,
                             completion_hint=state.get("completion_hint") or "complete_task(answer)",
-                            reference=reference)
+                            reference=state["app_reference"])
     instruction = state["task"]["instruction"]
     # A plan that fell back to the whole task (`parse_plan`) would show it twice.
     whole_task = SAME_AS_SUBGOAL if subgoal["goal"].strip() == instruction.strip() else instruction
@@ -217,7 +263,7 @@ def read_specialist_code(reply: str) -> str | None:
     return None if is_report(reply) else extract_code(reply)
 
 
-def report_of(loop_state: MultiAgentState, subgoal: SubGoal) -> Report:
+def report_of(loop_state: SpecialistOutput, subgoal: SubGoal) -> Report:
     """What a specialist's finished loop hands back: its report, or, out of steps, its
     last output."""
     steps = steps_taken(loop_state)
@@ -230,6 +276,7 @@ def report_of(loop_state: MultiAgentState, subgoal: SubGoal) -> Report:
 
 
 Turn = Literal["specialist", "final", "finish"]
+TURNS: tuple[Turn, ...] = ("specialist", "final", "finish")
 
 
 def next_turn(state: MultiAgentState, settings: TriroleSettings) -> Turn:
@@ -242,19 +289,12 @@ def next_turn(state: MultiAgentState, settings: TriroleSettings) -> Turn:
     return "final" if state.get("final_attempts", 0) < MAX_FINAL_ATTEMPTS else "finish"
 
 
-def hands_off(resources: Resources, node: Callable) -> Callable:
-    """`node`'s update as a `Command` to whoever `next_turn` names after it (a node
-    that already returns a `Command` decides for itself)."""
-
-    async def handing_off(state: MultiAgentState, config: RunnableConfig) -> Command:
-        update = await node(state, config)
-        if isinstance(update, Command):
-            return update
-        after = {**state, **update, "counters": add_counts(state.get("counters"), update.get("counters"))}
-        return Command(update=update, goto=next_turn(after, resources.settings(config)))
-
-    handing_off.__name__ = node.__name__
-    return handing_off
+def after_final(state: MultiAgentState, settings: TriroleSettings) -> Literal["executor", Turn]:
+    """After the supervisor's final reply: its code runs, if it wrote some (a reply without
+    code is asked again, while attempts remain)."""
+    if not run_is_over(state, settings) and state.get("code_to_run"):
+        return "executor"
+    return next_turn(state, settings)
 
 
 # -- nodes ----------------------------------------------------------------------------------
@@ -272,8 +312,7 @@ def make_plan_node(resources: Resources, *, max_subgoals: int):
                               instruction=state["task"]["instruction"], max_subgoals=max_subgoals)
         answer = AIMessage(content=reply or "(empty reply)")
         return {"messages": [answer], "supervisor_messages": [prompt[-1], answer], "usage": {SUPERVISOR: usage},
-                "counters": {"steps": 1}, "plan": subgoals, "subgoal_index": 0, "subgoal_steps": 0,
-                "phase": "specialist"}
+                "counters": {"steps": 1}, "plan": subgoals, "subgoal_index": 0}
 
     return plan
 
@@ -283,7 +322,7 @@ def make_specialist_loop(resources: Resources, *, specialist_steps: int) -> Comp
     role ``specialist``, its prompt, and a reply without code is its report, which ends
     its loop (status ``handed_back``, local to the loop)."""
 
-    def prompt(state: TriroleState, prompts: Prompts, *, settings: TriroleSettings) -> list[BaseMessage]:
+    def prompt(state: SpecialistState, prompts: Prompts, *, settings: TriroleSettings) -> list[BaseMessage]:
         return specialist_prompt(state, prompts, max_steps=specialist_steps)
 
     def report(state: TriroleState, prompts: Prompts) -> dict:
@@ -293,7 +332,7 @@ def make_specialist_loop(resources: Resources, *, specialist_steps: int) -> Comp
                                                     read_code=read_specialist_code, without_code=report),
                  "executor": make_executor_node}
     return assemble_loop(resources, factories=factories, nodes=None, checkpointer=None, name=SPECIALIST,
-                         state_schema=MultiAgentState, input_schema=MultiAgentState, output_schema=MultiAgentState)
+                         state_schema=SpecialistState, input_schema=SpecialistInput, output_schema=SpecialistOutput)
 
 
 def make_specialist_node(resources: Resources, *, specialist_steps: int):
@@ -305,15 +344,11 @@ def make_specialist_node(resources: Resources, *, specialist_steps: int):
         settings = resources.settings(config)
         subgoal = state["plan"][state["subgoal_index"]]
         budget = min(specialist_steps, settings.max_steps - steps_taken(state))
-        turn = await loop.ainvoke(
-            {"task": state["task"], "env_session": state.get("env_session", ""), "status": "running",
-             "reference": state.get("reference", ""), "completion_hint": state.get("completion_hint", ""),
-             "app_references": state.get("app_references") or {}, "plan": state["plan"],
-             "subgoal_index": state["subgoal_index"], "reports": state.get("reports") or [], "messages": []},
-            config, context=replace(settings, max_steps=budget))
+        turn: SpecialistOutput = await loop.ainvoke(specialist_input(state), config,
+                                                    context=replace(settings, max_steps=budget))
         update: dict = {key: turn[key] for key in ("messages", "usage", "attempts", "artifacts", "last_result",
                                                    "env_session") if turn.get(key)}
-        update.update(counters={**(turn.get("counters") or {}), "subgoals": 1}, subgoal_steps=steps_taken(turn),
+        update.update(counters={**(turn.get("counters") or {}), "subgoals": 1},
                       proposed_code="", code_to_run="", correction_reason="")
         if status_is_final(turn) and turn["status"] != "handed_back":  # its model or environment failed
             return {**update, "status": turn["status"], "status_reason": turn.get("status_reason", "")}
@@ -324,22 +359,22 @@ def make_specialist_node(resources: Resources, *, specialist_steps: int):
 
 def make_final_node(resources: Resources, *, max_subgoals: int):
     @calls_role(resources, SUPERVISOR)
-    async def final(state: MultiAgentState, config: RunnableConfig) -> dict | Command:
+    async def final(state: MultiAgentState, config: RunnableConfig) -> dict:
         prompt = final_prompt(state, resources.prompts, max_subgoals=max_subgoals)
         reply, code, usage = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
         answer = AIMessage(content=reply or "(empty reply)")
         update = {"messages": [answer], "supervisor_messages": [prompt[-1], answer], "usage": {SUPERVISOR: usage},
-                  "counters": {"steps": 1}, "phase": "final", "final_attempts": state.get("final_attempts", 0) + 1,
+                  "counters": {"steps": 1}, "final_attempts": state.get("final_attempts", 0) + 1,
                   "proposed_code": code or "", "code_to_run": code or "", "correction_reason": ""}
-        return Command(update=update, goto="executor") if code else update
+        return update
 
     return final
 
 
-def final_code_failed(state: MultiAgentState, settings: TriroleSettings) -> str:
+def final_code_reason(state: MultiAgentState, settings: TriroleSettings) -> str:
     """Why a multi-agent run ended without completing the task, when no node said why."""
     if steps_taken(state) >= settings.max_steps:
-        return out_of_steps(state, settings)
+        return step_budget_reason(state, settings)
     return (f"the supervisor's final code did not complete the task in {state.get('final_attempts', 0)} "
             f"attempt(s) (at most {MAX_FINAL_ATTEMPTS})")
 
@@ -368,8 +403,7 @@ def build_multi_agent_graph(
         specialist_steps: model calls one specialist may make on its sub-goal.
         max_subgoals: sub-goals the supervisor's plan is cut to.
         nodes: replacements by node name (``setup``, ``plan``, ``specialist``,
-            ``final``, ``executor``, ``finish``); ``plan``, ``specialist`` and ``final``
-            hand off: their update goes to whoever `next_turn` names.
+            ``final``, ``executor``, ``finish``); a replacement keeps the node's edges.
         Other options mean what they mean for `build_scaffold_graph`.
     """
     if specialist_steps < 1 or max_subgoals < 1:
@@ -378,26 +412,26 @@ def build_multi_agent_graph(
                                token_counter=token_counter, environment=environment, roles=ROLE_ENDPOINTS)
     built = {
         "setup": make_setup_node(resources, with_info=lambda info: {
-            "app_references": specialist_references(info.apps, info.reference), "phase": "plan"}),
+            "app_references": specialist_references(info.apps, info.reference)}),
         "plan": make_plan_node(resources, max_subgoals=max_subgoals),
         "specialist": make_specialist_node(resources, specialist_steps=specialist_steps),
         "final": make_final_node(resources, max_subgoals=max_subgoals),
         "executor": make_executor_node(resources),
-        "finish": make_finish_node(resources, unfinished=final_code_failed),
+        "finish": make_finish_node(resources, unfinished=final_code_reason),
     }
-    # A replacement of a handing-off node hands off too: the graph has no edges out of it.
-    nodes = dict(nodes or {})
-    for node in ("plan", "specialist", "final"):
-        built[node] = hands_off(resources, nodes.pop(node, None) or built[node])
-    turns = get_args(Turn)
-    graph = new_graph(built, nodes, state_schema=MultiAgentState,
-                      destinations={"plan": turns, "specialist": turns, "final": ("executor", *turns)})
+    graph = new_graph(built, nodes, state_schema=MultiAgentState)
+
+    def route(decide: Callable[[MultiAgentState, TriroleSettings], str]) -> Callable:
+        async def routed(state: MultiAgentState, config: RunnableConfig) -> str:
+            return decide(state, resources.settings(config))
+
+        routed.__name__ = decide.__name__
+        return routed
+
     graph.add_edge(START, "setup")
     graph.add_conditional_edges("setup", unless_over("plan"), ["plan", "finish"])
-
-    async def after_execution(state: MultiAgentState, config: RunnableConfig) -> str:
-        return next_turn(state, resources.settings(config))
-
-    graph.add_conditional_edges("executor", after_execution, list(turns))
+    for node in ("plan", "specialist", "executor"):
+        graph.add_conditional_edges(node, route(next_turn), list(TURNS))
+    graph.add_conditional_edges("final", route(after_final), ["executor", *TURNS])
     graph.add_edge("finish", END)
     return compile_graph(graph, resources, checkpointer=checkpointer, name=name, debug=debug)

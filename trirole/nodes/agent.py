@@ -18,7 +18,8 @@ from trirole.nodes.context import agent_prompt, agent_prompt_when_cut, fit_to_bu
 from trirole.parsing import extract_code, strip_thinking
 from trirole.prompts import Prompts
 from trirole.repetition import correction_reason
-from trirole.resources import Resources, calls_role, invoke_role
+from trirole.model_call import calls_role, invoke_role
+from trirole.resources import Resources
 from trirole.settings import TriroleSettings
 from trirole.state import RoleUsage, TriroleState
 

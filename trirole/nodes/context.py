@@ -22,16 +22,13 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from trirole.artifacts import artifact_chars, format_artifacts
 from trirole.backend import HeuristicTokenCounter, TokenCounter
+from trirole.model_call import ContextOverflow
 from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.settings import TriroleSettings
 from trirole.state import TriroleState
 
 MIN_MESSAGE_CHARS = 200
-
-
-class ContextOverflow(RuntimeError):
-    """The fixed part of a prompt alone exceeds the budget."""
 
 
 def artifact_block_chars(settings: TriroleSettings) -> int:

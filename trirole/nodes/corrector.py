@@ -19,7 +19,8 @@ from trirole.backend import TokenCounter
 from trirole.nodes.context import agent_prompt, fit_to_budget
 from trirole.parsing import extract_code
 from trirole.prompts import Prompts
-from trirole.resources import Resources, calls_role, invoke_role
+from trirole.model_call import calls_role, invoke_role
+from trirole.resources import Resources
 from trirole.state import ExecutionResult, RoleUsage, TriroleState
 
 

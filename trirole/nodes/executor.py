@@ -22,17 +22,15 @@ from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from trirole.artifacts import extract_artifacts, format_artifacts, is_secret
+from trirole.episode import Episode, episode_of
+from trirole.events import EXECUTION_EVENT, FINAL_EVENT, TOOL_CALL_EVENT
 from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
-from trirole.resources import Episode, Resources, episode_of
+from trirole.resources import Resources
 from trirole.state import CallRecord, ExecutionResult, TriroleState, merge_artifacts, status_is_final
 from trirole.settings import TriroleSettings
-from trirole.tools import Environment, EnvironmentError_, EnvironmentInfo
-
-EXECUTION_EVENT = "trirole_execution"
-FINAL_EVENT = "trirole_final"
-TOOL_CALL_EVENT = "trirole_tool_call"
+from trirole.tools import Environment, EnvironmentFailure, EnvironmentInfo
 
 
 def observation_text(result: ExecutionResult, *, step: int, revised: bool, prompts: Prompts,
@@ -101,7 +99,7 @@ def make_executor_node(resources: Resources):
                                           proposed=state.get("proposed_code", ""),
                                           max_observation_chars=settings.max_observation_chars,
                                           prompts=resources.prompts)
-        except EnvironmentError_ as exc:
+        except EnvironmentFailure as exc:
             return {"status": "env_error", "status_reason": f"the environment failed: {exc}"}
         for call in update["last_result"].get("calls") or []:
             await adispatch_custom_event(TOOL_CALL_EVENT, {"step": step, **call}, config=config)
@@ -118,7 +116,7 @@ async def start_episode(resources: Resources, state: TriroleState, settings: Tri
     start: the update then ends the run with ``env_error``)."""
     try:
         session_id, info = await episode.start(resources.new_environment(settings), state["task"])
-    except (EnvironmentError_, ValueError) as exc:
+    except (EnvironmentFailure, ValueError) as exc:
         return {"env_session": episode.id, "status": "env_error", "status_reason": f"could not start the task: {exc}"}, None
     task = {**state["task"], "instruction": state["task"].get("instruction") or info.instruction,
             "context": {**info.context, **(state["task"].get("context") or {})}}
@@ -140,12 +138,12 @@ def make_setup_node(resources: Resources, *, with_info: Callable[[EnvironmentInf
     return setup
 
 
-def out_of_steps(state: TriroleState, settings: TriroleSettings) -> str:
+def step_budget_reason(state: TriroleState, settings: TriroleSettings) -> str:
     """Why a run that did not complete its task ended, when no node said why."""
     return f"the step budget of {settings.max_steps} ran out before the task was complete"
 
 
-def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState, TriroleSettings], str] = out_of_steps):
+def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState, TriroleSettings], str] = step_budget_reason):
     """Decides the final status and asks the environment for its verdict. The episode
     is closed by its owner (`Episode`), not here: a run cut off before this node
     closes it just the same.
@@ -168,7 +166,7 @@ def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState
                 verdict = await env.evaluate()
                 if verdict is not None:
                     update["evaluation"] = verdict.to_dict()
-            except EnvironmentError_ as exc:  # no verdict: an infrastructure error, not the agent's failure
+            except EnvironmentFailure as exc:  # no verdict: an infrastructure error, not the agent's failure
                 update.update(status="env_error", status_reason=f"the environment failed to evaluate: {exc}")
         final = {**state, **update}
         await adispatch_custom_event(FINAL_EVENT, {
@@ -190,5 +188,5 @@ async def _live_environment(resources: Resources, state: TriroleState, settings:
         return env, {}
     update, info = await start_episode(resources, state, settings, episode)
     if info is None:
-        raise EnvironmentError_(update["status_reason"])
+        raise EnvironmentFailure(update["status_reason"])
     return episode.env, {"env_session": update["env_session"]}

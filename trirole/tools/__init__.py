@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from trirole.tools.base import Environment, EnvironmentError_, EnvironmentInfo, Evaluation
+from trirole.tools import base
+from trirole.tools.base import Environment, EnvironmentFailure, EnvironmentInfo, Evaluation
 
 EnvironmentFactory = Callable[..., Environment]
 
@@ -39,4 +40,10 @@ def make_environment(name: str, **options: Any) -> Environment:
     return factory(**options)
 
 
-__all__ = ["Environment", "EnvironmentError_", "EnvironmentInfo", "Evaluation", "make_environment", "ENVIRONMENTS"]
+def __getattr__(name: str) -> Any:
+    if name == "EnvironmentError_":  # deprecated alias of EnvironmentFailure (it warns)
+        return base.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Environment", "EnvironmentFailure", "EnvironmentInfo", "Evaluation", "make_environment", "ENVIRONMENTS"]

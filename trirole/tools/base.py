@@ -7,6 +7,7 @@ graphs only see this protocol, so a new tool-use environment is one adapter clas
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -14,9 +15,18 @@ from trirole.errors import TriroleError
 from trirole.state import ExecutionResult, TaskSpec
 
 
-class EnvironmentError_(TriroleError, RuntimeError):
+class EnvironmentFailure(TriroleError, RuntimeError):
     """An environment failed in a way the agent cannot recover from (server gone,
-    sandbox cannot start). The graph ends with status ``env_error`` and this message."""
+    sandbox cannot start). The graph ends with status ``env_error`` and this message.
+    (Formerly ``EnvironmentError_``, a deprecated alias for one release.)"""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EnvironmentError_":  # the old name, kept one release
+        warnings.warn("EnvironmentError_ is deprecated; use trirole.tools.EnvironmentFailure",
+                      DeprecationWarning, stacklevel=2)
+        return EnvironmentFailure
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -66,7 +76,7 @@ class Environment(Protocol):
     All methods are async: evaluation runs many tasks concurrently, each with its own
     environment instance. Recoverable problems in agent code (exceptions, timeouts,
     memory) come back as an `ExecutionResult` with ``error=True``; only failures of the
-    environment itself raise `EnvironmentError_`.
+    environment itself raise `EnvironmentFailure`.
     """
 
     name: str

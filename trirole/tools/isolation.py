@@ -26,12 +26,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Literal, Mapping, Sequence, get_args
+from typing import Mapping, Sequence
 
-from trirole.tools.base import EnvironmentError_
+from trirole.settings import ISOLATIONS, Isolation
+from trirole.tools.base import EnvironmentFailure
 
-Isolation = Literal["bwrap", "process"]
-ISOLATIONS: tuple[str, ...] = get_args(Isolation)
 
 SCRATCH = "/scratch"
 """The worker's working directory inside the sandbox (a private tmpfs)."""
@@ -45,7 +44,7 @@ _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives")
 
 
-class IsolationUnavailable(EnvironmentError_):
+class IsolationUnavailable(EnvironmentFailure):
     """The isolation asked for cannot run here (bubblewrap missing or broken)."""
 
 
@@ -78,7 +77,7 @@ def interpreter_prefix(python: str) -> tuple[str, str]:
         out = subprocess.run([real, "-S", "-c", "import sys; print(sys.base_prefix)"], capture_output=True,
                              text=True, timeout=30, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError) as exc:
-        raise EnvironmentError_(f"cannot start the python sandbox: its interpreter {python!r} "
+        raise EnvironmentFailure(f"cannot start the python sandbox: its interpreter {python!r} "
                                 f"does not run ({exc})") from None
     return real, os.path.realpath(out)
 

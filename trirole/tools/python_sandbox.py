@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from trirole.state import ExecutionResult, TaskSpec
-from trirole.tools.base import EnvironmentError_, EnvironmentInfo, Evaluation
+from trirole.tools.base import EnvironmentFailure, EnvironmentInfo, Evaluation
 from trirole.tools.functions import DEFAULT_TOOL_TIMEOUT_S, HostFunction, functions_reference, check_host_functions
 from trirole.tools.isolation import SCRATCH, WORKER_PATH, check_isolation, python_worker_command, sandbox_uid
 from trirole.tools.python_tasks import load_python_tasks, validate_python_tasks
@@ -269,7 +269,7 @@ class PythonSandbox:
 
     async def _start_worker(self) -> None:
         if self._workdir is None:  # closed while a call was in flight
-            raise EnvironmentError_("the python sandbox was closed; call reset(task) to start a new episode")
+            raise EnvironmentFailure("the python sandbox was closed; call reset(task) to start a new episode")
         # Off the event loop: the uid comes from /proc's id maps (read once per process).
         uid = await asyncio.to_thread(sandbox_uid) if self.isolation == "bwrap" else None
         config = json.dumps({"memory_mb": self.memory_limit_mb, "max_chars": self.max_observation_chars,
@@ -294,7 +294,7 @@ class PythonSandbox:
                 stderr=asyncio.subprocess.PIPE, cwd=self._workdir, env=env, start_new_session=True, limit=_LINE_LIMIT,
             )
         except OSError as exc:
-            raise EnvironmentError_(f"cannot start the python sandbox ({command[0]!r}): {exc}") from exc
+            raise EnvironmentFailure(f"cannot start the python sandbox ({command[0]!r}): {exc}") from exc
         proc = self._proc
         bound = {inside: inside if self.isolation == "bwrap" else str(host) for inside, host in self.bind_files.items()}
         try:
@@ -302,7 +302,7 @@ class PythonSandbox:
                                            "functions": [f.describe() for f in self.host_functions.values()],
                                            "setup_code": self.setup_code, "bound_files": bound},
                                           _START_TIMEOUT_S + self.step_timeout_s)
-        except (TimeoutError, _WorkerDied, EnvironmentError_) as exc:
+        except (TimeoutError, _WorkerDied, EnvironmentFailure) as exc:
             await self._kill()
             stderr = await proc.stderr.read() if proc.stderr is not None else b""
             detail = stderr.decode("utf-8", "replace").strip()[-2000:] or str(exc) or type(exc).__name__
@@ -310,17 +310,17 @@ class PythonSandbox:
                 detail += (" (bubblewrap cannot set up its sandbox here, e.g. in a container without the "
                            "rights to create namespaces; allow them, or set isolation=\"process\" to run agent "
                            "code unconfined)")
-            raise EnvironmentError_(f"the python sandbox worker ({self.isolation}: {self.python} {_WORKER.name}) "
+            raise EnvironmentFailure(f"the python sandbox worker ({self.isolation}: {self.python} {_WORKER.name}) "
                                     f"did not start: {detail}") from None
         if reply.get("setup_error"):
             await self._kill()
-            raise EnvironmentError_(f"the sandbox's setup code failed: {reply['setup_error'].strip()}")
+            raise EnvironmentFailure(f"the sandbox's setup code failed: {reply['setup_error'].strip()}")
 
     async def _ensure_worker(self) -> None:
         if self._context is None:
-            raise EnvironmentError_("the python sandbox has no episode; call reset(task) first")
+            raise EnvironmentFailure("the python sandbox has no episode; call reset(task) first")
         if self._workdir is None:
-            raise EnvironmentError_("the python sandbox is closed; call reset(task) to start a new episode")
+            raise EnvironmentFailure("the python sandbox is closed; call reset(task) to start a new episode")
         if self._proc is None:  # a cancelled call killed it mid-request
             await self._start_worker()
 
@@ -361,7 +361,7 @@ class PythonSandbox:
         if reply is None:
             raise _WorkerDied(_exit_description(await proc.wait()))
         if "internal_error" in reply:
-            raise EnvironmentError_(f"the python sandbox worker failed: {reply['internal_error']}")
+            raise EnvironmentFailure(f"the python sandbox worker failed: {reply['internal_error']}")
         return reply
 
     async def _answer_call(self, request: dict[str, Any]) -> dict[str, Any]:

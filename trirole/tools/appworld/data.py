@@ -20,8 +20,8 @@ from trirole.tools.appworld.errors import (
     AppWorldError,
     AppWorldUnknownDataset,
     AppWorldUnknownTask,
-    download_fix,
 )
+from trirole.tools.appworld.install import download_fix
 
 OFFICIAL_DATASETS = ("train", "dev", "test_normal", "test_challenge")
 

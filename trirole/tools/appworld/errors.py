@@ -1,28 +1,19 @@
 """What can go wrong with AppWorld, each error saying how to fix it.
 
-All are `EnvironmentError_`: a graph that meets one ends with status ``env_error`` and
+All are `EnvironmentFailure`: a graph that meets one ends with status ``env_error`` and
 the message, which names the fix (a command to run, a variable to set).
 """
 
 from __future__ import annotations
 
-from trirole.tools.base import EnvironmentError_
+from trirole.tools.base import EnvironmentFailure
 
 SERVE_FIX = "start one with `trirole env serve appworld`"
 LIST_FIX = ("list the task ids of a split with `trirole env tasks appworld --dataset dev` "
             "(or train, test_normal, test_challenge)")
 
 
-def download_fix(root: str = "DIR") -> str:
-    from trirole.tools.appworld.install import appworld_bin
-
-    return (
-        f"to get the official AppWorld data (needs internet): `{appworld_bin()} download data --root {root}`, "
-        f"then `export APPWORLD_ROOT={root}`; or unset APPWORLD_ROOT to use trirole's offline task pack"
-    )
-
-
-class AppWorldError(EnvironmentError_):
+class AppWorldError(EnvironmentFailure):
     """Base class of every AppWorld adapter error."""
 
 

@@ -51,6 +51,14 @@ def appworld_bin() -> Path:
     return venv_dir() / "bin" / "appworld"
 
 
+def download_fix(root: str = "DIR") -> str:
+    """How to get the official data into `root`, and how to do without it."""
+    return (
+        f"to get the official AppWorld data (needs internet): `{appworld_bin()} download data --root {root}`, "
+        f"then `export APPWORLD_ROOT={root}`; or unset APPWORLD_ROOT to use trirole's offline task pack"
+    )
+
+
 def installs_disabled() -> bool:
     return os.environ.get("TRIROLE_NO_INSTALL", "").strip().lower() in ("1", "true", "yes", "on")
 

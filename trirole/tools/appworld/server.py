@@ -57,6 +57,14 @@ def _is_appworld(response: httpx.Response) -> bool:
         return False
 
 
+def is_serving(url: str, timeout_s: float = 5.0) -> bool:
+    """Whether an AppWorld server answers at `url` (a dead one is replaced by its owner)."""
+    try:
+        return _is_appworld(httpx.get(url.rstrip("/") + "/", timeout=timeout_s))
+    except httpx.HTTPError:
+        return False
+
+
 def lease_path(url: str) -> Path:
     """The lock file of the server at `url`: whoever holds it runs episodes on that server."""
     return home_subdir("locks") / ("appworld-lease-" + re.sub(r"[^\w.-]", "_", url.rstrip("/").split("//")[-1]) + ".lock")

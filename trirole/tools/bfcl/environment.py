@@ -31,7 +31,7 @@ from trirole.calls import call_string
 from trirole.parsing import clip_middle
 from trirole.prompts import load_prompts
 from trirole.state import ExecutionResult, TaskSpec
-from trirole.tools.base import EnvironmentError_, EnvironmentInfo, Evaluation
+from trirole.tools.base import EnvironmentInfo, Evaluation
 from trirole.tools.bfcl import data
 from trirole.tools.bfcl.errors import BfclError
 from trirole.tools.bfcl.scorer import BfclScorer, current_scorer
@@ -281,4 +281,4 @@ class BfclEnvironment:
         await self.close()
 
 
-__all__ = ["BfclEnvironment", "EnvironmentError_", "answer_string", "render_functions"]
+__all__ = ["BfclEnvironment", "answer_string", "render_functions"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from trirole.tools.base import EnvironmentError_
+from trirole.tools.base import EnvironmentFailure
 
 
-class BfclError(EnvironmentError_):
+class BfclError(EnvironmentFailure):
     """Base class of every BFCL adapter error (a graph meeting one ends ``env_error``)."""
 
 

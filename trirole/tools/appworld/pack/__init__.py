@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 
 from trirole.paths import file_lock, trirole_home
+from trirole.tools.appworld.errors import AppWorldError
+from trirole.tools.appworld.install import ensure_appworld_env
 
 PACK_DIR = Path(__file__).resolve().parent
 # The generator is the top-level package `trirole_pack` (in PACK_DIR), run with `python -m` in the
@@ -40,13 +42,7 @@ __all__ = ["ensure_pack", "pack_dir", "source_files", "source_hash", "appworld_p
            "PackBuildError"]
 
 
-try:  # the adapter's error types, when available (they name the fix in their message)
-    from trirole.tools.appworld.errors import AppWorldError as _Base
-except ImportError:  # pragma: no cover - the pack is usable on its own
-    _Base = RuntimeError  # type: ignore[misc,assignment]
-
-
-class PackBuildError(_Base):  # type: ignore[misc,valid-type]
+class PackBuildError(AppWorldError):
     """Generating the offline task pack failed (the message carries the generator's output)."""
 
 
@@ -69,14 +65,8 @@ def pack_dir(seed: int = 0) -> Path:
 
 
 def appworld_python() -> Path:
-    """The AppWorld venv's python; installs the venv when the adapter knows how."""
-    try:
-        from trirole.tools.appworld.install import ensure_appworld_env
-    except ImportError:
-        venv = trirole_home() / "appworld-env"
-    else:
-        venv = Path(ensure_appworld_env())
-    python = venv / "bin" / "python"
+    """The AppWorld venv's python (installed on first use)."""
+    python = Path(ensure_appworld_env()) / "bin" / "python"
     if not python.exists():
         raise PackBuildError(f"no AppWorld venv python at {python}; install AppWorld first "
                              "(`trirole env serve appworld` installs it)")

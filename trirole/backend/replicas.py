@@ -5,8 +5,8 @@ one server per GPU, one per node): a comma-separated list, or ``@FILE`` with one
 line. `ReplicaPool` sends each request to the replica with the fewest requests in flight;
 a replica whose call fails (connection refused, timeout, HTTP 429/5xx) is taken out for a
 cooldown and tried again after it, and the request moves to another replica. The pool
-counts requests, tokens and failures per replica: the evaluation writes them to
-``endpoints.json`` and its report ("which served what").
+counts requests, tokens and failures per replica (`replica_counts`): the evaluation
+writes them to its folder's ``endpoints.json`` and its report ("which served what").
 
 Pools are shared per process by URL list (`shared_pool`), so every role and every graph
 of a run balances over the same in-flight counts. A pool holds counts only, no connections:
@@ -15,70 +15,24 @@ each `PooledChatModel` owns its per-replica clients.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
-from urllib.parse import urlsplit
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.outputs import ChatResult
 from pydantic import ConfigDict
 
+from trirole.backend.errors import EndpointUnreachable
+
 REPLICA_COOLDOWN_S = 30.0
-ENDPOINTS_FILE = "endpoints.json"
-
-_URL_HELP = "give http://HOST:PORT/v1, several as a comma-separated list, or @FILE with one URL a line"
-
-
-def parse_base_urls(text: str) -> tuple[str, ...]:
-    """The replica URLs of a ``--base-url`` value: ``URL``, ``URL1,URL2`` or ``@FILE``
-    (one URL a line; blank lines and ``#`` comments skipped). Raises ValueError with a
-    one-line fix for anything that is not a list of http(s) URLs."""
-    text = (text or "").strip()
-    if text.startswith("@"):
-        path = Path(text[1:]).expanduser()
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ValueError(f"base URL file {str(path)!r} cannot be read ({exc.strerror}); {_URL_HELP}") from None
-        items = [line.split("#", 1)[0].strip() for line in lines]
-    else:
-        items = [item.strip() for item in text.split(",")]
-    urls = [item.rstrip("/") for item in items if item]
-    if not urls:
-        raise ValueError(f"base URL {text!r} names no endpoint; {_URL_HELP}")
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"base URL {url!r} is not an http(s) URL; {_URL_HELP}")
-    return tuple(dict.fromkeys(urls))
-
-
-def normalize_base_url(text: str) -> str:
-    """A ``--base-url`` value as the settings hold it: the URLs, comma-separated (a file read)."""
-    return ",".join(parse_base_urls(text))
-
-
-def base_url_argument(text: str) -> str:
-    """argparse ``type`` of ``--base-url``: the normalized list, or argparse's one-line error."""
-    import argparse
-
-    try:
-        return normalize_base_url(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
 
 def check_replicas(urls: tuple[str, ...], model: str, check: Callable[[str, str], list[str]]) -> list[str]:
     """Preflight of several replicas with `check` (`trirole.backend.check_endpoint` on one
     URL): a replica that lacks the model is an error; unreachable ones are only reported
     (the pool retries them later) unless none is reachable."""
-    from trirole.backend import EndpointUnreachable
-
     served, unreachable = None, []
     for url in urls:
         try:
@@ -188,34 +142,6 @@ def merge_counts(into: dict[str, dict[str, int]], more: Mapping[str, Mapping[str
         for key, value in counts.items():
             slot[key] = slot.get(key, 0) + int(value)
     return into
-
-
-def record_replica_counts(out_dir: str | Path, counts: Mapping[str, Mapping[str, int]]) -> None:
-    """Add a run's per-replica counts to ``out_dir/endpoints.json`` (a resumed run adds up)."""
-    if not counts:
-        return
-    path = Path(out_dir) / ENDPOINTS_FILE
-    try:
-        before = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except ValueError:
-        before = {}
-    path.write_text(json.dumps(merge_counts(before, counts), indent=1), encoding="utf-8")
-
-
-def replica_report(out_dir: str | Path) -> str:
-    """The report's "which replica served what" table ("" for a single-endpoint run)."""
-    path = Path(out_dir) / ENDPOINTS_FILE
-    try:
-        counts = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except ValueError:
-        return ""
-    if not counts:
-        return ""
-    lines = ["## Model replicas", "", "| replica | requests | failures | prompt tokens | completion tokens |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {url} | {c.get('requests', 0)} | {c.get('failures', 0)} | {c.get('prompt_tokens', 0)} | "
-              f"{c.get('completion_tokens', 0)} |" for url, c in sorted(counts.items())]
-    return "\n".join(lines) + "\n"
 
 
 def _retryable(exc: BaseException) -> bool:

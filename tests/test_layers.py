@@ -1,0 +1,66 @@
+"""The layer contract (pyproject.toml, ``[tool.importlinter]``): imports point one way,
+from the command line down to settings and state, and no modules import each other.
+
+Checked with the real import-linter over the real package; the contract's teeth are
+checked too, on a copy of the package with one bad import planted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lint_imports(project: Path) -> subprocess.CompletedProcess:
+    """``lint-imports`` with `project`'s pyproject.toml, importing trirole from `project`."""
+    return subprocess.run([sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
+                           "sys.exit(lint_imports_command())", str(project / "pyproject.toml"),
+                           "--no-cache"],
+                          cwd=project, env={"PYTHONPATH": str(project), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_package_keeps_its_layers_and_has_no_cycles():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    """The package's Python files and the contract, in a folder of their own."""
+    shutil.copytree(ROOT / "trirole", tmp_path / "trirole",
+                    ignore=lambda folder, names: [n for n in names if not (n.endswith(".py") or
+                                                                           (Path(folder) / n).is_dir())])
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    assert lint_imports(tmp_path).returncode == 0  # the copy is as clean as the package
+    return tmp_path
+
+
+def plant(module: Path, line: str) -> None:
+    module.write_text(module.read_text(encoding="utf-8") + "\n" + line + "\n", encoding="utf-8")
+
+
+def test_an_upward_import_breaks_the_contract(copy: Path):
+    plant(copy / "trirole" / "settings.py", "from trirole.cli import main  # planted: the bottom imports the top")
+    result = lint_imports(copy)
+    assert result.returncode != 0
+    assert "trirole.settings -> trirole.cli" in result.stdout
+
+
+def test_a_cycle_hidden_in_a_function_breaks_the_contract(copy: Path):
+    # The executors are siblings: the Ray runner taking names from the local one is an error.
+    plant(copy / "trirole" / "evals" / "ray_runner.py",
+          "def _planted():\n    from trirole.evals.local import run_local  # planted\n    return run_local")
+    plant(copy / "trirole" / "tools" / "appworld" / "errors.py",
+          "def _planted():\n    from trirole.tools.appworld.install import appworld_bin  # planted\n    return appworld_bin")
+    result = lint_imports(copy)
+    assert result.returncode != 0
+    assert "trirole.evals.ray_runner -> trirole.evals.local" in result.stdout
+    assert "No cycles are allowed in trirole.tools.appworld" in result.stdout

@@ -1,0 +1,97 @@
+"""Chat models of the roles, and the preflight of their endpoints.
+
+- `make_chat_model`: a langchain-openai `ChatOpenAI` for one role, with timeouts,
+  retries and Qwen3's thinking switch (a `PooledChatModel` over several replicas).
+- `check_endpoint`: a preflight that turns "connection refused" and "model not found"
+  into errors that say what to do.
+"""
+
+from __future__ import annotations
+
+import httpx
+from langchain_core.language_models import BaseChatModel
+
+from trirole.backend.errors import EndpointUnreachable, ModelNotFound
+from trirole.backend.replicas import check_replicas, pooled_chat_model
+from trirole.settings import RoleEndpoint, TriroleSettings, parse_base_urls
+
+
+def check_endpoint(base_url: str, model: str, *, timeout_s: float = 10.0) -> list[str]:
+    """The models served at `base_url`; raises if it is unreachable or lacks `model`.
+    Several replicas (``URL1,URL2``): each is checked, see `trirole.backend.replicas.check_replicas`."""
+    urls = parse_base_urls(base_url)
+    if len(urls) > 1:
+        return check_replicas(urls, model, lambda url, name: check_endpoint(url, name, timeout_s=timeout_s))
+    url = base_url.rstrip("/") + "/models"
+    try:
+        response = httpx.get(url, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise EndpointUnreachable(
+            f"cannot reach the model endpoint {base_url} ({type(exc).__name__}: {exc}). "
+            "Start the local server with `trirole model serve`, or pass --base-url of a running "
+            "OpenAI-compatible server (vLLM: `vllm serve MODEL`)."
+        ) from exc
+    if response.status_code != 200:
+        raise EndpointUnreachable(
+            f"{url} answered HTTP {response.status_code}, not a model list: is {base_url} an "
+            "OpenAI-compatible base URL (usually ending in /v1)?"
+        )
+    served = [entry.get("id", "") for entry in response.json().get("data", [])]
+    if model not in served:
+        raise ModelNotFound(
+            f"model {model!r} is not served at {base_url}; it serves {served}. "
+            f"Pass --model {served[0] if served else 'NAME'} (or set `model` in the settings)."
+        )
+    return served
+
+
+def describe_model_error(exc: BaseException, endpoint: RoleEndpoint) -> str:
+    """One line that says what went wrong with a model call and how to fix it."""
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):
+        return (f"cannot reach the model endpoint {endpoint.base_url}: {exc}. "
+                "Start it with `trirole model serve` or pass --base-url.")
+    if isinstance(exc, openai.NotFoundError):
+        return (f"model {endpoint.model!r} was not found at {endpoint.base_url}: {exc}. "
+                "Pass --model with a served name (`curl BASE_URL/models` lists them).")
+    if isinstance(exc, openai.BadRequestError) and "context" in str(exc).lower():
+        return f"the prompt did not fit the model's context: {exc}. Lower --max-context-tokens to the server's max-model-len."
+    return f"model call failed: {type(exc).__name__}: {exc}"
+
+
+def make_chat_model(settings: TriroleSettings, role: str) -> BaseChatModel:
+    """A chat model for `role` from the settings (the role's overrides on the shared endpoint).
+
+    Several comma-separated base URLs (replicas of one model, see `trirole.backend.replicas`)
+    give a model that sends each call to the least-loaded replica.
+
+    It gets an async HTTP client of its own: langchain-openai's default one is cached
+    process-wide per base URL and bound to the event loop it first ran in, so a second
+    event loop (the next test, a second ``asyncio.run``) would find it closed. Use the
+    model in one event loop (`Resources` builds one per loop).
+    """
+    endpoint = settings.endpoint(role)
+    urls = parse_base_urls(endpoint.base_url)
+    if len(urls) > 1:  # several replicas: each call goes to the least-loaded one
+        return pooled_chat_model(urls, lambda url: _chat_openai(settings, endpoint, url, max_retries=0),
+                                 max_retries=settings.max_retries)
+    return _chat_openai(settings, endpoint, urls[0], max_retries=settings.max_retries)
+
+
+def _chat_openai(settings: TriroleSettings, endpoint: RoleEndpoint, base_url: str, *, max_retries: int) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        http_async_client=httpx.AsyncClient(timeout=settings.request_timeout_s),
+        base_url=base_url,
+        model=endpoint.model,
+        api_key=settings.api_key,
+        temperature=endpoint.temperature,
+        max_completion_tokens=endpoint.max_completion_tokens,
+        timeout=settings.request_timeout_s,
+        max_retries=max_retries,
+        # Qwen3's template reads this; other templates ignore unknown kwargs.
+        extra_body={"chat_template_kwargs": {"enable_thinking": settings.enable_thinking}},
+        stream_usage=True,
+    )
