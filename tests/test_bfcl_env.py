@@ -189,3 +189,23 @@ def test_the_cli_lists_entries_and_refuses_unrunnable_categories_with_exit_2(cap
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "cannot run here" in err and err.count("\n") == 1, err
+
+
+async def test_the_oracle_scores_every_paradigm_through_bfcls_checker(tmp_path):
+    from trirole.evals import evaluate
+    from trirole.evals.report import write_report
+    from trirole.settings import TriroleSettings
+
+    paradigms = ["base", "react", "multi-agent", "scaffold"]
+    single = load_dataset("bfcl:simple_python,parallel_multiple,live_irrelevance")
+    picked = [t for t in single.tasks if t.id in ("simple_python_96", "parallel_multiple_7", "live_irrelevance_3-0-3")]
+    summary = await evaluate(paradigms, single.__class__(name=single.name, env="bfcl", tasks=tuple(picked)),
+                             tmp_path / "single", settings=TriroleSettings(model="oracle"), progress=False)
+    assert {(r["paradigm"], r["task_id"]): r["success"] for r in summary.records()} == \
+        {(p, t.id): True for p in paradigms for t in picked}
+    multi = await evaluate(["react", "scaffold"], "bfcl:multi_turn_long_context", tmp_path / "multi", limit=1,
+                           settings=TriroleSettings(model="oracle"), progress=False)
+    assert [r["success"] for r in multi.records()] == [True, True]
+    report = write_report(tmp_path / "multi")["markdown"].read_text()
+    assert "| react | multi_turn_long_context | 1/1 |" in report
+    assert "## BFCL multi-turn accuracy by number of user turns" in report
