@@ -61,3 +61,44 @@ def bfcl_own_verdicts(answers: Mapping[str, Any], *, timeout_s: float = 600) -> 
                 raise BfclError(f"BFCL's score file for {category} does not add up: {rows[0]}")
             verdicts.update({line["id"]: line["id"] not in invalid for line in lines})
     return verdicts
+
+
+def run_verdicts(out_dir: str | Path) -> tuple[dict[str, Any], dict[str, bool]]:
+    """The answers (BFCL's result form) and trirole's verdicts of an evaluation's BFCL
+    pairs, read from its traces' final events (one paradigm's, if several ran: the last)."""
+    out = Path(out_dir)
+    answers: dict[str, Any] = {}
+    verdicts: dict[str, bool] = {}
+    for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record.get("env") != "bfcl" or not record.get("trace"):
+            continue
+        for event in (out / record["trace"]).read_text(encoding="utf-8").splitlines():
+            final = json.loads(event)
+            evaluation = final.get("evaluation") if final.get("type") == "final" else None
+            if evaluation and "model_result" in (evaluation.get("details") or {}):
+                answers[record["task_id"]] = evaluation["details"]["model_result"]
+                verdicts[record["task_id"]] = bool(evaluation["success"])
+    return answers, verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m trirole.tools.bfcl.agreement OUT [OUT ...]``: BFCL's own runner on the
+    answers of finished evaluations; exit 1 when a verdict differs from trirole's."""
+    import sys
+
+    answers: dict[str, Any] = {}
+    ours: dict[str, bool] = {}
+    for out in (argv if argv is not None else sys.argv[1:]):
+        found, verdicts = run_verdicts(out)
+        answers.update(found)
+        ours.update(verdicts)
+    own = bfcl_own_verdicts(answers)
+    differ = sorted(entry_id for entry_id in ours if own.get(entry_id) != ours[entry_id])
+    print(f"{len(ours)} entries: {sum(ours.values())} valid by trirole, {sum(own.values())} by BFCL's own runner; "
+          f"{len(differ)} differ" + (f": {', '.join(differ[:20])}" if differ else ""))
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
