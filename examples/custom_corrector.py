@@ -46,7 +46,8 @@ def make_static_check_corrector(*, model: BaseChatModel | None = None, settings:
 
     model: the corrector's model; default: built per run from the run's settings (the
         ``corrector`` role's endpoint), so Studio edits and ``context=`` apply to it too.
-    settings: defaults under the run's own (as the builders' ``settings=``).
+    settings: defaults for a run that brings no settings of its own; inside a trirole
+        graph's run, the run's context is its settings, resolved when it started.
     token_counter: default: the endpoint's ``/tokenize`` (a heuristic with an injected model).
     """
     templates = load_prompts(prompts)

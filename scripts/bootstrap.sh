@@ -34,7 +34,7 @@ fi
 echo "bootstrap: installing trirole and its pinned dependencies into .venv (about a minute)" >&2
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/lock.txt \
-  -e ".[agents,eval,studio,test,ray]" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+  -e ".[agents,eval,studio,test,ray,tools]" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
 .venv/bin/python -c "import trirole, langgraph, langchain_openai" \
   || { echo "bootstrap: installation failed (see the pip output above)" >&2; exit 1; }
 echo "$want" > "$stamp"

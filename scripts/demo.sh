@@ -26,8 +26,10 @@ fi
 $T model serve                      # the embedded SmolLM2-135M on vLLM's CPU build (cached)
 # (No shared AppWorld server: each evaluation starts its own, one per worker, and stops them.)
 
+# --extend: a larger DEMO_LIMIT or more DEMO_PARADIGMS add pairs to the folders' evaluations
+# (another DEMO_MAX_STEPS is another experiment: the eval refuses it and says so).
 common=(--paradigms "${DEMO_PARADIGMS:-base,react,multi-agent,scaffold}" --dataset "${DEMO_DATASET:-dev}"
-        --concurrency "${DEMO_CONCURRENCY:-4}")
+        --concurrency "${DEMO_CONCURRENCY:-4}" --extend)
 [ "$limit" != "all" ] && common+=(--limit "$limit")
 if [ "${DEMO_ORACLE:-1}" != 0 ]; then
   echo "demo: the reference: the same tasks with the oracle (each task's ground-truth solution) -> $out/oracle"

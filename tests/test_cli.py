@@ -55,7 +55,7 @@ BAD_INPUTS = [
     (["eval", "--dataset", "python"], 2, "the following arguments are required: --out"),
     (["eval", "--dataset", "python", "--out", "x", "--concurrency", "0"], 2, "must be >= 1 (got 0)"),
     (["eval", "--dataset", "python", "--out", "x", "--paradigms", "nope"], 2, "unknown paradigm(s) nope"),
-    (["eval", "--dataset", "no-such-split", "--out", "x"], 1, "no-such-split"),
+    (["eval", "--dataset", "no-such-split", "--out", "x"], 2, "unknown dataset 'no-such-split'"),
     (["env", "serve", "nowhere"], 2, "invalid choice: 'nowhere'"),
     (["model", "serve", "--port", "-1"], 2, "must be >= 1 (got -1)"),
 ]

@@ -157,7 +157,7 @@ async def test_a_rerun_skips_recorded_pairs_and_ignores_a_half_written_line(tmp_
     with (tmp_path / "results.jsonl").open("a") as handle:
         handle.write('{"paradigm": "base", "task_')
     assert len(read_results(tmp_path)) == 2
-    both = await evaluate(["react", "base"], _dataset(2), tmp_path, settings=TriroleSettings(), **options)
+    both = await evaluate(["react", "base"], _dataset(2), tmp_path, settings=TriroleSettings(), extend=True, **options)
     assert (both.pairs, both.skipped, both.ran) == (4, 2, 2) and len(both.records()) == 4
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert len(lines) == 4 and all(json.loads(line) for line in lines)
@@ -176,13 +176,13 @@ async def test_infrastructure_errors_are_marked_and_retry_errors_reruns_only_the
     broken = Broken(messages=iter(()))
     await evaluate(["react"], _dataset(1), tmp_path, settings=TriroleSettings(), graph_options={"model": broken}, **env)
     await evaluate(["base"], _dataset(1), tmp_path, settings=TriroleSettings(),
-                   graph_options={"model": forever("no code at all")}, **env)
+                   graph_options={"model": forever("no code at all")}, extend=True, **env)
     down, wrong = read_results(tmp_path)
     assert down["status"] == "model_error" and down["infra_error"] is True and "down" in down["infra_reason"]
     assert wrong["infra_error"] is False and wrong["success"] is not True
     good = {"model": forever(code("complete_task(1)"))}
     again = await evaluate(["react", "base"], _dataset(1), tmp_path, settings=TriroleSettings(), graph_options=good,
-                           **env)
+                           extend=True, **env)
     assert again.ran == 0  # without retry_errors every recorded pair is done
     retried = await evaluate(["react", "base"], _dataset(1), tmp_path, settings=TriroleSettings(),
                              graph_options=good, retry_errors=True, **env)
@@ -197,16 +197,17 @@ async def test_repeats_run_each_pair_k_times_and_resume_by_repeat(tmp_path):
     options = {"graph_options": {"model": forever(code("complete_task(1)"))},
                "environment": lambda settings: ScriptedEnvironment(), "progress": False}
     # A folder written before repeats existed: its record has no "repeat" and counts as repeat 0.
-    old = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(), limit=1, **options)
+    old = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(temperature=0.7), limit=1,
+                         **options)
     lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "repeat"}) + "\n"
                                                     for r in lines))
     assert old.ran == 1
     two = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(temperature=0.7), repeats=2,
-                         **options)
+                         extend=True, **options)
     assert (two.pairs, two.skipped, two.ran) == (4, 1, 3)
     three = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(temperature=0.7), repeats=3,
-                           **options)
+                           extend=True, **options)
     assert (three.pairs, three.skipped, three.ran) == (6, 4, 2)
     runs = Counter((r["task_id"], r.get("repeat", 0)) for r in read_results(tmp_path))
     assert runs == Counter({(t, k): 1 for t in ("x0", "x1") for k in range(3)})
@@ -256,6 +257,78 @@ async def test_evaluations_leave_the_garbage_collector_as_they_found_it(tmp_path
     assert gc.get_freeze_count() == 0 and gc.isenabled()
 
 
+# -- one experiment per folder ------------------------------------------------------------------------
+FAKE_RUN = {"graph_options": {"model": forever(code("complete_task(1)"))},
+            "environment": lambda settings: ScriptedEnvironment(), "progress": False}
+
+
+def test_a_rerun_with_another_configuration_is_refused_saying_what_differs(tmp_path, capsys):
+    from trirole.cli import main
+    from trirole.evals.planning import FolderError
+
+    tasks, out = _task_file(tmp_path / "tasks.jsonl"), tmp_path / "out"
+    first = asyncio.run(evaluate(["react"], str(tasks), out, settings=TriroleSettings(max_steps=3), limit=2, **FAKE_RUN))
+    assert first.ran == 2
+    with pytest.raises(FolderError, match=r"max_steps \(3 in the folder, 5 now\).*new --out"):
+        asyncio.run(evaluate(["react"], str(tasks), out, settings=TriroleSettings(max_steps=5), limit=2, **FAKE_RUN))
+    with pytest.raises(FolderError, match=r"dataset \(.*tasks.jsonl\" in the folder, \"fake\" now\)"):
+        asyncio.run(evaluate(["react"], _dataset(2), out, settings=TriroleSettings(max_steps=3), **FAKE_RUN))
+    with pytest.raises(FolderError, match=r"model \(.*in the folder, \"other\" now\)"):
+        asyncio.run(evaluate(["react"], str(tasks), out, settings=TriroleSettings(max_steps=3, model="other"), limit=2,
+                       **FAKE_RUN))
+    with pytest.raises(FolderError, match=r"task_timeout_s \(900\.0 in the folder, 60\.0 now\)"):
+        asyncio.run(evaluate(["react"], str(tasks), out, settings=TriroleSettings(max_steps=3), limit=2,
+                       task_timeout_s=60, **FAKE_RUN))
+    assert len(read_results(out, every=True)) == 2  # nothing ran, nothing was mixed in
+    # The same configuration resumes (a subset of its pairs too).
+    again = asyncio.run(evaluate(["react"], str(tasks), out, settings=TriroleSettings(max_steps=3), limit=1, **FAKE_RUN))
+    assert (again.ran, again.skipped) == (0, 1)
+    # The command line: one line, exit 2, before any endpoint is checked (this one does not exist).
+    argv = ["eval", "--dataset", str(tasks), "--out", str(out), "--paradigms", "react", "--limit", "2",
+            "--max-steps", "4", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("trirole eval: error:") and err.count("\n") == 1, err
+    assert "max_steps (3 in the folder, 4 now)" in err and "new --out" in err
+
+
+def test_adding_pairs_to_a_folder_needs_extend(tmp_path, capsys):
+    from trirole.cli import main
+    from trirole.evals.planning import FolderError
+
+    tasks, out = _task_file(tmp_path / "tasks.jsonl"), tmp_path / "out"
+    asyncio.run(evaluate(["react"], str(tasks), out, settings=TriroleSettings(), limit=1, **FAKE_RUN))
+    with pytest.raises(FolderError, match=r"extend with paradigm\(s\) base.*--extend"):
+        asyncio.run(evaluate(["react", "base"], str(tasks), out, settings=TriroleSettings(), limit=1, **FAKE_RUN))
+    with pytest.raises(FolderError, match=r"extend with 1 task\(s\) \(t1\).*--extend"):
+        asyncio.run(evaluate(["react"], str(tasks), out, settings=TriroleSettings(), limit=2, **FAKE_RUN))
+    more = asyncio.run(evaluate(["react", "base"], str(tasks), out, settings=TriroleSettings(), limit=2, extend=True,
+                          **FAKE_RUN))
+    assert (more.pairs, more.skipped, more.ran) == (4, 1, 3)
+    manifest = json.loads((out / "run.json").read_text())
+    assert sorted(manifest["paradigms"]) == ["base", "react"] and manifest["tasks"] == ["t0", "t1"]
+    # Extended, the folder's experiment is the larger one: its subsets resume without --extend.
+    assert asyncio.run(evaluate(["base"], str(tasks), out, settings=TriroleSettings(), limit=2, **FAKE_RUN)).ran == 0
+    capsys.readouterr()
+    assert main(["eval", "--dataset", str(tasks), "--out", str(out), "--paradigms", "react", "--limit", "3",
+                 "--base-url", "http://127.0.0.1:9/v1", "--model", TriroleSettings().model]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass --extend" in err, err
+
+
+def test_an_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
+    from trirole.cli import main
+
+    file = tmp_path / "results.txt"
+    file.write_text("not a folder")
+    assert main(["eval", "--dataset", "python", "--out", str(file), "--base-url", "http://127.0.0.1:9/v1",
+                 "--model", "m"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("trirole eval: error: --out") and "is a file" in err and err.count("\n") == 1, err
+    assert file.read_text() == "not a folder"
+
+
 async def test_the_preflight_names_the_unreachable_endpoint(tmp_path):
     from trirole.backend import BackendError
 
@@ -277,7 +350,7 @@ def test_datasets_and_paradigm_names():
 def test_the_eval_command_fails_on_bad_input_with_one_line(tmp_path, capsys):
     from trirole.cli import main
 
-    for argv, exit_code in ((["eval", "--dataset", "nope", "--out", str(tmp_path)], 1),
+    for argv, exit_code in ((["eval", "--dataset", "nope", "--out", str(tmp_path)], 2),
                             (["eval", "--dataset", "python", "--out", str(tmp_path), "--paradigms", "nope"], 2),
                             (["eval", "--dataset", "python", "--out", str(tmp_path), "--concurrency", "0"], 2),
                             (["eval", "--dataset", "python", "--out", str(tmp_path), "--repeats", "0"], 2),
@@ -505,7 +578,8 @@ async def test_the_report_holds_the_oracle_row_the_intervals_and_the_servers_cou
     with ScriptedOpenAIServer(lambda m: f"```python\ncomplete_task({number(m) + 100})\n```", metrics=True) as model:
         settings = TriroleSettings(base_url=model.base_url, model="scripted-model")
         await evaluate(PARADIGMS, str(tasks), out, progress=False, concurrency=2, limit=4, settings=settings)
-        await evaluate(PARADIGMS, str(tasks), out, progress=False, concurrency=2, settings=settings)  # resumed
+        await evaluate(PARADIGMS, str(tasks), out, progress=False, concurrency=2, settings=settings,
+                       extend=True)  # resumed, with the tasks left
         served = dict(model.counters)
     recorded = json.loads((out / "server_counters.json").read_text())
     assert recorded == {**served, "runs": 2}  # both runs' differences, added up

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from trirole.calls import call_string, call_strings
-from trirole.tools.base import EnvironmentError_
+from trirole.tools.base import EnvironmentFailure
 from trirole.tools.functions import HostFunction, check_host_functions
 from trirole.tools.python_sandbox import PythonSandbox
 
@@ -188,9 +188,15 @@ async def test_a_thread_left_running_cannot_call_after_its_step(box):
     assert "while a step runs" in result["output"]
 
 
+async def test_a_bound_file_that_does_not_exist_fails_the_reset(tmp_path):
+    async with PythonSandbox(bind_files={"/data/x": tmp_path / "missing"}) as sandbox:
+        with pytest.raises(ValueError, match="does not exist"):
+            await sandbox.reset({"instruction": "x"})
+
+
 async def test_setup_code_that_fails_fails_the_reset_with_its_traceback():
     async with PythonSandbox(setup_code="import json\nraise RuntimeError('broken setup')") as sandbox:
-        with pytest.raises(EnvironmentError_, match="(?s)setup code failed.*<setup>.*broken setup"):
+        with pytest.raises(EnvironmentFailure, match="(?s)setup code failed.*<setup>.*broken setup"):
             await sandbox.reset({"instruction": "x"})
 
 
@@ -199,8 +205,6 @@ def test_bad_options_are_refused_with_the_fix(tmp_path):
         PythonSandbox(bind_files={"/usr/x": tmp_path})
     with pytest.raises(ValueError, match="absolute"):
         PythonSandbox(bind_files={"data/x": tmp_path})
-    with pytest.raises(ValueError, match="does not exist"):
-        PythonSandbox(bind_files={"/data/x": tmp_path / "missing"})
     with pytest.raises(ValueError, match="defined by the sandbox"):
         HostFunction.from_callable(lookup, name="complete_task")
     with pytest.raises(ValueError, match="unique"):

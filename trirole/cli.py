@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import typing
 from dataclasses import fields, replace
@@ -79,7 +80,12 @@ def _settings_fields() -> list[tuple[str, str, Any, dict]]:
 
 _FLAGS = {name: flag for name, flag, _, _ in _settings_fields()}
 # Settings whose text needs more than their type to parse (a one-line error when it fails).
-_PARSERS: dict[str, Callable[[str], Any]] = {"base_url": base_url_argument}
+def _tool_specs(text: str) -> tuple[str, ...]:
+    return tuple(spec.strip() for spec in text.split(",") if spec.strip())
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"base_url": base_url_argument, "tools": _tool_specs}
+_METAVARS = {"tools": "MODULE:ATTR"}
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +105,7 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
                                help=f"{cli['help']} (default {default})")
         else:
             group.add_argument(flag, dest=name, type=_PARSERS.get(name, kind), default=None,
-                               metavar=metavars.get(kind, "VALUE"),
+                               metavar=_METAVARS.get(name) or metavars.get(kind, "VALUE"),
                                help=cli["help"] if said else f"{cli['help']} (default {default})")
     groups["model"].add_argument("--preset", choices=sorted(PRESETS),
                                  help="the paper's Qwen3-8B settings (model, context window, thinking)")
@@ -178,6 +184,9 @@ def _add_eval(sub: Any) -> None:
     ev.add_argument("--limit", type=_at_least(1), help="only the first K tasks")
     ev.add_argument("--task-timeout", type=_at_least(1, float), default=900.0,
                     help="wall-clock seconds per pair before it is recorded as timeout (default 900)")
+    ev.add_argument("--extend", action="store_true",
+                    help="add pairs (paradigms, tasks, repeats) to the evaluation the --out folder holds; its "
+                         "configuration (dataset, settings, limits) must be the folder's")
     ev.add_argument("--retry-errors", action="store_true",
                     help="also rerun the pairs recorded as infrastructure errors (environment or endpoint "
                          "failed, timeout); their new record replaces the old")
@@ -328,8 +337,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if args.wants_settings:
         try:
             args.settings = settings_from_args(args)
-        except ValueError as exc:
-            args.command_parser.error(str(exc))
+            if args.settings.tools:  # importable and usable, before anything starts
+                from trirole.tools.user_tools import Toolbox, load_tools
+
+                sys.path.insert(0, os.getcwd())  # `--tools my_tools:TOOLS` finds ./my_tools.py, as `python -m` would
+                Toolbox(load_tools(args.settings.tools))
+        except (ValueError, TypeError) as exc:
+            args.command_parser.error(str(exc).replace("tools: ", "--tools: ", 1))
     return args
 
 

@@ -2,9 +2,10 @@
 ``adispatch_custom_event``), in one place for the nodes that send them and the traces and
 transcripts that read them.
 
-EXECUTION_EVENT: one code action ran (its step, code, result). TOOL_CALL_EVENT: a recorded
-function call of that action (one per call, before the step's EXECUTION_EVENT; see
-`trirole.calls`). FINAL_EVENT: the run ended (its status, answer and evaluation).
+EXECUTION_EVENT: one code action ran (its step, code, result). FINAL_EVENT: the run ended
+(its status, answer and evaluation). TOOL_CALL_EVENT: a recorded function call a code
+action made (`trirole.calls`: a user's tool or a benchmark's function), one per call, sent
+before its step's EXECUTION_EVENT.
 """
 
 EXECUTION_EVENT = "trirole_execution"

@@ -23,6 +23,7 @@ from trirole.backend import HeuristicTokenCounter, ServerTokenCounter, TokenCoun
 from trirole.prompts import Prompts
 from trirole.settings import ROLES, RoleEndpoint, TriroleSettings, resolve_settings
 from trirole.tools import Environment, make_environment
+from trirole.tools.user_tools import Toolbox
 
 EnvironmentSpec = Environment | Callable[[TriroleSettings], Environment] | None
 
@@ -34,6 +35,8 @@ class Resources:
     roles: the graph's model roles, each mapped to the settings role whose endpoint
     serves it (the scaffold's roles serve themselves; the multi-agent graph's
     ``supervisor`` and ``specialist`` are served by ``agent``: one model, every role).
+    tools: the user's tools (the builder's ``tools`` and the settings' ``tools`` specs),
+    fixed when the graph is built.
     """
 
     defaults: TriroleSettings
@@ -42,6 +45,7 @@ class Resources:
     token_counter: TokenCounter | None = None
     environment: EnvironmentSpec = None
     roles: Mapping[str, str] = field(default_factory=lambda: {role: role for role in ROLES})
+    tools: Toolbox | None = None
     _built_models: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary, repr=False)
     _counters: dict[tuple, TokenCounter] = field(default_factory=dict, repr=False)
 
@@ -97,17 +101,31 @@ class Resources:
     def new_environment(self, settings: TriroleSettings) -> Environment:
         """The environment of a new episode: the injected instance or factory, else
         `build_environment` from the settings."""
+        if tuple(settings.tools) != tuple(self.defaults.tools):
+            # A run's context must not hand agent code functions of this process.
+            raise ValueError("a run cannot change `tools`: they are fixed when the graph is built "
+                             "(build it with tools=[...] or settings={'tools': [...]})")
         if self.environment is None:
-            return build_environment(settings)
+            return build_environment(settings, tools=self.tools)
         if isinstance(self.environment, Environment):
             return self.environment
         return self.environment(settings)
 
 
-def build_environment(settings: TriroleSettings) -> Environment:
+def build_environment(settings: TriroleSettings, *, tools: Toolbox | None = None) -> Environment:
     """A fresh environment as `settings` describe it (the one place that maps settings
-    to an environment's options; ``env_options`` win)."""
+    to an environment's options; ``env_options`` win), offering `tools` to the agent's
+    code (the python sandbox only: AppWorld runs the code in its own server, which has
+    no channel back to trirole)."""
     options: dict = {"max_observation_chars": settings.max_observation_chars, "isolation": settings.isolation}
-    if settings.env in ("python", "bfcl"):  # (BFCL's runs in the python sandbox)
+    if tools and settings.env != "python":
+        raise ValueError(f"your own tools work with env='python' (the sandbox calls them over its channel); "
+                         f"env={settings.env!r} runs the agent's code where they cannot be reached")
+    if settings.env == "python":
+        options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb,
+                       tool_timeout_s=settings.tool_timeout_s)
+        if tools:
+            options["tools"] = tools
+    elif settings.env == "bfcl":  # BFCL's entries run in the python sandbox
         options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb)
     return make_environment(settings.env, **{**options, **dict(settings.env_options)})

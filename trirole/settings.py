@@ -152,6 +152,11 @@ class TriroleSettings:
             network, no view of the host, its own processes and scratch folder; needs the
             ``bubblewrap`` package, which ``make setup`` installs) or ``process`` (a plain
             subprocess that can reach the user's files and network: only when asked for).
+        tools: your own tools for the agent's code, as ``module:attribute`` specs (each a
+            tool or a list of LangChain tools, callables or MCP clients; see
+            `trirole.tools.user_tools`), loaded when the graph is built: a run cannot change
+            them. The builders' ``tools=[...]`` takes the objects themselves.
+        tool_timeout_s: seconds one call of one of those tools may take.
     """
 
     base_url: str = _setting(DEFAULT_BASE_URL, "model", "OpenAI-compatible base URL; replicas of one model as "
@@ -195,6 +200,11 @@ class TriroleSettings:
                                     flag="memory-limit-mb")
     isolation: Isolation = _setting("bwrap", "environment", "how agent code is confined: bwrap (no network, no "
                                     "view of the host) or process (only when asked for)")
+    tools: tuple[str, ...] = _setting((), "environment", "your own tools, called from the agent's code: "
+                                      "module:attribute (a LangChain tool, callable or MCP client, or a list of "
+                                      "them), comma-separated for several (default: none)")
+    tool_timeout_s: float = _setting(30.0, "environment", "seconds one call of your own tools may take",
+                                     flag="tool-timeout")
 
     def __post_init__(self) -> None:
         validate_settings(self)
@@ -259,6 +269,10 @@ def validate_settings(s: TriroleSettings) -> None:
         problems.append(f"artifact_share must be in (0, 0.9] of the prompt budget (got {s.artifact_share})")
     if s.keep_recent_turns < 0:
         problems.append("keep_recent_turns must be >= 0")
+    if s.tool_timeout_s <= 0:
+        problems.append(f"tool_timeout_s must be > 0 (got {s.tool_timeout_s})")
+    if isinstance(s.tools, str) or not all(isinstance(t, str) and ":" in t.strip(":") for t in s.tools):
+        problems.append(f"tools must be a list of module:attribute specs (got {s.tools!r})")
     if s.isolation not in ISOLATIONS:
         problems.append(f"isolation must be one of {', '.join(ISOLATIONS)} (got {s.isolation!r})")
     for label, url in [("base_url", s.base_url)] + [(f"roles[{r!r}].base_url", o.get("base_url"))

@@ -22,8 +22,13 @@ REPEAT_TEMPERATURE = 0.7
 def eval_command(args: argparse.Namespace) -> int:
     """Exit 0 when every pair ran (whatever the agents scored), 1 when AppWorld's own
     evaluation disagrees (``--check-appworld``); failures raise TriroleError."""
-    from trirole.evals.datasets import DatasetError, load_dataset
+    # Imported here, not above: `trirole --help` and the other commands build this
+    # command's parser without loading the evaluation (graphs, Ray's runner, plots).
+    from trirole.errors import TriroleError
+    from trirole.evals.agreement import check_agreement
+    from trirole.evals.datasets import UnknownDataset, load_dataset
     from trirole.evals.paradigms import resolve_paradigms
+    from trirole.evals.planning import FolderError
     from trirole.evals.report import write_report
     from trirole.evals.runner import evaluate
 
@@ -31,25 +36,27 @@ def eval_command(args: argparse.Namespace) -> int:
         paradigms = resolve_paradigms(args.paradigms)
     except ValueError as exc:
         args.command_parser.error(str(exc))
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        args.command_parser.error(f"--out {args.out} is a file, not a folder; give a folder (a new one, or the "
+                                  "folder of an evaluation to resume)")
     try:
         dataset = load_dataset(args.dataset)
-    except DatasetError as exc:
-        if exc.usage:  # a wrong name is a usage error (exit 2)
-            args.command_parser.error(str(exc))
-        raise
+    except UnknownDataset as exc:
+        args.command_parser.error(str(exc))
     if args.check_appworld and dataset.env != "appworld":
         args.command_parser.error(f"--check-appworld needs an AppWorld dataset, not {args.dataset!r}")
     settings = args.settings
     if args.repeats > 1 and args.temperature is None:
         settings = replace(settings, temperature=REPEAT_TEMPERATURE)
-    summary = asyncio.run(evaluate(paradigms, dataset, args.out, settings=settings, concurrency=args.concurrency,
-                                   limit=args.limit, task_timeout_s=args.task_timeout,
-                                   retry_errors=args.retry_errors, repeats=args.repeats, ray=args.ray))
+    try:
+        summary = asyncio.run(evaluate(paradigms, dataset, args.out, settings=settings, concurrency=args.concurrency,
+                                       limit=args.limit, task_timeout_s=args.task_timeout,
+                                       retry_errors=args.retry_errors, repeats=args.repeats, ray=args.ray,
+                                       extend=args.extend))
+    except FolderError as exc:  # another experiment's folder: a usage error
+        args.command_parser.error(str(exc))
     agreement = None
     if args.check_appworld:
-        from trirole.errors import TriroleError
-        from trirole.evals.agreement import check_agreement
-
         try:
             agreement = check_agreement(args.out, root=dataset.env_options.get("root"))
         except ValueError as exc:  # nothing AppWorld could compare

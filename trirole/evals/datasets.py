@@ -20,12 +20,11 @@ APPWORLD_SPLITS = ("dev", "test", "train", "test_normal", "test_challenge")
 
 
 class DatasetError(TriroleError, ValueError):
-    """An unknown or unreadable dataset; the message lists what is known. `usage`: the
-    name itself is wrong (the command line exits 2, as for any bad value)."""
+    """An unknown or unreadable dataset; the message lists what is known."""
 
-    def __init__(self, message: str, *, usage: bool = False) -> None:
-        super().__init__(message)
-        self.usage = usage
+
+class UnknownDataset(DatasetError):
+    """No dataset has this name (a usage error: the command line exits 2)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def _bfcl_dataset(name: str) -> Dataset:
     try:
         categories = parse_categories(name)
     except BfclError as exc:
-        raise DatasetError(f"dataset {name!r}: {exc}", usage=True) from None
+        raise UnknownDataset(f"dataset {name!r}: {exc}") from None
     try:
         task_ids = ids(categories)
     except BfclError as exc:
@@ -126,7 +125,7 @@ def load_dataset(name: str, *, appworld_root: str | None = None) -> Dataset:
     path = Path(name).expanduser()
     if path.suffix in (".json", ".jsonl"):
         if not path.is_file():
-            raise DatasetError(f"no task file {path}; give an existing .json/.jsonl python task file")
+            raise UnknownDataset(f"no task file {path}; give an existing .json/.jsonl python task file")
         return _python_dataset(name, path)
     if name in APPWORLD_SPLITS:
         return _appworld_dataset(name, appworld_root)
@@ -134,7 +133,7 @@ def load_dataset(name: str, *, appworld_root: str | None = None) -> Dataset:
     if name in other_splits:
         return _appworld_dataset(name, appworld_root)
     known = ", ".join(known_names() + sorted(set(other_splits) - set(APPWORLD_SPLITS)))
-    raise DatasetError(f"unknown dataset {name!r}; known: {known}, or a path to a .json/.jsonl python task file")
+    raise UnknownDataset(f"unknown dataset {name!r}; known: {known}, or a path to a .json/.jsonl python task file")
 
 
 def _other_appworld_splits(root: str | None) -> list[str]:

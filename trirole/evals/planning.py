@@ -1,8 +1,10 @@
 """What an evaluation will run in its results folder, before anything runs.
 
-`plan_runs` makes the folder, checks its manifest (``run.json``: the dataset and settings
-the folder was filled with) and lists the (paradigm, task, repeat) runs not recorded yet
-(`RunPlan`). With ``repeats=K`` every pair runs K times, keyed by (paradigm, task, repeat).
+`plan_runs` makes the folder, checks its manifest (``run.json``: the experiment the folder
+holds: dataset, settings, paradigms, limits and pairs) and lists the (paradigm, task,
+repeat) runs not recorded yet (`RunPlan`). One experiment per folder: a run whose
+configuration differs from the folder's is refused (`FolderError`, saying what differs),
+and one that adds pairs to it must say so (``extend``). With ``repeats=K`` every pair runs K times, keyed by (paradigm, task, repeat).
 AppWorld saves each episode's outputs under an experiment name; each (paradigm, repeat)
 of an evaluation gets its own (`appworld_experiment`), so AppWorld's own evaluation can be
 run on them afterwards (`trirole.evals.agreement`).
@@ -15,8 +17,11 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from trirole.errors import TriroleError
 from trirole.evals.datasets import Dataset, EvalTask
+from trirole.evals.paradigms import VARIANTS
 from trirole.evals.results import INFRA_STATUSES, PairRecord, pair_key, read_results, repeat_of
 from trirole.settings import TriroleSettings
 
@@ -97,24 +102,105 @@ class RunPlan:
                            pairs=self.total, skipped=self.skipped, ran=ran, repeats=self.repeats)
 
 
-def check_manifest(out: Path, data: Dataset, settings: TriroleSettings, progress: bool) -> None:
-    """Record the dataset and settings in ``run.json``; warn when a resumed folder was
-    filled with other ones (its records are kept: results are keyed by pair only)."""
-    manifest = {"dataset": data.name, "settings": {k: v for k, v in settings.to_dict().items() if k != "api_key"}}
-    path = out / MANIFEST_FILE
-    if path.is_file():
-        try:
-            before = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            before = None
-        if before is not None and before != json.loads(json.dumps(manifest, default=str)):
-            changed = sorted(k for k in manifest["settings"] if before.get("settings", {}).get(k) !=
-                             json.loads(json.dumps(manifest["settings"][k], default=str)))
-            if before.get("dataset") != data.name:
-                changed.insert(0, "dataset")
-            log(f"warning: {out} holds results of a run with other {', '.join(changed)}; "
-                "finished pairs are kept and skipped (use a new --out to start over)", progress)
-    path.write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
+class FolderError(TriroleError, ValueError):
+    """The results folder cannot take this evaluation: it is a file, or it holds another
+    experiment (the message says what differs and how to proceed)."""
+
+
+# Settings that say where and how the model is reached, not what is measured: a resumed
+# evaluation may reach the same model at another address.
+NOT_THE_EXPERIMENT = frozenset({"api_key", "base_url", "request_timeout_s", "max_retries"})
+
+
+def _plain(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples as lists, objects as strings)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def experiment_manifest(data: Dataset, names: list[str], tasks: list[EvalTask], settings: TriroleSettings, *,
+                        repeats: int, task_timeout_s: float | None) -> dict[str, Any]:
+    """What defines an evaluation's results (``run.json``): the dataset, the run settings
+    (except how the endpoint is reached), each paradigm's own settings, the wall-clock
+    limit per pair, and its pairs (paradigms x tasks x repeats)."""
+    run_settings = {k: v for k, v in settings.to_dict().items() if k not in NOT_THE_EXPERIMENT}
+    run_settings["env_options"] = {k: v for k, v in run_settings["env_options"].items() if k != "url"}
+    return _plain({"dataset": data.name, "settings": run_settings,
+                   "paradigms": {name: dict(VARIANTS[name][1]) for name in names},
+                   "task_timeout_s": None if task_timeout_s is None else float(task_timeout_s), "tasks": [t.id for t in tasks], "repeats": repeats})
+
+
+def _read_manifest(out: Path) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What of `now`'s configuration differs from the folder's (`before`), one phrase each."""
+    def phrase(name: str, old: Any, new: Any) -> str:
+        return f"{name} ({json.dumps(old)} in the folder, {json.dumps(new)} now)"
+
+    found = []
+    if before.get("dataset") != now["dataset"]:
+        found.append(phrase("dataset", before.get("dataset"), now["dataset"]))
+    old_settings = before.get("settings") or {}
+    for key, value in now["settings"].items():
+        old = old_settings.get(key)
+        if key == "env_options" and isinstance(old, dict):
+            old = {k: v for k, v in old.items() if k != "url"}
+        if key in old_settings and old != value:
+            found.append(phrase(key, old, value))
+    if "task_timeout_s" in before and before["task_timeout_s"] != now["task_timeout_s"]:
+        found.append(phrase("task_timeout_s", before["task_timeout_s"], now["task_timeout_s"]))
+    for name, overrides in now["paradigms"].items():
+        old = (before.get("paradigms") or {}).get(name)
+        if old is not None and old != overrides:
+            found.append(phrase(f"the settings of paradigm {name}", old, overrides))
+    return found
+
+
+def _additions(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The pairs `now` adds to the folder's experiment, as phrases (none for a folder
+    whose manifest predates the list of pairs: its pairs are unknown, so it resumes)."""
+    if "paradigms" not in before or "tasks" not in before:
+        return []
+    found = []
+    paradigms = [p for p in now["paradigms"] if p not in before["paradigms"]]
+    if paradigms:
+        found.append(f"paradigm(s) {', '.join(paradigms)}")
+    tasks = [t for t in now["tasks"] if t not in set(before["tasks"])]
+    if tasks:
+        found.append(f"{len(tasks)} task(s) ({', '.join(tasks[:3])}{', ...' if len(tasks) > 3 else ''})")
+    if now["repeats"] > before.get("repeats", 1):
+        found.append(f"repeats {before.get('repeats', 1) + 1}..{now['repeats']}")
+    return found
+
+
+def check_folder(out: Path, manifest: dict[str, Any], *, extend: bool) -> dict[str, Any]:
+    """The manifest the folder will hold once this evaluation joins it; raises
+    `FolderError` when `out` is a file or holds another experiment, or when this
+    evaluation adds pairs to it without `extend`. Reads only."""
+    if out.exists() and not out.is_dir():
+        raise FolderError(f"--out {out} is a file, not a folder; give a folder (a new one, or the folder of an "
+                          "evaluation to resume)")
+    before = _read_manifest(out) if out.is_dir() else None
+    if before is None:
+        return manifest
+    differences = _differences(before, manifest)
+    if differences:
+        raise FolderError(f"{out} holds another experiment: {'; '.join(differences)}. Give a new --out for this "
+                          "one, or rerun with the folder's configuration to resume it")
+    additions = _additions(before, manifest)
+    if additions and not extend:
+        raise FolderError(f"{out} holds an evaluation that this run would extend with {' and '.join(additions)}; "
+                          "pass --extend to add them to it (same configuration), or give a new --out")
+    if "paradigms" not in before or "tasks" not in before:
+        return manifest
+    return {**manifest, "paradigms": {**before["paradigms"], **manifest["paradigms"]},
+            "tasks": list(dict.fromkeys([*before["tasks"], *manifest["tasks"]])),
+            "repeats": max(before.get("repeats", 1), manifest["repeats"])}
 
 
 def pending_runs(out: Path, names: list[str], tasks: list[EvalTask], retry_errors: bool, repeats: int) -> list[Run]:
@@ -136,11 +222,14 @@ def done_records(out: Path, names: list[str], tasks: list[EvalTask], repeats: in
 
 
 def plan_runs(out_dir: str | Path, data: Dataset, names: list[str], tasks: list[EvalTask], settings: TriroleSettings,
-              *, retry_errors: bool, repeats: int, progress: bool) -> RunPlan:
-    """The folder made and its manifest checked, and what is left to run in it."""
+              *, retry_errors: bool, repeats: int, task_timeout_s: float | None, extend: bool = False) -> RunPlan:
+    """The folder made and its manifest checked (`check_folder`) and written, and what is
+    left to run in it."""
     out = Path(out_dir)
+    manifest = check_folder(out, experiment_manifest(data, names, tasks, settings, repeats=repeats,
+                                                     task_timeout_s=task_timeout_s), extend=extend)
     out.mkdir(parents=True, exist_ok=True)
-    check_manifest(out, data, settings, progress)
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     pending = pending_runs(out, names, tasks, retry_errors, repeats)
     return RunPlan(out=out, data=data, names=names, tasks=tasks, repeats=repeats, pending=pending,
                    previous=done_records(out, names, tasks, repeats, pending))

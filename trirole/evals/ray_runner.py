@@ -156,6 +156,7 @@ async def evaluate_on_ray(
     progress: bool,
     retry_errors: bool,
     repeats: int,
+    extend: bool = False,
 ) -> EvalSummary:
     """The runs `trirole.evals.runner.evaluate` planned (`names` x `tasks` x `repeats`), on
     the Ray cluster at `address` with `concurrency` worker slots; same results folder."""
@@ -164,7 +165,7 @@ async def evaluate_on_ray(
         await asyncio.to_thread(preflight, settings)  # global endpoints: once; node-local: on each worker
 
     plan = plan_runs(out_dir, data, names, tasks, settings, retry_errors=retry_errors, repeats=repeats,
-                     progress=progress)
+                     task_timeout_s=task_timeout_s, extend=extend)
     out, pending = plan.out, deque(plan.pending)
     if not pending:
         log(f"{plan.describe()}; running 0", progress)

@@ -54,6 +54,8 @@ class PairRecord(TypedDict):
     folders written before repeats existed: repeat 0). experiment: AppWorld's output folder.
     retried_after: the pair's environment server died under it, was replaced and the pair
     ran once more; this is the first attempt's reason.
+    tool_calls / tool_errors: calls the agent's code made to the user's own tools (and how
+    many raised), present when it made any (`trirole.tools.user_tools`).
     """
 
     paradigm: str
@@ -82,6 +84,8 @@ class PairRecord(TypedDict):
     repeat: NotRequired[int]
     experiment: NotRequired[str]
     retried_after: NotRequired[str]  # the pair ran again on a new environment server after this failure
+    tool_calls: NotRequired[int]
+    tool_errors: NotRequired[int]
 
 
 # -- reading a record -----------------------------------------------------------------------------
@@ -136,6 +140,8 @@ def make_record(paradigm: str, task: EvalTask, final: Mapping[str, Any], *, stat
         "usage": usage,
         "summarizations": counters.get("summarizations", 0), "corrections": counters.get("corrections", 0),
         "no_code": counters.get("no_code", 0),
+        **({"tool_calls": counters["tool_calls"], "tool_errors": counters.get("tool_errors", 0)}
+           if counters.get("tool_calls") else {}),
         "wall_s": round(wall_s, 3),
         "answer": None if answer is None else str(answer)[:300],
         "failed_checks": len((evaluation or {}).get("failed") or []),

@@ -23,7 +23,7 @@ from trirole.evals.local import run_local
 from trirole.evals.oracle import ORACLE, oracle_for
 from trirole.evals.pair import EnvironmentFactory, models_injected, preflight
 from trirole.evals.paradigms import resolve_paradigms
-from trirole.evals.planning import EvalSummary, log, plan_runs
+from trirole.evals.planning import EvalSummary, check_folder, experiment_manifest, log, plan_runs
 from trirole.evals.ray_runner import evaluate_on_ray
 from trirole.evals.results import read_results
 from trirole.serving.metrics import counters_since, read_counters, record_server_counters
@@ -48,6 +48,7 @@ async def evaluate(
     retry_errors: bool = False,
     repeats: int = 1,
     ray: str | None = None,
+    extend: bool = False,
 ) -> EvalSummary:
     """Run every (paradigm, task, repeat) not yet in ``out_dir/results.jsonl``.
 
@@ -73,6 +74,9 @@ async def evaluate(
             does, see its help); at temperature 0 a warning is printed.
         ray: run the pairs on the Ray cluster at this address (``auto``: the one this
             machine belongs to), `concurrency` worker slots; see `trirole.evals.ray_runner`.
+        extend: let this evaluation add pairs (paradigms, tasks, repeats) to the
+            experiment `out_dir` holds; its configuration must be the folder's either way
+            (`trirole.evals.planning.check_folder` raises `FolderError` otherwise).
 
     Returns an `EvalSummary`; its ``records()`` are this evaluation's pairs, old and new.
     """
@@ -84,6 +88,9 @@ async def evaluate(
     if repeats > 1 and all(settings.endpoint(role).temperature == 0 for role in ROLES):
         log(f"warning: {repeats} repeats at temperature 0 repeat the same greedy runs (differences come only "
              "from the server's nondeterminism); set a temperature > 0 to sample", progress)
+    # One experiment per folder: refused before any endpoint is checked or server started.
+    check_folder(Path(out_dir), experiment_manifest(data, names, tasks, settings, repeats=repeats,
+                                                    task_timeout_s=task_timeout_s), extend=extend)
     graph_options = dict(graph_options or {})
     if not models_injected(graph_options) and settings.endpoint("agent").model == ORACLE:
         graph_options["model"] = oracle_for(data)
@@ -92,7 +99,8 @@ async def evaluate(
     try:
         return await _evaluate(names, data, tasks, out_dir, settings=settings, concurrency=concurrency,
                                task_timeout_s=task_timeout_s, graph_options=graph_options, environment=environment,
-                               check=check, progress=progress, retry_errors=retry_errors, repeats=repeats, ray=ray)
+                               check=check, progress=progress, retry_errors=retry_errors, repeats=repeats, ray=ray,
+                               extend=extend)
     finally:
         counters = counters_since(before, await asyncio.to_thread(read_counters, urls) if before else {})
         if Path(out_dir).is_dir() and any(counters.values()):
@@ -111,16 +119,18 @@ def counter_urls(settings: TriroleSettings, graph_options: Mapping[str, Any]) ->
 async def _evaluate(names: list[str], data: Dataset, tasks: list[EvalTask], out_dir: str | Path, *,
                     settings: TriroleSettings, concurrency: int, task_timeout_s: float | None,
                     graph_options: dict[str, Any], environment: EnvironmentFactory | None, check: bool,
-                    progress: bool, retry_errors: bool, repeats: int, ray: str | None) -> EvalSummary:
+                    progress: bool, retry_errors: bool, repeats: int, ray: str | None,
+                    extend: bool) -> EvalSummary:
     """`evaluate` after its arguments were checked: on Ray, or here."""
     if ray is not None:
         return await evaluate_on_ray(names, data, tasks, out_dir, address=ray, settings=settings,
                                      concurrency=concurrency, task_timeout_s=task_timeout_s,
                                      graph_options=graph_options, environment=environment, check=check,
-                                     progress=progress, retry_errors=retry_errors, repeats=repeats)
+                                     progress=progress, retry_errors=retry_errors, repeats=repeats,
+                                     extend=extend)
     if check and not models_injected(graph_options):
         await asyncio.to_thread(preflight, settings)
     plan = plan_runs(out_dir, data, names, tasks, settings, retry_errors=retry_errors, repeats=repeats,
-                     progress=progress)
+                     task_timeout_s=task_timeout_s, extend=extend)
     return await run_local(plan, settings=settings, concurrency=concurrency, task_timeout_s=task_timeout_s,
                            graph_options=graph_options, environment=environment, progress=progress)

@@ -10,7 +10,7 @@ against: everything they add is feedback from executions.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, SystemMessage
@@ -75,6 +75,7 @@ def build_base_graph(
     prompts: Mapping[str, str] | str | None = None,
     token_counter: TokenCounter | None = None,
     environment: EnvironmentSpec = None,
+    tools: Sequence[Any] | None = None,
     nodes: Mapping[str, Callable] | None = None,
     checkpointer: Checkpointer = None,
     name: str = "base",
@@ -86,7 +87,7 @@ def build_base_graph(
     says. The options mean what they mean for `build_scaffold_graph`.
     """
     resources = make_resources(model=model, models=None, settings=settings, prompts=prompts,
-                               token_counter=token_counter, environment=environment)
+                               token_counter=token_counter, environment=environment, tools=tools)
     built = {"setup": make_setup_node(resources), "base": make_base_node(resources),
              "executor": make_executor_node(resources),
              "finish": make_finish_node(resources, unfinished=one_program_reason)}

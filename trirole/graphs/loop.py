@@ -26,6 +26,7 @@ from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import (DEFAULT_RECURSION_LIMIT, ROLES, TriroleSettings, recursion_limit, resolve_settings,
                               settings_from_mapping)
 from trirole.state import TriroleInput, TriroleOutput, TriroleState
+from trirole.tools.user_tools import Toolbox, load_tools
 
 NodeFactory = Callable[[Resources], Callable]
 
@@ -33,9 +34,10 @@ NodeFactory = Callable[[Resources], Callable]
 def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChatModel] | None,
                    settings: TriroleSettings | Mapping[str, Any] | None, prompts: Any,
                    token_counter: TokenCounter | None, environment: EnvironmentSpec,
-                   roles: Mapping[str, str] | None = None) -> Resources:
+                   roles: Mapping[str, str] | None = None, tools: Sequence[Any] | None = None) -> Resources:
     """Validate the builder options and bundle them for the nodes. `roles`: the graph's
-    model roles and the settings role serving each (default: the scaffold's three)."""
+    model roles and the settings role serving each (default: the scaffold's three).
+    `tools`: the user's tools, with those the settings name (`trirole.tools.user_tools`)."""
     roles = dict(roles or {role: role for role in ROLES})
     if model is not None and not isinstance(model, BaseChatModel):
         raise TypeError(f"model must be a LangChain chat model (BaseChatModel), got {type(model).__name__}")
@@ -55,8 +57,13 @@ def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChat
         defaults = settings_from_mapping(settings)
     else:
         raise TypeError("settings must be a TriroleSettings or a mapping of its fields")
+    toolbox = Toolbox([*(tools or []), *load_tools(defaults.tools)], timeout_s=None) \
+        if tools or defaults.tools else None
+    if toolbox and environment is not None:
+        raise ValueError("tools= gives your tools to the built-in python sandbox; with environment= of your own, "
+                         "give them to it yourself (trirole.tools.python_sandbox.PythonSandbox(tools=[...]))")
     return Resources(defaults=defaults, prompts=load_prompts(prompts), models=role_models,
-                     token_counter=token_counter, environment=environment, roles=roles)
+                     token_counter=token_counter, environment=environment, roles=roles, tools=toolbox)
 
 
 class TriroleGraph(CompiledStateGraph):

@@ -30,7 +30,7 @@ import json
 import operator
 import re
 from dataclasses import replace
-from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired
+from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -387,6 +387,7 @@ def build_multi_agent_graph(
     prompts: Mapping[str, str] | str | None = None,
     token_counter: TokenCounter | None = None,
     environment: EnvironmentSpec = None,
+    tools: Sequence[Any] | None = None,
     nodes: Mapping[str, Callable] | None = None,
     specialist_steps: int = 5,
     max_subgoals: int = 4,
@@ -409,7 +410,8 @@ def build_multi_agent_graph(
     if specialist_steps < 1 or max_subgoals < 1:
         raise ValueError("specialist_steps and max_subgoals must be >= 1")
     resources = make_resources(model=model, models=models, settings=settings, prompts=prompts,
-                               token_counter=token_counter, environment=environment, roles=ROLE_ENDPOINTS)
+                               token_counter=token_counter, environment=environment, roles=ROLE_ENDPOINTS,
+                               tools=tools)
     built = {
         "setup": make_setup_node(resources, with_info=lambda info: {
             "app_references": specialist_references(info.apps, info.reference)}),

@@ -5,7 +5,7 @@ are dropped (the usual truncation), which is what the summarizer improves on."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
@@ -24,6 +24,7 @@ def build_react_graph(
     prompts: Mapping[str, str] | str | None = None,
     token_counter: TokenCounter | None = None,
     environment: EnvironmentSpec = None,
+    tools: Sequence[Any] | None = None,
     nodes: Mapping[str, Callable] | None = None,
     checkpointer: Checkpointer = None,
     name: str = "react",
@@ -34,6 +35,6 @@ def build_react_graph(
     The options mean what they mean for `build_scaffold_graph`.
     """
     resources = make_resources(model=model, models=None, settings=settings, prompts=prompts,
-                               token_counter=token_counter, environment=environment)
+                               token_counter=token_counter, environment=environment, tools=tools)
     return assemble_loop(resources, factories=REACT_NODES, nodes=nodes, checkpointer=checkpointer, name=name,
                          debug=debug)

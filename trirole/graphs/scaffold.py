@@ -3,7 +3,7 @@ corrector, one frozen model, one shared state."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
@@ -23,6 +23,7 @@ def build_scaffold_graph(
     prompts: Mapping[str, str] | str | None = None,
     token_counter: TokenCounter | None = None,
     environment: EnvironmentSpec = None,
+    tools: Sequence[Any] | None = None,
     nodes: Mapping[str, Callable] | None = None,
     checkpointer: Checkpointer = None,
     human_review: bool = False,
@@ -44,6 +45,12 @@ def build_scaffold_graph(
             role's server's ``/tokenize``; a heuristic for a role whose model is injected.
         environment: an `Environment` instance, or a factory ``settings -> Environment``.
             Default: ``make_environment(settings.env)``, one fresh episode per run.
+        tools: your own tools, called as Python functions from the agent's code: LangChain
+            tools, plain callables with type hints and a docstring, and
+            ``MultiServerMCPClient`` objects whose servers each run starts and stops (see
+            `trirole.tools.user_tools`). They run in this process, each call bridged out of
+            the sandbox; their signatures and docstrings are in the reference the agent and
+            the corrector read. With the ``python`` environment (not with ``environment=``).
         nodes: replacements by node name (``setup``, ``agent``, ``corrector``,
             ``executor``, ``summarizer``, ``finish``); any LangGraph node callable.
         checkpointer: e.g. ``InMemorySaver()`` or a SQLite saver, for interrupt/resume
@@ -53,6 +60,6 @@ def build_scaffold_graph(
         name: the compiled graph's name (shown in Studio and traces).
     """
     resources = make_resources(model=model, models=models, settings=settings, prompts=prompts,
-                               token_counter=token_counter, environment=environment)
+                               token_counter=token_counter, environment=environment, tools=tools)
     return assemble_loop(resources, factories=SCAFFOLD_NODES, nodes=nodes, checkpointer=checkpointer, name=name,
                          human_review=human_review, debug=debug)

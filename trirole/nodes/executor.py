@@ -31,6 +31,7 @@ from trirole.resources import Resources
 from trirole.state import CallRecord, ExecutionResult, TriroleState, merge_artifacts, status_is_final
 from trirole.settings import TriroleSettings
 from trirole.tools import Environment, EnvironmentFailure, EnvironmentInfo
+from trirole.tools.functions import RUN_STATE
 
 
 def observation_text(result: ExecutionResult, *, step: int, revised: bool, prompts: Prompts,
@@ -95,10 +96,15 @@ def make_executor_node(resources: Resources):
             env, restarted = await _live_environment(resources, state, settings, episode_of(config))
             code = state.get("code_to_run") or ""
             step = (state.get("counters") or {}).get("steps", 0)
-            update = await execute_action(env, code, step=step, revised=code != (state.get("proposed_code") or ""),
-                                          proposed=state.get("proposed_code", ""),
-                                          max_observation_chars=settings.max_observation_chars,
-                                          prompts=resources.prompts)
+            running = RUN_STATE.set(state)  # what the user's tools see as InjectedState
+            try:
+                update = await execute_action(env, code, step=step,
+                                              revised=code != (state.get("proposed_code") or ""),
+                                              proposed=state.get("proposed_code", ""),
+                                              max_observation_chars=settings.max_observation_chars,
+                                              prompts=resources.prompts)
+            finally:
+                RUN_STATE.reset(running)
         except EnvironmentFailure as exc:
             return {"status": "env_error", "status_reason": f"the environment failed: {exc}"}
         for call in update["last_result"].get("calls") or []:

@@ -19,9 +19,13 @@ agent's code as ``ToolError``. Arguments and results cross as JSON.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
 import inspect
 import keyword
+import threading
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
@@ -146,11 +150,37 @@ def _caller(fn: Callable[..., Any], signature: inspect.Signature) -> Callable[[d
                 kwargs[key] = value
         if is_async:
             return await fn(*args, **kwargs)
-        # A worker thread: a slow sync tool must not block the event loop (a hung one
-        # is abandoned at its timeout; a thread cannot be stopped).
-        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+        return await in_daemon_thread(functools.partial(fn, *args, **kwargs))
 
     return call
+
+
+async def in_daemon_thread(fn: Callable[[], Any]) -> Any:
+    """`fn()` in a thread of its own, with the caller's context variables: a slow sync
+    tool must not block the event loop, and one that hangs is abandoned at its timeout
+    (a thread cannot be stopped). Not the loop's default executor: an abandoned call
+    there would hold one of its few threads and keep ``asyncio.run`` from returning."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
+
+    def work() -> None:
+        try:
+            result = context.run(fn)
+        except BaseException as exc:  # handed to the awaiting task, raised there
+            error = exc
+            with contextlib.suppress(RuntimeError):  # the loop may be gone after a hang
+                loop.call_soon_threadsafe(settle, lambda: future.set_exception(error))
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, lambda: future.set_result(result))
+
+    threading.Thread(target=work, name="trirole-tool", daemon=True).start()
+    return await future
 
 
 def functions_reference(functions: Mapping[str, HostFunction], *, default_timeout_s: float) -> str:
@@ -166,7 +196,12 @@ def functions_reference(functions: Mapping[str, HostFunction], *, default_timeou
         defs = "\n\n".join(f"# at most {f.timeout_s or default_timeout_s:g} s per call\n{f.reference()}"
                             for f in functions.values())
     return ("## Functions you can call\n"
-            "Call them from your code like ordinary Python functions, with keyword arguments. They run outside "
+            "Call them from your code like ordinary Python functions. They run outside "
             f"the sandbox ({limit}); arguments and results are JSON values (str, numbers, bool, "
             "None, lists, dicts). A call that fails raises `ToolError` in your code with the reason.\n"
             f"```python\n{defs}\n```\n")
+
+
+RUN_STATE: ContextVar[Mapping[str, Any] | None] = ContextVar("trirole_run_state", default=None)
+"""The graph state of the step whose code is calling host functions (set by the executor
+node around an execution): what a tool's ``InjectedState`` parameters receive."""

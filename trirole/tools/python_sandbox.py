@@ -22,12 +22,17 @@ the sandbox for it, listed in ``__trirole_files__`` (sandbox path -> the path to
 with ``isolation="process"`` the host path, since there is no mount namespace). Setup code
 marks functions as recorded with ``__trirole_record__(fn, name=None)``; host functions are
 always recorded. Each execution's recorded calls come back in ``ExecutionResult["calls"]``.
+``tools`` are a user's own tools (`trirole.tools.user_tools`: LangChain tools, callables,
+MCP clients), offered as host functions; the MCP servers among them are started at each
+reset and stopped at the next reset or at close.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -38,9 +43,12 @@ from typing import Any, Mapping
 
 from trirole.state import ExecutionResult, TaskSpec
 from trirole.tools.base import EnvironmentFailure, EnvironmentInfo, Evaluation
-from trirole.tools.functions import DEFAULT_TOOL_TIMEOUT_S, HostFunction, functions_reference, check_host_functions
+from trirole.tools.functions import DEFAULT_TOOL_TIMEOUT_S, HostFunction, check_host_functions, functions_reference
 from trirole.tools.isolation import SCRATCH, WORKER_PATH, check_isolation, python_worker_command, sandbox_uid
 from trirole.tools.python_tasks import load_python_tasks, validate_python_tasks
+from trirole.tools.user_tools import Toolbox
+
+log = logging.getLogger(__name__)
 
 _WORKER = Path(__file__).with_name("_sandbox_worker.py")
 # -s -S: no site-packages (standard library only; trirole is not importable even when
@@ -90,6 +98,7 @@ class PythonSandbox:
         reset and restart, before any agent code; a failure fails the reset.
     bind_files: sandbox path (absolute) -> host file or folder, readable inside the sandbox
         (read-only; the worker runs as its own uid, so they must be world-readable).
+    tools: a user's tools (a `Toolbox` or the list it takes), offered like host functions.
     """
 
     name = "python"
@@ -99,7 +108,8 @@ class PythonSandbox:
                  python: str = sys.executable, isolation: str = "bwrap", scratch_limit_mb: int = 256,
                  bwrap: str = "bwrap", host_functions: Mapping[str, HostFunction] | list[HostFunction] | None = None,
                  tool_timeout_s: float = DEFAULT_TOOL_TIMEOUT_S, setup_code: str = "",
-                 bind_files: Mapping[str, str | Path] | None = None) -> None:
+                 bind_files: Mapping[str, str | Path] | None = None, tools: Toolbox | list[Any] | None = None
+                 ) -> None:
         if tasks is None:
             self._tasks = None
         elif isinstance(tasks, (str, Path)):
@@ -114,10 +124,14 @@ class PythonSandbox:
         if tool_timeout_s <= 0:
             raise ValueError(f"PythonSandbox needs tool_timeout_s > 0 (got {tool_timeout_s})")
         self.isolation = check_isolation(isolation)
-        self.host_functions = check_host_functions(host_functions)
+        self._own_functions = check_host_functions(host_functions)
+        self.toolbox = tools if isinstance(tools, Toolbox) else Toolbox(tools or [])
+        self.host_functions = self._merged_functions(self.toolbox.functions)
+        self._tool_servers: contextlib.AsyncExitStack | None = None  # the episode's MCP servers
         self.tool_timeout_s = float(tool_timeout_s)
         self.setup_code = setup_code or ""
         self.bind_files = _check_bind_files(bind_files)
+        self._bound: dict[str, Path] = {}  # bind_files resolved at reset
         self.scratch_limit_mb = int(scratch_limit_mb)
         self.bwrap = bwrap
         self.step_timeout_s = float(step_timeout_s)
@@ -157,6 +171,8 @@ class PythonSandbox:
             self._context, self._checker, self._files = context, checker, files
             self._completed, self._answer = False, None
             # Off the event loop: filesystem calls block it (and `langgraph dev` rejects them).
+            self._bound = await asyncio.to_thread(_resolved, self.bind_files)
+            await self._open_tools()
             self._workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="trirole-sandbox-")
             try:
                 await self._start_worker()
@@ -223,6 +239,34 @@ class PythonSandbox:
         """Kill the worker and remove the working directory. Safe to call twice."""
         await self._shutdown()
 
+    # -- the user's tools -----------------------------------------------------------------
+    def _merged_functions(self, tools: Mapping[str, HostFunction]) -> dict[str, HostFunction]:
+        clash = set(tools) & set(self._own_functions)
+        if clash:
+            raise ValueError(f"tools and host_functions both define {sorted(clash)}; rename one")
+        return {**self._own_functions, **tools}
+
+    async def _open_tools(self) -> None:
+        """The episode's tools, its MCP servers started (stopped by `_close_tools`)."""
+        if not self.toolbox.clients:
+            return
+        stack = contextlib.AsyncExitStack()
+        try:
+            tools = await stack.enter_async_context(self.toolbox.open())
+            self.host_functions = self._merged_functions(tools)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._tool_servers = stack
+
+    async def _close_tools(self) -> None:
+        stack, self._tool_servers = self._tool_servers, None
+        if stack is not None:
+            try:
+                await stack.aclose()
+            except Exception:  # stopping a server must not mask how the episode ended
+                log.warning("stopping the episode's MCP servers failed", exc_info=True)
+
     # -- the worker -----------------------------------------------------------------------
     def _lost_on_restart(self) -> str:
         if self.isolation == "bwrap":  # the scratch tmpfs lives as long as the sandbox
@@ -283,7 +327,7 @@ class PythonSandbox:
             # Off the event loop: the first call for an interpreter asks it for its prefix.
             command = await asyncio.to_thread(python_worker_command, self.python, _WORKER, [config],
                                               scratch_mb=self.scratch_limit_mb, bwrap=self.bwrap,
-                                              ro_binds={inside: str(host) for inside, host in self.bind_files.items()})
+                                              ro_binds={inside: str(host) for inside, host in self._bound.items()})
         else:
             home, command = self._workdir, [self.python, *_FLAGS, str(_WORKER), config]
         env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "TMPDIR": home,
@@ -296,7 +340,7 @@ class PythonSandbox:
         except OSError as exc:
             raise EnvironmentFailure(f"cannot start the python sandbox ({command[0]!r}): {exc}") from exc
         proc = self._proc
-        bound = {inside: inside if self.isolation == "bwrap" else str(host) for inside, host in self.bind_files.items()}
+        bound = {inside: inside if self.isolation == "bwrap" else str(host) for inside, host in self._bound.items()}
         try:
             reply = await self._roundtrip({"op": "init", "context": self._context, "files": self._files,
                                            "functions": [f.describe() for f in self.host_functions.values()],
@@ -407,6 +451,7 @@ class PythonSandbox:
 
     async def _shutdown(self) -> None:
         await self._kill()
+        await self._close_tools()
         if self._workdir is not None:
             await asyncio.to_thread(shutil.rmtree, self._workdir, ignore_errors=True)
             self._workdir = None
@@ -427,7 +472,7 @@ async def _send(proc: asyncio.subprocess.Process, message: dict[str, Any]) -> No
 
 
 def _check_bind_files(bind_files: Mapping[str, str | Path] | None) -> dict[str, Path]:
-    """Sandbox path -> resolved host path; ValueError naming a bad entry."""
+    """Sandbox path -> host path; ValueError naming a sandbox path that cannot be used."""
     checked: dict[str, Path] = {}
     for inside, host in (bind_files or {}).items():
         path = PurePosixPath(inside)
@@ -436,11 +481,18 @@ def _check_bind_files(bind_files: Mapping[str, str | Path] | None) -> dict[str, 
         if any(str(path) == r or str(path).startswith(r + "/") for r in _RESERVED_MOUNTS):
             raise ValueError(f"bind_files: {inside!r} is reserved for the sandbox itself; pick a path such as "
                              f"/data/{path.name}")
-        resolved = Path(host).resolve()
-        if not resolved.exists():
-            raise ValueError(f"bind_files: the host path {str(host)!r} (for {inside!r}) does not exist")
-        checked[str(path)] = resolved
+        checked[str(path)] = Path(host)
     return checked
+
+
+def _resolved(bind_files: Mapping[str, Path]) -> dict[str, Path]:
+    """The host paths' real paths; ValueError naming one that does not exist (filesystem
+    calls: run off the event loop)."""
+    resolved = {inside: host.resolve() for inside, host in bind_files.items()}
+    for inside, host in resolved.items():
+        if not host.exists():
+            raise ValueError(f"bind_files: the host path {str(bind_files[inside])!r} (for {inside!r}) does not exist")
+    return resolved
 
 
 def _exit_description(returncode: int) -> str:

@@ -1,0 +1,73 @@
+"""A self-healing evaluation: an AppWorld server that dies mid-evaluation is replaced.
+
+REAL parts: the AppWorld environment servers the evaluation starts for itself (one per
+worker, from AppWorld's own venv, on the offline task pack), the evaluation, and a real
+SIGKILL of the worker's server process while the evaluation runs. The model is the
+oracle (each task's ground-truth solution), so every pair must be solved: the pair the
+dead server was running is run again on the new server, and every later pair runs there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+
+import psutil
+import pytest
+
+from trirole.evals import evaluate, load_dataset, read_results
+from trirole.evals.results import RESULTS_FILE
+from trirole.settings import TriroleSettings
+
+pytestmark = pytest.mark.appworld
+
+APP = "appworld.serve.environment:app"
+
+
+def evaluation_servers() -> list[psutil.Process]:
+    """The AppWorld server processes this test process started (through the evaluation)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if APP in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+async def test_a_killed_appworld_server_is_replaced_and_every_later_pair_is_solved(appworld_server, tmp_path):
+    root = appworld_server.root
+    data = load_dataset("dev", appworld_root=str(root))
+    out = tmp_path / "out"
+    run = asyncio.create_task(evaluate(["react"], data, out, settings=TriroleSettings(model="oracle"), concurrency=1,
+                                       limit=5, progress=False))
+    killed: list[int] = []
+    try:
+        while not run.done():  # the first pair recorded: kill the server the second one runs on
+            lines = (out / RESULTS_FILE).read_text().splitlines() if (out / RESULTS_FILE).is_file() else []
+            if lines:
+                servers = evaluation_servers()
+                assert servers, "the evaluation runs on a server of its own"
+                for process in servers:
+                    killed.append(process.pid)
+                    process.send_signal(signal.SIGKILL)
+                break
+            await asyncio.sleep(0.2)
+        summary = await run
+    finally:
+        if not run.done():
+            run.cancel()
+        for name in {r.get("experiment") for r in read_results(out)} - {None}:
+            shutil.rmtree(root / "experiments" / "outputs" / name, ignore_errors=True)
+
+    assert killed, "the first pair finished after the whole evaluation: nothing was killed"
+    records = read_results(out, every=True)
+    assert summary.ran == 5 and len(records) == 5  # one record per pair: the retry is not a second line
+    assert [r["success"] for r in records] == [True] * 5, [(r["task_id"], r["status"], r["status_reason"])
+                                                           for r in records]
+    retried = [r for r in records if r.get("retried_after")]
+    assert len(retried) == 1 and records.index(retried[0]) == 1  # the pair that met the dead server
+    assert not any(r["infra_error"] for r in records)
+    assert not any(p.pid in killed for p in evaluation_servers())  # the evaluation stopped its new server too
