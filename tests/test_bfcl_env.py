@@ -208,3 +208,18 @@ async def test_the_oracle_scores_every_paradigm_through_bfcls_checker(tmp_path):
     report = write_report(tmp_path / "multi")["markdown"].read_text()
     assert "| react | multi_turn_long_context | 1/1 |" in report
     assert "## BFCL multi-turn accuracy by number of user turns" in report
+
+
+async def test_one_checker_process_scores_the_same_multi_turn_entry_afresh_each_time():
+    """BFCL's multi-turn checker keeps instances per entry in module globals (it scores an
+    entry once per process); the evaluation's one checker scores each entry once per
+    paradigm, so each scoring must start from fresh instances."""
+    # (keyword form, as trirole records calls: BFCL's decoder drops positional arguments)
+    truth = [[call.replace("sort('final_report.pdf')", "sort(file_name='final_report.pdf')") for call in turn]
+             for turn in data.ground_truth("multi_turn_base_0")]
+    right = [[f"[{', '.join(turn)}]"] if turn else [] for turn in truth]
+    wrong = [*right[:-1], []]
+    async with BfclScorer() as scorer:
+        verdicts = [(await scorer.score("multi_turn_base", "multi_turn_base_0", answer))["valid"]
+                    for answer in (right, wrong, right, right)]
+    assert verdicts == [True, False, True, True]
