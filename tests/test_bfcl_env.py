@@ -183,6 +183,8 @@ def test_the_cli_lists_entries_and_refuses_unrunnable_categories_with_exit_2(cap
     assert main(["env", "tasks", "bfcl", "--dataset", "bfcl:live_parallel"]) == 0
     out, err = capsys.readouterr()
     assert out.splitlines()[0] == "live_parallel_0-0-0" and "16 entries" in err
+    assert main(["run", "--env", "bfcl", "--task", "parallel_0", "--model", "oracle", "--paradigm", "react"]) == 0
+    assert "evaluation: PASS" in capsys.readouterr().out
     for argv in (["eval", "--dataset", "bfcl:simple_javascript", "--out", str(tmp_path)],
                  ["env", "tasks", "bfcl", "--dataset", "bfcl:web_search_base"]):
         assert main(argv) == 2
