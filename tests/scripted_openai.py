@@ -12,20 +12,27 @@ path use the real vLLM server (fixtures_server.py).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 Responder = Callable[[list[dict]], str]
+RequestResponder = Callable[[dict], "str | dict"]
+"""Gets the whole request body (``messages``, ``tools``, ...); returns the reply text, or
+the assistant message itself (e.g. with ``tool_calls``, each ``{"name", "arguments"}``)."""
 
 
 class ScriptedOpenAIServer:
     """``with ScriptedOpenAIServer(responder) as server: server.base_url``."""
 
     def __init__(self, responder: Responder, *, model: str = "scripted-model", latency_s: float = 0.0,
-                 tokenize: bool = True, metrics: bool = False) -> None:
+                 tokenize: bool = True, metrics: bool = False, max_model_len: int | None = None,
+                 request_responder: RequestResponder | None = None) -> None:
         self.responder, self.model, self.latency_s, self.tokenize = responder, model, latency_s, tokenize
+        self.request_responder = request_responder  # wins over `responder` when given
+        self.max_model_len = max_model_len  # refuse longer requests as vLLM does (HTTP 400)
         self.metrics = metrics
         self.counters = {"prompt_tokens": 0, "generation_tokens": 0, "prefix_cache_queries": 0,
                          "prefix_cache_hits": 0}
@@ -45,6 +52,28 @@ class ScriptedOpenAIServer:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, text: str, calls: list[dict], usage: dict | None) -> None:
+                """The reply as server-sent events, a word per chunk (``"stream": true``)."""
+                def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
+                    data = {"id": "cmpl-1", "object": "chat.completion.chunk", "created": int(time.time()),
+                            "model": outer.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                            **extra}
+                    return f"data: {json.dumps(data)}\n\n".encode()
+
+                parts = [chunk({"role": "assistant", "content": ""})]
+                parts += [chunk({"content": word}) for word in re.findall(r"\S+\s*|\s+", text)]
+                parts += [chunk({"tool_calls": [{**call, "index": i}]}) for i, call in enumerate(calls)]
+                parts.append(chunk({}, "tool_calls" if calls else "stop"))
+                if usage is not None:
+                    parts.append(f"data: {json.dumps({'id': 'cmpl-1', 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage, 'model': outer.model})}\n\n".encode())
+                parts.append(b"data: [DONE]\n\n")
+                data = b"".join(parts)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -74,19 +103,37 @@ class ScriptedOpenAIServer:
                                                    "type": "NotFoundError", "code": 404}})
                         return
                     outer.requests.append(body)
+                    asked = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+                    reply_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+                    if outer.max_model_len is not None and asked + reply_tokens > outer.max_model_len:
+                        self._send(400, {"error": {"type": "BadRequestError", "code": 400, "message": (
+                            f"This model's maximum context length is {outer.max_model_len} tokens. However, you "
+                            f"requested {asked + reply_tokens} tokens ({asked} in the messages, {reply_tokens} in "
+                            "the completion). Please reduce the length of the messages or completion.")}})
+                        return
                     if outer.latency_s:
                         time.sleep(outer.latency_s)
-                    text = outer.responder(body["messages"])
+                    reply = outer.request_responder(body) if outer.request_responder else outer.responder(body["messages"])
+                    message = reply if isinstance(reply, dict) else {"content": reply}
+                    text = message.get("content") or ""
+                    calls = [{"id": f"call_{len(outer.requests)}_{i}", "type": "function",
+                              "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+                             for i, c in enumerate(message.get("tool_calls") or [])]
                     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
                     cached = outer.count(body["messages"], len(text.split()))
                     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
                              "total_tokens": prompt_tokens + len(text.split())}
                     if outer.metrics:  # as vLLM with --enable-prompt-tokens-details
                         usage["prompt_tokens_details"] = {"cached_tokens": cached}
+                    if body.get("stream"):
+                        self._stream(text, calls, usage if (body.get("stream_options") or {}).get("include_usage")
+                                     else None)
+                        return
                     self._send(200, {
                         "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": outer.model,
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                     "finish_reason": "stop"}],
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text or None if calls
+                                                             else text, **({"tool_calls": calls} if calls else {})},
+                                     "finish_reason": "tool_calls" if calls else "stop"}],
                         "usage": usage})
                 else:
                     self._send(404, {"error": {"message": "not found"}})

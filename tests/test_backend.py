@@ -25,7 +25,7 @@ def test_wrong_model_name_lists_the_served_models():
         assert check_endpoint(server.base_url, "served-one") == ["served-one"]
         with pytest.raises(ModelNotFound) as info:
             check_endpoint(server.base_url, "typo-model")
-    assert "typo-model" in str(info.value) and "--model served-one" in str(info.value)
+    assert "typo-model" in str(info.value) and "set the setting `model` to served-one" in str(info.value).lower()
 
 
 async def test_a_run_against_an_unreachable_endpoint_ends_with_a_clear_reason():
@@ -43,6 +43,26 @@ async def test_a_run_with_a_wrong_model_name_ends_with_a_clear_reason():
                                      settings={"base_url": server.base_url, "model": "typo", "max_retries": 0})
         out = await graph.ainvoke({"task": {"instruction": "x"}})
     assert out["status"] == "model_error" and "'typo' was not found" in out["status_reason"]
+
+
+async def test_a_prompt_over_the_servers_context_ends_context_overflow_naming_the_python_setting():
+    # The run's budget (max_context_tokens) is larger than the server's context: the server
+    # refuses the prompt (HTTP 400, as vLLM does), and the Python caller is told which setting to change.
+    with ScriptedOpenAIServer(lambda m: code("complete_task()"), model="m", max_model_len=300) as server:
+        graph = build_scaffold_graph(environment=ScriptedEnvironment(reference="docs " * 400), settings={
+            "base_url": server.base_url, "model": "m", "max_retries": 0, "max_context_tokens": 12288})
+        out = graph.invoke({"task": {"instruction": "x"}})
+    assert out["status"] == "context_overflow", out["status_reason"]
+    reason = out["status_reason"]
+    assert "max_context_tokens=12288" in reason and "the setting `max_context_tokens`" in reason
+    assert "to at most 300" in reason and "--max-context-tokens" not in reason
+
+
+def test_the_command_line_names_its_flags_where_python_callers_read_settings():
+    from trirole.cli import flag_names
+
+    said = "set the setting `max_context_tokens` to at most 300; point the setting `base_url` at it"
+    assert flag_names(said) == "set `--max-context-tokens` to at most 300; point `--base-url` at it"
 
 
 async def test_a_run_through_an_openai_compatible_server_uses_its_usage_and_tokenize():

@@ -88,6 +88,28 @@ def test_a_run_that_does_not_complete_exits_1(capsys):
     assert rc == 1 and "status: step_budget" in capsys.readouterr().out
 
 
+def test_a_prompt_over_the_servers_context_names_the_flag_on_the_command_line(capsys):
+    with ScriptedOpenAIServer(lambda m: code("complete_task(1)"), model="m", max_model_len=100) as server:
+        rc = main(["run", "--env", "python", "--instruction", "Compute 17 * 23 " * 30, "--base-url", server.base_url,
+                   "--model", "m", "--max-context-tokens", "12288", "--max-retries", "0"])
+    out = capsys.readouterr().out
+    assert rc == 1 and "status: context_overflow" in out
+    assert "set `--max-context-tokens` to at most 100" in out and "the setting `" not in out
+
+
+def test_a_wrong_model_name_is_told_as_the_flag_on_the_command_line(capsys):
+    with ScriptedOpenAIServer(lambda m: "hi", model="served-one") as server:
+        rc = main(["run", "--instruction", "x", "--base-url", server.base_url, "--model", "typo"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Set `--model` to served-one" in err and "the setting `" not in err
+
+
+def test_env_status_without_a_name_means_appworld(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TRIROLE_HOME", str(tmp_path / "home"))  # no server recorded here
+    assert main(["env", "status"]) == 1  # exit 1: not running (not a usage error, 2)
+    assert "AppWorld environment server: not running" in capsys.readouterr().out
+
+
 def test_version_and_help_exit_0(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"trirole {version('trirole')}"

@@ -10,7 +10,8 @@ test_studio.py and test_notebooks.py.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
@@ -193,11 +194,7 @@ async def test_human_review_inside_a_parent_graph_resumes_through_the_parent():
 # -- swapping nodes and models ----------------------------------------------------------------
 
 def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"trirole.examples.{name}")  # installed with trirole: importable anywhere
 
 
 async def test_a_custom_corrector_swapped_in_by_name_checks_syntax_first():
@@ -227,6 +224,20 @@ async def test_the_custom_corrector_lets_compiling_code_through_without_a_model_
     # Steps 2 (a repetition) and 3 (after a failure) were reviewed; both compile, so both ran as written.
     assert env.executed == ["bad()", "bad()", "complete_task()"]
     assert out["counters"]["static_checks"] == 2 and "corrections" not in out["counters"]
+
+
+def test_the_example_script_runs_from_any_directory(tmp_path):
+    # A scripted endpoint (FAKE model) named by TRIROLE_BASE_URL/TRIROLE_MODEL; the script is
+    # started from a folder that is not the repository, as a user would after installing.
+    answer = "```python\nresult = 17 * 23\nprint(result)\ncomplete_task(result)\n```"
+    with ScriptedOpenAIServer(lambda m: answer, model="m") as server:
+        env = {"PATH": "/usr/bin:/bin", "TRIROLE_BASE_URL": server.base_url, "TRIROLE_MODEL": "m",
+               "TRIROLE_HOME": str(tmp_path / "home")}
+        for argv in ([sys.executable, str(ROOT / "examples" / "custom_corrector.py"), "Compute 17 * 23."],
+                     [sys.executable, "-m", "trirole.examples.custom_corrector", "Compute 17 * 23."]):
+            done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert "status: completed" in done.stdout and "answer: 391" in done.stdout
 
 
 async def test_one_roles_model_is_swapped_with_models():

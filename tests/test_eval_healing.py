@@ -71,3 +71,33 @@ async def test_a_killed_appworld_server_is_replaced_and_every_later_pair_is_solv
     assert len(retried) == 1 and records.index(retried[0]) == 1  # the pair that met the dead server
     assert not any(r["infra_error"] for r in records)
     assert not any(p.pid in killed for p in evaluation_servers())  # the evaluation stopped its new server too
+
+
+async def test_a_ray_workers_dead_appworld_server_is_replaced_and_its_pair_run_again(appworld_server, tmp_path):
+    # The Ray executor's worker slot, run here as a plain object (Ray's actor machinery is
+    # tested in tests/test_ray_eval.py): its own private AppWorld server, killed between pairs.
+    pytest.importorskip("ray")
+    from trirole.evals.oracle import oracle_for
+    from trirole.evals.ray_runner import PairWorker
+
+    data = load_dataset("dev", appworld_root=str(appworld_server.root))
+    tasks = data.tasks[:3]
+    worker = PairWorker(["react"], data, TriroleSettings(model="oracle"), environment=None,
+                        graph_options={"model": oracle_for(data)}, task_timeout_s=300, check=False)
+    records = []
+    try:
+        for number, task in enumerate(tasks):
+            if number == 1:
+                servers = evaluation_servers()
+                assert servers and worker.server is not None
+                for process in servers:
+                    process.send_signal(signal.SIGKILL)
+            record, trace = await worker.run("react", task, 0, "trirole-healing-test-ray")
+            records.append(record)
+            assert trace  # the pair's trace goes back to the driver
+    finally:
+        worker.close()
+        shutil.rmtree(appworld_server.root / "experiments" / "outputs" / "trirole-healing-test-ray", ignore_errors=True)
+    assert [r["success"] for r in records] == [True, True, True], [(r["status"], r["status_reason"]) for r in records]
+    assert [bool(r.get("retried_after")) for r in records] == [False, True, False]
+    assert worker.server is None and not evaluation_servers()  # close stopped the new server

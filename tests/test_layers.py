@@ -64,3 +64,34 @@ def test_a_cycle_hidden_in_a_function_breaks_the_contract(copy: Path):
     assert result.returncode != 0
     assert "trirole.evals.ray_runner -> trirole.evals.local" in result.stdout
     assert "No cycles are allowed in trirole.tools.appworld" in result.stdout
+
+
+def test_the_pack_generator_has_one_import_name():
+    """The offline pack's generator runs in AppWorld's venv as the top-level package
+    ``trirole_pack``; nothing imports it under its path in trirole (setuptools ships it as
+    data, not as a subpackage)."""
+    import ast
+
+    long_name = "trirole.tools.appworld.pack.trirole_pack"
+    found = []
+    for folder in ("trirole", "tests", "benchmarks", "scripts", "examples"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+                found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith(long_name)]
+    assert found == []
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'exclude = ["{long_name}*"]' in pyproject
+
+
+def test_the_old_environment_error_name_is_a_deprecated_alias():
+    import trirole.tools
+    import trirole.tools.base
+    from trirole.tools import EnvironmentFailure
+
+    for module in (trirole.tools, trirole.tools.base):
+        with pytest.warns(DeprecationWarning, match="EnvironmentFailure"):
+            assert module.EnvironmentError_ is EnvironmentFailure
+    with pytest.raises(AttributeError):
+        trirole.tools.NoSuchName  # noqa: B018

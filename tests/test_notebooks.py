@@ -8,6 +8,8 @@ run in a temporary folder, so nothing is written into the project.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -56,3 +58,18 @@ def test_the_notebook_runs_against_the_embedded_model(name, vllm_server, tmp_pat
         images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in (o.get("data") or {})]
         assert len(images) == 2, "both plot cells drew a figure"
         assert "scaffold" in text and "multi-agent" in text
+
+
+@pytest.mark.notebook
+@pytest.mark.server
+def test_the_documented_headless_command_runs_the_quickstart(vllm_server, tmp_path):
+    # The command docs/langgraph.md gives, as written, from the repository root.
+    docs = (NOTEBOOKS.parent / "docs" / "langgraph.md").read_text()
+    (command,) = [line for line in docs.splitlines() if "nbconvert" in line and "quickstart.ipynb" in line]
+    env = {**os.environ, "TRIROLE_BASE_URL": vllm_server.url, "TRIROLE_MODEL": vllm_server.extra["model"]}
+    before = (NOTEBOOKS / "quickstart.ipynb").read_bytes()
+    done = subprocess.run(command, shell=True, cwd=NOTEBOOKS.parent, env=env, capture_output=True, text=True,
+                          timeout=CELL_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "status:" in done.stdout and "model calls" in done.stdout
+    assert (NOTEBOOKS / "quickstart.ipynb").read_bytes() == before  # the committed notebook is untouched

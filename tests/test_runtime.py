@@ -70,6 +70,16 @@ async def test_the_builder_default_holds_when_the_run_does_not_set_it():
     assert out["counters"]["steps"] == 3
 
 
+async def test_a_copy_of_the_graph_keeps_the_builder_defaults():
+    # The LangGraph server runs a copy of the graph (`with_config`); the run's settings are
+    # resolved once, from the copy's defaults and the run's context.
+    graph = build_scaffold_graph(model=forever(code("work()")), environment=ScriptedEnvironment(lambda c, i: ok()),
+                                 settings={"max_steps": 3})
+    copy = graph.with_config({"tags": ["per-run"]})
+    out = await copy.ainvoke(TASK, context={"correction_policy": "never"})
+    assert out["counters"]["steps"] == 3 and "step budget of 3" in out["status_reason"]
+
+
 def test_the_recursion_limit_grows_with_the_step_budget():
     assert recursion_limit(TriroleSettings(max_steps=40)) > recursion_limit(TriroleSettings(max_steps=20)) > 5 * 20
 
@@ -238,7 +248,19 @@ async def test_the_scaffold_transcript_shows_the_corrector_and_summarizer():
     env = ScriptedEnvironment(lambda c, i: {"output": "boom", "error": True, "error_type": "KeyError",
                                             "error_message": "x"} if "bad" in c else ok())
     text = await transcript(build_scaffold_graph(models=models, environment=env))
-    assert "· corrector revised the code:" in text and "FIXED_BY_CORRECTOR()" in text
+    assert "· corrector reviewed the code:" in text and "FIXED_BY_CORRECTOR()" in text
+    assert "· the corrector's revision runs instead of the agent's code" in text
+
+
+async def test_the_transcript_says_when_the_corrector_changed_nothing():
+    models = {"agent": replies(code("bad()"), code("bad()"), code("complete_task()")),
+              "corrector": replies("The code looks right to me.", code("complete_task()")), "summarizer": replies()}
+    env = ScriptedEnvironment(lambda c, i: {"output": "boom", "error": True, "error_type": "KeyError",
+                                            "error_message": "x"} if "bad" in c else ok())
+    text = await transcript(build_scaffold_graph(models=models, environment=env))
+    assert "· corrector reviewed the code:" in text and "The code looks right to me." in text
+    assert "· the corrector changed nothing (no code, or the same code): the agent's code runs" in text
+    assert "revision runs instead" not in text
 
 
 async def test_a_multi_agent_thread_pauses_and_resumes_in_another_graph_instance():

@@ -160,6 +160,17 @@ async def test_values_that_are_not_json_get_a_clear_error(box):
     assert result["error_type"] == "ToolError" and "cannot cross as JSON" in result["error_message"]
     argument = await box.execute("lookup({1, 2})")
     assert argument["error_type"] == "TypeError" and "must be JSON values" in argument["error_message"]
+    huge = await box.execute("lookup('x' * (9 * 1024 * 1024))")
+    assert huge["error_type"] == "ValueError" and "at most" in huge["error_message"]
+    assert (await box.execute("lookup('Rome')['city']"))["output"] == "'Rome'\n"
+
+
+async def test_code_that_writes_garbage_into_the_channel_costs_a_restart_not_the_run(box):
+    await box.execute("kept = 1")
+    result = await box.execute("import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'[1, 2]\\ngarbage\\n')\n"
+                               "    except OSError:\n        pass\nlookup('x')")
+    assert result["error_type"] == "WorkerCrashed" and "channel broke" in result["error_message"]
+    assert (await box.execute("lookup('Rome')['city']"))["output"] == "'Rome'\n"
 
 
 async def test_setup_code_records_in_sandbox_functions_once_per_agent_call(box):

@@ -81,6 +81,64 @@ def test_dry_run_embedded_default(home, capsys):
     assert read_record("model") is None
 
 
+def test_the_embedded_server_serves_tool_calls_in_the_pythonic_format(home):
+    from trirole.serving.local_model import TOOLS_CHAT_TEMPLATE
+
+    cmd = serve(dry_run=True, port=8123, quiet=True)
+    assert "--enable-auto-tool-choice" in cmd and _contains_run(cmd, ("--tool-call-parser", "pythonic"))
+    assert _contains_run(cmd, ("--chat-template", str(TOOLS_CHAT_TEMPLATE))) and TOOLS_CHAT_TEMPLATE.is_file()
+
+
+SMOLLM2_TEMPLATE = (  # SmolLM2-135M-Instruct's own chat template, as its tokenizer ships it
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+RUN_PYTHON = {"type": "function", "function": {"name": "run_python", "description": "Run Python code.", "parameters": {
+    "type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}}}
+
+
+def _render(template: str, **values) -> str:
+    import json
+
+    import jinja2
+
+    env = jinja2.Environment()
+    env.filters["tojson"] = json.dumps
+    return env.from_string(template).render(**values)
+
+
+@pytest.mark.parametrize("messages", [
+    [{"role": "user", "content": "hi"}],
+    [{"role": "system", "content": "S"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+     {"role": "user", "content": "c"}],
+])
+def test_the_tools_chat_template_renders_prompts_without_tools_exactly_as_smollm2s_own(messages):
+    # trirole's prompts (and the server's prefix cache) do not change with tool calling on.
+    from trirole.serving.local_model import TOOLS_CHAT_TEMPLATE
+
+    ours = TOOLS_CHAT_TEMPLATE.read_text()
+    for generation_prompt in (True, False):
+        expected = _render(SMOLLM2_TEMPLATE, messages=messages, add_generation_prompt=generation_prompt)
+        assert _render(ours, messages=messages, add_generation_prompt=generation_prompt) == expected
+        assert _render(ours, messages=messages, add_generation_prompt=generation_prompt, tools=None) == expected
+
+
+def test_the_tools_chat_template_shows_the_tools_and_renders_calls_and_results():
+    from trirole.serving.local_model import TOOLS_CHAT_TEMPLATE
+
+    messages = [{"role": "user", "content": "What is 17 * 23?"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "1", "type": "function", "function": {"name": "run_python",
+                                                                 "arguments": {"code": "print(17 * 23)"}}}]},
+                {"role": "tool", "content": "391", "tool_call_id": "1"}]
+    text = _render(TOOLS_CHAT_TEMPLATE.read_text(), messages=messages, add_generation_prompt=True, tools=[RUN_PYTHON])
+    assert "- run_python(code: string): Run Python code." in text
+    assert '[run_python(code="...")]' in text  # the format vLLM's pythonic parser reads
+    assert '<|im_start|>assistant\n[run_python(code="print(17 * 23)")]<|im_end|>' in text
+    assert "<|im_start|>tool\n391<|im_end|>" in text and text.endswith("<|im_start|>assistant\n")
+
+
 def test_dry_run_embedded_with_other_server_options(home, capsys):
     # What benchmarks/local_model.py --compare varies: the environment and extra arguments.
     cmd = serve(dry_run=True, port=8123, env={"OMP_NUM_THREADS": "2"}, extra_args=["--dtype", "float32"])

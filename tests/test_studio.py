@@ -11,37 +11,26 @@ Model endpoints:
   Studio's settings form does.
 The environment is the real python sandbox in every run.
 
-The server runs with ``--no-reload`` (other people edit this checkout while tests run; a
-reload would drop the server's in-memory threads), without ``--allow-blocking`` (the graphs
-make no blocking calls in the event loop, see
-`test_the_graphs_make_no_blocking_calls_in_the_event_loop`), and logs to a temporary
-folder outside the watched project.
+The server is started by fixtures_studio.py (``--no-reload``, no ``--allow-blocking``: see
+`test_the_graphs_make_no_blocking_calls_in_the_event_loop`; logs outside the project).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import fields
-from pathlib import Path
 
 import httpx
 import pytest
+from fixtures_studio import CONFIG, langgraph_dev
 from scripted_openai import ScriptedOpenAIServer
 
 from trirole.settings import TriroleSettings
 
 pytestmark = pytest.mark.studio
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "langgraph.json"
 SETTING_NAMES = {f.name for f in fields(TriroleSettings)}
 TASK = {"task": {"instruction": "Compute 17 * 23 and call complete_task with the result."}}
-START_TIMEOUT_S = 180
 
 
 def scripted_agent(messages: list[dict]) -> str:
@@ -62,44 +51,13 @@ def scripted_model():
 def studio(scripted_model, tmp_path_factory):
     """The base URL of a `langgraph dev` serving the repository's langgraph.json."""
     from trirole.graphs import PARADIGMS
-    from trirole.serving import free_port
 
     missing = [g for g in graph_ids() if g not in PARADIGMS]  # graph ids are paradigm names
     if missing:
         pytest.skip(f"langgraph.json names paradigms not in trirole.graphs.PARADIGMS yet: {missing}")
-    workdir = tmp_path_factory.mktemp("langgraph-dev")
-    port = free_port()
-    env = {**os.environ, "TRIROLE_BASE_URL": scripted_model.base_url, "TRIROLE_MODEL": scripted_model.model,
-           "LANGSMITH_TRACING": "false"}
-    langgraph = Path(sys.executable).with_name("langgraph")
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:  # cwd: its .langgraph_api/ store goes there, not into the project
-        process = subprocess.Popen(
-            [str(langgraph), "dev", "--no-browser", "--no-reload", "--port", str(port),
-             "--config", str(CONFIG)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"langgraph dev exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"langgraph dev did not answer /ok in {START_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with langgraph_dev(tmp_path_factory.mktemp("langgraph-dev"), base_url=scripted_model.base_url,
+                       model=scripted_model.model) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def new_thread(url: str) -> str:
@@ -145,8 +103,44 @@ def test_the_input_and_output_schemas_reach_studio(studio):
     # Studio builds its input form from these (they need typing_extensions' TypedDict on 3.11).
     assistant = httpx.post(f"{studio}/assistants/search", json={"graph_id": "scaffold"}, timeout=30).json()[0]
     schemas = httpx.get(f"{studio}/assistants/{assistant['assistant_id']}/schemas", timeout=30).json()
-    assert "task" in schemas["input_schema"]["properties"]
-    assert "status" in schemas["output_schema"]["properties"]
+    assert {"task", "messages"} <= set(schemas["input_schema"]["properties"])  # messages: Studio's chat view
+    assert {"status", "messages"} <= set(schemas["output_schema"]["properties"])
+
+
+@pytest.mark.parametrize("graph_id", ["scaffold", "react", "base"])
+async def test_a_chat_input_gets_its_answer_as_an_ai_message_through_langgraph_sdk(studio, graph_id):
+    from langgraph_sdk import get_client
+
+    client = get_client(url=studio)
+    thread = await client.threads.create()
+    out = await client.runs.wait(thread["thread_id"], graph_id, context={"max_steps": 3}, input={"messages": [
+        {"role": "user", "content": "I need a product for an invoice."},
+        {"role": "user", "content": "Compute 17 * 23 and call complete_task with the result."}]})
+    assert out["status"] == "completed", out["status_reason"]
+    assert out["task"]["instruction"] == "Compute 17 * 23 and call complete_task with the result."
+    assert out["task"]["context"]["conversation"] == [{"role": "user", "content": "I need a product for an invoice."}]
+    final = out["messages"][-1]
+    assert final["type"] == "ai" and final["content"] == "391"  # computed by the real sandbox
+    assert final["response_metadata"]["status"] == "completed"
+    state = await client.threads.get_state(thread["thread_id"])
+    assert state["values"]["messages"][-1]["content"] == "391"  # what a chat view shows last
+
+
+async def test_the_next_chat_message_in_the_same_thread_is_a_new_task(studio):
+    # Studio's chat view sends each new message to the same thread.
+    from langgraph_sdk import get_client
+
+    client = get_client(url=studio)
+    thread = await client.threads.create()
+    for text in ("Compute 17 * 23 and call complete_task with the result.", "Once more, please."):
+        out = await client.runs.wait(thread["thread_id"], "scaffold", context={"max_steps": 3},
+                                     input={"messages": [{"role": "user", "content": text}]})
+        assert out["status"] == "completed", out["status_reason"]
+        assert out["task"]["instruction"] == text and out["counters"]["steps"] == 1
+        assert out["messages"][-1]["type"] == "ai" and out["messages"][-1]["content"] == "391"
+    assert out["task"]["context"]["conversation"] == [
+        {"role": "user", "content": "Compute 17 * 23 and call complete_task with the result."},
+        {"role": "assistant", "content": "391"}]
 
 
 def test_the_scaffold_runs_to_completion_over_rest(studio, scripted_model):

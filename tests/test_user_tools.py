@@ -80,8 +80,9 @@ def observations(out: dict) -> str:
 
 
 def mcp_children() -> list[psutil.Process]:
+    """The demo MCP servers over stdio this process started (not the HTTP fixture's)."""
     return [p for p in psutil.Process().children(recursive=True)
-            if any(str(SERVER) in part for part in _cmdline(p))]
+            if _cmdline(p)[-2:] == [str(SERVER), "stdio"]]
 
 
 def _cmdline(process: psutil.Process) -> list[str]:
@@ -249,6 +250,21 @@ async def test_an_mcp_server_over_http_while_the_sandbox_still_has_no_network_or
     assert "mcp-tok-ada-5f1c9a" in messages[2] and "secret-in-home" not in "".join(messages)
 
 
+async def test_an_mcp_server_over_stdio_starts_where_stderr_has_no_file_descriptor(monkeypatch):
+    """As in a Jupyter kernel whose sys.stderr cannot give a file descriptor: the MCP SDK's
+    stdio client would fail to start the server with its default error log."""
+    import io
+
+    from langchain_mcp_adapters.client import MultiServerMCPClient
+    from mcp.client import stdio
+
+    monkeypatch.setattr(stdio.stdio_client.__wrapped__, "__defaults__", (io.StringIO(),))
+    out = await run(graph_with([code("complete_task(add(2, 2))")], [MultiServerMCPClient({"demo": STDIO})]))
+    assert out["status"] == "completed" and out["answer"] == 4
+    await asyncio.sleep(0.5)
+    assert mcp_children() == []
+
+
 async def test_an_mcp_server_that_does_not_start_ends_the_run_as_an_environment_error():
     from langchain_mcp_adapters.client import MultiServerMCPClient
 
@@ -312,8 +328,18 @@ async def test_tools_named_in_the_settings_are_loaded_at_build_time_and_a_run_ca
                               settings={"tools": ["test_user_tools:search_notes"]})
     out = await run(graph)
     assert out["status"] == "completed" and out["answer"] == ["s note 1", "s note 2"]
-    changed = await run(build_react_graph(model=replies(code("x = 1"))), context={"tools": ["os:system"]})
-    assert changed["status"] == "env_error" and "a run cannot change `tools`" in changed["status_reason"]
+    changed = await run(build_react_graph(model=replies(code("system('true')"), code("complete_task(1)"))),
+                        context={"tools": ["os:system"], "max_steps": 2})
+    assert "NameError: name 'system' is not defined" in observations(changed)
+
+
+def test_langgraph_dev_graphs_take_tools_from_the_environment():
+    from trirole.studio import build_studio_graph, studio_settings
+
+    settings = studio_settings({"TRIROLE_BASE_URL": "http://h:1/v1", "TRIROLE_MODEL": "m",
+                                "TRIROLE_TOOLS": "test_user_tools:search_notes, test_user_tools:convert"})
+    assert settings.tools == ("test_user_tools:search_notes", "test_user_tools:convert")
+    build_studio_graph("scaffold", settings)  # loads them at build time
 
 
 async def test_appworld_says_tools_need_the_python_sandbox():
@@ -381,3 +407,23 @@ def test_an_evaluation_record_counts_the_tool_calls():
     assert (record["tool_calls"], record["tool_errors"], record["model_calls"]) == (3, 1, 0)
     assert "tool_calls" not in make_record("scaffold", task, {"status": "completed", "counters": {"steps": 1}},
                                            status=None, reason="", wall_s=1.0, trace="t.jsonl")
+
+
+def test_an_evaluation_takes_tools_from_the_command_line(tmp_path, monkeypatch, capsys):
+    import json
+
+    from scripted_openai import ScriptedOpenAIServer
+
+    from trirole.cli import main
+
+    (tmp_path / "eval_tools.py").write_text(
+        "def double(x: int) -> int:\n    \"\"\"Twice x.\"\"\"\n    return 2 * x\n\nTOOLS = [double]\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with ScriptedOpenAIServer(lambda m: code("print(double(21))\ncomplete_task(double(21))"), model="m") as server:
+        rc = main(["eval", "--paradigms", "react", "--dataset", "python", "--limit", "1", "--out",
+                   str(tmp_path / "out"), "--base-url", server.base_url, "--model", "m", "--max-steps", "1",
+                   "--tools", "eval_tools:TOOLS"])
+    assert rc == 0, capsys.readouterr()
+    record = json.loads((tmp_path / "out" / "results.jsonl").read_text().splitlines()[0])
+    assert record["answer"] == "42" and record["tool_calls"] == 2 and record["tool_errors"] == 0

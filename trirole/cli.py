@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 import typing
 from dataclasses import fields, replace
@@ -79,6 +80,15 @@ def _settings_fields() -> list[tuple[str, str, Any, dict]]:
 
 
 _FLAGS = {name: flag for name, flag, _, _ in _settings_fields()}
+_SETTING_MENTION = re.compile(r"the setting `(\w+)`")
+
+
+def flag_names(text: str) -> str:
+    """`text` in the command line's words: trirole's messages name a setting as ``the
+    setting `max_context_tokens```, which a command-line user sets as ``--max-context-tokens``."""
+    return _SETTING_MENTION.sub(lambda m: f"`{_FLAGS[m.group(1)]}`" if m.group(1) in _FLAGS else m.group(0), text)
+
+
 # Settings whose text needs more than their type to parse (a one-line error when it fails).
 def _tool_specs(text: str) -> tuple[str, ...]:
     return tuple(spec.strip() for spec in text.split(",") if spec.strip())
@@ -208,8 +218,9 @@ def _add_model(sub: Any) -> None:
     commands = _group(sub, "model", help="serve the local model (embedded CPU default, or your vllm with a preset)")
     serve = _command(commands, "serve", model.serve_command, help="start the model server (or reuse the running one)",
                      description="Without --model: the embedded SmolLM2-135M-Instruct on vLLM's CPU build (first "
-                                 "run installs a venv, ~4 min / 3.5 GB, and builds the checkpoint). With --model / "
-                                 "--preset: your own `vllm serve` (GPU machines).")
+                                 "run installs a venv, ~4 min / 3.5 GB, and builds the checkpoint), serving tool "
+                                 "calls too (vLLM's pythonic parser). With --model / --preset: your own `vllm serve` "
+                                 "(GPU machines).")
     serve.add_argument("--model", help="Hugging Face model id or path for `vllm serve` "
                                        "(default: the embedded smollm2-135m-instruct)")
     serve.add_argument("--preset", choices=sorted(PRESETS), help="published vLLM settings: " + "; ".join(
@@ -238,7 +249,9 @@ def _add_env(sub: Any) -> None:
                 return (bfcl if args.name == "bfcl" else appworld_handler)(args)
 
         parser = _command(commands, name, handler, help=help)
-        parser.add_argument("name", choices=TASK_ENVIRONMENTS if bfcl else ENVIRONMENTS, help="the environment")
+        parser.add_argument("name", nargs="?", choices=TASK_ENVIRONMENTS if bfcl else ENVIRONMENTS,
+                            default=ENVIRONMENTS[0],
+                            help=f"the environment (default {ENVIRONMENTS[0]}, the only one with a server)")
         return parser
 
     from trirole.tools.bfcl import cli as bfcl
@@ -275,7 +288,7 @@ def _run(args: argparse.Namespace) -> int:
     from trirole.evals.oracle import ORACLE, OracleChatModel, OracleError
     from trirole.graphs import PARADIGMS
     from trirole.trace import JsonlTrace
-    from trirole.transcript import print_run
+    from trirole.transcript import TranscriptPrinter, print_run
 
     if args.env in ("appworld", "bfcl"):
         if not args.task:
@@ -305,7 +318,7 @@ def _run(args: argparse.Namespace) -> int:
         check_endpoint(settings.base_url, settings.model)
     graph = PARADIGMS[args.paradigm](settings=settings, **options)
     callbacks = [JsonlTrace(Path(args.trace))] if args.trace else []
-    final = asyncio.run(print_run(graph, {"task": task},
+    final = asyncio.run(print_run(graph, {"task": task}, printer=TranscriptPrinter(reword=flag_names),
                                   config={"callbacks": callbacks, "recursion_limit": recursion_limit(settings)}))
     return 0 if final.get("status") == "completed" else 1
 
@@ -322,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # a usage error found by the handler
         return exc.code if isinstance(exc.code, int) else 2
     except TriroleError as exc:
-        print(f"{args.command_parser.prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"{args.command_parser.prog}: error: {flag_names(' '.join(str(exc).split()))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("trirole: interrupted (rerun the same command to resume an evaluation)", file=sys.stderr)

@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-from trirole.backend import TokenCounter, describe_model_error
+from trirole.backend import TokenCounter, context_overflow_reason, describe_model_error
 from trirole.resources import Resources
 from trirole.state import RoleUsage
 
@@ -57,8 +57,9 @@ Node = Callable[[Any, RunnableConfig], Awaitable[Any]]
 
 
 def calls_role(resources: Resources, role: str) -> Callable[[Node], Node]:
-    """Decorate a node that calls `role`'s model: a prompt that cannot fit the budget
-    ends the run as ``context_overflow``, an endpoint failure as ``model_error``, each
+    """Decorate a node that calls `role`'s model: a prompt that cannot fit the budget (or
+    that the server refuses as longer than its context) ends the run as
+    ``context_overflow``, an endpoint failure as ``model_error``, each
     with the reason; every other exception propagates (a wrong prompt placeholder, a
     bug in a node)."""
 
@@ -70,8 +71,12 @@ def calls_role(resources: Resources, role: str) -> Callable[[Node], Node]:
             except ContextOverflow as exc:
                 return {"status": "context_overflow", "status_reason": str(exc)}
             except MODEL_ERRORS as exc:
-                reason = describe_model_error(exc, resources.endpoint(resources.settings(config), role))
-                return {"status": "model_error", "status_reason": reason}
+                settings = resources.settings(config)
+                endpoint = resources.endpoint(settings, role)
+                overflow = context_overflow_reason(exc, endpoint, settings)
+                if overflow is not None:  # the server's context is smaller than the run's budget
+                    return {"status": "context_overflow", "status_reason": overflow}
+                return {"status": "model_error", "status_reason": describe_model_error(exc, endpoint)}
 
         return guarded
 

@@ -101,10 +101,8 @@ class Resources:
     def new_environment(self, settings: TriroleSettings) -> Environment:
         """The environment of a new episode: the injected instance or factory, else
         `build_environment` from the settings."""
-        if tuple(settings.tools) != tuple(self.defaults.tools):
-            # A run's context must not hand agent code functions of this process.
-            raise ValueError("a run cannot change `tools`: they are fixed when the graph is built "
-                             "(build it with tools=[...] or settings={'tools': [...]})")
+        # The tools are the graph's, fixed when it was built: a run's `tools` setting is not
+        # read (whoever can start a run must not hand the agent's code this process's functions).
         if self.environment is None:
             return build_environment(settings, tools=self.tools)
         if isinstance(self.environment, Environment):

@@ -154,8 +154,8 @@ class TriroleSettings:
             subprocess that can reach the user's files and network: only when asked for).
         tools: your own tools for the agent's code, as ``module:attribute`` specs (each a
             tool or a list of LangChain tools, callables or MCP clients; see
-            `trirole.tools.user_tools`), loaded when the graph is built: a run cannot change
-            them. The builders' ``tools=[...]`` takes the objects themselves.
+            `trirole.tools.user_tools`), loaded when the graph is built; a run's value is not
+            read (a run cannot add tools). The builders' ``tools=[...]`` takes the objects.
         tool_timeout_s: seconds one call of one of those tools may take.
     """
 

@@ -191,10 +191,12 @@ class TriroleState(TypedDict):
         agent and to the isolated corrector.
     completion_hint: how the agent declares the task done in this environment.
     isolation: how the environment confines agent code (``bwrap``, ``process``; "" unknown).
-    messages: the full dialogue, never compressed (``add_messages`` reducer).
-    summary: the summarizer's compression of ``messages[:summarized_upto]``.
-    summarized_upto: how many of ``messages`` the summary covers; the agent sees the
-        summary, then ``messages[summarized_upto:]`` verbatim.
+    messages: the full dialogue, never compressed (``add_messages`` reducer): a chat
+        input's messages, the agent's turns, and last the final answer (an AI message).
+    summary: the summarizer's compression of the agent's turns before ``summarized_upto``.
+    summarized_upto: how many of ``messages`` the agent no longer sees verbatim: a chat
+        input's messages (the task carries them) and the turns the summary covers; the
+        agent sees the summary, then ``messages[summarized_upto:]`` verbatim.
     memory_artifacts: the artifact block written with the summary; the agent's prompt
         shows it beside the summary, unchanged until the next one (artifacts seen since
         are in their turns), so the turns after it stay a prefix a server has cached.
@@ -237,14 +239,19 @@ class TriroleState(TypedDict):
 
 
 class TriroleInput(TypedDict):
-    """What a caller passes in: just the task."""
+    """What a caller passes in: a task, or a chat whose last human message is the
+    instruction (earlier messages become the task's ``context["conversation"]``; see
+    `trirole.nodes.chat`). A ``task`` wins when both are given."""
 
-    task: TaskSpec
+    task: NotRequired[TaskSpec]
+    messages: NotRequired[list[AnyMessage]]
 
 
 class TriroleOutput(TypedDict):
     """What a caller gets back (the full state is still in the checkpoint). `langgraph
-    dev` streams only these keys, so the last execution and code are among them."""
+    dev` streams only these keys, so the last execution and code are among them.
+    ``messages[-1]`` is the final answer as an `AIMessage` (named ``trirole``; its
+    ``response_metadata`` holds ``status`` and ``status_reason``)."""
 
     task: TaskSpec
     status: Status

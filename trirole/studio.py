@@ -19,7 +19,9 @@ editable form, and a REST run sets it with ``"context": {...}`` (or
 
 The endpoint is resolved when the module is imported, i.e. when ``langgraph dev``
 starts: restart it (or edit ``base_url``/``model`` in Studio) after starting a model
-server elsewhere.
+server elsewhere. ``TRIROLE_TOOLS`` (``module:attribute`` specs, comma-separated) gives
+the graphs your own tools (`trirole.tools.user_tools`), loaded then too; a run cannot
+change them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from trirole.settings import TriroleSettings
 
 BASE_URL_ENV = "TRIROLE_BASE_URL"
 MODEL_ENV = "TRIROLE_MODEL"
+TOOLS_ENV = "TRIROLE_TOOLS"
 
 # Graph id in langgraph.json (= the paradigm's name in trirole.graphs.PARADIGMS) -> variable here.
 STUDIO_GRAPHS = {"scaffold": "scaffold", "react": "react", "base": "base", "multi-agent": "multi_agent"}
@@ -39,7 +42,7 @@ STUDIO_GRAPHS = {"scaffold": "scaffold", "react": "react", "base": "base", "mult
 
 def studio_settings(environ: dict[str, str] | None = None) -> TriroleSettings:
     """Default settings for the Studio graphs: the environment's or the recorded local
-    model server's endpoint, nothing else changed."""
+    model server's endpoint, and the environment's tools; nothing else changed."""
     environ = os.environ if environ is None else environ
     base_url, model = environ.get(BASE_URL_ENV, ""), environ.get(MODEL_ENV, "")
     if not (base_url and model):
@@ -47,7 +50,8 @@ def studio_settings(environ: dict[str, str] | None = None) -> TriroleSettings:
         if record is not None:
             base_url = base_url or record.url
             model = model or record.extra.get("model", "")
-    updates = {k: v for k, v in {"base_url": base_url, "model": model}.items() if v}
+    tools = tuple(spec.strip() for spec in environ.get(TOOLS_ENV, "").split(",") if spec.strip())
+    updates = {k: v for k, v in {"base_url": base_url, "model": model, "tools": tools}.items() if v}
     return replace(TriroleSettings(), **updates)
 
 

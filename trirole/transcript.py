@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -24,8 +24,9 @@ from trirole.events import EXECUTION_EVENT, TOOL_CALL_EVENT
 from trirole.state import status_is_final
 
 RULE = "─" * 72
-SIDE_ROLES = {"corrector": "· corrector revised the code:", "summarizer": "· summarizer compressed the history:"}
-"""Roles whose calls are not steps of their own (the corrector and summarizer serve the agent's step)."""
+SIDE_ROLES = {"corrector": "· corrector reviewed the code:", "summarizer": "· summarizer compressed the history:"}
+"""Roles whose calls are not steps of their own (the corrector and summarizer serve the agent's step).
+The corrector's verdict (revised, or unchanged) follows its reply, from its node's update."""
 
 
 class TranscriptPrinter(BaseCallbackHandler):
@@ -35,10 +36,14 @@ class TranscriptPrinter(BaseCallbackHandler):
 
     run_inline = True  # print in order, in the event loop
 
-    def __init__(self, out: TextIO | None = None, *, width: int = 2000) -> None:
+    def __init__(self, out: TextIO | None = None, *, width: int = 2000,
+                 reword: Callable[[str], str] | None = None) -> None:
+        """reword: applied to status reasons (the command line names its flags there)."""
         self.out, self.width = out, width  # None: whatever sys.stdout is when printing
+        self.reword = reword or (lambda text: text)
         self.step = 0
         self._roles: dict[UUID, str] = {}
+        self._proposed = ""  # the agent's last proposal, to tell a revision from a review that changed nothing
 
     def _print(self, text: str = "") -> None:
         print(text, file=self.out or sys.stdout, flush=True)
@@ -85,6 +90,13 @@ class TranscriptPrinter(BaseCallbackHandler):
     def update(self, node: str, update: dict[str, Any] | None) -> None:
         if not update:
             return
+        if "proposed_code" in update:
+            self._proposed = update["proposed_code"] or ""
+        if node == "corrector" and "code_to_run" in update:
+            if (update["code_to_run"] or "").strip() != self._proposed.strip():
+                self._print("· the corrector's revision runs instead of the agent's code")
+            else:
+                self._print("· the corrector changed nothing (no code, or the same code): the agent's code runs")
         if node == "setup":
             task = update.get("task", {})
             self._print(RULE)
@@ -94,11 +106,11 @@ class TranscriptPrinter(BaseCallbackHandler):
             if update.get("isolation"):
                 self._print(f"isolation: {update['isolation']}")
         if status_is_final(update):
-            self._print(f"! {update['status']}: {update.get('status_reason', '')}")
+            self._print(f"! {update['status']}: {self.reword(update.get('status_reason', ''))}")
 
     def final(self, state: dict[str, Any]) -> None:
         self._print(RULE)
-        self._print(f"status: {state.get('status')} ({state.get('status_reason', '')})")
+        self._print(f"status: {state.get('status')} ({self.reword(state.get('status_reason', ''))})")
         if state.get("answer") is not None:
             self._print(f"answer: {state['answer']!r}")
         evaluation = state.get("evaluation")

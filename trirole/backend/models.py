@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from langchain_core.language_models import BaseChatModel
 
@@ -28,7 +30,7 @@ def check_endpoint(base_url: str, model: str, *, timeout_s: float = 10.0) -> lis
     except httpx.HTTPError as exc:
         raise EndpointUnreachable(
             f"cannot reach the model endpoint {base_url} ({type(exc).__name__}: {exc}). "
-            "Start the local server with `trirole model serve`, or pass --base-url of a running "
+            "Start the local server with `trirole model serve`, or point the setting `base_url` at a running "
             "OpenAI-compatible server (vLLM: `vllm serve MODEL`)."
         ) from exc
     if response.status_code != 200:
@@ -40,24 +42,43 @@ def check_endpoint(base_url: str, model: str, *, timeout_s: float = 10.0) -> lis
     if model not in served:
         raise ModelNotFound(
             f"model {model!r} is not served at {base_url}; it serves {served}. "
-            f"Pass --model {served[0] if served else 'NAME'} (or set `model` in the settings)."
+            f"Set the setting `model` to {served[0] if served else 'a served name'}."
         )
     return served
 
 
 def describe_model_error(exc: BaseException, endpoint: RoleEndpoint) -> str:
-    """One line that says what went wrong with a model call and how to fix it."""
+    """One line that says what went wrong with a model call and how to fix it. Settings
+    are named as ``the setting `NAME``` (a Python caller's words); the command line shows
+    its flags instead (`trirole.cli.flag_names`)."""
     import openai
 
     if isinstance(exc, openai.APIConnectionError):
         return (f"cannot reach the model endpoint {endpoint.base_url}: {exc}. "
-                "Start it with `trirole model serve` or pass --base-url.")
+                "Start it with `trirole model serve`, or point the setting `base_url` at a running server.")
     if isinstance(exc, openai.NotFoundError):
         return (f"model {endpoint.model!r} was not found at {endpoint.base_url}: {exc}. "
-                "Pass --model with a served name (`curl BASE_URL/models` lists them).")
-    if isinstance(exc, openai.BadRequestError) and "context" in str(exc).lower():
-        return f"the prompt did not fit the model's context: {exc}. Lower --max-context-tokens to the server's max-model-len."
+                "Set the setting `model` to a served name (`GET BASE_URL/models` lists them).")
     return f"model call failed: {type(exc).__name__}: {exc}"
+
+
+_SERVER_CONTEXT = re.compile(r"maximum (?:context|model) length is (\d+)", re.IGNORECASE)
+
+
+def context_overflow_reason(exc: BaseException, endpoint: RoleEndpoint, settings: TriroleSettings) -> str | None:
+    """When the server refused a prompt as longer than its context: why, with the run's
+    budget and the setting to change (``None`` for any other error)."""
+    import openai
+
+    text = str(exc)
+    if not (isinstance(exc, openai.BadRequestError) and "context" in text.lower()):
+        return None
+    found = _SERVER_CONTEXT.search(text)
+    server = f"{found.group(1)} tokens" if found else "its max-model-len"
+    return (f"the prompt did not fit the context of the model at {endpoint.base_url} ({server}); this run's budget "
+            f"is max_context_tokens={settings.max_context_tokens} ({settings.prompt_budget} for the prompt, "
+            f"{settings.max_completion_tokens} for the reply): set the setting `max_context_tokens` to at most "
+            f"{found.group(1) if found else 'the server context length'}. The server said: {text}")
 
 
 def make_chat_model(settings: TriroleSettings, role: str) -> BaseChatModel:

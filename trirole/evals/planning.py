@@ -4,7 +4,8 @@
 holds: dataset, settings, paradigms, limits and pairs) and lists the (paradigm, task,
 repeat) runs not recorded yet (`RunPlan`). One experiment per folder: a run whose
 configuration differs from the folder's is refused (`FolderError`, saying what differs),
-and one that adds pairs to it must say so (``extend``). With ``repeats=K`` every pair runs K times, keyed by (paradigm, task, repeat).
+and one that adds pairs to it must say so (``extend``). With ``repeats=K`` every pair runs
+K times, keyed by (paradigm, task, repeat).
 AppWorld saves each episode's outputs under an experiment name; each (paradigm, repeat)
 of an evaluation gets its own (`appworld_experiment`), so AppWorld's own evaluation can be
 run on them afterwards (`trirole.evals.agreement`).
@@ -126,7 +127,8 @@ def experiment_manifest(data: Dataset, names: list[str], tasks: list[EvalTask], 
     run_settings["env_options"] = {k: v for k, v in run_settings["env_options"].items() if k != "url"}
     return _plain({"dataset": data.name, "settings": run_settings,
                    "paradigms": {name: dict(VARIANTS[name][1]) for name in names},
-                   "task_timeout_s": None if task_timeout_s is None else float(task_timeout_s), "tasks": [t.id for t in tasks], "repeats": repeats})
+                   "task_timeout_s": None if task_timeout_s is None else float(task_timeout_s),
+                   "tasks": [t.id for t in tasks], "repeats": repeats})
 
 
 def _read_manifest(out: Path) -> dict[str, Any] | None:

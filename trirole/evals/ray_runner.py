@@ -88,7 +88,7 @@ class PairWorker:
 
     # The worker's AppWorld server as `trirole.evals.pair.run_healing` sees it.
     async def alive(self) -> bool:
-        return is_serving(self.server.url)
+        return await asyncio.to_thread(is_serving, self.server.url)
 
     async def replace(self) -> None:
         """A new private server in place of the dead one (started in the actor's thread, see `_start`)."""

@@ -23,6 +23,7 @@ from typing_extensions import NotRequired, TypedDict
 
 from trirole.backend.replicas import merge_counts
 from trirole.evals.datasets import EvalTask
+from trirole.state import RoleUsage
 
 RESULTS_FILE = "results.jsonl"
 TRACES_DIR = "traces"
@@ -30,16 +31,6 @@ ENDPOINTS_FILE = "endpoints.json"
 # Statuses that are the infrastructure's failure, not the agent's: the environment or the
 # model endpoint failed, the harness cut the pair off at its wall-clock limit, or crashed.
 INFRA_STATUSES = frozenset({"env_error", "model_error", "timeout", "error"})
-
-
-class RoleUsageRecord(TypedDict):
-    """What one role of a pair cost."""
-
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    latency_s: float
-    cached_prompt_tokens: NotRequired[int]  # when the server said how much its prefix cache served
 
 
 class PairRecord(TypedDict):
@@ -71,7 +62,7 @@ class PairRecord(TypedDict):
     model_calls: int
     prompt_tokens: int
     completion_tokens: int
-    usage: dict[str, RoleUsageRecord]
+    usage: dict[str, RoleUsage]  # per role (latency rounded to ms)
     summarizations: int
     corrections: int
     no_code: int
@@ -115,7 +106,7 @@ def make_record(paradigm: str, task: EvalTask, final: Mapping[str, Any], *, stat
                 wall_s: float, trace: str) -> PairRecord:
     """The results line of one pair from its last known state (the final one, or the
     last streamed before a timeout or crash)."""
-    usage: dict[str, RoleUsageRecord] = {
+    usage: dict[str, RoleUsage] = {
         role: {"calls": u.get("calls", 0), "prompt_tokens": u.get("prompt_tokens", 0),
                "completion_tokens": u.get("completion_tokens", 0),
                "latency_s": round(u.get("latency_s", 0.0), 3),

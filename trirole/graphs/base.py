@@ -10,23 +10,21 @@ against: everything they add is feedback from executions.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Literal
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Checkpointer
+from typing_extensions import Unpack
 
-from trirole.backend import TokenCounter
-from trirole.graphs.loop import compile_graph, make_resources, new_graph
+from trirole.graphs.loop import GraphOptions, compile_graph, compile_options, make_resources, new_graph
 from trirole.graphs.routing import unless_over
 from trirole.nodes.agent import ask
 from trirole.nodes.context import task_message
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
 from trirole.model_call import calls_role
-from trirole.resources import EnvironmentSpec, Resources
+from trirole.resources import Resources
 from trirole.settings import TriroleSettings
 from trirole.state import TriroleState, status_is_final
 
@@ -68,33 +66,20 @@ async def _after_base(state: TriroleState) -> Literal["executor", "finish"]:
     return "finish" if status_is_final(state) or not state.get("code_to_run") else "executor"
 
 
-def build_base_graph(
-    *,
-    model: BaseChatModel | None = None,
-    settings: TriroleSettings | Mapping[str, Any] | None = None,
-    prompts: Mapping[str, str] | str | None = None,
-    token_counter: TokenCounter | None = None,
-    environment: EnvironmentSpec = None,
-    tools: Sequence[Any] | None = None,
-    nodes: Mapping[str, Callable] | None = None,
-    checkpointer: Checkpointer = None,
-    name: str = "base",
-    debug: bool = False,
-) -> CompiledStateGraph:
+def build_base_graph(*, name: str = "base", **options: Unpack[GraphOptions]) -> CompiledStateGraph:
     """Compile the base-model paradigm (nodes ``setup``, ``base``, ``executor``, ``finish``).
 
     Exactly one model call and at most one execution per run, whatever ``max_steps``
-    says. The options mean what they mean for `build_scaffold_graph`.
+    says. The options (`GraphOptions`) mean what they mean for `build_scaffold_graph`.
     """
-    resources = make_resources(model=model, models=None, settings=settings, prompts=prompts,
-                               token_counter=token_counter, environment=environment, tools=tools)
+    resources = make_resources(builder="build_base_graph", models=None, **options)  # one role: models= is a TypeError
     built = {"setup": make_setup_node(resources), "base": make_base_node(resources),
              "executor": make_executor_node(resources),
              "finish": make_finish_node(resources, unfinished=one_program_reason)}
-    graph = new_graph(built, nodes)
+    graph = new_graph(built, options.get("nodes"))
     graph.add_edge(START, "setup")
     graph.add_conditional_edges("setup", unless_over("base"), ["base", "finish"])
     graph.add_conditional_edges("base", _after_base, ["executor", "finish"])
     graph.add_edge("executor", "finish")
     graph.add_edge("finish", END)
-    return compile_graph(graph, resources, checkpointer=checkpointer, name=name, debug=debug)
+    return compile_graph(graph, resources, name=name, **compile_options(options))

@@ -4,7 +4,9 @@ swappable by name, one state schema, runs that own their environment episode
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Sequence
+
+from typing_extensions import TypedDict, Unpack  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -15,6 +17,7 @@ from langgraph.types import Checkpointer
 
 from trirole.backend import TokenCounter
 from trirole.graphs.routing import make_routes, unless_over
+from trirole.graphs.sync import iterate_in_thread
 from trirole.nodes.agent import make_agent_node
 from trirole.nodes.corrector import make_corrector_node
 from trirole.nodes.review import make_review_node
@@ -31,13 +34,55 @@ from trirole.tools.user_tools import Toolbox, load_tools
 NodeFactory = Callable[[Resources], Callable]
 
 
-def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChatModel] | None,
-                   settings: TriroleSettings | Mapping[str, Any] | None, prompts: Any,
-                   token_counter: TokenCounter | None, environment: EnvironmentSpec,
-                   roles: Mapping[str, str] | None = None, tools: Sequence[Any] | None = None) -> Resources:
-    """Validate the builder options and bundle them for the nodes. `roles`: the graph's
-    model roles and the settings role serving each (default: the scaffold's three).
-    `tools`: the user's tools, with those the settings name (`trirole.tools.user_tools`)."""
+class GraphOptions(TypedDict, total=False):
+    """The options every builder takes, keyword-only and checked at build time (a
+    builder adds its own: its ``name``, per-role ``models`` where it has several roles).
+
+    model: one chat model for every role (the paper's setting). Default: built per run
+        from the settings' OpenAI-compatible endpoint (a vLLM server).
+    settings: defaults for every run (`TriroleSettings` or a mapping of its fields); a run
+        overrides them with ``context={...}`` or ``configurable``.
+    prompts: template overrides by name, or a folder of ``NAME.md`` files.
+    token_counter: how prompts are measured against the budget. Default: each role's
+        server's ``/tokenize``; a heuristic for a role whose model is injected.
+    environment: an `Environment` instance, or a factory ``settings -> Environment``.
+        Default: ``make_environment(settings.env)``, one fresh episode per run.
+    tools: your own tools, called as Python functions from the agent's code: LangChain
+        tools, plain callables with type hints and a docstring, and ``MultiServerMCPClient``
+        objects whose servers each run starts and stops (`trirole.tools.user_tools`). They
+        run in this process, each call bridged out of the sandbox; their signatures and
+        docstrings are in the reference the agent and the corrector read. With the
+        ``python`` environment (not with ``environment=``). Added to the settings' ``tools``.
+    nodes: replacements by node name; any LangGraph node callable.
+    checkpointer: e.g. ``InMemorySaver()`` or a SQLite saver, for interrupt/resume by
+        thread id.
+    debug: LangGraph's debug output.
+    """
+
+    model: BaseChatModel | None
+    settings: TriroleSettings | Mapping[str, Any] | None
+    prompts: Mapping[str, str] | str | None
+    token_counter: TokenCounter | None
+    environment: EnvironmentSpec
+    tools: Sequence[Any] | None
+    nodes: Mapping[str, Callable] | None
+    checkpointer: Checkpointer
+    debug: bool
+
+
+_RESOURCE_OPTIONS = ("model", "settings", "prompts", "token_counter", "environment")
+
+
+def make_resources(*, models: Mapping[str, BaseChatModel] | None = None, roles: Mapping[str, str] | None = None,
+                   builder: str = "the builder", **options: Unpack[GraphOptions]) -> Resources:
+    """Validate a builder's options and bundle them for the nodes. `roles`: the graph's
+    model roles and the settings role serving each (default: the scaffold's three)."""
+    unknown = set(options) - set(GraphOptions.__annotations__)
+    if unknown:
+        raise TypeError(f"{builder}() got unexpected keyword argument(s) {', '.join(sorted(unknown))}; "
+                        f"its options are {', '.join(GraphOptions.__annotations__)} (see trirole.graphs.GraphOptions)")
+    model, settings, prompts, token_counter, environment = (options.get(key) for key in _RESOURCE_OPTIONS)
+    tools = options.get("tools")
     roles = dict(roles or {role: role for role in ROLES})
     if model is not None and not isinstance(model, BaseChatModel):
         raise TypeError(f"model must be a LangChain chat model (BaseChatModel), got {type(model).__name__}")
@@ -66,6 +111,11 @@ def make_resources(*, model: BaseChatModel | None, models: Mapping[str, BaseChat
                      token_counter=token_counter, environment=environment, roles=roles, tools=toolbox)
 
 
+def compile_options(options: GraphOptions) -> dict[str, Any]:
+    """The options `compile_graph` (and `assemble_loop`) take from a builder's."""
+    return {"checkpointer": options.get("checkpointer"), "debug": options.get("debug", False)}
+
+
 class TriroleGraph(CompiledStateGraph):
     """A compiled trirole graph. Each run resolves its settings once, when it starts
     (builder defaults < ``configurable`` < ``context``, `resolve_settings`), and hands
@@ -76,10 +126,18 @@ class TriroleGraph(CompiledStateGraph):
     without a recursion limit of its own (LangGraph's default) gets `recursion_limit` of
     its settings.
 
-    Only the async entry points: every trirole node is async.
+    Every entry point works: ``invoke``, ``stream`` and ``batch`` run the same
+    ``astream`` as their async forms, in a private event loop (`trirole.graphs.sync`),
+    since every trirole node is async.
     """
 
     defaults: TriroleSettings | None = None
+
+    def __init__(self, *, defaults: TriroleSettings | None = None, **kwargs: Any) -> None:
+        # LangGraph's `copy` (with_config, the LangGraph server's per-run copies) rebuilds
+        # the graph from its attributes: `defaults` must survive it.
+        super().__init__(**kwargs)
+        self.defaults = defaults
 
     def run_settings(self, config: RunnableConfig, context: Any) -> TriroleSettings:
         """The settings of a run called with `config` and `context`. Without a context of
@@ -104,6 +162,10 @@ class TriroleGraph(CompiledStateGraph):
         async with Episode() as episode:
             async for part in super().astream(input, episode.bind(config), context=settings, **kwargs):
                 yield part
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        # LangGraph's `invoke` (and Runnable's `batch`, through it) streams through here.
+        return iterate_in_thread(lambda: self.astream(input, config, **kwargs))
 
 
 def compile_graph(graph: StateGraph, resources: Resources, *, checkpointer: Checkpointer, name: str,

@@ -37,18 +37,17 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Checkpointer
-from typing_extensions import TypedDict  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
+from langgraph.types import Overwrite
+from typing_extensions import TypedDict, Unpack  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
-from trirole.backend import TokenCounter
-from trirole.graphs.loop import assemble_loop, compile_graph, make_resources, new_graph
+from trirole.graphs.loop import GraphOptions, assemble_loop, compile_graph, compile_options, make_resources, new_graph
 from trirole.graphs.routing import run_is_over, unless_over
 from trirole.nodes.agent import ask, make_agent_node
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node, step_budget_reason
 from trirole.parsing import clip_middle, extract_code, strip_thinking
 from trirole.prompts import Prompts
 from trirole.model_call import calls_role
-from trirole.resources import EnvironmentSpec, Resources
+from trirole.resources import Resources
 from trirole.settings import TriroleSettings
 from trirole.state import RoleUsage, TriroleState, status_is_final, steps_taken
 
@@ -379,49 +378,36 @@ def final_code_reason(state: MultiAgentState, settings: TriroleSettings) -> str:
             f"attempt(s) (at most {MAX_FINAL_ATTEMPTS})")
 
 
-def build_multi_agent_graph(
-    *,
-    model: BaseChatModel | None = None,
-    models: Mapping[str, BaseChatModel] | None = None,
-    settings: TriroleSettings | Mapping[str, Any] | None = None,
-    prompts: Mapping[str, str] | str | None = None,
-    token_counter: TokenCounter | None = None,
-    environment: EnvironmentSpec = None,
-    tools: Sequence[Any] | None = None,
-    nodes: Mapping[str, Callable] | None = None,
-    specialist_steps: int = 5,
-    max_subgoals: int = 4,
-    checkpointer: Checkpointer = None,
-    name: str = "multi-agent",
-    debug: bool = False,
-) -> CompiledStateGraph:
+def build_multi_agent_graph(*, models: Mapping[str, BaseChatModel] | None = None, specialist_steps: int = 5,
+                            max_subgoals: int = 4, name: str = "multi-agent",
+                            **options: Unpack[GraphOptions]) -> CompiledStateGraph:
     """Compile the supervisor / app-specialist graph over `MultiAgentState`.
 
     Args:
-        model: one chat model for every role. Default: built from the settings' agent
-            endpoint.
-        models: per-role models by ``supervisor`` / ``specialist``; win over `model`.
+        models: per-role models by ``supervisor`` / ``specialist``; win over `model`
+            (one chat model for every role; default: built from the settings' agent endpoint).
         specialist_steps: model calls one specialist may make on its sub-goal.
         max_subgoals: sub-goals the supervisor's plan is cut to.
-        nodes: replacements by node name (``setup``, ``plan``, ``specialist``,
-            ``final``, ``executor``, ``finish``); a replacement keeps the node's edges.
-        Other options mean what they mean for `build_scaffold_graph`.
+        options: what every builder takes (`trirole.graphs.GraphOptions`); `nodes`
+            replaces nodes by name (``setup``, ``plan``, ``specialist``, ``final``,
+            ``executor``, ``finish``), a replacement keeping the node's edges. The others
+            mean what they mean for `build_scaffold_graph`.
     """
     if specialist_steps < 1 or max_subgoals < 1:
         raise ValueError("specialist_steps and max_subgoals must be >= 1")
-    resources = make_resources(model=model, models=models, settings=settings, prompts=prompts,
-                               token_counter=token_counter, environment=environment, roles=ROLE_ENDPOINTS,
-                               tools=tools)
+    resources = make_resources(models=models, roles=ROLE_ENDPOINTS, builder="build_multi_agent_graph", **options)
     built = {
         "setup": make_setup_node(resources, with_info=lambda info: {
-            "app_references": specialist_references(info.apps, info.reference)}),
+            "app_references": specialist_references(info.apps, info.reference)}, graph_new_run=lambda: {
+            "reports": Overwrite([]), "supervisor_messages": Overwrite([]), "plan": [], "subgoal_index": 0,
+            "final_attempts": 0}),
         "plan": make_plan_node(resources, max_subgoals=max_subgoals),
         "specialist": make_specialist_node(resources, specialist_steps=specialist_steps),
         "final": make_final_node(resources, max_subgoals=max_subgoals),
         "executor": make_executor_node(resources),
         "finish": make_finish_node(resources, unfinished=final_code_reason),
     }
-    graph = new_graph(built, nodes, state_schema=MultiAgentState)
+    graph = new_graph(built, options.get("nodes"), state_schema=MultiAgentState)
 
     def route(decide: Callable[[MultiAgentState, TriroleSettings], str]) -> Callable:
         async def routed(state: MultiAgentState, config: RunnableConfig) -> str:
@@ -436,4 +422,4 @@ def build_multi_agent_graph(
         graph.add_conditional_edges(node, route(next_turn), list(TURNS))
     graph.add_conditional_edges("final", route(after_final), ["executor", *TURNS])
     graph.add_edge("finish", END)
-    return compile_graph(graph, resources, checkpointer=checkpointer, name=name, debug=debug)
+    return compile_graph(graph, resources, name=name, **compile_options(options))

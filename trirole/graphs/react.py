@@ -5,36 +5,17 @@ are dropped (the usual truncation), which is what the summarizer improves on."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
-
-from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Checkpointer
+from typing_extensions import Unpack
 
-from trirole.backend import TokenCounter
-from trirole.graphs.loop import REACT_NODES, assemble_loop, make_resources
-from trirole.resources import EnvironmentSpec
-from trirole.settings import TriroleSettings
+from trirole.graphs.loop import REACT_NODES, GraphOptions, assemble_loop, compile_options, make_resources
 
 
-def build_react_graph(
-    *,
-    model: BaseChatModel | None = None,
-    settings: TriroleSettings | Mapping[str, Any] | None = None,
-    prompts: Mapping[str, str] | str | None = None,
-    token_counter: TokenCounter | None = None,
-    environment: EnvironmentSpec = None,
-    tools: Sequence[Any] | None = None,
-    nodes: Mapping[str, Callable] | None = None,
-    checkpointer: Checkpointer = None,
-    name: str = "react",
-    debug: bool = False,
-) -> CompiledStateGraph:
+def build_react_graph(*, name: str = "react", **options: Unpack[GraphOptions]) -> CompiledStateGraph:
     """Compile the ReAct baseline (nodes ``setup``, ``agent``, ``executor``, ``finish``).
 
-    The options mean what they mean for `build_scaffold_graph`.
+    The options (`GraphOptions`) mean what they mean for `build_scaffold_graph`.
     """
-    resources = make_resources(model=model, models=None, settings=settings, prompts=prompts,
-                               token_counter=token_counter, environment=environment, tools=tools)
-    return assemble_loop(resources, factories=REACT_NODES, nodes=nodes, checkpointer=checkpointer, name=name,
-                         debug=debug)
+    resources = make_resources(builder="build_react_graph", models=None, **options)  # one role: models= is a TypeError
+    return assemble_loop(resources, factories=REACT_NODES, nodes=options.get("nodes"), name=name,
+                         **compile_options(options))

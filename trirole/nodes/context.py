@@ -117,7 +117,8 @@ async def fit_to_budget(messages: Sequence[BaseMessage], budget: int, counter: T
         return prompt
     raise ContextOverflow(
         f"the prompt cannot be cut to {budget} tokens (it is {await counter.acount(prompt)} after clipping every "
-        "message); raise max_context_tokens or shorten the environment's reference material"
+        "message); raise the setting `max_context_tokens` (up to the server's context length) or shorten the "
+        "environment's reference material"
     )
 
 

@@ -20,10 +20,12 @@ from typing import Any, Callable
 from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.types import Overwrite
 
 from trirole.artifacts import extract_artifacts, format_artifacts, is_secret
 from trirole.episode import Episode, episode_of
 from trirole.events import EXECUTION_EVENT, FINAL_EVENT, TOOL_CALL_EVENT
+from trirole.nodes.chat import final_message, run_task
 from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
@@ -131,12 +133,32 @@ async def start_episode(resources: Resources, state: TriroleState, settings: Tri
             "status": "running", "status_reason": ""}, info
 
 
-def make_setup_node(resources: Resources, *, with_info: Callable[[EnvironmentInfo], dict] | None = None):
+def new_run() -> dict:
+    """What a run on a thread whose last run ended starts without: that run's counts, usage,
+    attempts, artifacts (its episode is gone), memory and results (`Overwrite`: past the reducers)."""
+    return {"counters": Overwrite({}), "usage": Overwrite({}), "attempts": Overwrite([]), "artifacts": Overwrite({}),
+            "summary": "", "memory_artifacts": "", "last_result": None, "proposed_code": "", "code_to_run": "",
+            "correction_reason": "", "answer": None, "evaluation": None}
+
+
+def make_setup_node(resources: Resources, *, with_info: Callable[[EnvironmentInfo], dict] | None = None,
+                    graph_new_run: Callable[[], dict] | None = None):
     """Resets a fresh environment to the task and records what it tells the agent
-    (plus ``with_info(info)``, for a graph that keeps more of it)."""
+    (plus ``with_info(info)``, for a graph that keeps more of it). A chat input (no
+    ``task``, only ``messages``; or a new chat turn in a used thread) becomes the task here
+    (`trirole.nodes.chat.run_task`); the messages the run starts with are never the
+    agent's own turns (``summarized_upto``). On a thread whose last run ended, the run
+    starts afresh (`new_run`, plus `graph_new_run()` for a graph's own fields)."""
 
     async def setup(state: TriroleState, config: RunnableConfig) -> dict:
-        update, info = await start_episode(resources, state, resources.settings(config), episode_of(config))
+        task = run_task(state)
+        update, info = await start_episode(resources, {**state, "task": task}, resources.settings(config),
+                                           episode_of(config))
+        update.setdefault("task", task)
+        if status_is_final(state):  # this thread ran a task before: this is a new one
+            update = {**new_run(), **(graph_new_run() if graph_new_run else {}), **update}
+        if state.get("messages"):
+            update["summarized_upto"] = len(state["messages"])
         if info is not None and with_info is not None:
             update.update(with_info(info))
         return update
@@ -150,7 +172,8 @@ def step_budget_reason(state: TriroleState, settings: TriroleSettings) -> str:
 
 
 def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState, TriroleSettings], str] = step_budget_reason):
-    """Decides the final status and asks the environment for its verdict. The episode
+    """Decides the final status, asks the environment for its verdict and adds the
+    final answer as an AI message to ``messages`` (`trirole.nodes.chat`). The episode
     is closed by its owner (`Episode`), not here: a run cut off before this node
     closes it just the same.
 
@@ -175,6 +198,7 @@ def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState
             except EnvironmentFailure as exc:  # no verdict: an infrastructure error, not the agent's failure
                 update.update(status="env_error", status_reason=f"the environment failed to evaluate: {exc}")
         final = {**state, **update}
+        update["messages"] = [final_message(final)]  # the answer, for chat apps and Studio's chat view
         await adispatch_custom_event(FINAL_EVENT, {
             "status": final.get("status"), "status_reason": final.get("status_reason"),
             "answer": final.get("answer"), "evaluation": final.get("evaluation"),

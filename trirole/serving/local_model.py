@@ -101,6 +101,8 @@ EMBEDDED_READY_TIMEOUT_S = 900.0  # ~1 min alone, several on a busy shared machi
 PRESET_READY_TIMEOUT_S = 1800.0  # a first `vllm serve` of an 8B model downloads 16 GB
 
 _BUILD_SCRIPT = Path(__file__).with_name("_build_checkpoint.py")
+TOOLS_CHAT_TEMPLATE = Path(__file__).with_name("smollm2_tools.jinja")
+EMBEDDED_TOOL_CALL_PARSER = "pythonic"
 
 
 class ServeError(TriroleError, RuntimeError):
@@ -240,7 +242,14 @@ def embedded_command(*, python: str | Path, checkpoint: str | Path, port: int,
     ``make demo``'s evaluation: prefix-cache hits 85.1% -> 89.6%, decode as fast
     (docs/results.md). ``--enable-prompt-tokens-details``: every response says how many
     prompt tokens the prefix cache served, so the report shows the share per paradigm
-    and role."""
+    and role.
+
+    Tool calls (LangChain's ``create_agent``, ``bind_tools``): ``--enable-auto-tool-choice
+    --tool-call-parser pythonic`` reads a reply of the form ``[name(arg=value)]`` as a call,
+    and ``--chat-template`` (`TOOLS_CHAT_TEMPLATE`: SmolLM2's own template, which ignores
+    ``tools``, plus the tools and that format in the system message) shows the model the
+    tools. A prompt without tools renders exactly as before. SmolLM2-135M rarely writes a
+    call (measured: docs/langgraph.md); the server then returns its prose answer."""
     return [
         str(python), "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(checkpoint),
@@ -250,6 +259,8 @@ def embedded_command(*, python: str | Path, checkpoint: str | Path, port: int,
         "--gpu-memory-utilization", "0.5",
         "--block-size", "32",
         "--enable-prompt-tokens-details",
+        "--chat-template", str(TOOLS_CHAT_TEMPLATE),
+        "--enable-auto-tool-choice", "--tool-call-parser", EMBEDDED_TOOL_CALL_PARSER,
         *extra_args,
     ]
 
@@ -411,6 +422,9 @@ def serve(
                 f"stop it first (trirole model stop) to serve it on port {port}"
             )
         say(f"reusing the running server {name!r} (pid {existing.pid}): {existing.url} model {running}")
+        if embedded and not existing.extra.get("tool_call_parser"):
+            say("  it was started without tool calling (an older trirole); for LangChain tool-calling agents, "
+                "restart it: trirole model stop && trirole model serve")
         existing.extra["reused"] = True
 
     def start() -> ServerRecord:
@@ -435,7 +449,8 @@ def serve(
             server_env: dict[str, str] | None = {**embedded_env(), **(env or {})}
             timeout = timeout_s or EMBEDDED_READY_TIMEOUT_S
             extra = {"model": served, "source_model": EMBEDDED_MODEL_NAME, "embedded": True,
-                     "checkpoint": str(checkpoint), "setup_s": round(t_env + t_ckpt, 2)}
+                     "checkpoint": str(checkpoint), "setup_s": round(t_env + t_ckpt, 2),
+                     "tool_call_parser": EMBEDDED_TOOL_CALL_PARSER}
         else:
             p = port if port is not None else _default_port(host, name)
             cmd = preset_command(model=model, preset=preset, port=p, host=host, vllm=vllm,

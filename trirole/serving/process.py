@@ -290,10 +290,12 @@ class Spawned:
 
 
 def spawn(name: str, command: list[str], *, port: int, url: str, log_path: Path, env: dict | None = None,
-          cwd: str | os.PathLike | None = None, owned: bool = False) -> Spawned:
+          cwd: str | os.PathLike | None = None, owned: bool = False, inherit_env: bool = True) -> Spawned:
     """Start `command` in its own session, output to `log_path`. `owned`: the server dies
     with the calling thread (call it from the thread that lives as long as the owner,
-    e.g. the event loop's; not from a short-lived worker thread)."""
+    e.g. the event loop's; not from a short-lived worker thread). `env` is added to this
+    process's environment, or with ``inherit_env=False`` is the whole environment (a
+    server that runs agent code must not see the user's variables)."""
     if not port_is_free(port):
         raise ServerStartError(
             f"port {port} is taken (something already listens on 127.0.0.1:{port}); "
@@ -301,7 +303,7 @@ def spawn(name: str, command: list[str], *, port: int, url: str, log_path: Path,
         )
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    full_env = dict(os.environ)
+    full_env = dict(os.environ) if inherit_env else {}
     if env:
         full_env.update({k: str(v) for k, v in env.items()})
     with open(log_path, "ab") as log:

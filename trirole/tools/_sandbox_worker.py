@@ -38,8 +38,10 @@ import inspect
 import io
 import json
 import linecache
+import mmap
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -53,11 +55,16 @@ _WORKER_FILE = os.path.abspath(__file__)
 _MAX_FILE_BYTES = 128 * 1024 * 1024
 _MAX_ANSWER_CHARS = 1_000_000
 _MAX_TRACEBACK_FRAMES = 8
+# After a step, the sandbox is restarted when less than this is left for the next one.
+_MIN_FREE_SCRATCH = 1024 * 1024
+_MIN_FREE_MEMORY = 32 * 1024 * 1024
 # Records of one step: each value (arguments, result) is cut past this many characters
 # of JSON, and past _MAX_RECORDED_CHARS in all only names and errors are kept, so a
 # loop of calls cannot outgrow the reply channel's line limit.
 _MAX_RECORD_VALUE_CHARS = 64 * 1024
 _MAX_RECORDED_CHARS = 16 * 1024 * 1024
+# A host function call's arguments cross as one line, which trirole reads up to a limit.
+_MAX_ARGUMENTS_CHARS = 8 * 1024 * 1024
 
 
 class ToolError(Exception):
@@ -121,8 +128,10 @@ def clip(text, limit, hidden=0):
 
 
 class Worker:
-    def __init__(self, memory_mb, max_chars, confined=False):
+    def __init__(self, memory_mb, max_chars, confined=False, nproc=None):
         self.pid = os.getpid()
+        self.nproc = nproc or 64
+        self.pid_text = str(self.pid)
         self.confined = confined
         self.memory_mb = memory_mb
         self.max_chars = max_chars
@@ -130,6 +139,7 @@ class Worker:
         self.completed = False
         self.answer = None
         self.namespace = {}
+        self.input_files = {}
         self.calls = []  # this step's records
         self.recorded_chars = 0
         self.call_lock = threading.Lock()  # one call on the channel at a time
@@ -189,14 +199,37 @@ class Worker:
         self.answer = json.loads(encoded)
         self.completed = True
 
+    def _write_input_files(self):
+        for name, text in self.input_files.items():  # the task's input files
+            with open(os.path.basename(name), "w", encoding="utf-8") as handle:
+                handle.write(text)
+
+    def _free_full_scratch(self):
+        """Confined: when the step left the working directory (a size-limited tmpfs of the
+        sandbox's own) full, remove what is in it and put the task's input files back, so
+        the next step can write files again; a note for the agent, or ""."""
+        try:
+            fs = os.statvfs(".")
+            if not self.confined or fs.f_bavail * fs.f_frsize >= _MIN_FREE_SCRATCH:
+                return ""
+            for name in os.listdir("."):
+                if os.path.isdir(name) and not os.path.islink(name):
+                    shutil.rmtree(name, ignore_errors=True)
+                else:
+                    os.unlink(name)
+            self._write_input_files()
+        except OSError:
+            pass
+        return ("\n[the working directory was full: the files in it were removed (the task's input files are "
+                "back); your variables are kept]\n")
+
     def init(self, request):
         self.namespace = {"__name__": "__main__", "__builtins__": builtins,
                           "context": request.get("context") or {}, "complete_task": self.complete_task,
                           "ToolError": ToolError, "__trirole_record__": self.record,
                           "__trirole_files__": dict(request.get("bound_files") or {})}
-        for name, text in (request.get("files") or {}).items():  # the task's input files
-            with open(os.path.basename(name), "w", encoding="utf-8") as handle:
-                handle.write(text)
+        self.input_files = dict(request.get("files") or {})
+        self._write_input_files()
         for spec in request.get("functions") or []:
             self.namespace[spec["name"]] = self._host_stub(spec)
         setup = request.get("setup_code") or ""
@@ -303,6 +336,9 @@ class Worker:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"the arguments of {name}() must be JSON values (str, int, float, bool, None, "
                             f"lists and dicts of them): {exc}") from None
+        if len(payload) > _MAX_ARGUMENTS_CHARS:
+            raise ValueError(f"the arguments of {name}() are {len(payload)} characters of JSON; at most "
+                             f"{_MAX_ARGUMENTS_CHARS} may cross")
         with self.call_lock:
             if not self.calling:
                 raise RuntimeError(f"{name}() can only be called while a step runs (not from a thread "
@@ -361,27 +397,53 @@ class Worker:
         if os.getpid() != self.pid:
             os._exit(1 if error is not None else 0)
 
+    def _can_start_thread(self):
+        try:
+            _thread.start_new_thread(int, ())
+            return True
+        except RuntimeError:  # can't start new thread: the process limit is used up
+            return False
+
+    def _others_running(self):
+        """Confined: how many processes but bubblewrap's init (pid 1) and the worker run in
+        the sandbox's pid namespace (a cheap look before the costlier thread probe)."""
+        try:
+            return sum(name.isdigit() and name not in ("1", self.pid_text) for name in os.listdir("/proc"))
+        except OSError:
+            return self.nproc
+
     def _end_runaway_processes(self):
         """Confined (its own uid and pid namespace): when the agent's processes used up the
         process limit, stop them all, else no thread could start again (a fork loop sustains
         itself: each copy that fails to fork frees a slot another copy takes). Checked after
-        a failed step (a used-up limit fails the step that forks or starts a thread), not
-        after every step: the check starts a thread. A note for the agent's output, or ""."""
-        if not self.confined:
-            return ""
-        try:
-            _thread.start_new_thread(int, ())
-            return ""
-        except RuntimeError:  # can't start new thread: the limit is used up
-            pass
-        os.kill(-1, signal.SIGKILL)  # every process this uid may signal, except the worker
-        return "\n[the sandbox's process limit was used up: every other process in it was stopped]\n"
+        a failed step and before a step while other processes run. A note for the agent's
+        output, or ""."""
+        if not self.confined or self._can_start_thread() or not self._others_running():
+            return ""  # (no thread may also mean no memory left: `_unhealthy` sees to that)
+        return self._stop_others("the sandbox's process limit was used up")
+
+    def _stop_others(self, why):
+        # Again until none is left (a copy in the middle of forking may outlive one round),
+        # for half a second at most.
+        for _ in range(100):
+            try:
+                os.kill(-1, signal.SIGKILL)  # every process this uid may signal, except the worker
+            except ProcessLookupError:  # none left
+                pass
+            self._reap_zombies()
+            if not self._others_running():
+                break
+            time.sleep(0.005)
+        return f"\n[{why}: every other process in it was stopped]\n"
 
     def _reap_zombies(self):
-        """Collect dead children nothing else will wait for (os.fork without os.wait, a fork
-        loop): until the worker exits, zombies count against the process limit and no new
-        thread could start. Children a subprocess/multiprocessing Popen tracks are left to it."""
-        zombies = []
+        """Collect dead children (os.fork without os.wait, a fork loop, Popen objects the
+        agent keeps): until collected, zombies count against the process limit and no new
+        thread could start. A child a subprocess/multiprocessing Popen tracks is collected
+        through its Popen (poll), so that object still learns how it ended. Confined, the
+        worker is its sandbox's subreaper (every orphan becomes its child): the number of
+        children still alive is the number of other processes in the sandbox."""
+        zombies, alive = [], 0
         for children in os.listdir("/proc/self/task"):
             try:
                 with open(f"/proc/self/task/{children}/children", encoding="ascii") as handle:
@@ -396,20 +458,47 @@ class Worker:
                     continue
                 if state == b"Z":
                     zombies.append(pid)
+                else:
+                    alive += 1
         if not zombies:
-            return
-        tracked = {getattr(o, "pid", None) for o in gc.get_objects()
+            return alive
+        tracked = {getattr(o, "pid", None): o for o in gc.get_objects()
                    if type(o).__name__ == "Popen" and getattr(o, "returncode", 0) is None}
         for pid in zombies:
-            if pid not in tracked:
-                try:
+            try:
+                if pid in tracked and hasattr(tracked[pid], "poll"):
+                    tracked[pid].poll()
+                else:
                     os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
+            except (ChildProcessError, OSError, ValueError):
+                pass
+        return alive
+
+    def _unhealthy(self, error):
+        """Why ordinary code could not run in the next step, or "" (confined only): no
+        thread can start, or (after a MemoryError) memory is used up. The host then
+        restarts the sandbox and tells the agent."""
+        if not self.confined or error is None:
+            return ""
+        if isinstance(error, MemoryError):
+            try:
+                mmap.mmap(-1, _MIN_FREE_MEMORY).close()
+            except (OSError, ValueError, MemoryError):
+                return f"its memory was used up (limit {self.memory_mb} MB)"
+        if not self._can_start_thread():
+            return "no thread could start (the process or memory limit stayed used up)"
+        return ""
 
     def execute(self, request):
         code = request["code"]
-        self._reap_zombies()  # those that died since the last step
+        # Those that died since the last step; and what an earlier step left running (a
+        # fork loop in the background) must not keep this step from starting threads.
+        others = self._reap_zombies()
+        others = others if self.confined else 0
+        # Half the limit or more: a fork loop still running (it may not have hit the limit yet).
+        stopped = (self._stop_others("processes left running filled half the sandbox's process limit")
+                   if others >= self.nproc // 2
+                   else self._end_runaway_processes() if others else "")
         self._redirect()
         self.calls, self.recorded_chars = [], 0
         error = None
@@ -421,11 +510,12 @@ class Worker:
         self._end_forked_child(error)
         with self.call_lock:  # after a call a thread has in flight; later ones are refused
             self.calling = False
-        stopped = self._end_runaway_processes() if error is not None else ""
+        if error is not None and not stopped:
+            stopped = self._end_runaway_processes()
         self._reap_zombies()
         self._redirect()
         text, hidden = self._take_output()
-        text += stopped
+        text += stopped + self._free_full_scratch()
         reply = {"error": error is not None, "completed": self.completed, "answer": self.answer,
                  "calls": self.calls}
         if error is not None:
@@ -435,11 +525,31 @@ class Worker:
             text += trace
             reply.update(error_type=type(error).__name__, error_message=message)
         reply["output"] = clip(text, self.max_chars, hidden)
+        unhealthy = self._unhealthy(error)
+        if unhealthy:
+            reply["restart"] = unhealthy
         return reply
 
+    def state(self, request):
+        """The episode's saved state for scoring: the agent's global variables that are
+        plain data (what JSON can carry), each as JSON; the rest is left out."""
+        saved = {}
+        for name, value in list(self.namespace.items()):
+            if name.startswith("_") or name in ("context", "complete_task"):
+                continue
+            try:
+                saved[name] = json.dumps(value)
+            except (TypeError, ValueError, RecursionError):
+                continue
+        return {"state": saved}
+
     def check(self, request):
-        """Run the task's checker in a copy of the agent's namespace (it can read, not clobber)."""
+        """Run the task's checker on the answer and a saved state (`state`: global variables
+        as JSON) in this worker's fresh namespace: the checker's worker is started for it
+        and never ran agent code, so nothing the agent changed (builtins included) can
+        sway it."""
         namespace = dict(self.namespace)
+        namespace.update({name: json.loads(value) for name, value in (request.get("state") or {}).items()})
         self._redirect()
         self.calling = True
         try:
@@ -458,7 +568,7 @@ class Worker:
         return {"success": bool(result), "message": ""}
 
     def serve(self):
-        handlers = {"init": self.init, "exec": self.execute, "check": self.check}
+        handlers = {"init": self.init, "exec": self.execute, "state": self.state, "check": self.check}
         while True:
             line = self.requests.readline()  # (not `for line in`: host calls read this channel too)
             if not line:
@@ -480,6 +590,17 @@ def _drop_privileges(uid):
     os.setuid(uid)
 
 
+def _become_subreaper():
+    """Orphans of the agent's processes become the worker's children (not bubblewrap's
+    init's): it then sees and collects every process of its sandbox among its children."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
 def main():
     config = json.loads(sys.argv[1])
     _set_limit(resource.RLIMIT_AS, config["memory_mb"] * 1024 * 1024)
@@ -490,9 +611,12 @@ def main():
             _set_limit(which, config[key])
     if config.get("uid") is not None:
         _drop_privileges(config["uid"])
+    if config.get("confined"):
+        _become_subreaper()
     # Confined: a uid of its own (or bubblewrap's user namespace) in its own pid namespace,
     # so "every process this uid may signal" is the sandbox's own processes.
-    Worker(config["memory_mb"], config["max_chars"], confined=bool(config.get("confined"))).serve()
+    Worker(config["memory_mb"], config["max_chars"], confined=bool(config.get("confined")),
+           nproc=config.get("nproc")).serve()
 
 
 if __name__ == "__main__":

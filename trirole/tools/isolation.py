@@ -13,13 +13,18 @@ unprivileged uid of its own (the worker does that before any agent code runs), b
 Linux never enforces the process limit for uid 0.
 
 The AppWorld server (`appworld_server_command`) shares trirole's network (trirole reaches
-it on loopback) and sees the filesystem read-only except its data root, without the
-user's home (but for its own venv and interpreter).
+it on loopback) and sees only the system folders, its own venv and interpreter, and its
+stage: one episode's task (no ground truth) and its outputs; it runs as a uid of its own
+with limits, like the worker.
+
+Every process that runs agent code starts from `minimal_env`: nothing of the user's
+environment reaches it.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import secrets
 import shutil
@@ -36,6 +41,17 @@ SCRATCH = "/scratch"
 """The worker's working directory inside the sandbox (a private tmpfs)."""
 WORKER_PATH = "/sandbox/worker.py"
 """Where the worker script is bound (read-only) inside the sandbox."""
+LAUNCHER_PATH = "/sandbox/launch.py"
+"""Where the server launcher (`_server_launcher.py`) is bound inside the sandbox."""
+_LAUNCHER = Path(__file__).with_name("_server_launcher.py")
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+"""PATH of every process that runs agent code (never the user's)."""
+# Limits of an environment server that runs agent code (AppWorld's): its own address space
+# (AppWorld's server with a task loaded maps about 0.5 GB), processes and threads of its
+# uid (it runs about 10 threads), one file's size.
+SERVER_MEMORY_MB = 3072
+SERVER_MAX_PROCESSES = 64
+SERVER_MAX_FILE_MB = 256
 
 # System folders the interpreter may need; symlinks (merged /usr) are recreated as symlinks.
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -165,38 +181,65 @@ def python_worker_command(python: str, worker: str | os.PathLike, worker_args: S
     return command
 
 
-def appworld_server_command(command: Sequence[str], *, writable: Sequence[str | os.PathLike],
-                            bwrap: str = "bwrap", die_with_parent: bool = False) -> list[str]:
-    """`command` (AppWorld's server, ``VENV/bin/python -m uvicorn ...``) under bubblewrap:
-    the host's network (it serves trirole on loopback), a read-only view of the filesystem
-    except the `writable` folders and a private /tmp, the user's home hidden but for the
-    server's venv and interpreter, its own pid and ipc namespaces, no capabilities.
+def minimal_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a process that runs agent code: built from nothing, so no
+    variable of the user's (API keys, tokens, cloud credentials) reaches agent code.
+    `extra` adds what the environment itself needs (e.g. ``APPWORLD_ROOT``)."""
+    return {"PATH": SANDBOX_PATH, "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+            **(extra or {})}
 
-    Not ``--new-session``: the server is stopped through its process group. The named
-    server is detached and outlives the command that started it; a private server, owned
-    by its evaluation, dies with it (`die_with_parent`: bubblewrap's outer process is what
-    the owner's death signal reaches, and the server must follow it)."""
-    confined = [find_bwrap(bwrap), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--cap-drop", "ALL"]
+
+def _with_parents(path: str) -> list[str]:
+    """bwrap arguments creating `path`'s parents traversable (under /root a missing or
+    0700 parent would hide it from an unprivileged uid)."""
+    parents = [str(p) for p in reversed(Path(path).parents) if str(p) != "/"]
+    return [arg for parent in parents for arg in ("--perms", "0755", "--dir", parent)]
+
+
+APPWORLD_RUN_CODE = "appworld.environment:AppWorld._shell_run_cell"
+"""The AppWorld method that runs one step of agent code (see `_server_launcher.py`)."""
+
+
+def appworld_server_command(command: Sequence[str], *, stage: str | os.PathLike, uid: int | None,
+                            bwrap: str = "bwrap", die_with_parent: bool = False, tmp_mb: int = 256,
+                            memory_mb: int = SERVER_MEMORY_MB, nproc: int = SERVER_MAX_PROCESSES) -> list[str]:
+    """`command` (AppWorld's server, ``VENV/bin/python -m uvicorn ...``) under bubblewrap.
+
+    It sees only what it needs to run: the system folders and the interpreter (as the
+    python worker), its own venv read-only, its stage (`stage`, see
+    `trirole.tools.appworld.stage`: ``data/`` read-only, holding one episode's task
+    without its ground truth while the episode starts; ``experiments/`` writable, its
+    outputs) and a private size-limited /tmp. No home, no project, no data root, no other
+    task, no other run's outputs. The host's network (it serves trirole on loopback); its
+    own pid, ipc and uts namespaces. It starts through `_server_launcher.py`, which sets
+    its limits (`memory_mb` of address space, `nproc` processes and threads, one file at
+    most `SERVER_MAX_FILE_MB`) and, as root, drops to `uid` (a uid of its own, see
+    `sandbox_uid`) before the server runs.
+
+    Not ``--new-session``: the server is stopped through its process group. A private
+    server, owned by its evaluation, dies with it (`die_with_parent`)."""
+    confined = [find_bwrap(bwrap), "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--hostname", "sandbox"]
+    if os.geteuid() == 0:  # only what the launcher needs to drop to its uid (it then holds none)
+        confined += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        confined += ["--unshare-user", "--disable-userns"]
     if die_with_parent:
         confined.append("--die-with-parent")
-    # The interpreter by its real folder: a venv reached through a symlink (or kept under
-    # /tmp) would be hidden by the tmpfs mounts below. Not the real interpreter itself: the
-    # venv's bin/python must stay the one that runs, or its site-packages are lost.
+    # The venv's bin/python by its real folder (it must stay the one that runs, or its
+    # site-packages are lost); the interpreter it links to, by its prefix.
     python = os.path.join(os.path.realpath(Path(command[0]).parent), Path(command[0]).name)
-    command = [python, *command[1:]]
     _, prefix = interpreter_prefix(python)
     venv = os.path.realpath(Path(python).parent.parent)
-    home = os.path.realpath(Path.home())
-    if home != "/":
-        confined += ["--tmpfs", home]
-    for path in (venv, prefix):  # visible again inside the hidden folders
-        if path.startswith((home + "/", "/tmp/")):
-            confined += ["--ro-bind", path, path]
-    for folder in writable:
-        real = os.path.realpath(folder)
-        os.makedirs(real, exist_ok=True)
-        confined += ["--bind", real, real]
-    if home != "/":  # after the binds inside it were made
-        confined += ["--remount-ro", home]
-    return [*confined, *command]
+    stage = os.path.realpath(stage)
+    confined += _system_binds(prefix)
+    confined += [*_with_parents(venv), "--ro-bind", venv, venv]
+    confined += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(tmp_mb * 1024 * 1024),
+                 "--tmpfs", "/tmp", "--ro-bind", str(_LAUNCHER), LAUNCHER_PATH]
+    confined += [*_with_parents(stage), "--bind", stage, stage,
+                 "--ro-bind", os.path.join(stage, "data"), os.path.join(stage, "data"), "--chdir", stage]
+    config = json.dumps({"memory_mb": memory_mb, "nproc": nproc, "nofile": 1024, "fsize_mb": SERVER_MAX_FILE_MB,
+                         "uid": uid, "run_code": APPWORLD_RUN_CODE})
+    if command[1] != "-m":
+        raise ValueError(f"the server command must be PYTHON -m MODULE ... (got {command!r})")
+    return [*confined, python, LAUNCHER_PATH, config, *command[2:]]

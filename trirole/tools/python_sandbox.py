@@ -44,7 +44,8 @@ from typing import Any, Mapping
 from trirole.state import ExecutionResult, TaskSpec
 from trirole.tools.base import EnvironmentFailure, EnvironmentInfo, Evaluation
 from trirole.tools.functions import DEFAULT_TOOL_TIMEOUT_S, HostFunction, check_host_functions, functions_reference
-from trirole.tools.isolation import SCRATCH, WORKER_PATH, check_isolation, python_worker_command, sandbox_uid
+from trirole.tools.isolation import (SCRATCH, WORKER_PATH, check_isolation, minimal_env, python_worker_command,
+                                     sandbox_uid)
 from trirole.tools.python_tasks import load_python_tasks, validate_python_tasks
 from trirole.tools.user_tools import Toolbox
 
@@ -199,6 +200,10 @@ class PythonSandbox:
                                      f"the Python process running the code died ({died}), e.g. out of memory, "
                                      f"out of CPU time or os._exit(); the sandbox restarted, so "
                                      f"{self._lost_on_restart()}")
+            if reply.get("restart"):  # the next step could not run ordinary code: start afresh
+                await self._restart()
+                reply["output"] += (f"\n[{reply['restart']}: the sandbox restarted, so "
+                                    f"{self._lost_on_restart()}]\n")
         if reply["completed"]:
             self._completed, self._answer = True, reply["answer"]
         result: ExecutionResult = {"code": code, "output": reply["output"], "error": reply["error"],
@@ -209,7 +214,8 @@ class PythonSandbox:
         return result
 
     async def evaluate(self) -> Evaluation | None:
-        """Run the task's checker on the answer inside the worker (``None``: no checker)."""
+        """Run the task's checker on the answer and the episode's saved state (its global
+        variables that are plain data), in a fresh worker (``None``: no checker)."""
         if self._checker is None:
             return None
         details = {"answer": self._answer}
@@ -218,15 +224,25 @@ class PythonSandbox:
                               details=details)
         async with self._lock:
             await self._ensure_worker()
-            try:
-                reply = await self._roundtrip({"op": "check", "checker": self._checker, "answer": self._answer},
-                                              self.step_timeout_s)
-            except TimeoutError:
+            try:  # the episode's saved state: its global variables that are plain data
+                state = (await self._roundtrip({"op": "state"}, self.step_timeout_s))["state"]
+            except (TimeoutError, _WorkerDied):
                 await self._restart()
+                state = {}
+            # Scored in a worker of its own that never ran agent code (the agent's could
+            # have changed builtins the checker relies on), on the answer and that state.
+            agent_worker, self._proc = self._proc, None
+            try:
+                await self._start_worker()
+                reply = await self._roundtrip({"op": "check", "checker": self._checker, "answer": self._answer,
+                                               "state": state}, self.step_timeout_s)
+            except TimeoutError:
                 reply = {"error": f"TimeoutError: the checker ran longer than {self.step_timeout_s:g} s"}
             except _WorkerDied as died:
-                await self._restart()
-                reply = {"error": f"WorkerCrashed: the checker killed the sandbox ({died})"}
+                reply = {"error": f"WorkerCrashed: the checker's process died ({died})"}
+            finally:
+                await self._kill()
+                self._proc = agent_worker
         if "error" in reply:
             return Evaluation(success=False, failed=[{"check": "checker", "message": reply["error"]}], details=details)
         details["message"] = reply["message"]
@@ -330,8 +346,7 @@ class PythonSandbox:
                                               ro_binds={inside: str(host) for inside, host in self._bound.items()})
         else:
             home, command = self._workdir, [self.python, *_FLAGS, str(_WORKER), config]
-        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "TMPDIR": home,
-               "LANG": os.environ.get("LANG", "C.UTF-8"), "PYTHONHASHSEED": "0"}
+        env = minimal_env(home)  # nothing of the user's environment
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -384,10 +399,15 @@ class PythonSandbox:
             async with asyncio.timeout(timeout) as budget:  # (not wait_for: it can lose a cancellation on 3.11)
                 await _send(proc, message)
                 while True:
-                    line = await proc.stdout.readline()
-                    if not line:
+                    try:
+                        line = await proc.stdout.readline()
+                        reply = json.loads(line) if line else None
+                        if line and not isinstance(reply, dict):
+                            raise ValueError(f"a reply that is not a JSON object: {line[:80]!r}")
+                    except ValueError as exc:  # a line over the limit, or not JSON: the channel is broken
+                        raise _WorkerDied(f"its channel broke: {exc}") from None
+                    if reply is None:
                         break
-                    reply = json.loads(line)
                     if reply.get("op") != "call":
                         break
                     deadline, started = budget.when(), loop.time()

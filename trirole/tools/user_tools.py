@@ -40,7 +40,9 @@ import inspect
 import json
 import keyword
 import logging
+import os
 import re
+import sys
 import uuid
 from typing import Any, AsyncIterator, Iterable, Mapping, Sequence, get_args, get_origin, get_type_hints
 
@@ -351,6 +353,7 @@ class Toolbox:
     def __init__(self, tools: Sequence[Any] = (), *, timeout_s: float | None = None) -> None:
         if isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
             raise TypeError("tools must be a list of LangChain tools, Python callables or MultiServerMCPClients")
+        tools = list(tools)
         self.timeout_s = timeout_s
         self.clients = [item for item in tools if is_mcp_client(item)]
         self.functions: dict[str, HostFunction] = {}
@@ -413,7 +416,7 @@ async def _serve_mcp(clients: list[Any], ready: asyncio.Future, stop: asyncio.Ev
             tools: list[BaseTool] = []
             for client in clients:
                 for server in client.connections:
-                    session = await stack.enter_async_context(client.session(server))
+                    session = await stack.enter_async_context(_session(client, server))
                     tools += await load_mcp_tools(session, callbacks=client.callbacks,
                                                   tool_interceptors=client.tool_interceptors, server_name=server,
                                                   tool_name_prefix=client.tool_name_prefix,
@@ -427,6 +430,57 @@ async def _serve_mcp(clients: list[Any], ready: asyncio.Future, stop: asyncio.Ev
             else:
                 ready.cancel()
         raise
+
+
+def _session(client: Any, server: str) -> contextlib.AbstractAsyncContextManager:
+    """`client.session(server)`; for a stdio server where the MCP SDK's default error log
+    (the ``sys.stderr`` it found at import) has no file descriptor, as in some Jupyter
+    kernels, the same session with the server's stderr sent to a file that has one."""
+    connection = client.connections[server]
+    if connection.get("transport") != "stdio" or _has_fileno(_default_errlog()):
+        return client.session(server)
+    return _stdio_session(client, server, connection)
+
+
+def _default_errlog() -> Any:
+    from mcp.client.stdio import stdio_client
+
+    generator = getattr(stdio_client, "__wrapped__", stdio_client)  # (under @asynccontextmanager)
+    return (generator.__defaults__ or (None,))[-1]
+
+
+def _has_fileno(stream: Any) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return False
+    return True
+
+
+@contextlib.asynccontextmanager
+async def _stdio_session(client: Any, server: str, connection: Mapping[str, Any]) -> AsyncIterator[Any]:
+    from langchain_mcp_adapters.callbacks import CallbackContext
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    env = {key: re.sub(r"\$\{([^}]+)\}", lambda m: os.environ.get(m.group(1), m.group(0)), value)
+           for key, value in connection["env"].items()} if connection.get("env") is not None else None
+    params = StdioServerParameters(command=connection["command"], args=list(connection.get("args") or []), env=env,
+                                   cwd=connection.get("cwd"), encoding=connection.get("encoding", "utf-8"),
+                                   encoding_error_handler=connection.get("encoding_error_handler", "strict"))
+    callbacks = client.callbacks.to_mcp_format(context=CallbackContext(server_name=server))
+    session_kwargs = dict(connection.get("session_kwargs") or {})
+    for key in ("logging_callback", "elicitation_callback"):
+        if getattr(callbacks, key, None) is not None:
+            session_kwargs[key] = getattr(callbacks, key)
+    errlog = sys.__stderr__ if _has_fileno(sys.__stderr__) else None
+    with contextlib.ExitStack() as files:
+        if errlog is None:
+            errlog = files.enter_context(open(os.devnull, "w"))  # noqa: SIM115 (closed with the session)
+        async with stdio_client(params, errlog=errlog) as (read, write), \
+                ClientSession(read, write, **session_kwargs) as session:
+            await session.initialize()
+            yield session
 
 
 def _describe(exc: BaseException) -> str:

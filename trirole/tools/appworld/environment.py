@@ -17,7 +17,7 @@ from pathlib import Path
 
 from trirole.parsing import clip_middle
 from trirole.state import ExecutionResult, TaskSpec
-from trirole.tools.appworld import data
+from trirole.tools.appworld import data, stage
 from trirole.tools.appworld.client import AppWorldClient
 from trirole.tools.appworld.errors import (
     LIST_FIX,
@@ -28,6 +28,7 @@ from trirole.tools.appworld.errors import (
     AppWorldUnreachable,
 )
 from trirole.tools.appworld.output import literal_answer, parse_failure, stored_answer
+from trirole.tools.appworld.scoring import score_task
 from trirole.tools.appworld.reference import app_references, COMPLETION_HINT, reference_text
 from trirole.tools.base import EnvironmentInfo, Evaluation
 
@@ -96,6 +97,10 @@ class AppWorldEnvironment:
         self._episode_lease = None  # the server's lease while an episode runs
         self._servers: contextlib.AsyncExitStack | None = None  # a server this environment owns
         self._token: str | None = None
+        # The server's stage (trirole started it; `trirole.tools.appworld.stage`), else None:
+        # a server started elsewhere serves its data root itself and evaluates in place.
+        self._stage: dict | None = None
+        self._server_pid: int | None = None
 
     # -- connection -------------------------------------------------------------------
     async def _connect(self) -> AppWorldClient:
@@ -110,6 +115,9 @@ class AppWorldEnvironment:
                 self.isolation = record.extra.get("isolation", "")
                 if self.root is None and record.extra.get("root"):
                     self.root = Path(record.extra["root"])
+        self._stage = await asyncio.to_thread(stage.read_stage_record, self.url)
+        if self._stage is not None and self.root is None:
+            self.root = Path(self._stage["root"])
         self._client = AppWorldClient(self.url, timeout_s=self.timeout_s + 120, log_path=self._log_path)
         return self._client
 
@@ -210,14 +218,7 @@ class AppWorldEnvironment:
             await self._close_episode()
         await self._hold_server()
         try:
-            out = await client.initialize(
-                task_id,
-                experiment_name=self.experiment_name,
-                random_seed=self.random_seed,
-                max_interactions=self.max_interactions,
-                max_api_calls_per_interaction=self.max_api_calls_per_interaction,
-                timeout_seconds=int(self.timeout_s),
-            )
+            out = await self._initialize(client, task_id)
         except AppWorldServerError as exc:
             self._let_go()
             if self.root is None:
@@ -241,6 +242,42 @@ class AppWorldEnvironment:
                                reference=reference_text(), completion_hint=COMPLETION_HINT,
                                apps=app_references(), isolation=self.isolation)
 
+    async def _initialize(self, client: AppWorldClient, task_id: str) -> dict:
+        """Start the task's world on the server. On a staged server: the task alone, without
+        its ground truth, placed in the stage only until the server has loaded it."""
+        options = dict(experiment_name=self.experiment_name, random_seed=self.random_seed,
+                       max_interactions=self.max_interactions,
+                       max_api_calls_per_interaction=self.max_api_calls_per_interaction,
+                       timeout_seconds=int(self.timeout_s))
+        if self._stage is None:
+            return await client.initialize(task_id, **options)
+        where = self._stage["stage"]
+        await self._stop_strays()  # nothing an earlier episode left may watch this one start
+        await asyncio.to_thread(stage.clear_outputs, where)
+        await asyncio.to_thread(stage.stage_task, where, self.root, task_id)
+        try:
+            return await client.initialize(task_id, load_ground_truth=False, **options)
+        finally:
+            await asyncio.to_thread(stage.unstage, where)
+
+    async def _stop_strays(self) -> int:
+        """Stop the processes agent code left in the server's sandbox (a fork loop), so
+        the next step runs normally; the number stopped."""
+        if self._stage is None or self._stage.get("uid") is None:
+            return 0
+        if self._server_pid is None:
+            self._server_pid = await asyncio.to_thread(stage.server_pid, self._stage["pid"], self._stage["uid"])
+            if self._server_pid is None:
+                return 0
+        return await asyncio.to_thread(stage.stop_strays, self._stage["uid"], self._server_pid)
+
+    async def _collect(self) -> Path | None:
+        """The episode's outputs copied from the stage into the data root (None: not staged)."""
+        if self._stage is None or self.task_id is None or self.root is None:
+            return None
+        return await asyncio.to_thread(stage.collect_outputs, self._stage["stage"], self.root, self.experiment_name,
+                                       self.task_id)
+
     def _active(self) -> tuple[AppWorldClient, str]:
         if self._client is None or self.task_id is None:
             raise AppWorldError("no AppWorld episode is active: call reset(task) first")
@@ -249,6 +286,10 @@ class AppWorldEnvironment:
     async def execute(self, code: str) -> ExecutionResult:
         client, task_id = self._active()
         output = await self._call(task_id, client.execute, code)
+        stopped = await self._stop_strays()
+        if stopped:
+            output = output.rstrip("\n") + (f"\n[{stopped} processes the code started were stopped: "
+                                             "the environment runs no processes of yours between steps]\n")
         error, error_type, error_message = parse_failure(output)
         result: ExecutionResult = {"code": code, "output": clip_middle(output.rstrip("\n"), self.max_observation_chars),
                                    "error": error}
@@ -260,8 +301,9 @@ class AppWorldEnvironment:
         if self.completed:
             known, answer = False, None
             if self.root is not None:
-                known, answer = stored_answer(self.root / "experiments" / "outputs" / self.experiment_name
-                                              / "tasks" / task_id / "dbs" / "supervisor.jsonl")
+                outputs = await self._collect() or (self.root / "experiments" / "outputs" / self.experiment_name
+                                                    / "tasks" / task_id)
+                known, answer = stored_answer(outputs / "dbs" / "supervisor.jsonl")
             if not known:
                 known, answer = literal_answer(code)
             if known:
@@ -273,7 +315,11 @@ class AppWorldEnvironment:
         if self.root is not None and not data.has_ground_truth(task_id, self.root):
             return None
         await self._check_episode(task_id)
-        out = await self._call(task_id, client.evaluate)
+        if self._stage is not None:  # in a process of its own, on the saved outputs
+            await self._collect()
+            out = await asyncio.to_thread(score_task, self.root, self.experiment_name, task_id)
+        else:
+            out = await self._call(task_id, client.evaluate)
         passes, failures = out.get("passes") or [], out.get("failures") or []
         return Evaluation(
             success=bool(out.get("success")),
@@ -286,6 +332,10 @@ class AppWorldEnvironment:
         )
 
     async def _close_episode(self) -> None:
+        try:
+            await self._collect()  # for AppWorld's own evaluation of the run (--check-appworld)
+        except OSError:
+            pass
         task_id, self.task_id, self._token = self.task_id, None, None
         try:
             if task_id is not None and self._client is not None:

@@ -44,7 +44,8 @@ from trirole.serving.process import (
 from trirole.tools.appworld.data import check_root, default_root, user_root
 from trirole.tools.appworld.errors import AppWorldServerError
 from trirole.tools.appworld.install import ensure_appworld_env, is_installed, venv_dir
-from trirole.tools.isolation import appworld_server_command, check_isolation
+from trirole.tools.appworld.stage import new_stage, remove_stage, write_stage_record
+from trirole.tools.isolation import appworld_server_command, check_isolation, minimal_env, sandbox_uid
 
 RECORD_NAME = "appworld"
 APP = "appworld.serve.environment:app"
@@ -80,24 +81,44 @@ def _spawn(name: str, root: str | os.PathLike | None, port: int | None, *, owned
            isolation: str = "bwrap") -> tuple[Spawned, dict]:
     """Start an AppWorld server process (not yet ready) on 127.0.0.1 and say what it serves.
 
-    `isolation`: ``bwrap`` confines the server (it runs agent code) to a read-only view of
-    the host except its data root (see `trirole.tools.isolation.appworld_server_command`);
-    ``process`` only when asked for."""
+    It serves a stage of its own (`trirole.tools.appworld.stage`), never the data root,
+    and starts from a minimal environment. `isolation`: ``bwrap`` confines it (it runs
+    agent code) to a view of its venv and stage only, as a uid of its own with limits (see
+    `trirole.tools.isolation.appworld_server_command`); ``process`` only when asked for."""
     data_root = check_root(root) if root is not None else default_root()
     venv = ensure_appworld_env()
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
+    uid = sandbox_uid() if check_isolation(isolation) == "bwrap" else None
+    stage = new_stage(port, uid)
     command = [str(venv / "bin" / "python"), "-m", "uvicorn", APP,
                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    if check_isolation(isolation) == "bwrap":  # its outputs go under the data root
-        command = appworld_server_command(command, writable=[data_root], die_with_parent=owned)
+    home = "/tmp"
+    if isolation == "bwrap":
+        command = appworld_server_command(command, stage=stage, uid=uid, die_with_parent=owned)
+    else:
+        home = str(stage / "experiments")
     if owned:
         _prune_logs(name)
     log_path = logs_dir() / (f"{name}-server.log" if not owned else f"{name}-{os.getpid()}-{port}.log")
-    spawned = spawn(name, command, port=port, url=url, log_path=log_path, cwd=data_root, owned=owned,
-                    env={"APPWORLD_ROOT": str(data_root), "PYTHONUNBUFFERED": "1"})
+    env = minimal_env(home, {"APPWORLD_ROOT": str(stage), "PYTHONUNBUFFERED": "1"})
+    try:
+        spawned = spawn(name, command, port=port, url=url, log_path=log_path, cwd=stage, owned=owned, env=env,
+                        inherit_env=False)
+    except BaseException:
+        remove_stage(url, stage)
+        raise
+    write_stage_record(url, stage, root=data_root, uid=uid, pid=spawned.proc.pid)
     return spawned, {"root": str(data_root), "venv": str(venv), "kind": "appworld-environment",
-                     "isolation": isolation}
+                     "isolation": isolation, "stage": str(stage)}
+
+
+def _stop(spawned: Spawned, extra: dict, timeout_s: float = 5) -> None:
+    """Stop a server started here and delete its stage."""
+    try:
+        spawned.stop(timeout_s)
+    finally:
+        remove_stage(spawned.url, extra["stage"])
 
 
 def _prune_logs(name: str, keep: int = 64) -> None:
@@ -203,7 +224,7 @@ async def appworld_servers(size: int, root: str | os.PathLike | None = None, *, 
         for server in servers:
             if server.lease is not None:
                 server.lease.release(force=True)
-        await asyncio.gather(*(asyncio.to_thread(s.stop, 5) for s, _ in spawned))
+        await asyncio.gather(*(asyncio.to_thread(_stop, s, extra) for s, extra in spawned))
 
 
 @contextlib.contextmanager
@@ -217,7 +238,7 @@ def private_server(root: str | os.PathLike | None = None, *, timeout_s: float = 
         yield AppWorldServer(url=spawned.url, root=Path(extra["root"]), log_path=str(spawned.log_path), owned=True,
                              isolation=isolation)
     finally:
-        spawned.stop(5)
+        _stop(spawned, extra)
 
 
 def stop_appworld(name: str = RECORD_NAME, timeout_s: float = 5) -> bool:
@@ -226,7 +247,11 @@ def stop_appworld(name: str = RECORD_NAME, timeout_s: float = 5) -> bool:
     SIGTERM, then SIGKILL after `timeout_s`: after uvicorn's own shutdown the interpreter can
     take 5-15 s more to tear down the loaded task worlds, and nothing is lost by cutting that
     short (AppWorld writes each episode's outputs to disk after every execution)."""
-    return stop_server(name, timeout_s=timeout_s)
+    record = read_record(name)
+    stopped = stop_server(name, timeout_s=timeout_s)
+    if record is not None and record.extra.get("stage"):
+        remove_stage(record.url, record.extra["stage"])
+    return stopped
 
 
 def appworld_status(name: str = RECORD_NAME) -> dict[str, Any]:
