@@ -353,3 +353,55 @@ async def test_python_checker_runs_where_no_agent_code_ran():
         assert not solved["error"], solved["output"]
         verdict = await box.evaluate()
         assert verdict.success is True, verdict.failed
+
+
+@pytest.mark.appworld
+async def test_appworld_server_starts_no_task_its_stage_does_not_hold(appworld_server):
+    """A client other than trirole (or agent code reaching the server on loopback) cannot
+    make the server load another task, its ground truth, or anything of the data root."""
+    from trirole.tools.appworld import AppWorldEnvironment, AppWorldServerError, list_tasks
+    from trirole.tools.appworld.client import AppWorldClient
+
+    other = next(t for t in list_tasks("dev", root=appworld_server.root) if t != appworld_server.task_id)
+    env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root))
+    foreign = AppWorldClient(appworld_server.url)
+    try:
+        await env.reset({"instruction": "", "task_id": appworld_server.task_id})
+        await env.execute("kept = 'still here'")
+        for task_id in (other, appworld_server.task_id):
+            with pytest.raises(AppWorldServerError, match="HTTP 500"):
+                await foreign.initialize(task_id, experiment_name="trirole-test-foreign", load_ground_truth=True)
+        assert (await env.execute("print(kept)"))["output"].strip() == "still here"
+    finally:
+        await foreign.aclose()
+        await env.close()
+
+
+@pytest.mark.appworld
+async def test_appworld_disk_filler_then_the_next_step_runs(appworld_server):
+    """Agent code fills the only writable place of the server's (its outputs' tmpfs, around
+    AppWorld's guard with posix): the host's disk is untouched, the junk is removed, the
+    agent is told, and the episode goes on and is scored."""
+    from trirole.tools.appworld import AppWorldEnvironment
+
+    fill = ("px = __import__('posix')\nroot = px.environ[b'APPWORLD_ROOT'].decode() + '/experiments/junk'\n"
+            "try:\n    for i in range(100):\n        fd = px.open(root + str(i), px.O_WRONLY | px.O_CREAT, 0o644)\n"
+            "        for _ in range(100):\n            px.write(fd, b'x' * 2**20)\n        px.close(fd)\n"
+            "except OSError as e:\n    print('filled', e)")
+    env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root), timeout_s=60)
+    try:
+        await env.reset({"instruction": "", "task_id": appworld_server.task_id})
+        await env.execute("kept = 'still here'")
+        filled = await env.execute(fill)
+        assert "No space left on device" in filled["output"], filled["output"]
+        assert "disk space was used up: the files the code wrote were removed" in filled["output"]
+        host = sum(p.stat().st_size for p in Path(env._stage["stage"]).rglob("*") if p.is_file())
+        assert host < 1024 * 1024  # nothing reached the host's disk
+        after = await env.execute("print(kept, len(apis.supervisor.show_account_passwords()) > 0)")
+        assert after["output"].strip() == "still here True", after["output"]
+        done = await env.execute("apis.supervisor.complete_task(answer=None)")
+        assert done["task_completed"]
+        verdict = await env.evaluate()
+        assert verdict.details["num_tests"] > 0
+    finally:
+        await env.close()

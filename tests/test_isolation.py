@@ -24,6 +24,7 @@ from trirole.evals.paradigms import VARIANTS
 from trirole.settings import TriroleSettings
 from trirole.tools.appworld import AppWorldEnvironment, AppWorldEpisodeLost
 from trirole.tools.appworld.client import AppWorldClient
+from trirole.tools.appworld.stage import read_stage_record, stage_task, unstage
 
 ORACLE = TriroleSettings(model="oracle", base_url="http://127.0.0.1:9/v1")
 
@@ -170,12 +171,23 @@ class _Interfered(AppWorldEnvironment):
 
     async def execute(self, code: str):
         if self.task_id == self.victim:
-            foreign = AppWorldClient(self.url)
-            try:
-                await foreign.initialize(self.other, experiment_name="trirole-test-foreign")
-            finally:
-                await foreign.aclose()
+            await _foreign_initialize(self.url, self.root, self.other, "trirole-test-foreign")
         return await super().execute(code)
+
+
+async def _foreign_initialize(url: str, root, task_id: str, experiment_name: str) -> None:
+    """A client that takes no lease starts `task_id` on the server at `url`. The server
+    only ever sees the task its stage holds while it starts, so the foreign client stages
+    it first, as trirole does (a client that does not cannot start any task there)."""
+    record = read_stage_record(url)
+    assert record is not None  # the server is one of trirole's, serving a stage
+    stage_task(record["stage"], root, task_id)
+    foreign = AppWorldClient(url)
+    try:
+        await foreign.initialize(task_id, experiment_name=experiment_name, load_ground_truth=False)
+    finally:
+        await foreign.aclose()
+        unstage(record["stage"])
 
 
 @pytest.mark.appworld
@@ -212,9 +224,8 @@ async def test_an_episode_reset_underneath_is_detected_before_it_is_scored(appwo
     env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root))
     await env.reset({"instruction": "", "task_id": appworld_server.task_id})
     await env.execute("apis.supervisor.complete_task()")
-    foreign = AppWorldClient(appworld_server.url)  # the same task, started again by a foreign client
-    await foreign.initialize(appworld_server.task_id, experiment_name=env.experiment_name)
-    await foreign.aclose()
+    # the same task, started again by a foreign client
+    await _foreign_initialize(appworld_server.url, appworld_server.root, appworld_server.task_id, env.experiment_name)
     with pytest.raises(AppWorldEpisodeLost, match="reset underneath"):
         await env.evaluate()
     await env.close()

@@ -202,6 +202,7 @@ APPWORLD_RUN_CODE = "appworld.environment:AppWorld._shell_run_cell"
 
 def appworld_server_command(command: Sequence[str], *, stage: str | os.PathLike, uid: int | None,
                             bwrap: str = "bwrap", die_with_parent: bool = False, tmp_mb: int = 256,
+                            outputs_mb: int = 512,
                             memory_mb: int = SERVER_MEMORY_MB, nproc: int = SERVER_MAX_PROCESSES) -> list[str]:
     """`command` (AppWorld's server, ``VENV/bin/python -m uvicorn ...``) under bubblewrap.
 
@@ -209,7 +210,7 @@ def appworld_server_command(command: Sequence[str], *, stage: str | os.PathLike,
     python worker), its own venv read-only, its stage (`stage`, see
     `trirole.tools.appworld.stage`: ``data/`` read-only, holding one episode's task
     without its ground truth while the episode starts; ``experiments/`` writable, its
-    outputs) and a private size-limited /tmp. No home, no project, no data root, no other
+    outputs, a size-limited tmpfs) and a private size-limited /tmp. No home, no project, no data root, no other
     task, no other run's outputs. The host's network (it serves trirole on loopback); its
     own pid, ipc and uts namespaces. It starts through `_server_launcher.py`, which sets
     its limits (`memory_mb` of address space, `nproc` processes and threads, one file at
@@ -236,8 +237,12 @@ def appworld_server_command(command: Sequence[str], *, stage: str | os.PathLike,
     confined += [*_with_parents(venv), "--ro-bind", venv, venv]
     confined += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(tmp_mb * 1024 * 1024),
                  "--tmpfs", "/tmp", "--ro-bind", str(_LAUNCHER), LAUNCHER_PATH]
+    # Its outputs on a size-limited tmpfs of its own: agent code cannot fill the host's disk
+    # (trirole reads them through /proc/<server pid>/root, see `stage.live_stage`).
     confined += [*_with_parents(stage), "--bind", stage, stage,
-                 "--ro-bind", os.path.join(stage, "data"), os.path.join(stage, "data"), "--chdir", stage]
+                 "--ro-bind", os.path.join(stage, "data"), os.path.join(stage, "data"),
+                 "--perms", "1777", "--size", str(outputs_mb * 1024 * 1024), "--tmpfs", os.path.join(stage, "experiments"),
+                 "--chdir", stage]
     config = json.dumps({"memory_mb": memory_mb, "nproc": nproc, "nofile": 1024, "fsize_mb": SERVER_MAX_FILE_MB,
                          "uid": uid, "run_code": APPWORLD_RUN_CODE})
     if command[1] != "-m":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from pathlib import Path
 
@@ -253,7 +254,7 @@ class AppWorldEnvironment:
             return await client.initialize(task_id, **options)
         where = self._stage["stage"]
         await self._stop_strays()  # nothing an earlier episode left may watch this one start
-        await asyncio.to_thread(stage.clear_outputs, where)
+        await asyncio.to_thread(stage.clear_outputs, stage.live_stage(self._stage, await self._server()))
         await asyncio.to_thread(stage.stage_task, where, self.root, task_id)
         try:
             return await client.initialize(task_id, load_ground_truth=False, **options)
@@ -263,20 +264,33 @@ class AppWorldEnvironment:
     async def _stop_strays(self) -> int:
         """Stop the processes agent code left in the server's sandbox (a fork loop), so
         the next step runs normally; the number stopped."""
-        if self._stage is None or self._stage.get("uid") is None:
+        if self._stage is None or self._stage.get("uid") is None or await self._server() is None:
             return 0
-        if self._server_pid is None:
-            self._server_pid = await asyncio.to_thread(stage.server_pid, self._stage["pid"], self._stage["uid"])
-            if self._server_pid is None:
-                return 0
         return await asyncio.to_thread(stage.stop_strays, self._stage["uid"], self._server_pid)
+
+    async def _outputs_full(self) -> bool:
+        """Whether the confined server's outputs tmpfs is (nearly) full."""
+        if self._stage is None or await self._server() is None:
+            return False
+        folder = stage.live_stage(self._stage, self._server_pid) / "experiments"
+        try:
+            fs = await asyncio.to_thread(os.statvfs, folder)
+        except OSError:
+            return False
+        return fs.f_bavail * fs.f_frsize < 32 * 1024 * 1024
+
+    async def _server(self) -> int | None:
+        """The host pid of the confined server (found once), or None."""
+        if self._server_pid is None and self._stage is not None and self._stage.get("uid") is not None:
+            self._server_pid = await asyncio.to_thread(stage.server_pid, self._stage["pid"], self._stage["uid"])
+        return self._server_pid
 
     async def _collect(self) -> Path | None:
         """The episode's outputs copied from the stage into the data root (None: not staged)."""
         if self._stage is None or self.task_id is None or self.root is None:
             return None
-        return await asyncio.to_thread(stage.collect_outputs, self._stage["stage"], self.root, self.experiment_name,
-                                       self.task_id)
+        return await asyncio.to_thread(stage.collect_outputs, stage.live_stage(self._stage, await self._server()),
+                                       self.root, self.experiment_name, self.task_id)
 
     def _active(self) -> tuple[AppWorldClient, str]:
         if self._client is None or self.task_id is None:
@@ -285,7 +299,19 @@ class AppWorldEnvironment:
 
     async def execute(self, code: str) -> ExecutionResult:
         client, task_id = self._active()
-        output = await self._call(task_id, client.execute, code)
+        try:
+            output = await self._call(task_id, client.execute, code)
+        except AppWorldServerError:
+            if not await self._outputs_full():
+                raise
+            # The code filled the outputs' space, so AppWorld could not save the state.
+            output = "Execution failed. Traceback:\nOSError: [Errno 28] No space left on device"
+        if await self._outputs_full():
+            await asyncio.to_thread(stage.clear_outputs, stage.live_stage(self._stage, self._server_pid),
+                                    keep=(self.experiment_name, task_id, self._stage.get("uid")))
+            await self._call(task_id, client.execute, "pass")  # AppWorld saves the episode's state again
+            output = output.rstrip("\n") + ("\n[the environment's disk space was used up: the files the code wrote "
+                                             "were removed]\n")
         stopped = await self._stop_strays()
         if stopped:
             output = output.rstrip("\n") + (f"\n[{stopped} processes the code started were stopped: "

@@ -199,15 +199,43 @@ def collect_outputs(stage: str | os.PathLike, root: str | os.PathLike, experimen
     return target
 
 
-def clear_outputs(stage: str | os.PathLike) -> None:
-    """Remove every output in the stage (of earlier episodes, or junk the agent wrote)."""
-    outputs = Path(stage) / "experiments" / "outputs"
-    if outputs.is_dir():
-        for child in outputs.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child, ignore_errors=True)
+_APPWORLD_FOLDERS = ("dbs", "logs", "misc", "version", "checkpoints")
+
+
+def clear_outputs(stage: str | os.PathLike, keep: tuple[str, str, int | None] | None = None) -> None:
+    """Remove every output in the stage (of earlier episodes, or what agent code wrote).
+
+    Everything under ``experiments/`` is the server's uid's to change (agent code could
+    put a link to any folder in place of ``outputs``), so each entry is looked at without
+    following links: a link is unlinked, a folder removed by `shutil.rmtree`, which never
+    follows links (and refuses one put in its place meanwhile)."""
+    experiments = Path(stage) / "experiments"
+    for name in os.listdir(experiments):
+        path = experiments / name
+        try:
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                shutil.rmtree(path)
             else:
-                child.unlink(missing_ok=True)
+                path.unlink()
+        except OSError:
+            continue
+    if keep is not None:  # the running episode's folders, empty, for AppWorld to save into again
+        experiment, task_id, uid = keep
+        task = experiments / "outputs" / Path(experiment) / "tasks" / task_id
+        for folder in _APPWORLD_FOLDERS:
+            (task / folder).mkdir(parents=True, exist_ok=True)
+        if uid is not None:
+            for path in [experiments / "outputs", *(experiments / "outputs").rglob("*")]:
+                os.chown(path, uid, uid, follow_symlinks=False)
+
+
+def live_stage(record: dict[str, Any], server: int | None) -> Path:
+    """The stage as the confined server (host pid `server`) sees it: its ``experiments/``
+    is a tmpfs of the sandbox's own, reached through ``/proc/<pid>/root``; unconfined
+    (no uid of its own), the host folder itself."""
+    if record.get("uid") is None or server is None:
+        return Path(record["stage"])
+    return Path(f"/proc/{server}/root{record['stage']}")
 
 
 # -- processes agent code left behind -------------------------------------------------------------
