@@ -31,6 +31,7 @@ from trirole.errors import TriroleError
 from trirole.settings import PRESETS, TriroleSettings, normalize_base_url, recursion_limit
 
 ENVIRONMENTS = ("appworld",)
+TASK_ENVIRONMENTS = ("appworld", "bfcl")  # `trirole env install|tasks` also know BFCL
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,9 +168,10 @@ def _add_run(sub: Any) -> None:
 
     run = _command(sub, "run", _run, settings=True, help="run one task and print its transcript",
                    description="Run one task with a paradigm's graph and print the transcript step by step.")
-    run.add_argument("--env", default="python", choices=["python", "appworld"], help="environment (default python)")
+    run.add_argument("--env", default="python", choices=["python", "appworld", "bfcl"],
+                     help="environment (default python)")
     run.add_argument("--instruction", help="the task, for --env python")
-    run.add_argument("--task", help="a task id: from --tasks (python) or the AppWorld data")
+    run.add_argument("--task", help="a task id: from --tasks (python), the AppWorld data or a BFCL entry id")
     run.add_argument("--tasks", help="a python task file (.json/.jsonl; default: the bundled tasks)")
     run.add_argument("--paradigm", default="scaffold", choices=sorted(PARADIGMS), help="which graph (default scaffold)")
     run.add_argument("--trace", help="write a JSONL trace of every model call and execution here")
@@ -239,13 +241,23 @@ def _add_env(sub: Any) -> None:
 
     commands = _group(sub, "env", help="start, inspect and stop environment servers (AppWorld)")
 
-    def env_command(name: str, handler: Callable, help: str) -> argparse.ArgumentParser:
+    def env_command(name: str, handler: Callable, help: str, bfcl: Callable | None = None) -> argparse.ArgumentParser:
+        if bfcl is not None:
+            appworld_handler = handler
+
+            def handler(args: argparse.Namespace) -> int:
+                return (bfcl if args.name == "bfcl" else appworld_handler)(args)
+
         parser = _command(commands, name, handler, help=help)
-        parser.add_argument("name", nargs="?", choices=ENVIRONMENTS, default=ENVIRONMENTS[0],
+        parser.add_argument("name", nargs="?", choices=TASK_ENVIRONMENTS if bfcl else ENVIRONMENTS,
+                            default=ENVIRONMENTS[0],
                             help=f"the environment (default {ENVIRONMENTS[0]}, the only one with a server)")
         return parser
 
-    env_command("install", env.install_command, "install AppWorld in its own venv (about 1 min, needs PyPI)")
+    from trirole.tools.bfcl import cli as bfcl
+
+    env_command("install", env.install_command, "install AppWorld or BFCL in its own venv (1-4 min, needs PyPI)",
+                bfcl=bfcl.install_command)
     serve = env_command("serve", env.serve_command, "start the environment server (installs AppWorld on first use)")
     serve.add_argument("--port", type=_at_least(1), help="port on 127.0.0.1 (default: a free one)")
     serve.add_argument("--root", help="data root holding data/ (default: $APPWORLD_ROOT, else the offline task pack)")
@@ -253,8 +265,9 @@ def _add_env(sub: Any) -> None:
     status = env_command("status", env.status_command, "is the server running, where, with which data")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     env_command("stop", env.stop_command, "stop the server")
-    tasks = env_command("tasks", env.tasks_command, "list the task ids of a split")
-    tasks.add_argument("--dataset", default="dev", help="train, dev, test_normal, test_challenge (default: dev)")
+    tasks = env_command("tasks", env.tasks_command, "list the task ids of a split", bfcl=bfcl.tasks_command)
+    tasks.add_argument("--dataset", help="AppWorld: train, dev, test_normal, test_challenge (default: dev); BFCL: "
+                                         "bfcl:CATEGORY, bfcl:single-turn or bfcl:multi-turn (default: single-turn)")
     tasks.add_argument("--root", help="data root (default: the running server's, else as serve)")
     tasks.add_argument("--details", action="store_true", help="also print difficulty and instruction")
 
@@ -277,9 +290,9 @@ def _run(args: argparse.Namespace) -> int:
     from trirole.trace import JsonlTrace
     from trirole.transcript import TranscriptPrinter, print_run
 
-    if args.env == "appworld":
+    if args.env in ("appworld", "bfcl"):
         if not args.task:
-            args.command_parser.error("--env appworld needs --task ID (list them: trirole env tasks appworld)")
+            args.command_parser.error(f"--env {args.env} needs --task ID (list them: trirole env tasks {args.env})")
         task, env_options = {"instruction": "", "task_id": args.task}, {}
     elif args.task:
         from trirole.tools.python_tasks import BUNDLED_TASKS
@@ -292,10 +305,15 @@ def _run(args: argparse.Namespace) -> int:
     settings = replace(args.settings, env=args.env, env_options={**args.settings.env_options, **env_options})
     options: dict = {}
     if settings.model == ORACLE:
-        if args.env != "appworld":
+        if args.env == "bfcl":
+            from trirole.evals.oracle import bfcl_oracle
+
+            options["model"] = bfcl_oracle([args.task])
+        elif args.env != "appworld":
             raise OracleError("the oracle needs ground-truth solutions, and python tasks have none; "
-                              "use it with --env appworld --task ID")
-        options["model"] = OracleChatModel.for_appworld()
+                              "use it with --env appworld --task ID or --env bfcl --task ID")
+        else:
+            options["model"] = OracleChatModel.for_appworld()
     else:
         check_endpoint(settings.base_url, settings.model)
     graph = PARADIGMS[args.paradigm](settings=settings, **options)

@@ -124,4 +124,6 @@ def build_environment(settings: TriroleSettings, *, tools: Toolbox | None = None
                        tool_timeout_s=settings.tool_timeout_s)
         if tools:
             options["tools"] = tools
+    elif settings.env == "bfcl":  # BFCL's entries run in the python sandbox
+        options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb)
     return make_environment(settings.env, **{**options, **dict(settings.env_options)})

@@ -2,8 +2,9 @@
 
 A dataset name is ``python`` (the bundled python tasks), an AppWorld split (``dev``,
 ``test`` in the offline pack; ``train``, ``dev``, ``test_normal``, ``test_challenge`` in
-the official data, or any split the data root holds), or a path to a ``.json``/``.jsonl``
-python task file.
+the official data, or any split the data root holds), a path to a ``.json``/``.jsonl``
+python task file, or BFCL categories (``bfcl:simple_python``, ``bfcl:single-turn``,
+``bfcl:multi-turn``; see `trirole.tools.bfcl.data`).
 """
 
 from __future__ import annotations
@@ -91,13 +92,31 @@ def _appworld_dataset(split: str, root: str | None) -> Dataset:
     return Dataset(name=split, env="appworld", tasks=tasks, env_options=options)
 
 
+def _bfcl_dataset(name: str) -> Dataset:
+    from trirole.tools.bfcl.data import ids, parse_categories
+    from trirole.tools.bfcl.errors import BfclError
+
+    try:
+        categories = parse_categories(name)
+    except BfclError as exc:
+        raise UnknownDataset(f"dataset {name!r}: {exc}") from None
+    try:
+        task_ids = ids(categories)
+    except BfclError as exc:
+        raise DatasetError(f"dataset {name!r}: {exc}") from None
+    # BFCL's entries are independent: each is its own scenario.
+    return Dataset(name=name, env="bfcl", tasks=tuple(EvalTask(id=i, env="bfcl", scenario=i) for i in task_ids))
+
+
 def known_names() -> list[str]:
-    return [PYTHON, *APPWORLD_SPLITS]
+    return [PYTHON, *APPWORLD_SPLITS, "bfcl:CATEGORY", "bfcl:single-turn", "bfcl:multi-turn"]
 
 
 def load_dataset(name: str, *, appworld_root: str | None = None) -> Dataset:
     """The dataset called `name` (see the module docstring). Raises `DatasetError`."""
     name = (name or "").strip()
+    if name.startswith("bfcl:"):
+        return _bfcl_dataset(name)
     if name == PYTHON:
         path = _bundled_python_tasks()
         if not path.is_file():

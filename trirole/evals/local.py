@@ -86,6 +86,12 @@ async def run_local(plan: RunPlan, *, settings: TriroleSettings, concurrency: in
             servers = await owned.enter_async_context(
                 appworld_servers(concurrency, root, isolation=settings.isolation))
             slots = [_OwnedServer(server, owned, root, settings.isolation) for server in servers]
+        if data.env == "bfcl" and plan.pending:
+            # One process of BFCL's checkers for the whole evaluation (its import alone takes
+            # seconds); the pairs' environments find it (`trirole.tools.bfcl.scorer`).
+            from trirole.tools.bfcl.scorer import shared_scorer
+
+            await owned.enter_async_context(shared_scorer())
         return await _run_pairs(plan, settings=settings, concurrency=concurrency, task_timeout_s=task_timeout_s,
                                 graph_options=graph_options, environment=environment, progress=progress,
                                 slots=slots)

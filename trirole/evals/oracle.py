@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -92,9 +93,16 @@ def appworld_solutions(task_ids: Iterable[str] | None = None, root: str | os.Pat
 
 
 class OracleChatModel(BaseChatModel):
-    """Answers every call with the ground-truth solution of the task its prompt is about."""
+    """Answers every call with the ground-truth solution of the task its prompt is about.
+
+    turns: for tasks of several user turns (BFCL multi-turn), each turn's solution; the
+    turn is the last one `turn_pattern` (a regex whose first group is the 1-based turn)
+    finds in the prompt, else the first. A corrector's prompt gets the code under review
+    back unchanged (the oracle's own code is right)."""
 
     solutions: list[Solution]
+    turns: dict[str, list[str]] = {}
+    turn_pattern: str = ""
 
     @classmethod
     def for_appworld(cls, task_ids: Iterable[str] | None = None,
@@ -121,10 +129,29 @@ class OracleChatModel(BaseChatModel):
                               "with different solutions; the oracle cannot tell them apart")
         return found[0]
 
+    def _code(self, prompt: str, solution: Solution) -> str:
+        turns = self.turns.get(solution.task_id)
+        if not turns:
+            return solution.code
+        review = re.search(r"Code to review:\n```python\n(.*?)\n```", prompt, re.S)
+        if review:
+            return review.group(1)
+        return turns[self._turn(prompt, turns) - 1]
+
+    def _turn(self, prompt: str, turns: list[str]) -> int:
+        seen = [int(m.group(1)) for m in re.finditer(self.turn_pattern, prompt)] if self.turn_pattern else []
+        return min(max(seen, default=1), len(turns))
+
     def _answer(self, messages: list[BaseMessage]) -> ChatResult:
         prompt = "\n".join(m.content if isinstance(m.content, str) else str(m.content) for m in messages)
         solution = self.solution_for(prompt)
-        content = f"The ground-truth solution of task {solution.task_id}:\n\n```python\n{solution.code}\n```"
+        content = (f"The ground-truth solution of task {solution.task_id}:\n\n```python\n"
+                   f"{self._code(prompt, solution)}\n```")
+        turns = self.turns.get(solution.task_id)
+        if turns and len(turns) > 1:
+            # Said in every reply, the summarizer's included: a summary that replaced the
+            # step showing the current turn still tells the next prompt which turn it is.
+            content = f"(The current request, {self._turn(prompt, turns)} of {len(turns)})\n{content}"
         usage = {"input_tokens": len(prompt) // 3, "output_tokens": len(content) // 3,
                  "total_tokens": (len(prompt) + len(content)) // 3}
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=content, usage_metadata=usage))])
@@ -141,8 +168,27 @@ class OracleChatModel(BaseChatModel):
 def oracle_for(dataset: Any) -> OracleChatModel:
     """The oracle of an evaluation dataset (`trirole.evals.datasets.Dataset`). Raises
     `OracleError` (one line) when the dataset has no ground-truth solutions."""
+    if dataset.env == "bfcl":
+        return bfcl_oracle([t.id for t in dataset.tasks])
     if dataset.env != "appworld":
         raise OracleError(f"the oracle needs ground-truth solutions, and dataset {dataset.name!r} ({dataset.env} "
                           "tasks) has none: python tasks ship a checker, not a solution; use an AppWorld split "
                           "with solutions, e.g. --dataset dev")
     return OracleChatModel.for_appworld([t.id for t in dataset.tasks], dataset.env_options.get("root"))
+
+
+def bfcl_oracle(task_ids: Iterable[str]) -> OracleChatModel:
+    """The oracle of BFCL entries: their ground truth as code actions, one per user turn
+    (`trirole.tools.bfcl.oracle`); entries sharing an instruction are told apart by the
+    entry id in the task's context."""
+    from trirole.tools.bfcl import data
+    from trirole.tools.bfcl.environment import TURN_MARKER, entry_marker, first_instruction
+    from trirole.tools.bfcl.oracle import turn_codes
+
+    solutions, turns = [], {}
+    for task_id in task_ids:
+        codes = turn_codes(task_id)
+        turns[task_id] = codes
+        solutions.append(Solution(task_id=task_id, instruction=first_instruction(data.entry(task_id)),
+                                  supervisor=entry_marker(task_id), code="\n\n".join(codes)))
+    return OracleChatModel(solutions=solutions, turns=turns, turn_pattern=TURN_MARKER)

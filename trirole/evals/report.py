@@ -318,6 +318,7 @@ def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, 
                         [[p, d, g["tasks"], f"{g['solved']}/{g['runs']}", _rate(g["tgc"], g["tgc_ci"]),
                           _rate(g["sgc"], g["sgc_ci"])]
                          for p, m in metrics.items() for d, g in m["by_difficulty"].items()]))
+    parts += _bfcl_parts(records)
     parts += ["", "## Tokens by role (measured)", ""]
     by_role = [(p, role, u) for p, m in metrics.items() for role, u in m["tokens_by_role"].items()]
     if any("cached_prompt_tokens" in u for _, _, u in by_role):
@@ -355,6 +356,40 @@ def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, 
               "Error bars: the 95% intervals of the tables.", ""]
     parts += [f"![{p.stem}]({p.name})" for p in plots] or [plot_note or "(no plots)"]
     return "\n".join(parts) + "\n"
+
+
+def _bfcl_parts(records: list[dict[str, Any]]) -> list[str]:
+    """BFCL runs: accuracy per category and, for multi-turn, per number of user turns,
+    with Wilson intervals (entries are independent; repeats count as runs)."""
+    runs = [r for r in records if r.get("env") == "bfcl" and not is_infra_error(r)]
+    if not runs:
+        return []
+    from trirole.evals.stats import proportion_interval
+    from trirole.tools.bfcl import data
+
+    by_category: dict[tuple[str, str], list[bool]] = {}
+    by_turns: dict[tuple[str, int], list[bool]] = {}
+    for r in runs:
+        category = data.category_of(r["task_id"])
+        by_category.setdefault((r["paradigm"], category), []).append(r.get("success") is True)
+        if data.is_multi_turn(category):
+            turns = len(data.entry(r["task_id"])["question"])
+            by_turns.setdefault((r["paradigm"], turns), []).append(r.get("success") is True)
+
+    def rows(groups: dict[tuple[str, Any], list[bool]]) -> list[list[Any]]:
+        out = []
+        for (paradigm, key), wins in groups.items():
+            interval = proportion_interval(sum(wins), len(wins))
+            out.append([paradigm, key, f"{sum(wins)}/{len(wins)}",
+                        _rate(interval.estimate if interval else None, interval.as_dict() if interval else None)])
+        return out
+
+    parts = ["", "## BFCL accuracy by category (measured, BFCL's own checker)", "",
+             _table(["paradigm", "category", "solved/runs", "accuracy [95% CI]"], rows(by_category))]
+    if by_turns:
+        parts += ["", "## BFCL multi-turn accuracy by number of user turns (measured)", "",
+                  _table(["paradigm", "user turns", "solved/runs", "accuracy [95% CI]"], rows(dict(sorted(by_turns.items()))))]
+    return parts
 
 
 def _spread(s: dict[str, Any]) -> list[str]:

@@ -22,11 +22,17 @@ def _appworld(**options: Any) -> Environment:
     return AppWorldEnvironment(**options)
 
 
-ENVIRONMENTS: dict[str, EnvironmentFactory] = {"python": _python_sandbox, "appworld": _appworld}
+def _bfcl(**options: Any) -> Environment:
+    from trirole.tools.bfcl.environment import BfclEnvironment
+
+    return BfclEnvironment(**options)
+
+
+ENVIRONMENTS: dict[str, EnvironmentFactory] = {"python": _python_sandbox, "appworld": _appworld, "bfcl": _bfcl}
 
 
 def make_environment(name: str, **options: Any) -> Environment:
-    """A fresh environment by name (``python`` or ``appworld``); options go to its constructor."""
+    """A fresh environment by name (``python``, ``appworld`` or ``bfcl``); options go to its constructor."""
     try:
         factory = ENVIRONMENTS[name]
     except KeyError:

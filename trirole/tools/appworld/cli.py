@@ -67,6 +67,7 @@ def stop_command(args: argparse.Namespace) -> int:
 def tasks_command(args: argparse.Namespace) -> int:
     from trirole.tools.appworld.data import list_tasks, task_metadata
 
+    args.dataset = args.dataset or "dev"
     ids = list_tasks(args.dataset, root=args.root)
     for task_id in ids:
         if args.details:
