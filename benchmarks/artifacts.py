@@ -36,7 +36,7 @@ from trirole.artifacts import extract_artifacts, is_secret
 from trirole.backend import HeuristicTokenCounter
 from trirole.nodes.context import artifact_block_chars
 from trirole.settings import TriroleSettings
-from trirole.tools.base import EnvironmentInfo
+from trirole.environments.base import EnvironmentInfo
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "artifacts"
 ARTIFACTS_HEADER = "Artifacts (exact values, always use these verbatim):\n"

@@ -22,7 +22,7 @@ import time
 from trirole.evals import evaluate
 from trirole.evals.datasets import load_dataset
 from trirole.settings import TriroleSettings
-from trirole.tools.bfcl.scorer import BfclScorer
+from trirole.environments.bfcl.scorer import BfclScorer
 
 
 async def scorer_start_s() -> float:

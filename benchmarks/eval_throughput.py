@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from trirole.backend import HeuristicTokenCounter  # noqa: E402
 from trirole.evals import Dataset, EvalTask, evaluate  # noqa: E402
 from trirole.settings import TriroleSettings  # noqa: E402
-from trirole.tools.base import EnvironmentInfo, Evaluation  # noqa: E402
+from trirole.environments.base import EnvironmentInfo, Evaluation  # noqa: E402
 
 MODEL = "scripted-model"
 

@@ -24,7 +24,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
 from trirole import build_scaffold_graph
-from trirole.tools.base import EnvironmentInfo
+from trirole.environments.base import EnvironmentInfo
 
 
 class Stopwatch:

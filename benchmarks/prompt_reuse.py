@@ -55,7 +55,7 @@ async def episode(paradigm: str, steps: int, context: int) -> dict[str, Any]:
     from langchain_core.messages import AIMessage
 
     from trirole import build_react_graph, build_scaffold_graph
-    from trirole.tools.base import EnvironmentInfo
+    from trirole.environments.base import EnvironmentInfo
 
     class Environment:
         name = "scripted"

@@ -20,7 +20,7 @@ import asyncio
 import statistics
 import time
 
-from trirole.tools.python_sandbox import PythonSandbox
+from trirole.environments.python_sandbox import PythonSandbox
 
 TRIVIAL = "x = 1 + 1\nx"
 WORK = "total = sum(i * i for i in range(200_000))\ntotal % 7"

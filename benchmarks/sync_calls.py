@@ -20,7 +20,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from trirole import build_scaffold_graph
-from trirole.tools.base import EnvironmentInfo
+from trirole.environments.base import EnvironmentInfo
 
 
 class InstantEnvironment:

@@ -28,9 +28,9 @@ import time
 
 from langchain_core.tools import tool
 
-from trirole.tools.functions import HostFunction
-from trirole.tools.python_sandbox import PythonSandbox
-from trirole.tools.user_tools import from_langchain_tool
+from trirole.environments.functions import HostFunction
+from trirole.environments.python_sandbox import PythonSandbox
+from trirole.environments.user_tools import from_langchain_tool
 
 
 async def ping(x: int) -> int:

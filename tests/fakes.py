@@ -16,7 +16,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
 from trirole.state import ExecutionResult, TaskSpec
-from trirole.tools.base import EnvironmentInfo, Evaluation
+from trirole.environments.base import EnvironmentInfo, Evaluation
 
 Script = Callable[[str, int], dict]
 

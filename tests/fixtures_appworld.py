@@ -32,7 +32,7 @@ class AppWorldTestServer:
 
 
 def _first_task(root: Path) -> str:
-    from trirole.tools.appworld.data import available_datasets, list_tasks
+    from trirole.environments.appworld.data import available_datasets, list_tasks
 
     datasets = available_datasets(root)
     for dataset in ["dev", "train", *datasets]:
@@ -47,8 +47,8 @@ def _first_task(root: Path) -> str:
 
 
 def _appworld_root() -> Path:
-    from trirole.tools.appworld import AppWorldDataMissing, AppWorldNotInstalled, ensure_appworld_env
-    from trirole.tools.appworld.data import default_root
+    from trirole.environments.appworld import AppWorldDataMissing, AppWorldNotInstalled, ensure_appworld_env
+    from trirole.environments.appworld.data import default_root
 
     try:
         ensure_appworld_env()
@@ -62,7 +62,7 @@ def _appworld_root() -> Path:
 
 @pytest.fixture(scope="session")
 def appworld_server():
-    from trirole.tools.appworld.server import private_server
+    from trirole.environments.appworld.server import private_server
 
     root = _appworld_root()
     with private_server(root) as server:
@@ -74,7 +74,7 @@ def appworld_server():
 def isolated_home(tmp_path, monkeypatch):
     """A TRIROLE_HOME of the test's own, with the real one's AppWorld venv and pack."""
     from trirole.paths import trirole_home
-    from trirole.tools.appworld.install import venv_dir
+    from trirole.environments.appworld.install import venv_dir
 
     _appworld_root()  # built (or skipped) in the real home first
     real = trirole_home()

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from trirole.serving.process import free_port
-from trirole.tools import make_environment
-from trirole.tools.appworld import (
+from trirole.environments import make_environment
+from trirole.environments.appworld import (
     AppWorldDataMissing,
     AppWorldEnvironment,
     AppWorldNotInstalled,
@@ -22,8 +22,8 @@ from trirole.tools.appworld import (
     list_tasks,
     task_metadata,
 )
-from trirole.tools.appworld.output import literal_answer, parse_failure, stored_answer
-from trirole.tools.base import Environment, EnvironmentError_, EnvironmentInfo, Evaluation
+from trirole.environments.appworld.output import literal_answer, parse_failure, stored_answer
+from trirole.environments.base import Environment, EnvironmentError_, EnvironmentInfo, Evaluation
 
 
 def _env(server, **options) -> AppWorldEnvironment:
@@ -131,7 +131,7 @@ async def test_one_episode_per_server_at_a_time(appworld_server):
 
 @pytest.mark.appworld
 def test_the_named_server_is_reused_and_lists(appworld_server, isolated_home):
-    from trirole.tools.appworld.server import RECORD_NAME, appworld_status, lease_server, serve_appworld, stop_appworld
+    from trirole.environments.appworld.server import RECORD_NAME, appworld_status, lease_server, serve_appworld, stop_appworld
 
     record = serve_appworld(root=appworld_server.root)
     try:
@@ -187,8 +187,8 @@ async def test_no_server_and_no_autostart(tmp_path, monkeypatch):
 
 @pytest.mark.appworld
 def test_missing_data_says_how_to_download(tmp_path, monkeypatch):
-    from trirole.tools.appworld.data import default_root
-    from trirole.tools.appworld.server import serve_appworld
+    from trirole.environments.appworld.data import default_root
+    from trirole.environments.appworld.server import serve_appworld
 
     monkeypatch.setenv("APPWORLD_ROOT", str(tmp_path))
     with pytest.raises(AppWorldDataMissing) as info:
@@ -204,7 +204,7 @@ def test_missing_data_says_how_to_download(tmp_path, monkeypatch):
 
 @pytest.mark.appworld
 def test_not_installed_with_installs_disabled(tmp_path, monkeypatch):
-    from trirole.tools.appworld.install import ensure_appworld_env
+    from trirole.environments.appworld.install import ensure_appworld_env
 
     monkeypatch.setenv("TRIROLE_HOME", str(tmp_path))
     monkeypatch.setenv("TRIROLE_NO_INSTALL", "1")

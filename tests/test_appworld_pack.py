@@ -1,4 +1,4 @@
-"""trirole's offline AppWorld task pack (trirole/tools/appworld/pack): generated with AppWorld's
+"""trirole's offline AppWorld task pack (trirole/environments/appworld/pack): generated with AppWorld's
 own engine in its venv, deterministic, AppWorld-format, and verified by AppWorld's evaluator.
 
 Marked ``appworld``: needs AppWorld's venv (installed on first use, ~1 min, PyPI). The full pack
@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trirole.tools.appworld.pack import PACK_DIR, STAMP_NAME, ensure_pack, run_generator, run_verifier
+from trirole.environments.appworld.pack import PACK_DIR, STAMP_NAME, ensure_pack, run_generator, run_verifier
 from trirole_pack.evaluations import evaluation
 from trirole_pack.solutions import (
     all_pages,
@@ -42,7 +42,7 @@ GROUND_TRUTH_FILES = ["metadata.json", "public_data.json", "private_data.json", 
 
 @pytest.fixture(scope="session")
 def appworld_python() -> Path:
-    from trirole.tools.appworld import AppWorldNotInstalled, ensure_appworld_env
+    from trirole.environments.appworld import AppWorldNotInstalled, ensure_appworld_env
 
     try:
         venv = ensure_appworld_env()

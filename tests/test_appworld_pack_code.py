@@ -1,4 +1,4 @@
-"""The task pack's ground truth as code (trirole/tools/appworld/pack/trirole_pack): the solution
+"""The task pack's ground truth as code (trirole/environments/appworld/pack/trirole_pack): the solution
 modules (solutions/, imported here in trirole's venv), the evaluation modules (evaluations/, which
 import appworld, so read here as source and compiled), and the pack build's cache key.
 Pure: no AppWorld.
@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from trirole.tools.appworld import pack
+from trirole.environments.appworld import pack
 from trirole_pack import evaluations, solutions
 from trirole_pack.solutions import body_source, scenario_slugs, solve_function
 

@@ -13,11 +13,11 @@ import json
 import pytest
 
 from trirole.evals.datasets import UnknownDataset, load_dataset
-from trirole.tools.bfcl import data
-from trirole.tools.bfcl.agreement import bfcl_own_verdicts
-from trirole.tools.bfcl.environment import BfclEnvironment
-from trirole.tools.bfcl.oracle import turn_codes
-from trirole.tools.bfcl.scorer import BfclScorer
+from trirole.environments.bfcl import data
+from trirole.environments.bfcl.agreement import bfcl_own_verdicts
+from trirole.environments.bfcl.environment import BfclEnvironment
+from trirole.environments.bfcl.oracle import turn_codes
+from trirole.environments.bfcl.scorer import BfclScorer
 
 pytestmark = pytest.mark.bfcl
 

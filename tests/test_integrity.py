@@ -21,7 +21,7 @@ import pytest
 from fakes import code, replies
 
 from trirole.settings import TriroleSettings
-from trirole.tools.python_sandbox import PythonSandbox
+from trirole.environments.python_sandbox import PythonSandbox
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (`make setup` installs it)")
@@ -149,9 +149,9 @@ _MARKERS = ("ground_truth", "solution", "evaluation.py", "answer.json", "private
 
 @pytest.mark.appworld
 async def test_appworld_agent_code_finds_no_ground_truth_on_disk(appworld_server):
-    from trirole.tools.appworld import AppWorldEnvironment, list_tasks
-    from trirole.tools.appworld.install import venv_dir
-    from trirole.tools.isolation import interpreter_prefix
+    from trirole.environments.appworld import AppWorldEnvironment, list_tasks
+    from trirole.environments.appworld.install import venv_dir
+    from trirole.environments.isolation import interpreter_prefix
 
     root = appworld_server.root
     task = root / "data" / "tasks" / appworld_server.task_id
@@ -183,7 +183,7 @@ async def test_appworld_agent_code_finds_no_ground_truth_on_disk(appworld_server
                 read = await env.execute("print(" + attempt.format(path=str(path)) + ")")
                 assert read["error"] and read["error_type"] in ("FileNotFoundError", "PermissionError"), read["output"]
         # The pack generator's solutions, by sys.path and __import__:
-        pack = Path(__file__).resolve().parents[1] / "trirole" / "tools" / "appworld" / "pack"
+        pack = Path(__file__).resolve().parents[1] / "trirole" / "environments" / "appworld" / "pack"
         imported = await env.execute(f"s = __import__('sys')\ns.path.insert(0, {str(pack)!r})\n"
                                      "print(__import__('trirole_pack.solutions'))")
         assert imported["error"] and imported["error_type"] == "ModuleNotFoundError", imported["output"]
@@ -207,7 +207,7 @@ async def test_appworld_agent_code_finds_no_ground_truth_on_disk(appworld_server
 
 @pytest.mark.appworld
 async def test_appworld_ground_truth_is_not_in_the_servers_memory(appworld_server):
-    from trirole.tools.appworld import AppWorldEnvironment
+    from trirole.environments.appworld import AppWorldEnvironment
 
     truth = appworld_server.root / "data" / "tasks" / appworld_server.task_id / "ground_truth"
     answer = json.loads((truth / "answer.json").read_text())
@@ -235,7 +235,7 @@ async def test_appworld_ground_truth_is_not_in_the_servers_memory(appworld_serve
 
 @pytest.mark.appworld
 async def test_appworld_agent_code_cannot_read_other_runs_outputs(appworld_server):
-    from trirole.tools.appworld import AppWorldEnvironment
+    from trirole.environments.appworld import AppWorldEnvironment
 
     earlier = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root))
     await earlier.reset({"instruction": "", "task_id": appworld_server.task_id})
@@ -259,9 +259,9 @@ async def test_appworld_agent_code_cannot_read_other_runs_outputs(appworld_serve
 
 @pytest.mark.appworld
 async def test_appworld_server_sees_no_variable_of_the_evaluator(evaluator_secrets):
-    from trirole.tools.appworld import AppWorldEnvironment
-    from trirole.tools.appworld.data import default_root, list_tasks
-    from trirole.tools.appworld.server import private_server
+    from trirole.environments.appworld import AppWorldEnvironment
+    from trirole.environments.appworld.data import default_root, list_tasks
+    from trirole.environments.appworld.server import private_server
 
     root = default_root()
     with private_server(root) as server:  # started while the evaluator's environment holds the secrets
@@ -281,7 +281,7 @@ async def test_appworld_server_sees_no_variable_of_the_evaluator(evaluator_secre
 
 @pytest.mark.appworld
 async def test_appworld_fork_loop_then_the_next_step_runs(appworld_server):
-    from trirole.tools.appworld import AppWorldEnvironment
+    from trirole.environments.appworld import AppWorldEnvironment
 
     env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root), timeout_s=20)
     try:
@@ -361,8 +361,8 @@ async def test_python_checker_runs_where_no_agent_code_ran():
 async def test_appworld_server_starts_no_task_its_stage_does_not_hold(appworld_server):
     """A client other than trirole (or agent code reaching the server on loopback) cannot
     make the server load another task, its ground truth, or anything of the data root."""
-    from trirole.tools.appworld import AppWorldEnvironment, AppWorldServerError, list_tasks
-    from trirole.tools.appworld.client import AppWorldClient
+    from trirole.environments.appworld import AppWorldEnvironment, AppWorldServerError, list_tasks
+    from trirole.environments.appworld.client import AppWorldClient
 
     other = next(t for t in list_tasks("dev", root=appworld_server.root) if t != appworld_server.task_id)
     env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root))
@@ -384,7 +384,7 @@ async def test_appworld_disk_filler_then_the_next_step_runs(appworld_server):
     """Agent code fills the only writable place of the server's (its outputs' tmpfs, around
     AppWorld's guard with posix): the host's disk is untouched, the junk is removed, the
     agent is told, and the episode goes on and is scored."""
-    from trirole.tools.appworld import AppWorldEnvironment
+    from trirole.environments.appworld import AppWorldEnvironment
 
     fill = ("px = __import__('posix')\nroot = px.environ[b'APPWORLD_ROOT'].decode() + '/experiments/junk'\n"
             "try:\n    for i in range(100):\n        fd = px.open(root + str(i), px.O_WRONLY | px.O_CREAT, 0o644)\n"

@@ -22,9 +22,9 @@ import pytest
 from trirole.evals import evaluate, load_dataset, read_results
 from trirole.evals.paradigms import VARIANTS
 from trirole.settings import TriroleSettings
-from trirole.tools.appworld import AppWorldEnvironment, AppWorldEpisodeLost
-from trirole.tools.appworld.client import AppWorldClient
-from trirole.tools.appworld.stage import read_stage_record, stage_task, unstage
+from trirole.environments.appworld import AppWorldEnvironment, AppWorldEpisodeLost
+from trirole.environments.appworld.client import AppWorldClient
+from trirole.environments.appworld.stage import read_stage_record, stage_task, unstage
 
 ORACLE = TriroleSettings(model="oracle", base_url="http://127.0.0.1:9/v1")
 
@@ -62,7 +62,7 @@ def _none_left(ports: set[int], within_s: float = 15) -> list[psutil.Process]:
 # -- isolation across processes -------------------------------------------------------------------
 @pytest.mark.appworld
 def test_two_evaluations_at_once_beside_the_named_server_both_score_100(isolated_home, tmp_path):
-    from trirole.tools.appworld.server import serve_appworld, stop_appworld
+    from trirole.environments.appworld.server import serve_appworld, stop_appworld
 
     named = serve_appworld()  # as `trirole env serve appworld` (make demo) leaves it
     try:
@@ -115,7 +115,7 @@ def test_a_killed_evaluation_leaves_no_server_running(isolated_home, tmp_path, h
 
 @pytest.mark.appworld
 def test_trirole_run_uses_the_named_server_only_while_it_is_free(isolated_home, appworld_server):
-    from trirole.tools.appworld.server import lease_server, serve_appworld, stop_appworld
+    from trirole.environments.appworld.server import lease_server, serve_appworld, stop_appworld
 
     run = [sys.executable, "-m", "trirole.cli", "run", "--env", "appworld", "--task", appworld_server.task_id,
            "--model", "oracle", "--paradigm", "react"]

@@ -58,12 +58,12 @@ def test_a_cycle_hidden_in_a_function_breaks_the_contract(copy: Path):
     # The executors are siblings: the Ray runner taking names from the local one is an error.
     plant(copy / "trirole" / "evals" / "ray_runner.py",
           "def _planted():\n    from trirole.evals.local import run_local  # planted\n    return run_local")
-    plant(copy / "trirole" / "tools" / "appworld" / "errors.py",
-          "def _planted():\n    from trirole.tools.appworld.install import appworld_bin  # planted\n    return appworld_bin")
+    plant(copy / "trirole" / "environments" / "appworld" / "errors.py",
+          "def _planted():\n    from trirole.environments.appworld.install import appworld_bin  # planted\n    return appworld_bin")
     result = lint_imports(copy)
     assert result.returncode != 0
     assert "trirole.evals.ray_runner -> trirole.evals.local" in result.stdout
-    assert "No cycles are allowed in trirole.tools.appworld" in result.stdout
+    assert "No cycles are allowed in trirole.environments.appworld" in result.stdout
 
 
 def test_the_pack_generator_has_one_import_name():
@@ -72,7 +72,7 @@ def test_the_pack_generator_has_one_import_name():
     data, not as a subpackage)."""
     import ast
 
-    long_name = "trirole.tools.appworld.pack.trirole_pack"
+    long_name = "trirole.environments.appworld.pack.trirole_pack"
     found = []
     for folder in ("trirole", "tests", "benchmarks", "scripts", "examples"):
         for path in (ROOT / folder).rglob("*.py"):
@@ -86,12 +86,31 @@ def test_the_pack_generator_has_one_import_name():
 
 
 def test_the_old_environment_error_name_is_a_deprecated_alias():
-    import trirole.tools
-    import trirole.tools.base
-    from trirole.tools import EnvironmentFailure
+    import trirole.environments
+    import trirole.environments.base
+    from trirole.environments import EnvironmentFailure
 
-    for module in (trirole.tools, trirole.tools.base):
+    for module in (trirole.environments, trirole.environments.base):
         with pytest.warns(DeprecationWarning, match="EnvironmentFailure"):
             assert module.EnvironmentError_ is EnvironmentFailure
     with pytest.raises(AttributeError):
-        trirole.tools.NoSuchName  # noqa: B018
+        trirole.environments.NoSuchName  # noqa: B018
+
+
+def test_the_old_package_name_trirole_tools_is_a_deprecated_alias_of_the_same_modules():
+    """Code written against 0.1 (``trirole.tools...``) keeps working for one release, with a
+    warning, and gets the very module objects of trirole.environments (one sandbox class, one
+    error class), so isinstance checks and ``except`` clauses agree across the two names."""
+    import subprocess
+    import sys
+
+    probe = ("import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+             "try:\n    import trirole.tools\nexcept DeprecationWarning as w:\n    print('warned:', w)\n"
+             "warnings.simplefilter('ignore')\n"
+             "import trirole.tools.python_sandbox as old, trirole.environments.python_sandbox as new\n"
+             "from trirole.tools.appworld.errors import AppWorldError\n"
+             "from trirole.environments.appworld.errors import AppWorldError as E2\n"
+             "print(old is new, AppWorldError is E2)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "warned: trirole.tools is deprecated: import trirole.environments" in out
+    assert out.strip().endswith("True True")

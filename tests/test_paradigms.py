@@ -17,8 +17,8 @@ from langchain_core.messages import AIMessage
 
 from trirole.graphs import PARADIGMS, build_base_graph, build_multi_agent_graph
 from trirole.graphs.multi_agent import parse_plan
-from trirole.tools.base import EnvironmentInfo
-from trirole.tools.python_sandbox import PythonSandbox
+from trirole.environments.base import EnvironmentInfo
+from trirole.environments.python_sandbox import PythonSandbox
 
 SUM_TASK = {"id": "sum-xs", "instruction": "Add up context['xs'] and complete the task with the total.",
             "context": {"xs": [1, 2, 3]}, "checker": "def check(answer):\n    return answer == 6", "difficulty": 1}

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from trirole.tools import Environment, make_environment
-from trirole.tools.base import EnvironmentError_
-from trirole.tools.python_sandbox import PythonSandbox
-from trirole.tools.python_tasks import BUNDLED_TASKS, TaskFileError, load_python_tasks
+from trirole.environments import Environment, make_environment
+from trirole.environments.base import EnvironmentError_
+from trirole.environments.python_sandbox import PythonSandbox
+from trirole.environments.python_tasks import BUNDLED_TASKS, TaskFileError, load_python_tasks
 
 CHECK_42 = "def check(answer):\n    return answer == 42, f'expected 42, got {answer!r}'\n"
 TASKS = [

@@ -25,7 +25,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from trirole import Episode, TriroleSettings
 from trirole.graphs import PARADIGMS, build_base_graph, build_multi_agent_graph, build_scaffold_graph
 from trirole.settings import recursion_limit
-from trirole.tools.python_sandbox import PythonSandbox
+from trirole.environments.python_sandbox import PythonSandbox
 from trirole.transcript import TranscriptPrinter, print_run
 
 TASK = {"task": {"instruction": "Keep working."}}

@@ -24,8 +24,8 @@ import pytest
 from fakes import code, replies
 
 from trirole import TriroleSettings, build_scaffold_graph
-from trirole.tools import EnvironmentError_
-from trirole.tools.python_sandbox import PythonSandbox
+from trirole.environments import EnvironmentError_
+from trirole.environments.python_sandbox import PythonSandbox
 from trirole.trace import JsonlTrace, read_trace
 from trirole.transcript import TranscriptPrinter, print_run
 
@@ -293,7 +293,7 @@ def test_the_eval_record_and_report_say_the_isolation(tmp_path):
 async def test_appworld_guard_and_bubblewrap_each_refuse(appworld_server, home_secret):
     import psutil
 
-    from trirole.tools.appworld import AppWorldEnvironment
+    from trirole.environments.appworld import AppWorldEnvironment
 
     port = appworld_server.url.rsplit(":", 1)[1]
     confined = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0].endswith("bwrap")
@@ -326,7 +326,7 @@ async def test_appworld_guard_and_bubblewrap_each_refuse(appworld_server, home_s
 
 
 def test_the_workers_uid_is_one_this_user_namespace_maps(monkeypatch):
-    from trirole.tools import isolation
+    from trirole.environments import isolation
 
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     rootless = {"/proc/self/uid_map": [(0, 0), (1, 65536)], "/proc/self/gid_map": [(0, 0), (1, 65536)]}

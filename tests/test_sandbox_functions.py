@@ -12,9 +12,9 @@ import threading
 import pytest
 
 from trirole.calls import call_string, call_strings
-from trirole.tools.base import EnvironmentFailure
-from trirole.tools.functions import HostFunction, check_host_functions
-from trirole.tools.python_sandbox import PythonSandbox
+from trirole.environments.base import EnvironmentFailure
+from trirole.environments.functions import HostFunction, check_host_functions
+from trirole.environments.python_sandbox import PythonSandbox
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (`make setup` installs it)")

@@ -29,7 +29,7 @@ from langgraph.prebuilt import InjectedState, ToolRuntime
 from trirole import build_scaffold_graph
 from trirole.graphs import build_base_graph, build_multi_agent_graph, build_react_graph
 from trirole.trace import JsonlTrace, read_trace
-from trirole.tools.user_tools import Toolbox
+from trirole.environments.user_tools import Toolbox
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (`make setup` installs it)")

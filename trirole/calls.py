@@ -1,7 +1,7 @@
 """Recorded function calls: what one code action called, in call order.
 
 One record per call a code action made to a recorded function, whether it ran in the
-trirole process (a user's tool bridged out of the sandbox, `trirole.tools.functions`) or
+trirole process (a user's tool bridged out of the sandbox, `trirole.environments.functions`) or
 inside the sandbox (a benchmark's functions marked by setup code with
 ``__trirole_record__``): ``{"name", "arguments", "result", "error", "latency_ms"}``
 (`trirole.state.CallRecord`). Arguments are in keyword form: positional ones are bound

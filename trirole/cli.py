@@ -11,7 +11,7 @@ Exit codes: 0 done, 1 failed, 2 usage (a missing or bad option). Every error is 
 (``--max-steps``, ``--base-url``, ...) are generated from the fields of
 `trirole.TriroleSettings`, so a new setting is on the command line without a copy here.
 The handlers live beside what they drive (`trirole.evals.cli`, `trirole.serving.cli`,
-`trirole.tools.appworld.cli`) and never import this module.
+`trirole.environments.appworld.cli`) and never import this module.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def _add_model(sub: Any) -> None:
 
 
 def _add_env(sub: Any) -> None:
-    from trirole.tools.appworld import cli as env
+    from trirole.environments.appworld import cli as env
 
     commands = _group(sub, "env", help="start, inspect and stop environment servers (AppWorld)")
 
@@ -254,7 +254,7 @@ def _add_env(sub: Any) -> None:
                             help=f"the environment (default {ENVIRONMENTS[0]}, the only one with a server)")
         return parser
 
-    from trirole.tools.bfcl import cli as bfcl
+    from trirole.environments.bfcl import cli as bfcl
 
     env_command("install", env.install_command, "install AppWorld or BFCL in its own venv (1-4 min, needs PyPI)",
                 bfcl=bfcl.install_command)
@@ -295,7 +295,7 @@ def _run(args: argparse.Namespace) -> int:
             args.command_parser.error(f"--env {args.env} needs --task ID (list them: trirole env tasks {args.env})")
         task, env_options = {"instruction": "", "task_id": args.task}, {}
     elif args.task:
-        from trirole.tools.python_tasks import BUNDLED_TASKS
+        from trirole.environments.python_tasks import BUNDLED_TASKS
 
         task, env_options = {"instruction": "", "task_id": args.task}, {"tasks": args.tasks or str(BUNDLED_TASKS)}
     elif args.instruction:
@@ -351,7 +351,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         try:
             args.settings = settings_from_args(args)
             if args.settings.tools:  # importable and usable, before anything starts
-                from trirole.tools.user_tools import Toolbox, load_tools
+                from trirole.environments.user_tools import Toolbox, load_tools
 
                 sys.path.insert(0, os.getcwd())  # `--tools my_tools:TOOLS` finds ./my_tools.py, as `python -m` would
                 Toolbox(load_tools(args.settings.tools))

@@ -9,7 +9,7 @@ import uuid
 from langchain_core.runnables import RunnableConfig
 
 from trirole.state import TaskSpec
-from trirole.tools import Environment, EnvironmentInfo
+from trirole.environments import Environment, EnvironmentInfo
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from langgraph.runtime import get_runtime
 from trirole.backend import HeuristicTokenCounter, ServerTokenCounter, TokenCounter, make_chat_model
 from trirole.prompts import Prompts
 from trirole.settings import ROLES, RoleEndpoint, TriroleSettings, resolve_settings
-from trirole.tools import Environment, make_environment
-from trirole.tools.user_tools import Toolbox
+from trirole.environments import Environment, make_environment
+from trirole.environments.user_tools import Toolbox
 
 EnvironmentSpec = Environment | Callable[[TriroleSettings], Environment] | None
 

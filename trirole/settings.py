@@ -24,7 +24,7 @@ CorrectionPolicy = Literal["always", "after_n", "never"]
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 
 Isolation = Literal["bwrap", "process"]
-"""How the python sandbox confines agent code (see `trirole.tools.isolation`)."""
+"""How the python sandbox confines agent code (see `trirole.environments.isolation`)."""
 ISOLATIONS: tuple[str, ...] = get_args(Isolation)
 
 _URL_HELP = "give http://HOST:PORT/v1, several as a comma-separated list, or @FILE with one URL a line"
@@ -154,7 +154,7 @@ class TriroleSettings:
             subprocess that can reach the user's files and network: only when asked for).
         tools: your own tools for the agent's code, as ``module:attribute`` specs (each a
             tool or a list of LangChain tools, callables or MCP clients; see
-            `trirole.tools.user_tools`), loaded when the graph is built; a run's value is not
+            `trirole.environments.user_tools`), loaded when the graph is built; a run's value is not
             read (a run cannot add tools). The builders' ``tools=[...]`` takes the objects.
         tool_timeout_s: seconds one call of one of those tools may take.
     """

@@ -20,7 +20,7 @@ editable form, and a REST run sets it with ``"context": {...}`` (or
 The endpoint is resolved when the module is imported, i.e. when ``langgraph dev``
 starts: restart it (or edit ``base_url``/``model`` in Studio) after starting a model
 server elsewhere. ``TRIROLE_TOOLS`` (``module:attribute`` specs, comma-separated) gives
-the graphs your own tools (`trirole.tools.user_tools`), loaded then too; a run cannot
+the graphs your own tools (`trirole.environments.user_tools`), loaded then too; a run cannot
 change them.
 """
 

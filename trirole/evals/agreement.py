@@ -2,7 +2,7 @@
 
 `check_agreement(out_dir)` takes a finished AppWorld evaluation folder, and for each
 (paradigm, repeat) runs AppWorld's evaluator (in its own venv, on the outputs the server
-saved under that run's experiment name; see `trirole.tools.appworld.agreement`) over the
+saved under that run's experiment name; see `trirole.environments.appworld.agreement`) over the
 tasks trirole scored, then compares: the per-task verdicts and both rates, rounded as
 AppWorld rounds them (percent, 0.1). Infrastructure-error runs are not scored by trirole,
 so they are not sent to AppWorld either. The result is written to
@@ -42,9 +42,9 @@ def check_agreement(out_dir: str | Path, *, root: str | Path | None = None) -> d
     else ``APPWORLD_ROOT`` if set, else the offline pack). When a group's tasks are
     exactly its split's tasks, AppWorld's ``evaluate_dataset`` is used; otherwise
     ``evaluate_tasks`` on those tasks."""
-    from trirole.tools.appworld.agreement import appworld_evaluation
-    from trirole.tools.appworld.data import check_root, current_root, list_tasks
-    from trirole.tools.appworld.errors import AppWorldError
+    from trirole.environments.appworld.agreement import appworld_evaluation
+    from trirole.environments.appworld.data import check_root, current_root, list_tasks
+    from trirole.environments.appworld.errors import AppWorldError
 
     out = Path(out_dir)
     data_root = check_root(root) if root is not None else current_root()

@@ -4,7 +4,7 @@ A dataset name is ``python`` (the bundled python tasks), an AppWorld split (``de
 ``test`` in the offline pack; ``train``, ``dev``, ``test_normal``, ``test_challenge`` in
 the official data, or any split the data root holds), a path to a ``.json``/``.jsonl``
 python task file, or BFCL categories (``bfcl:simple_python``, ``bfcl:single-turn``,
-``bfcl:multi-turn``; see `trirole.tools.bfcl.data`).
+``bfcl:multi-turn``; see `trirole.environments.bfcl.data`).
 """
 
 from __future__ import annotations
@@ -55,14 +55,14 @@ class Dataset:
 
 
 def _bundled_python_tasks() -> Path:
-    from trirole.tools import python_tasks
+    from trirole.environments import python_tasks
 
     finder = getattr(python_tasks, "bundled_tasks_path", None)
     return Path(finder()) if finder else Path(python_tasks.BUNDLED_TASKS)
 
 
 def _python_dataset(name: str, path: Path) -> Dataset:
-    from trirole.tools.python_tasks import TaskFileError, load_python_tasks
+    from trirole.environments.python_tasks import TaskFileError, load_python_tasks
 
     try:
         tasks = load_python_tasks(path)
@@ -80,7 +80,7 @@ def appworld_scenario(task_id: str) -> str:
 
 
 def _appworld_dataset(split: str, root: str | None) -> Dataset:
-    from trirole.tools.appworld import AppWorldError, list_tasks, task_metadata
+    from trirole.environments.appworld import AppWorldError, list_tasks, task_metadata
 
     try:
         ids = list_tasks(split, root)
@@ -93,8 +93,8 @@ def _appworld_dataset(split: str, root: str | None) -> Dataset:
 
 
 def _bfcl_dataset(name: str) -> Dataset:
-    from trirole.tools.bfcl.data import ids, parse_categories
-    from trirole.tools.bfcl.errors import BfclError
+    from trirole.environments.bfcl.data import ids, parse_categories
+    from trirole.environments.bfcl.errors import BfclError
 
     try:
         categories = parse_categories(name)
@@ -141,8 +141,8 @@ def _other_appworld_splits(root: str | None) -> list[str]:
     the usual names. The offline pack is not probed: building it is not a side effect an
     unknown name should have."""
     try:
-        from trirole.tools.appworld import AppWorldError, available_datasets
-        from trirole.tools.appworld.data import user_root
+        from trirole.environments.appworld import AppWorldError, available_datasets
+        from trirole.environments.appworld.data import user_root
 
         explicit = root or user_root()
         return available_datasets(explicit) if explicit else []

@@ -20,7 +20,7 @@ from trirole.evals.planning import EvalSummary, RunPlan, log
 from trirole.evals.progress import EvalProgress
 from trirole.evals.results import ResultsWriter, record_replica_counts
 from trirole.settings import TriroleSettings
-from trirole.tools.appworld.server import appworld_servers, is_serving
+from trirole.environments.appworld.server import appworld_servers, is_serving
 
 # -- garbage between pairs ------------------------------------------------------------------------
 # Every HTTP response (httpx) is a reference cycle. The ones still in flight when a young
@@ -88,8 +88,8 @@ async def run_local(plan: RunPlan, *, settings: TriroleSettings, concurrency: in
             slots = [_OwnedServer(server, owned, root, settings.isolation) for server in servers]
         if data.env == "bfcl" and plan.pending:
             # One process of BFCL's checkers for the whole evaluation (its import alone takes
-            # seconds); the pairs' environments find it (`trirole.tools.bfcl.scorer`).
-            from trirole.tools.bfcl.scorer import shared_scorer
+            # seconds); the pairs' environments find it (`trirole.environments.bfcl.scorer`).
+            from trirole.environments.bfcl.scorer import shared_scorer
 
             await owned.enter_async_context(shared_scorer())
         return await _run_pairs(plan, settings=settings, concurrency=concurrency, task_timeout_s=task_timeout_s,

@@ -72,7 +72,7 @@ def code_action(compiled_solution: str) -> str:
 def appworld_solutions(task_ids: Iterable[str] | None = None, root: str | os.PathLike | None = None) -> list[Solution]:
     """The solutions of AppWorld tasks (default: every task of the data root). Raises
     `OracleError` naming the first task without ``ground_truth/compiled_solution.py``."""
-    from trirole.tools.appworld.data import default_root
+    from trirole.environments.appworld.data import default_root
 
     base = Path(root) if root is not None else default_root()
     tasks = base / "data" / "tasks"
@@ -179,11 +179,11 @@ def oracle_for(dataset: Any) -> OracleChatModel:
 
 def bfcl_oracle(task_ids: Iterable[str]) -> OracleChatModel:
     """The oracle of BFCL entries: their ground truth as code actions, one per user turn
-    (`trirole.tools.bfcl.oracle`); entries sharing an instruction are told apart by the
+    (`trirole.environments.bfcl.oracle`); entries sharing an instruction are told apart by the
     entry id in the task's context."""
-    from trirole.tools.bfcl import data
-    from trirole.tools.bfcl.environment import TURN_MARKER, entry_marker, first_instruction
-    from trirole.tools.bfcl.oracle import turn_codes
+    from trirole.environments.bfcl import data
+    from trirole.environments.bfcl.environment import TURN_MARKER, entry_marker, first_instruction
+    from trirole.environments.bfcl.oracle import turn_codes
 
     solutions, turns = [], {}
     for task_id in task_ids:

@@ -22,7 +22,7 @@ from trirole.evals.oracle import ORACLE
 from trirole.evals.paradigms import VARIANTS
 from trirole.evals.results import PairRecord, make_record, trace_path
 from trirole.settings import ROLES, TriroleSettings, recursion_limit
-from trirole.tools import Environment, EnvironmentFailure
+from trirole.environments import Environment, EnvironmentFailure
 from trirole.trace import JsonlTrace
 
 EnvironmentFactory = Callable[[TriroleSettings], Environment]
@@ -57,7 +57,7 @@ def preflight(settings: TriroleSettings) -> None:
 
 def server_options(server: Any) -> dict[str, Any]:
     """The environment options that send a pair's episode to `server`, an AppWorld
-    server this worker owns (`trirole.tools.appworld.server.AppWorldServer`): no lease
+    server this worker owns (`trirole.environments.appworld.server.AppWorldServer`): no lease
     to take, it is this worker's alone."""
     return {"url": server.url, "root": str(server.root), "lease": False, "log_path": server.log_path,
             "isolation": server.isolation}

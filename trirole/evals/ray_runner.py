@@ -36,7 +36,7 @@ from trirole.evals.planning import EvalSummary, log, plan_runs
 from trirole.evals.progress import EvalProgress
 from trirole.evals.results import PairRecord, ResultsWriter, record_replica_counts
 from trirole.settings import TriroleSettings
-from trirole.tools.appworld.server import is_serving, private_server
+from trirole.environments.appworld.server import is_serving, private_server
 
 NODE_IP = "{node_ip}"
 

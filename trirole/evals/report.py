@@ -365,7 +365,7 @@ def _bfcl_parts(records: list[dict[str, Any]]) -> list[str]:
     if not runs:
         return []
     from trirole.evals.stats import proportion_interval
-    from trirole.tools.bfcl import data
+    from trirole.environments.bfcl import data
 
     by_category: dict[tuple[str, str], list[bool]] = {}
     by_turns: dict[tuple[str, int], list[bool]] = {}

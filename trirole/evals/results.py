@@ -46,7 +46,7 @@ class PairRecord(TypedDict):
     retried_after: the pair's environment server died under it, was replaced and the pair
     ran once more; this is the first attempt's reason.
     tool_calls / tool_errors: calls the agent's code made to the user's own tools (and how
-    many raised), present when it made any (`trirole.tools.user_tools`).
+    many raised), present when it made any (`trirole.environments.user_tools`).
     """
 
     paradigm: str

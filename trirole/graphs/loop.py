@@ -29,7 +29,7 @@ from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import (DEFAULT_RECURSION_LIMIT, ROLES, TriroleSettings, recursion_limit, resolve_settings,
                               settings_from_mapping)
 from trirole.state import TriroleInput, TriroleOutput, TriroleState
-from trirole.tools.user_tools import Toolbox, load_tools
+from trirole.environments.user_tools import Toolbox, load_tools
 
 NodeFactory = Callable[[Resources], Callable]
 
@@ -49,7 +49,7 @@ class GraphOptions(TypedDict, total=False):
         Default: ``make_environment(settings.env)``, one fresh episode per run.
     tools: your own tools, called as Python functions from the agent's code: LangChain
         tools, plain callables with type hints and a docstring, and ``MultiServerMCPClient``
-        objects whose servers each run starts and stops (`trirole.tools.user_tools`). They
+        objects whose servers each run starts and stops (`trirole.environments.user_tools`). They
         run in this process, each call bridged out of the sandbox; their signatures and
         docstrings are in the reference the agent and the corrector read. With the
         ``python`` environment (not with ``environment=``). Added to the settings' ``tools``.
@@ -106,7 +106,7 @@ def make_resources(*, models: Mapping[str, BaseChatModel] | None = None, roles: 
         if tools or defaults.tools else None
     if toolbox and environment is not None:
         raise ValueError("tools= gives your tools to the built-in python sandbox; with environment= of your own, "
-                         "give them to it yourself (trirole.tools.python_sandbox.PythonSandbox(tools=[...]))")
+                         "give them to it yourself (trirole.environments.python_sandbox.PythonSandbox(tools=[...]))")
     return Resources(defaults=defaults, prompts=load_prompts(prompts), models=role_models,
                      token_counter=token_counter, environment=environment, roles=roles, tools=toolbox)
 

@@ -32,8 +32,8 @@ from trirole.repetition import code_fingerprint, error_signature
 from trirole.resources import Resources
 from trirole.state import CallRecord, ExecutionResult, TriroleState, merge_artifacts, status_is_final
 from trirole.settings import TriroleSettings
-from trirole.tools import Environment, EnvironmentFailure, EnvironmentInfo
-from trirole.tools.functions import RUN_STATE
+from trirole.environments import Environment, EnvironmentFailure, EnvironmentInfo
+from trirole.environments.functions import RUN_STATE
 
 
 def observation_text(result: ExecutionResult, *, step: int, revised: bool, prompts: Prompts,

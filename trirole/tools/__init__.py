@@ -1,49 +1,37 @@
-"""Environment adapters: where agent code runs (never in trirole's own process)."""
+"""Deprecated alias of `trirole.environments` (the package was named ``trirole.tools`` until 0.1):
+``trirole.tools`` and every ``trirole.tools.<module>`` import the same module objects under the
+old names, with a DeprecationWarning. Removed in the next release; import trirole.environments."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
 
-from trirole.tools import base
-from trirole.tools.base import Environment, EnvironmentFailure, EnvironmentInfo, Evaluation
+from trirole.environments import *  # noqa: F401,F403  (the old names, same objects)
+from trirole.environments import __all__  # noqa: F401
 
-EnvironmentFactory = Callable[..., Environment]
+warnings.warn("trirole.tools is deprecated: import trirole.environments (the same modules)", DeprecationWarning,
+              stacklevel=2)
 
-
-def _python_sandbox(**options: Any) -> Environment:
-    from trirole.tools.python_sandbox import PythonSandbox
-
-    return PythonSandbox(**options)
-
-
-def _appworld(**options: Any) -> Environment:
-    from trirole.tools.appworld import AppWorldEnvironment
-
-    return AppWorldEnvironment(**options)
+_OLD, _NEW = "trirole.tools.", "trirole.environments."
 
 
-def _bfcl(**options: Any) -> Environment:
-    from trirole.tools.bfcl.environment import BfclEnvironment
+class _OldNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports ``trirole.tools.X`` as the module ``trirole.environments.X`` itself (one module
+    object under two names, so isinstance checks and module state agree)."""
 
-    return BfclEnvironment(**options)
+    def find_spec(self, fullname, path=None, target=None):
+        return importlib.util.spec_from_loader(fullname, self) if fullname.startswith(_OLD) else None
 
+    def create_module(self, spec):
+        return importlib.import_module(_NEW + spec.name[len(_OLD):])
 
-ENVIRONMENTS: dict[str, EnvironmentFactory] = {"python": _python_sandbox, "appworld": _appworld, "bfcl": _bfcl}
-
-
-def make_environment(name: str, **options: Any) -> Environment:
-    """A fresh environment by name (``python``, ``appworld`` or ``bfcl``); options go to its constructor."""
-    try:
-        factory = ENVIRONMENTS[name]
-    except KeyError:
-        raise ValueError(f"unknown environment {name!r}; choose one of {sorted(ENVIRONMENTS)}") from None
-    return factory(**options)
+    def exec_module(self, module):
+        pass
 
 
-def __getattr__(name: str) -> Any:
-    if name == "EnvironmentError_":  # deprecated alias of EnvironmentFailure (it warns)
-        return base.__getattr__(name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["Environment", "EnvironmentFailure", "EnvironmentInfo", "Evaluation", "make_environment", "ENVIRONMENTS"]
+if not any(isinstance(finder, _OldNames) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _OldNames())

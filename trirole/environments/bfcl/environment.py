@@ -1,0 +1,284 @@
+"""`BfclEnvironment`: BFCL entries as trirole episodes, scored by BFCL's own checkers.
+
+The agent writes Python code actions in the python sandbox (bubblewrap), as everywhere in
+trirole. What the sandbox holds comes from ``_sandbox_setup.py``:
+
+- single-turn entries: the listed functions as stubs that check each call against its
+  JSON schema (the error says what is wrong, never what value is expected); the accepted
+  calls are the answer;
+- multi-turn entries: BFCL's own classes (their source files bound read-only; no data
+  file, no ground truth), loaded from the entry's ``initial_config`` as BFCL does
+  (``long_context`` for that category); the agent calls their methods and sees real
+  results. User requests arrive one at a time: ``complete_task()`` ends the current one,
+  and the next is the output of that step; functions held back (miss_func) are defined
+  when their turn starts.
+
+Every call the agent's code makes to these functions is recorded by the sandbox
+(`trirole.calls`), rendered in BFCL's call-string form per turn and step, and scored in
+BFCL's venv by BFCL's functions (`trirole.environments.bfcl.scorer`): AST checking for
+single-turn, state and execution checking for multi-turn, relevance as BFCL defines it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from trirole.calls import call_string
+from trirole.parsing import clip_middle
+from trirole.prompts import load_prompts
+from trirole.state import ExecutionResult, TaskSpec
+from trirole.environments.base import EnvironmentInfo, Evaluation
+from trirole.environments.bfcl import data
+from trirole.environments.bfcl.errors import BfclError
+from trirole.environments.bfcl.scorer import BfclScorer, current_scorer
+
+_SETUP = Path(__file__).with_name("_sandbox_setup.py")
+SOURCE_PREFIX = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
+_SANDBOX_ROOT = "/bfcl"
+COMPLETE = "complete_task"
+# Recorded calls reach trirole in the step's reply; the agent's view is clipped by the
+# graph's own max_observation_chars (and here, to `max_observation_chars`).
+_INNER_OUTPUT_CHARS = 200_000
+
+
+def answer_string(calls: list[dict[str, Any]]) -> str:
+    """A list of recorded calls as a prompting model's BFCL reply: ``[f(a=1), g(b='x')]``."""
+    return "[" + ", ".join(call_string(c) for c in calls) + "]"
+
+
+TURN_MARKER = r"(?:--- Request|\(The current request,) (\d+) of (\d+)"
+"""How step outputs show the request being worked on: the one that starts it
+(``bfcl_next_turn.md``) and every later one of the same request (``bfcl_current_turn.md``)."""
+
+
+def first_instruction(item: dict[str, Any]) -> str:
+    """The task's instruction: the first request (numbered when more follow)."""
+    instruction = data.instruction_of(item, 0)
+    turns = len(item["question"])
+    return f"(Request 1 of {turns}) {instruction}" if data.is_multi_turn(data.category_of(item["id"])) and turns > 1 \
+        else instruction
+
+
+def entry_marker(task_id: str) -> str:
+    """How the task's context names its entry in every prompt (the oracle tells apart
+    entries that share an instruction by it)."""
+    return f'"entry": "{task_id}"'
+
+
+def render_functions(docs: list[dict[str, Any]]) -> str:
+    """Function docs (BFCL's JSON schemas) as compact Python-like signatures with docstrings."""
+    blocks = []
+    for doc in docs:
+        parameters = doc.get("parameters") or {}
+        properties = parameters.get("properties") or {}
+        required = set(parameters.get("required") or [])
+        signature = ", ".join(f"{name}: {spec.get('type', 'any')}" + ("" if name in required else " = <optional>")
+                              for name, spec in properties.items())
+        lines = [f"{doc['name']}({signature})", f"    {(doc.get('description') or '').strip()}"]
+        for name, spec in properties.items():
+            extra = ""
+            if "enum" in spec:
+                extra += f" One of {spec['enum']}."
+            if "default" in spec and name not in required:
+                extra += f" Default {spec['default']!r}."
+            if spec.get("type") in ("array", "tuple") and isinstance(spec.get("items"), dict):
+                extra += f" Items: {spec['items'].get('type', 'any')}."
+            description = " ".join(str(spec.get("description") or "").split())
+            lines.append(f"    - {name} ({spec.get('type', 'any')}{', required' if name in required else ''}): "
+                         f"{description}{extra}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+class BfclEnvironment:
+    """One BFCL entry per episode (`reset` with ``task_id`` = the entry's id).
+
+    step_timeout_s, memory_limit_mb, isolation, scratch_limit_mb, python, bwrap: the
+        python sandbox's (`trirole.environments.python_sandbox.PythonSandbox`).
+    max_observation_chars: an execution's output is clipped (head and tail) to this.
+    scorer: a running `BfclScorer` to use; default: the enclosing evaluation's
+        (`shared_scorer`), else one started at the first `evaluate` and stopped by `close`.
+    """
+
+    name = "bfcl"
+
+    def __init__(self, *, step_timeout_s: float = 30.0, memory_limit_mb: int = 1024,
+                 max_observation_chars: int = 3000, isolation: str = "bwrap", scratch_limit_mb: int = 64,
+                 python: str = sys.executable, bwrap: str = "bwrap", scorer: BfclScorer | None = None) -> None:
+        self.sandbox_options = {"step_timeout_s": step_timeout_s, "memory_limit_mb": memory_limit_mb,
+                                "isolation": isolation, "scratch_limit_mb": scratch_limit_mb, "python": python,
+                                "bwrap": bwrap, "max_observation_chars": _INNER_OUTPUT_CHARS}
+        self.isolation = isolation
+        self.max_observation_chars = int(max_observation_chars)
+        self._scorer = scorer
+        self._own_scorer: BfclScorer | None = None
+        self._sandbox: Any = None
+        self._prompts = load_prompts()
+        self.entry: dict[str, Any] | None = None
+        self.category = ""
+        self.turn = 0
+        self.turns: list[list[str]] = []  # multi-turn: per turn, per step, BFCL's reply string
+        self.accepted: list[dict[str, Any]] = []  # single-turn: the accepted calls
+        self.completed = False
+
+    @property
+    def multi_turn(self) -> bool:
+        return data.is_multi_turn(self.category)
+
+    # -- the Environment protocol ---------------------------------------------------------
+    async def reset(self, task: TaskSpec) -> EnvironmentInfo:
+        task_id = str((task or {}).get("task_id") or "").strip()
+        if not task_id:
+            raise BfclError("a BFCL task needs a task_id (an entry id such as simple_python_0); list them with "
+                            "`trirole env tasks bfcl --dataset bfcl:single-turn`")
+        item = await asyncio.to_thread(data.entry, task_id)
+        await self._close_sandbox()
+        self.entry, self.category = item, data.category_of(task_id)
+        self.turn, self.turns, self.accepted, self.completed = 0, [[]], [], False
+        self._request = ""
+        setup, binds = await asyncio.to_thread(self._setup, item)
+        from trirole.environments.python_sandbox import PythonSandbox
+
+        self._sandbox = PythonSandbox(setup_code=setup, bind_files=binds, **self.sandbox_options)
+        await self._sandbox.reset({"instruction": "BFCL entry " + task_id, "context": {}})
+        instruction = first_instruction(item)
+        system = data.system_of(item)
+        template = "bfcl_multi" if self.multi_turn else "bfcl_single"
+        values = {"functions": render_functions(item["function"])}
+        if not self.multi_turn:
+            values["system"] = f"The system's instructions for this conversation: {system}\n\n" if system else ""
+        reference = self._prompts.render(template, **values)
+        return EnvironmentInfo(instruction=instruction, context={"entry": task_id}, reference=reference,
+                               completion_hint="complete_task()", isolation=self.isolation)
+
+    def _setup(self, item: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        """The sandbox's setup code for `item`, and the files it binds (multi-turn: the
+        classes' sources and mpmath, never BFCL's data)."""
+        if not self.multi_turn:
+            config = {"mode": "single", "functions": item["function"]}
+            binds: dict[str, str] = {}
+        else:
+            from trirole.environments.bfcl.install import package_dir, venv_dir
+
+            package = package_dir()
+            if package is None:
+                raise BfclError(f"BFCL is not installed in {venv_dir()}")
+            sources = package / "eval_checker" / "multi_turn_eval" / "func_source_code"
+            mpmath = package.parent / "mpmath"
+            binds = {f"{_SANDBOX_ROOT}/bfcl_eval/eval_checker/multi_turn_eval/func_source_code": str(sources),
+                     f"{_SANDBOX_ROOT}/mpmath": str(mpmath)}
+            config = {"mode": "multi", "classes": item["involved_classes"], "prefix": SOURCE_PREFIX,
+                      "modules": {c: data.CLASS_FILES[c] for c in item["involved_classes"]},
+                      "stateless": list(data.STATELESS_CLASSES), "initial_config": item.get("initial_config") or {},
+                      "long_context": "long_context" in self.category,
+                      "held": {turn: [doc["name"] for doc in docs]
+                               for turn, docs in (item.get("missed_function") or {}).items()}}
+        code = _SETUP.read_text(encoding="utf-8")
+        code += f"\n_bfcl_setup(__import__('json').loads({json.dumps(json.dumps(config))}))\n"
+        code += "del _bfcl_setup, _schema_stub\n"
+        return code, binds
+
+    async def execute(self, code: str) -> ExecutionResult:
+        if self._sandbox is None or self.entry is None:
+            raise BfclError("no BFCL episode is active: call reset(task) first")
+        result = dict(await self._sandbox.execute(code))
+        calls = result.get("calls") or []
+        made = [c for c in calls if c["name"] != COMPLETE]
+        ended = any(c["name"] == COMPLETE and not c.get("error") for c in calls)
+        output = result.get("output") or ""
+        if self.multi_turn:
+            if made:
+                self.turns[self.turn].append(answer_string(made))
+            if ended and not self.completed:
+                output += await self._next_turn()
+            elif self.turn > 0 and not self.completed:
+                # The request being worked on stays in the newest turn of every prompt,
+                # even after a summary compressed the step that brought it.
+                output += self._prompts.render("bfcl_current_turn", turn=self.turn + 1,
+                                               turns=len(self.entry["question"]), request=self._request)
+        else:
+            self.accepted += [c for c in made if not c.get("error")]
+            self.completed = self.completed or ended
+        result["output"] = clip_middle(output, self.max_observation_chars)
+        result["task_completed"] = self.completed
+        result["answer"] = self.answer()
+        return result  # type: ignore[return-value]
+
+    async def _next_turn(self) -> str:
+        """The current request is done: the next one (as step output), or the end."""
+        assert self.entry is not None
+        total = len(self.entry["question"])
+        if self.turn + 1 >= total:
+            self.completed = True
+            return ""
+        self.turn += 1
+        self.turns.append([])
+        request = data.instruction_of(self.entry, self.turn)
+        self._request = " ".join(request.split()) or "continue with the previous request using the new functions"
+        held = (self.entry.get("missed_function") or {}).get(str(self.turn))
+        if held:
+            reveal = await self._sandbox.execute(f"__bfcl_reveal__({self.turn})")
+            if reveal.get("error"):
+                raise BfclError(f"could not define the functions of turn {self.turn}: {reveal.get('output')}")
+            request = (request + "\n" if request else "") + self._prompts.render(
+                "bfcl_new_functions", functions=render_functions(held))
+        return self._prompts.render("bfcl_next_turn", turn=self.turn + 1, turns=total, request=request)
+
+    def answer(self) -> Any:
+        """What the agent answered so far: single-turn, the accepted calls' strings;
+        multi-turn, per turn, per step, BFCL's reply strings."""
+        if self.multi_turn:
+            return [list(turn) for turn in self.turns]
+        return [call_string(c) for c in self.accepted]
+
+    def model_result(self) -> Any:
+        """The answer as BFCL's result files hold a prompting model's reply."""
+        if self.multi_turn:
+            return [list(turn) for turn in self.turns]
+        return answer_string(self.accepted)
+
+    async def evaluate(self) -> Evaluation | None:
+        if self.entry is None:
+            raise BfclError("no BFCL episode to evaluate: call reset(task) first")
+        scorer = self._scorer or current_scorer()
+        if scorer is None:
+            if self._own_scorer is None:
+                self._own_scorer = await BfclScorer().__aenter__()
+            scorer = self._own_scorer
+        result = self.model_result()
+        verdict = await scorer.score(self.category, self.entry["id"], result)
+        details = {"entry": self.entry["id"], "category": self.category, "model_result": result,
+                   "turns": len(self.entry["question"]), "error_type": verdict.get("error_type")}
+        if verdict["valid"]:
+            return Evaluation(success=True, passed=["bfcl"], details=details)
+        error = verdict.get("error")
+        message = json.dumps(error, default=str)[:2000] if not isinstance(error, str) else error[:2000]
+        return Evaluation(success=False, failed=[{"check": verdict.get("error_type") or "bfcl", "message": message}],
+                          details=details)
+
+    async def _close_sandbox(self) -> None:
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            await sandbox.close()
+
+    async def close(self) -> None:
+        """Stop the sandbox and the scorer this environment started (idempotent)."""
+        try:
+            await self._close_sandbox()
+        finally:
+            scorer, self._own_scorer = self._own_scorer, None
+            if scorer is not None:
+                await scorer.aclose()
+
+    async def __aenter__(self) -> "BfclEnvironment":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+
+__all__ = ["BfclEnvironment", "answer_string", "render_functions"]
