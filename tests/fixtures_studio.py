@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -26,20 +27,28 @@ CONFIG = ROOT / "langgraph.json"
 START_TIMEOUT_S = 180
 
 
+@dataclass
+class DevServer:
+    """A running ``langgraph dev``: its base URL, its process id and its log."""
+
+    url: str
+    pid: int
+    log_path: Path
+
+
 @contextlib.contextmanager
-def langgraph_dev(workdir: Path, *, base_url: str, model: str) -> Iterator[str]:
-    """The base URL of a `langgraph dev` whose graphs' default endpoint is `base_url`/`model`
-    (TRIROLE_BASE_URL/TRIROLE_MODEL, as `trirole.studio` reads them)."""
+def serve_langgraph_dev(workdir: Path, *, env: dict[str, str], config: Path = CONFIG) -> Iterator[DevServer]:
+    """A ``langgraph dev`` serving `config` with environment `env`, its log and store in
+    `workdir`; stopped (its whole process group) when the block ends."""
     from trirole.serving import free_port
 
     port = free_port()
-    env = {**os.environ, "TRIROLE_BASE_URL": base_url, "TRIROLE_MODEL": model, "LANGSMITH_TRACING": "false"}
     langgraph = Path(sys.executable).with_name("langgraph")
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:  # cwd: its .langgraph_api/ store goes there, not into the project
         process = subprocess.Popen(
             [str(langgraph), "dev", "--no-browser", "--no-reload", "--port", str(port),
-             "--config", str(CONFIG)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+             "--config", str(config)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -55,7 +64,7 @@ def langgraph_dev(workdir: Path, *, base_url: str, model: str) -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail(f"langgraph dev did not answer /ok in {START_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.5)
-        yield url
+        yield DevServer(url=url, pid=process.pid, log_path=log_path)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -63,3 +72,12 @@ def langgraph_dev(workdir: Path, *, base_url: str, model: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextlib.contextmanager
+def langgraph_dev(workdir: Path, *, base_url: str, model: str) -> Iterator[str]:
+    """The base URL of a `langgraph dev` of the repository's graphs whose default endpoint is
+    `base_url`/`model` (TRIROLE_BASE_URL/TRIROLE_MODEL, as `trirole.studio` reads them)."""
+    env = {**os.environ, "TRIROLE_BASE_URL": base_url, "TRIROLE_MODEL": model, "LANGSMITH_TRACING": "false"}
+    with serve_langgraph_dev(workdir, env=env) as server:
+        yield server.url

@@ -12,22 +12,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
+from fixtures_studio import serve_langgraph_dev
 from scripted_openai import ScriptedOpenAIServer
 
 pytestmark = [pytest.mark.studio,
               pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")]
 
 SERVER = Path(__file__).with_name("mcp_demo_server.py")
-START_TIMEOUT_S = 180
 
 APP = '''
 """A user's LangGraph app: a support ticket answered by trirole's scaffold with the user's tools."""
@@ -94,43 +90,15 @@ def mcp_servers_under(pid: int) -> list[psutil.Process]:
 
 @pytest.fixture(scope="module")
 def served_app(tmp_path_factory):
-    from trirole.serving import free_port
-
     workdir = tmp_path_factory.mktemp("tools-app")
     (workdir / "ticket_app.py").write_text(APP)
-    (workdir / "langgraph.json").write_text(json.dumps({"dependencies": ["."], "graphs": {"ticket": "./ticket_app.py:graph"}}))
+    config = workdir / "langgraph.json"
+    config.write_text(json.dumps({"dependencies": ["."], "graphs": {"ticket": "./ticket_app.py:graph"}}))
     with ScriptedOpenAIServer(scripted_agent) as model:
-        port = free_port()
         env = {**os.environ, "TRIROLE_BASE_URL": model.base_url, "TRIROLE_MODEL": model.model,
                "DEMO_MCP_SERVER": str(SERVER), "LANGSMITH_TRACING": "false"}
-        logs = tmp_path_factory.mktemp("tools-app-logs") / "server.log"
-        with logs.open("wb") as log:
-            process = subprocess.Popen(
-                [str(Path(sys.executable).with_name("langgraph")), "dev", "--no-browser", "--no-reload", "--port",
-                 str(port), "--config", str(workdir / "langgraph.json")], cwd=workdir, env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"langgraph dev exited with {process.returncode}:\n{logs.read_text()[-3000:]}")
-                try:
-                    if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"langgraph dev did not answer in {START_TIMEOUT_S} s:\n{logs.read_text()[-3000:]}")
-                time.sleep(0.5)
-            yield url, process.pid, logs, model
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        with serve_langgraph_dev(workdir, env=env, config=config) as server:
+            yield server.url, server.pid, server.log_path, model
 
 
 async def test_the_scaffold_with_tools_runs_as_a_subgraph_of_an_app_served_by_langgraph_dev(served_app):
