@@ -104,3 +104,30 @@ async def test_a_ray_workers_dead_appworld_server_is_replaced_and_its_pair_run_a
     assert [r["success"] for r in records] == [True, True, True], [(r["status"], r["status_reason"]) for r in records]
     assert [bool(r.get("retried_after")) for r in records] == [False, True, False]
     assert worker.server is None and not evaluation_servers(appworld_server)  # close stopped the new server
+
+
+async def test_a_server_killed_between_two_episodes_fails_the_next_as_the_environment(appworld_server):
+    """The kill can land between two pairs, before the next one's reset: that reset must fail
+    as the environment (``env_error``, which the evaluation heals by replacing the server),
+    never as a file error from the dead server's stage under /proc."""
+    from trirole.environments.appworld import AppWorldEnvironment
+    from trirole.environments.appworld.server import private_server
+    from trirole.environments.base import EnvironmentFailure
+
+    root = appworld_server.root
+    with private_server(root) as server:
+        env = AppWorldEnvironment(url=server.url, root=str(root))
+        try:
+            await env.reset({"instruction": "", "task_id": appworld_server.task_id})
+            assert (await env.execute("print(6 * 7)"))["output"].startswith("42")
+            port = f"--port {server.url.rsplit(':', 1)[1]}"
+            doomed = [p for p in evaluation_servers(appworld_server) if port in " ".join(p.cmdline())]
+            assert doomed, "the private server runs as a child of this test"
+            for process in doomed:
+                process.send_signal(signal.SIGKILL)
+            psutil.wait_procs(doomed, timeout=10)
+            with pytest.raises(EnvironmentFailure) as failure:
+                await env.reset({"instruction": "", "task_id": appworld_server.task_id})
+            assert not isinstance(failure.value, OSError), failure.value
+        finally:
+            await env.close()

@@ -254,7 +254,7 @@ class AppWorldEnvironment:
             return await client.initialize(task_id, **options)
         where = self._stage["stage"]
         await self._stop_strays()  # nothing an earlier episode left may watch this one start
-        await asyncio.to_thread(stage.clear_outputs, stage.live_stage(self._stage, await self._server()))
+        await asyncio.to_thread(stage.clear_outputs, await self._live_stage())
         await asyncio.to_thread(stage.stage_task, where, self.root, task_id)
         try:
             return await client.initialize(task_id, load_ground_truth=False, **options)
@@ -285,11 +285,21 @@ class AppWorldEnvironment:
             self._server_pid = await asyncio.to_thread(stage.server_pid, self._stage["pid"], self._stage["uid"])
         return self._server_pid
 
+    async def _live_stage(self) -> Path:
+        """The stage as the running server sees it. A confined server that is gone (killed,
+        crashed) raises `AppWorldServerError`, an environment failure (``env_error``, which an
+        evaluation heals by replacing the server), not a file error from ``/proc``."""
+        server = await self._server()
+        if self._stage.get("uid") is not None and (server is None or not os.path.isdir(f"/proc/{server}/root")):
+            raise AppWorldServerError(f"the AppWorld server at {self.url} is gone (its process ended); an "
+                                      "evaluation replaces it, a run needs a new one (`trirole env serve appworld`)")
+        return stage.live_stage(self._stage, server)
+
     async def _collect(self) -> Path | None:
         """The episode's outputs copied from the stage into the data root (None: not staged)."""
         if self._stage is None or self.task_id is None or self.root is None:
             return None
-        return await asyncio.to_thread(stage.collect_outputs, stage.live_stage(self._stage, await self._server()),
+        return await asyncio.to_thread(stage.collect_outputs, await self._live_stage(),
                                        self.root, self.experiment_name, self.task_id)
 
     def _active(self) -> tuple[AppWorldClient, str]:
@@ -307,7 +317,7 @@ class AppWorldEnvironment:
             # The code filled the outputs' space, so AppWorld could not save the state.
             output = "Execution failed. Traceback:\nOSError: [Errno 28] No space left on device"
         if await self._outputs_full():
-            await asyncio.to_thread(stage.clear_outputs, stage.live_stage(self._stage, self._server_pid),
+            await asyncio.to_thread(stage.clear_outputs, await self._live_stage(),
                                     keep=(self.experiment_name, task_id, self._stage.get("uid")))
             await self._call(task_id, client.execute, "pass")  # AppWorld saves the episode's state again
             output = output.rstrip("\n") + ("\n[the environment's disk space was used up: the files the code wrote "
@@ -360,8 +370,8 @@ class AppWorldEnvironment:
     async def _close_episode(self) -> None:
         try:
             await self._collect()  # for AppWorld's own evaluation of the run (--check-appworld)
-        except OSError:
-            pass
+        except (OSError, AppWorldServerError):
+            pass  # the server is gone: nothing left to collect
         task_id, self.task_id, self._token = self.task_id, None, None
         try:
             if task_id is not None and self._client is not None:
