@@ -140,6 +140,10 @@ class TriroleSettings:
             an earlier failed attempt counts as a repetition.
         repeated_error_k: the same error signature k times in a row counts as a repetition.
         corrector_sees_history: ablation: give the corrector the full conversation.
+        review_no_code: a reply that holds no code goes to the corrector too, which writes
+            the step's code from the task, the reference and that reply (for a small model
+            that often answers in prose, e.g. on BFCL); off, such a reply gets a hint and
+            the agent tries again at its next step.
 
     Ablations
         use_summarizer, use_corrector: switch a role off.
@@ -186,6 +190,8 @@ class TriroleSettings:
     repetition_similarity: float = _setting(0.9, "scaffold", "code this similar to a failed attempt is a repetition")
     repeated_error_k: int = _setting(2, "scaffold", "the same error k times in a row is a repetition")
     corrector_sees_history: bool = _setting(False, "scaffold", "ablation: the corrector sees the conversation")
+    review_no_code: bool = _setting(False, "scaffold", "the corrector also reviews a reply that holds no code "
+                                    "and writes that step's code (off: such a reply only gets a hint)")
 
     use_summarizer: bool = _setting(True, "scaffold", "the summarizer role (--no-summarizer: ablation)",
                                     flag="summarizer")

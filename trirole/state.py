@@ -189,6 +189,8 @@ class TriroleState(TypedDict):
     env_session: the id of this run's environment episode (see `trirole.episode.Episode`).
     reference: the environment's reference material (API docs, helpers), shown to the
         agent and to the isolated corrector.
+    corrector_reference: the environment's other view of it for the corrector (""
+        or absent: the corrector reads ``reference``).
     completion_hint: how the agent declares the task done in this environment.
     isolation: how the environment confines agent code (``bwrap``, ``process``; "" unknown).
     messages: the full dialogue, never compressed (``add_messages`` reducer): a chat
@@ -218,6 +220,7 @@ class TriroleState(TypedDict):
     task: TaskSpec
     env_session: NotRequired[str]
     reference: NotRequired[str]
+    corrector_reference: NotRequired[str]
     completion_hint: NotRequired[str]
     isolation: NotRequired[str]
     messages: Annotated[list[AnyMessage], add_messages]

@@ -36,6 +36,9 @@ class EnvironmentInfo:
     instruction: the task as the environment states it.
     context: facts given up front (e.g. AppWorld's supervisor: name, email, phone).
     reference: reference material for agent and corrector (API docs, helper functions).
+    corrector_reference: what the corrector reads instead of `reference`, when the
+        environment gives it another view of the same material (BFCL single-turn: the
+        functions as BFCL's JSON schemas); empty: the corrector reads `reference`.
     completion_hint: how to declare the task done, e.g. ``apis.supervisor.complete_task()``.
     apps: reference material per app (e.g. AppWorld app name -> its API descriptions),
         for paradigms whose specialists each see only their apps' docs; empty when the
@@ -47,6 +50,7 @@ class EnvironmentInfo:
     instruction: str
     context: dict[str, Any] = field(default_factory=dict)
     reference: str = ""
+    corrector_reference: str = ""
     completion_hint: str = "complete_task(answer)"
     apps: dict[str, str] = field(default_factory=dict)
     isolation: str = ""

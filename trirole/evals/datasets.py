@@ -46,12 +46,17 @@ class EvalTask:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Tasks of one environment, and the environment options they need."""
+    """Tasks of one environment, and the environment options they need.
+
+    prompts: prompt templates the environment's tasks use instead of the general ones,
+        by name (``{"agent_system": "bfcl_system"}``: BFCL's own system prompt).
+    """
 
     name: str
     env: str
     tasks: tuple[EvalTask, ...]
     env_options: dict[str, Any] = field(default_factory=dict)
+    prompts: dict[str, str] = field(default_factory=dict)
 
 
 def _bundled_python_tasks() -> Path:
@@ -105,7 +110,12 @@ def _bfcl_dataset(name: str) -> Dataset:
     except BfclError as exc:
         raise DatasetError(f"dataset {name!r}: {exc}") from None
     # BFCL's entries are independent: each is its own scenario.
-    return Dataset(name=name, env="bfcl", tasks=tuple(EvalTask(id=i, env="bfcl", scenario=i) for i in task_ids))
+    from trirole.environments.bfcl.data import is_multi_turn
+    from trirole.environments.bfcl.environment import SINGLE_TURN_PROMPTS
+
+    single_turn = not any(is_multi_turn(c) for c in categories)
+    return Dataset(name=name, env="bfcl", tasks=tuple(EvalTask(id=i, env="bfcl", scenario=i) for i in task_ids),
+                   prompts=dict(SINGLE_TURN_PROMPTS) if single_turn else {})
 
 
 def known_names() -> list[str]:

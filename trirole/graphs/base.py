@@ -21,7 +21,7 @@ from typing_extensions import Unpack
 from trirole.graphs.loop import GraphOptions, compile_graph, compile_options, make_resources, new_graph
 from trirole.graphs.routing import unless_over
 from trirole.nodes.agent import ask
-from trirole.nodes.context import task_message
+from trirole.nodes.context import example_turns, task_message
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
 from trirole.model_call import calls_role
 from trirole.resources import Resources
@@ -39,7 +39,7 @@ def make_base_node(resources: Resources):
         system = SystemMessage(content=resources.prompts.render(
             "base_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",
             reference=state.get("reference") or "(none)"))
-        prompt = [system, task_message(state, resources.prompts, max_response_chars=0)]
+        prompt = [system, *example_turns(resources.prompts), task_message(state, resources.prompts, max_response_chars=0)]
         reply, code, usage = await ask(resources, ROLE, prompt, resources.settings(config))
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {ROLE: usage},
                         "counters": {"steps": 1}, "proposed_code": code or "", "code_to_run": code or "",

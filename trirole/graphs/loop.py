@@ -218,7 +218,8 @@ def assemble_loop(resources: Resources, *, factories: Mapping[str, NodeFactory],
     graph = new_graph({node_name: factory(resources) for node_name, factory in factories.items()}, nodes,
                       state_schema=state_schema, input_schema=input_schema, output_schema=output_schema)
     has_summarizer, has_corrector = "summarizer" in factories, "corrector" in factories
-    after_agent, after_execution = make_routes(resources, summarizer=has_summarizer, corrector=has_corrector)
+    after_agent, after_execution, after_corrector = make_routes(resources, summarizer=has_summarizer,
+                                                                corrector=has_corrector)
     end = "finish" if "finish" in factories else END
     loop_targets = {"agent": "agent", "finish": end, **({"summarizer": "summarizer"} if has_summarizer else {})}
     if "setup" in factories:
@@ -229,7 +230,9 @@ def assemble_loop(resources: Resources, *, factories: Mapping[str, NodeFactory],
     graph.add_conditional_edges("agent", after_agent, {"executor": "executor", **loop_targets,
                                                        **({"corrector": "corrector"} if has_corrector else {})})
     if has_corrector:
-        graph.add_edge("corrector", "review" if human_review else "executor")
+        # Back to the loop only when a reply without code got none from the corrector either.
+        graph.add_conditional_edges("corrector", after_corrector,
+                                    {"executor": "review" if human_review else "executor", **loop_targets})
     if human_review:
         graph.add_edge("review", "executor")
     graph.add_conditional_edges("executor", after_execution, loop_targets)

@@ -14,6 +14,7 @@ from trirole.state import TriroleState, status_is_final, steps_taken
 
 AfterAgent = Literal["corrector", "executor", "summarizer", "agent", "finish"]
 AfterExecution = Literal["summarizer", "agent", "finish"]
+AfterCorrector = Literal["executor", "summarizer", "agent", "finish"]
 
 
 def run_is_over(state: TriroleState, settings: TriroleSettings) -> bool:
@@ -47,12 +48,20 @@ def make_routes(resources: Resources, *, summarizer: bool = True, corrector: boo
         if status_is_final(state):
             return "finish"
         if not state.get("code_to_run"):  # no code: the reply was answered with a hint
+            settings = resources.settings(config)
+            if corrector and settings.use_corrector and settings.review_no_code and state.get("correction_reason"):
+                return "corrector"  # it writes the step's code (`review_no_code`)
             return await after_execution(state, config)
         if corrector and state.get("correction_reason"):
             return "corrector"
         return "executor"
 
-    return after_agent, after_execution
+    async def after_corrector(state: TriroleState, config: RunnableConfig) -> AfterCorrector:
+        if state.get("code_to_run"):
+            return "executor"
+        return await after_execution(state, config)  # a reply without code, and no code from the corrector
+
+    return after_agent, after_execution, after_corrector
 
 
 def unless_over(first: str):

@@ -23,6 +23,9 @@ from trirole.resources import Resources
 from trirole.settings import TriroleSettings
 from trirole.state import RoleUsage, TriroleState
 
+NO_CODE_REVIEW = "the reply holds no valid Python code"
+"""The correction reason of a reply without code (`TriroleSettings.review_no_code`)."""
+
 PromptBuilder = Callable[..., list[BaseMessage]]
 """``(state, prompts, *, settings) -> prompt``: the run's settings size the artifact block."""
 
@@ -82,7 +85,10 @@ def make_agent_node(resources: Resources, *, role: str = "agent", prompt: Prompt
             extra = without_code(state, resources.prompts)
             update["messages"] += extra.pop("messages", [])
             update["counters"].update(extra.pop("counters", {}))
-            update.update(proposed_code="", code_to_run="", correction_reason="", **extra)
+            # With `review_no_code`, a graph that has the corrector sends it this reply
+            # (`trirole.graphs.routing`); the hint stays in the conversation either way.
+            reason = NO_CODE_REVIEW if settings.use_corrector and settings.review_no_code else ""
+            update.update(proposed_code="", code_to_run="", correction_reason=reason, **extra)
             return update
         reason = correction_reason(code, state.get("attempts") or [], state.get("last_result"), settings)
         update.update(proposed_code=code, code_to_run=code, correction_reason=reason)

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Sequence
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
 from trirole.backend import TokenCounter
-from trirole.nodes.context import agent_prompt, fit_to_budget
+from trirole.nodes.context import agent_prompt, example_turns, fit_to_budget
 from trirole.parsing import extract_code
 from trirole.prompts import Prompts
 from trirole.model_call import calls_role, invoke_role
@@ -30,8 +30,10 @@ def corrector_prompt(*, instruction: str, reference: str, code: str, reason: str
     The reference opens its system prompt, as it opens the agent's: a server's prefix
     cache then serves it to every role."""
     request = HumanMessage(content=prompts.render("corrector_user", instruction=instruction, reason=reason,
+                                                  reference=reference,
                                                   error=error or "(none)", code=code))
-    return [SystemMessage(content=prompts.render("corrector_system", reference=reference)), *history, request]
+    return [SystemMessage(content=prompts.render("corrector_system", reference=reference)),
+            *example_turns(prompts, "corrector"), *history, request]
 
 
 def describe_error(result: ExecutionResult | None) -> str:
@@ -53,16 +55,23 @@ def make_corrector_node(resources: Resources):
     async def corrector(state: TriroleState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
         code = state.get("proposed_code") or ""
+        # A reply without code (`review_no_code`): the corrector reads the reply itself.
+        without_code = not code
+        if without_code:
+            code = next((str(m.content) for m in reversed(state.get("messages") or []) if isinstance(m, AIMessage)),
+                        "")
         history: list[BaseMessage] = []
         if settings.corrector_sees_history:  # ablation: the conversation, minus the agent's system prompt
             history = agent_prompt(state, resources.prompts, settings=settings)[1:]
         prompt = corrector_prompt(
-            instruction=state["task"]["instruction"], reference=state.get("reference") or "(none)", code=code,
+            instruction=state["task"]["instruction"], code=code,
+            reference=state.get("corrector_reference") or state.get("reference") or "(none)",
             reason=state.get("correction_reason") or "review", error=describe_error(state.get("last_result")),
             prompts=resources.prompts, history=history)
         revised, usage = await correct_code(resources.model("corrector", settings), prompt,
                                             resources.counter(settings, "corrector"), settings.prompt_budget)
-        # A reply without code leaves the agent's code as it was.
-        return {"code_to_run": revised or code, "usage": {"corrector": usage}, "counters": {"corrections": 1}}
+        # A reply without code leaves the agent's code as it was (and a reply that had none, none).
+        return {"code_to_run": revised or ("" if without_code else code), "usage": {"corrector": usage},
+                "counters": {"corrections": 1}}
 
     return corrector

@@ -129,6 +129,7 @@ async def start_episode(resources: Resources, state: TriroleState, settings: Tri
     task = {**state["task"], "instruction": state["task"].get("instruction") or info.instruction,
             "context": {**info.context, **(state["task"].get("context") or {})}}
     return {"env_session": session_id, "task": task, "reference": info.reference,
+            "corrector_reference": info.corrector_reference,
             "completion_hint": info.completion_hint, "isolation": info.isolation,
             "status": "running", "status_reason": ""}, info
 

@@ -37,6 +37,12 @@ class Prompts:
             raise KeyError(f"prompt template {name!r} needs a value for {exc.args[0]!r}") from None
 
 
+OPTIONAL_PLACEHOLDERS = {"agent_task": {"reference"}, "corrector_user": {"reference"}}
+"""Values a template is given that its default does not show: an override of the task
+message (the agent's, the corrector's) may carry the reference, and then the system
+prompt need not (BFCL's single-turn prompts do so)."""
+
+
 def load_prompts(overrides: Mapping[str, str] | str | Path | None = None) -> Prompts:
     """The default templates with `overrides` applied (a mapping of texts, or a folder of ``NAME.md``)."""
     package = resources.files(__package__)
@@ -50,7 +56,7 @@ def load_prompts(overrides: Mapping[str, str] | str | Path | None = None) -> Pro
     if unknown:
         raise ValueError(f"unknown prompt names {sorted(unknown)}; known: {sorted(templates)}")
     for name, text in (overrides or {}).items():
-        check_placeholders(name, text, allowed=placeholders(templates[name]))
+        check_placeholders(name, text, allowed=placeholders(templates[name]) | OPTIONAL_PLACEHOLDERS.get(name, set()))
     templates.update(overrides or {})
     return Prompts(templates)
 

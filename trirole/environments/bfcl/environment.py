@@ -64,9 +64,24 @@ def first_instruction(item: dict[str, Any]) -> str:
 
 
 def entry_marker(task_id: str) -> str:
-    """How the task's context names its entry in every prompt (the oracle tells apart
-    entries that share an instruction by it)."""
-    return f'"entry": "{task_id}"'
+    """How the reference names its entry, at its end, in every prompt that shows the
+    reference (the oracle tells apart entries that share an instruction by it)."""
+    return f"(BFCL entry {task_id})"
+
+
+SINGLE_TURN_PROMPTS = {
+    "agent_system": "bfcl_system", "base_system": "bfcl_system", "agent_task": "bfcl_task",
+    "agent_example_request": "bfcl_example_request", "agent_example_reply": "bfcl_example_reply",
+    "no_code": "bfcl_no_code", "corrector_system": "bfcl_corrector_system", "corrector_user": "bfcl_corrector_user",
+    "corrector_example_request": "bfcl_corrector_example_request",
+    "corrector_example_reply": "bfcl_corrector_example_reply"}
+"""The prompt templates an evaluation of single-turn entries uses instead of the general
+ones (by name): a short constant system prompt asking for the calls alone as a Python
+list, a worked example of this project's own as one exchange before the task, and the
+functions with the request in the task message; the same for the corrector. Measured on
+SmolLM2-135M (simple_python, first 40 entries): with the general agent prompt it mostly
+writes prose or defines the function; in this form most replies are calls (docs/bfcl.md).
+Multi-turn entries keep the general agent prompts (they need steps that read results)."""
 
 
 def render_functions(docs: list[dict[str, Any]]) -> str:
@@ -151,8 +166,14 @@ class BfclEnvironment:
         values = {"functions": render_functions(item["function"])}
         if not self.multi_turn:
             values["system"] = f"The system's instructions for this conversation: {system}\n\n" if system else ""
-        reference = self._prompts.render(template, **values)
+        reference = entry_marker(task_id) + "\n" + self._prompts.render(template, **values).rstrip()
+        corrector_reference = ""
+        if not self.multi_turn:  # the corrector's other view: the functions as BFCL's JSON schemas
+            corrector_reference = entry_marker(task_id) + "\n" + self._prompts.render(
+                "bfcl_single_json", system=values["system"],
+                functions="\n".join(json.dumps(doc, ensure_ascii=False) for doc in item["function"])).rstrip()
         return EnvironmentInfo(instruction=instruction, context={"entry": task_id}, reference=reference,
+                               corrector_reference=corrector_reference,
                                completion_hint="complete_task()", isolation=self.isolation)
 
     def _setup(self, item: dict[str, Any]) -> tuple[str, dict[str, str]]:
@@ -201,8 +222,11 @@ class BfclEnvironment:
                 output += self._prompts.render("bfcl_current_turn", turn=self.turn + 1,
                                                turns=len(self.entry["question"]), request=self._request)
         else:
-            self.accepted += [c for c in made if not c.get("error")]
-            self.completed = self.completed or ended
+            accepted = [c for c in made if not c.get("error")]
+            self.accepted += accepted
+            # The answer is given once a step's calls are all accepted (or complete_task()
+            # is called): a single-turn entry has one turn, and more steps could only add calls.
+            self.completed = self.completed or ended or bool(accepted and len(accepted) == len(made))
         result["output"] = clip_middle(output, self.max_observation_chars)
         result["task_completed"] = self.completed
         result["answer"] = self.answer()
@@ -281,4 +305,4 @@ class BfclEnvironment:
         await self.close()
 
 
-__all__ = ["BfclEnvironment", "answer_string", "render_functions"]
+__all__ = ["SINGLE_TURN_PROMPTS", "BfclEnvironment", "answer_string", "render_functions"]
