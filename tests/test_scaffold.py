@@ -219,3 +219,79 @@ def test_agent_prompt_shows_summary_then_recent_turns_verbatim():
     text = PromptLog.text(agent_prompt(state, load_prompts()))
     assert "did A then B" in text and "new reply" in text and "new output" in text
     assert "old reply" not in text and "old output" not in text
+
+
+async def test_with_review_no_code_a_reply_without_code_goes_to_the_corrector_which_writes_the_step():
+    env = ScriptedEnvironment(lambda c, i: ok())
+    agent = replies("PROSE_REPLY_MARKER: the answer is 42.", code("complete_task()"))
+    log = PromptLog()
+    graph = build_scaffold_graph(models={"agent": agent, "corrector": replies(code("complete_task(42)")),
+                                         "summarizer": replies()},
+                                 environment=env, settings={"review_no_code": True})
+    out = await run(graph, log)
+    # The corrector's code is step 1's: the agent is not asked again.
+    assert env.executed == ["complete_task(42)"] and out["status"] == "completed"
+    assert out["counters"] == {**out["counters"], "steps": 1, "corrections": 1, "no_code": 1}
+    (prompt,) = log.prompts("corrector")
+    assert "PROSE_REPLY_MARKER" in PromptLog.text(prompt)  # it reviews the reply itself
+
+
+async def test_a_reply_without_code_that_the_corrector_cannot_fix_either_returns_to_the_agent():
+    env = ScriptedEnvironment(lambda c, i: ok())
+    agent = replies("Only prose.", code("complete_task()"))
+    graph = build_scaffold_graph(models={"agent": agent, "corrector": replies("Still only prose."),
+                                         "summarizer": replies()},
+                                 environment=env, settings={"review_no_code": True})
+    out = await run(graph)
+    assert env.executed == ["complete_task()"]  # nothing ran at step 1
+    assert out["counters"]["steps"] == 2 and out["counters"]["corrections"] == 1
+
+
+async def test_without_review_no_code_or_without_a_corrector_a_reply_without_code_only_gets_the_hint():
+    from trirole import build_react_graph
+
+    for build, models in ((build_scaffold_graph, {"corrector": replies(code("never()")), "summarizer": replies()}),
+                          (build_react_graph, {})):
+        env = ScriptedEnvironment(lambda c, i: ok())
+        agent = replies("Only prose.", code("complete_task()"))
+        settings = {"review_no_code": build is build_react_graph}  # react has no corrector to send it to
+        graph = build(**({"models": {"agent": agent, **models}} if models else {"model": agent}),
+                      environment=env, settings=settings)
+        out = await run(graph)
+        assert env.executed == ["complete_task()"] and not out["counters"].get("corrections")
+        assert any("no ```python code block" in str(m.content) for m in out["messages"] if m.type == "human")
+
+
+async def test_the_corrector_reads_the_environments_other_view_of_the_reference():
+    class TwoViews(ScriptedEnvironment):
+        async def reset(self, task):
+            info = await super().reset(task)
+            info.corrector_reference = "CORRECTOR_VIEW_MARKER"
+            return info
+
+    env = TwoViews(lambda c, i: fail() if i == 0 else ok())
+    log = PromptLog()
+    graph = build_scaffold_graph(models={"agent": replies(code("a()"), code("b()"), code("complete_task()")),
+                                         "corrector": replies(code("fixed()")), "summarizer": replies()},
+                                 environment=env)
+    await run(graph, log)
+    assert "CORRECTOR_VIEW_MARKER" in PromptLog.text(log.prompts("corrector")[0])
+    assert all("CORRECTOR_VIEW_MARKER" not in PromptLog.text(p) for p in log.prompts("agent"))
+    assert all("Reference: use print()." in PromptLog.text(p) for p in log.prompts("agent"))
+
+
+async def test_a_worked_example_in_the_prompt_templates_is_one_exchange_before_the_task():
+    env = ScriptedEnvironment(lambda c, i: ok())
+    log = PromptLog()
+    graph = build_scaffold_graph(model=replies(code("complete_task()")), environment=env,
+                                 prompts={"agent_example_request": "EXAMPLE_REQUEST", "agent_example_reply": "EX()",
+                                          "agent_task": "${reference}\n\nRequest: ${instruction}"})
+    await run(graph, log)
+    (prompt,) = log.prompts("agent")
+    assert [m.type for m in prompt] == ["system", "human", "ai", "human"]
+    assert prompt[1].content == "EXAMPLE_REQUEST" and prompt[2].content == "EX()"
+    assert prompt[3].content.startswith("Reference: use print().") and "Find the playlist" in prompt[3].content
+    # Without them (the default), nothing is added.
+    log = PromptLog()
+    await run(build_scaffold_graph(model=replies(code("complete_task()")), environment=env), log)
+    assert [m.type for m in log.prompts("agent")[0]] == ["system", "human"]

@@ -316,6 +316,13 @@ def _run(args: argparse.Namespace) -> int:
             options["model"] = OracleChatModel.for_appworld()
     else:
         check_endpoint(settings.base_url, settings.model)
+    if args.env == "bfcl":
+        from trirole.environments.bfcl.data import category_of, is_multi_turn
+        from trirole.environments.bfcl.environment import SINGLE_TURN_PROMPTS
+        from trirole.prompts import substitutes
+
+        if not is_multi_turn(category_of(args.task)):  # the prompts an evaluation of it uses
+            options["prompts"] = substitutes(SINGLE_TURN_PROMPTS)
     graph = PARADIGMS[args.paradigm](settings=settings, **options)
     callbacks = [JsonlTrace(Path(args.trace))] if args.trace else []
     final = asyncio.run(print_run(graph, {"task": task}, printer=TranscriptPrinter(reword=flag_names),

@@ -21,7 +21,7 @@ from trirole.evals.datasets import Dataset, EvalTask
 from trirole.evals.oracle import ORACLE
 from trirole.evals.paradigms import VARIANTS
 from trirole.evals.results import PairRecord, make_record, trace_path
-from trirole.prompts import load_prompts
+from trirole.prompts import substitutes
 from trirole.settings import ROLES, TriroleSettings, recursion_limit
 from trirole.environments import Environment, EnvironmentFailure
 from trirole.trace import JsonlTrace
@@ -42,8 +42,7 @@ def build_graphs(names: Iterable[str], data: Dataset, settings: TriroleSettings,
     environment on top of `settings`); each run of a graph owns and closes its episode."""
     graphs, run_settings = {}, {}
     if data.prompts and "prompts" not in graph_options:  # the dataset's own templates, unless the caller's
-        templates = load_prompts().templates
-        graph_options = {**graph_options, "prompts": {name: templates[own] for name, own in data.prompts.items()}}
+        graph_options = {**graph_options, "prompts": substitutes(data.prompts)}
     for name in names:
         builder, overrides = VARIANTS[name]
         run_settings[name] = replace(settings, env=data.env,

@@ -61,6 +61,13 @@ def load_prompts(overrides: Mapping[str, str] | str | Path | None = None) -> Pro
     return Prompts(templates)
 
 
+def substitutes(names: Mapping[str, str]) -> dict[str, str]:
+    """Overrides that put bundled templates in the place of others: ``{"agent_system":
+    "bfcl_system"}`` -> the text of ``bfcl_system`` as ``agent_system``."""
+    package = resources.files(__package__)
+    return {name: (package / f"{own}.md").read_text(encoding="utf-8") for name, own in names.items()}
+
+
 def placeholders(text: str) -> set[str]:
     """The ``${name}`` / ``$name`` placeholders of a template."""
     return set(Template(text).get_identifiers())
