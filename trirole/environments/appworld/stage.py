@@ -26,6 +26,7 @@ import secrets
 import shutil
 import signal
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -269,24 +270,46 @@ def _processes_of(uid: int, keep: int) -> set[int]:
     return found
 
 
-def stop_strays(uid: int, keep: int) -> int:
+def stop_strays(uid: int, keep: int, *, timeout_s: float = 10.0, pause_s: float = 0.05) -> int:
     """Kill every process of `uid` (a uid of one server's own) but the server (`keep`):
-    what agent code forked or started; the number stopped. Frozen first (SIGSTOP) until
-    no new one appears, since a fork loop refills every slot a killed copy frees."""
-    frozen: set[int] = set()
-    for _ in range(100):
-        found = _processes_of(uid, keep) - frozen
-        if not found:
-            break
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGSTOP)
-            except (ProcessLookupError, PermissionError):
-                pass
-        frozen |= found
-    for pid in frozen:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return len(frozen)
+    what agent code forked or started; the number stopped.
+
+    Frozen first (SIGSTOP), since a fork loop refills every slot a killed copy frees, and
+    scanned again after a pause until two scans find no new one: a copy in the middle of
+    forking a large server process shows its child only a moment after it froze. Then
+    killed, and waited for until gone: a killed copy counts against the uid's process limit
+    until the kernel has torn it down, and the next step could not start a thread before.
+    A copy that escaped the freeze starts the round again, within `timeout_s`."""
+    if not _processes_of(uid, keep):
+        return 0  # the common step: nothing to wait for
+    stopped: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        frozen: set[int] = set()
+        quiet_scans = 0
+        while quiet_scans < 2 and time.monotonic() < deadline:
+            found = _processes_of(uid, keep) - frozen
+            for pid in found:
+                _signal(pid, signal.SIGSTOP)
+            frozen |= found
+            quiet_scans = 0 if found else quiet_scans + 1
+            if not found:
+                time.sleep(pause_s)
+        for pid in frozen:
+            _signal(pid, signal.SIGKILL)
+        stopped |= frozen
+        while time.monotonic() < deadline:
+            left = _processes_of(uid, keep)
+            if not left:
+                return len(stopped)
+            if left - stopped:
+                break  # one was not frozen: another round
+            time.sleep(pause_s)
+    return len(stopped)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass  # gone meanwhile
