@@ -13,11 +13,13 @@
 # previous run stopped.
 #
 # Knobs (environment variables): DEMO_OUT (runs/demo), DEMO_DATASET (dev),
-# DEMO_PARADIGMS (base,react,multi-agent,scaffold), DEMO_LIMIT (12: the first 12 tasks of
-# the split, 4 of its 6 scenarios; all: the whole split), DEMO_MAX_STEPS (5),
+# DEMO_PARADIGMS (base,react,multi-agent,scaffold), DEMO_LIMIT (6: the first 6 tasks of
+# the split, 2 of its 6 scenarios, where every paradigm of the embedded model solves
+# nothing; all: the whole split, about 7 minutes more), DEMO_MAX_STEPS (5),
 # DEMO_MAX_COMPLETION_TOKENS (192), DEMO_CONCURRENCY (4), DEMO_ORACLE (1; 0 skips the
 # reference runs); the BFCL part: DEMO_BFCL (1; 0 skips it), DEMO_BFCL_DATASET
-# (bfcl:simple_python), DEMO_BFCL_LIMIT (100), DEMO_BFCL_PARADIGMS (base,react,scaffold),
+# (bfcl:simple_python), DEMO_BFCL_LIMIT (200: the first 200 entries, where the scaffold's
+# gain over react was distinguishable in the 400-entry run, docs/bfcl.md), DEMO_BFCL_PARADIGMS (base,react,scaffold),
 # DEMO_BFCL_MAX_STEPS (2), DEMO_BFCL_MAX_COMPLETION_TOKENS (96), DEMO_BFCL_CONCURRENCY (8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +51,7 @@ part() {
   awk '/^## At a glance/ {on = 1; next} on && /^- / {print; seen = 1; next} on && seen {exit}' "$2/report.md"
 }
 
-limit="${DEMO_LIMIT:-12}"
+limit="${DEMO_LIMIT:-6}"
 shared=(--paradigms "${DEMO_PARADIGMS:-base,react,multi-agent,scaffold}" --dataset "${DEMO_DATASET:-dev}"
         --concurrency "${DEMO_CONCURRENCY:-4}" --extend)
 [ "$limit" != "all" ] && shared+=(--limit "$limit")
@@ -59,7 +61,7 @@ part AppWorld "$out"
 # BFCL: the scaffold's corrector also reviews replies without code (--review-no-code),
 # the small model's common failure there (docs/bfcl.md).
 if [ "${DEMO_BFCL:-1}" != 0 ]; then
-  limit="${DEMO_BFCL_LIMIT:-100}"
+  limit="${DEMO_BFCL_LIMIT:-200}"
   shared=(--paradigms "${DEMO_BFCL_PARADIGMS:-base,react,scaffold}" --dataset "${DEMO_BFCL_DATASET:-bfcl:simple_python}"
           --concurrency "${DEMO_BFCL_CONCURRENCY:-8}" --extend)
   [ "$limit" != "all" ] && shared+=(--limit "$limit")
