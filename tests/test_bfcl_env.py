@@ -244,3 +244,17 @@ async def test_one_checker_process_scores_the_same_multi_turn_entry_afresh_each_
         verdicts = [(await scorer.score("multi_turn_base", "multi_turn_base_0", answer))["valid"]
                     for answer in (right, wrong, right, right)]
     assert verdicts == [True, False, True, True]
+
+
+def test_the_oracle_finds_an_entry_by_its_marker_when_its_instruction_was_clipped_to_fit():
+    """A long entry's task message (its functions and request) is clipped in the middle
+    when the prompt exceeds the budget; the entry's marker opens it and stays."""
+    from langchain_core.messages import HumanMessage
+
+    from trirole.environments.bfcl.environment import entry_marker
+    from trirole.evals.oracle import bfcl_oracle
+
+    oracle = bfcl_oracle(["live_multiple_26-6-1", "simple_python_0"])
+    clipped = f"{entry_marker('live_multiple_26-6-1')}\nFunctions:\n... [9000 characters cut] ...\nsend a message to him."
+    reply = oracle.invoke([HumanMessage(content=clipped)]).content
+    assert "task live_multiple_26-6-1" in reply and turn_codes("live_multiple_26-6-1")[0] in reply

@@ -50,6 +50,8 @@ class Solution:
     instruction: str
     supervisor: str  # the supervisor's email ('' if unknown): tells apart tasks of one instruction
     code: str
+    marker: str = ""  # text only this task's prompts hold (BFCL's entry marker), found even when
+    #                   the instruction was clipped to fit the prompt budget
 
 
 def code_action(compiled_solution: str) -> str:
@@ -117,6 +119,8 @@ class OracleChatModel(BaseChatModel):
     def solution_for(self, prompt: str) -> Solution:
         """The task whose instruction (and supervisor, when several share it) is in `prompt`."""
         found = [s for s in self.solutions if s.instruction and s.instruction in prompt]
+        if not found:  # an instruction clipped to fit the budget: the task's marker, if it has one
+            found = [s for s in self.solutions if s.marker and s.marker in prompt]
         if len({s.code for s in found}) > 1:
             found = [s for s in found if s.supervisor and s.supervisor in prompt] or found
             longest = max(len(s.instruction) for s in found)
@@ -190,5 +194,6 @@ def bfcl_oracle(task_ids: Iterable[str]) -> OracleChatModel:
         codes = turn_codes(task_id)
         turns[task_id] = codes
         solutions.append(Solution(task_id=task_id, instruction=first_instruction(data.entry(task_id)),
-                                  supervisor=entry_marker(task_id), code="\n\n".join(codes)))
+                                  supervisor=entry_marker(task_id), code="\n\n".join(codes),
+                                  marker=entry_marker(task_id)))
     return OracleChatModel(solutions=solutions, turns=turns, turn_pattern=TURN_MARKER)
