@@ -295,3 +295,22 @@ async def test_a_worked_example_in_the_prompt_templates_is_one_exchange_before_t
     log = PromptLog()
     await run(build_scaffold_graph(model=replies(code("complete_task()")), environment=env), log)
     assert [m.type for m in log.prompts("agent")[0]] == ["system", "human"]
+
+
+async def test_a_prompt_cut_to_fit_keeps_the_worked_example_and_the_task():
+    env = ScriptedEnvironment(lambda c, i: fail("ValueError", "x" * 400))
+    agent = replies(*[code(f"step_{i}()") for i in range(8)])
+    log = PromptLog()
+    graph = build_scaffold_graph(models={"agent": agent, "corrector": replies(*[code("fix()")] * 8),
+                                         "summarizer": replies()},
+                                 environment=env, prompts={"agent_example_request": "EXAMPLE_REQUEST",
+                                                           "agent_example_reply": "EX()"},
+                                 settings={"max_steps": 8, "max_context_tokens": 900, "max_completion_tokens": 64,
+                                           "use_summarizer": False, "correction_policy": "never",
+                                           "repeated_error_k": 99, "repetition_similarity": 1.0})
+    await run(graph, log)
+    prompts = log.prompts("agent")
+    assert len(prompts[-1]) < len(prompts[-2]) + 2  # turns were dropped to fit
+    for prompt in prompts:
+        assert [m.type for m in prompt[:4]] == ["system", "human", "ai", "human"]
+        assert prompt[1].content == "EXAMPLE_REQUEST" and "Find the playlist" in prompt[3].content

@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from trirole.backend import TokenCounter
-from trirole.nodes.context import agent_prompt, agent_prompt_when_cut, fit_to_budget
+from trirole.nodes.context import agent_prompt, agent_prompt_when_cut, example_turns, fit_to_budget
 from trirole.parsing import extract_code, strip_thinking
 from trirole.prompts import Prompts
 from trirole.repetition import correction_reason
@@ -42,11 +42,13 @@ async def propose_action(model: BaseChatModel, prompt: list[BaseMessage], counte
 
 async def ask(resources: Resources, role: str, prompt: list[BaseMessage], settings: TriroleSettings, *,
               read_code: Callable[[str], str | None] = extract_code,
-              when_cut: Callable[[], list[BaseMessage]] | None = None) -> tuple[str, str | None, RoleUsage]:
+              when_cut: Callable[[], list[BaseMessage]] | None = None, fixed: int = 2
+              ) -> tuple[str, str | None, RoleUsage]:
     """`propose_action` with `role`'s model, its prompt cut to the budget by its counter
-    (`when_cut`, if given, builds the prompt to cut when `prompt` does not fit: `fit_to_budget`)."""
+    (`when_cut`, if given, builds the prompt to cut when `prompt` does not fit; `fixed`:
+    the leading messages that are never dropped: `fit_to_budget`)."""
     counter = resources.counter(settings, role)
-    prompt = await fit_to_budget(prompt, settings.prompt_budget, counter, when_cut=when_cut)
+    prompt = await fit_to_budget(prompt, settings.prompt_budget, counter, when_cut=when_cut, fixed=fixed)
     return await propose_action(resources.model(role, settings), prompt, counter, role=role, read_code=read_code)
 
 
@@ -78,7 +80,10 @@ def make_agent_node(resources: Resources, *, role: str = "agent", prompt: Prompt
         built = prompt(state, resources.prompts, settings=settings)
         when_cut = None if prompt_when_cut is prompt else (  # built only if `built` does not fit
             lambda: prompt_when_cut(state, resources.prompts, settings=settings))
-        reply, code, usage = await ask(resources, role, built, settings, read_code=read_code, when_cut=when_cut)
+        # The agent's own prompt: system, worked example if any, task; then the turns, which may go.
+        fixed = 2 + len(example_turns(resources.prompts)) if prompt is agent_prompt else 2
+        reply, code, usage = await ask(resources, role, built, settings, read_code=read_code, when_cut=when_cut,
+                                       fixed=fixed)
         update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {role: usage},
                         "counters": {"steps": 1}}
         if code is None:
