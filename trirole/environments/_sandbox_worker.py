@@ -382,9 +382,11 @@ class Worker:
             while tb is not None and tb.tb_frame.f_code.co_filename == _WORKER_FILE:
                 tb = tb.tb_next
             described = traceback.TracebackException(type(exc), exc, tb)
-            # Frames of the worker itself (a host function's stub raising ToolError) too.
+            # Frames of the worker itself (a host function's stub raising ToolError) and of
+            # the environment's setup code (its functions raising the environment's errors) too.
             described.stack = traceback.StackSummary.from_list(
-                [frame for frame in described.stack if frame.filename != _WORKER_FILE][-_MAX_TRACEBACK_FRAMES:])
+                [frame for frame in described.stack
+                 if frame.filename not in (_WORKER_FILE, "<setup>")][-_MAX_TRACEBACK_FRAMES:])
             lines = list(described.format())
         message = str(exc)
         if isinstance(exc, MemoryError) and not message:
