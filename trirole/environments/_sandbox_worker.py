@@ -241,7 +241,7 @@ class Worker:
                 exec(compile(setup, "<setup>", "exec"), self.namespace)
             except BaseException as exc:
                 self._end_forked_child(exc)
-                trace, _ = self._describe(exc)
+                trace, _ = self._describe(exc, hidden=(_WORKER_FILE,))
                 return {"ok": False, "setup_error": trace}
             finally:
                 with self.call_lock:
@@ -373,8 +373,8 @@ class Worker:
             if value is not None:
                 self.out.write(repr(value) + "\n")
 
-    def _describe(self, exc):
-        """Traceback text (agent frames only) and the error message."""
+    def _describe(self, exc, hidden=(_WORKER_FILE, "<setup>")):
+        """Traceback text (agent frames only: not those of files `hidden`) and the error message."""
         if isinstance(exc, SyntaxError):
             lines = traceback.format_exception_only(type(exc), exc)
         else:
@@ -386,7 +386,7 @@ class Worker:
             # the environment's setup code (its functions raising the environment's errors) too.
             described.stack = traceback.StackSummary.from_list(
                 [frame for frame in described.stack
-                 if frame.filename not in (_WORKER_FILE, "<setup>")][-_MAX_TRACEBACK_FRAMES:])
+                 if frame.filename not in hidden][-_MAX_TRACEBACK_FRAMES:])
             lines = list(described.format())
         message = str(exc)
         if isinstance(exc, MemoryError) and not message:

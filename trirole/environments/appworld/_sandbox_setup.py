@@ -8,7 +8,9 @@
 # It builds what AppWorld's own shell gives agent code: `apis.<app>.<api>(**arguments)`
 # (each a recorded call; a failure raises `Exception` with AppWorld's message), `requester`
 # (`requester.request(app_name, api_name, **arguments)`), AppWorld's preamble (its stdlib
-# imports, a `print` that shows a single list or dict as JSON, no `input`) and the task's
+# imports and the names of `ApiCollection` and `Requester`, a `print` that shows a single
+# list or dict as JSON, no `input`; not pendulum: the sandbox has the standard library
+# only) and the task's
 # frozen clock (`datetime.datetime.now()`, `datetime.date.today()`). Everything else of the
 # sandbox's own (`context`, `complete_task`, ...) is removed from the agent's globals.
 
@@ -159,7 +161,7 @@ def _appworld_setup(config):
     from copy import deepcopy
     from functools import reduce
 
-    space.update(apis=apis, requester=Requester(), print=show, input=no_input, builtins=builtins,
+    space.update(apis=apis, requester=Requester(), ApiCollection=Apis, Requester=Requester, print=show, input=no_input, builtins=builtins,
                  datetime=_datetime, json=_json, calendar=calendar, itertools=itertools, math=math, random=random,
                  re=re, Counter=Counter, defaultdict=defaultdict, Iterator=Iterator, deepcopy=deepcopy,
                  reduce=reduce)
