@@ -53,6 +53,7 @@ class AppWorldApiError(Exception):
     sandbox raises it in the agent's code as AppWorld's shell would."""
 
 _LOST_SIGNS = ("The active task world is", "has not been initialized")
+_RESET_SIGN = "episode token mismatch"  # (the server's word for a world re-initialised underneath)
 _SETUP = Path(__file__).with_name("_sandbox_setup.py")
 # The host function agent code's API calls cross as (removed from its globals by the setup code).
 _CALL = "_appworld_call"
@@ -211,6 +212,11 @@ class AppWorldEnvironment:
                 lost = True
         if not lost:
             return exc
+        if _RESET_SIGN in str(exc):
+            return AppWorldEpisodeLost(
+                f"the episode of task {task_id!r} on the AppWorld server at {self.url} was reset underneath "
+                "(another client initialised the same task there); the episode is void, rerun it "
+                "(`trirole eval --retry-errors`)")
         return AppWorldEpisodeLost(
             f"the AppWorld server at {self.url} no longer holds the episode of task {task_id!r} (another client "
             f"initialised or closed a task world on it); the episode is void, rerun it "
