@@ -110,8 +110,8 @@ async def main(steps: int, calls: int, repeats: int) -> None:
                             measured[path].setdefault(key, []).append(value)
                 await env.close()
     finally:
-        shell.terminate()
-        shell.wait(10)
+        shell.kill()  # (uvicorn's own shutdown can take 10 s and more with a world loaded)
+        shell.wait()
         shutil.rmtree(os.path.join(root, "experiments", "outputs", EXPERIMENT), ignore_errors=True)
     print(f"AppWorld API calls from agent code, task {task_id}: median of {repeats} interleaved repeats "
           f"({steps} steps each; one call = a step of {calls} calls / {calls})")
