@@ -23,7 +23,7 @@ from trirole.environments.appworld import (
     task_metadata,
 )
 from trirole.environments.appworld.output import literal_answer, parse_failure, stored_answer
-from trirole.environments.base import Environment, EnvironmentError_, EnvironmentInfo, Evaluation
+from trirole.environments.base import Environment, EnvironmentFailure, EnvironmentInfo, Evaluation
 
 
 def _env(server, **options) -> AppWorldEnvironment:
@@ -89,7 +89,7 @@ async def test_full_episode(appworld_server):
 
     await env.close()
     await env.close()  # idempotent
-    with pytest.raises(EnvironmentError_, match="reset"):
+    with pytest.raises(EnvironmentFailure, match="reset"):
         await env.execute("print(1)")
 
 

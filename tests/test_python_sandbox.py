@@ -10,7 +10,7 @@ import time
 import pytest
 
 from trirole.environments import Environment, make_environment
-from trirole.environments.base import EnvironmentError_
+from trirole.environments.base import EnvironmentFailure
 from trirole.environments.python_sandbox import PythonSandbox
 from trirole.environments.python_tasks import BUNDLED_TASKS, TaskFileError, load_python_tasks
 
@@ -176,9 +176,9 @@ async def test_registry_builds_a_sandbox_and_bad_interpreters_fail_clearly(tmp_p
     assert isinstance(box, PythonSandbox) and isinstance(box, Environment)
     with pytest.raises(TypeError):
         make_environment("python", no_such_option=1)
-    with pytest.raises(EnvironmentError_, match="cannot start"):
+    with pytest.raises(EnvironmentFailure, match="cannot start"):
         await PythonSandbox(python=str(tmp_path / "missing-python")).reset({"instruction": "x"})
-    with pytest.raises(EnvironmentError_, match="call reset"):
+    with pytest.raises(EnvironmentFailure, match="call reset"):
         await box.execute("1")
 
 

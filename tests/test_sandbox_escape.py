@@ -24,7 +24,7 @@ import pytest
 from fakes import code, replies
 
 from trirole import TriroleSettings, build_scaffold_graph
-from trirole.environments import EnvironmentError_
+from trirole.environments import EnvironmentFailure
 from trirole.environments.python_sandbox import PythonSandbox
 from trirole.trace import JsonlTrace, read_trace
 from trirole.transcript import TranscriptPrinter, print_run
@@ -248,7 +248,7 @@ async def test_missing_bwrap_is_a_clear_error_never_a_downgrade(how, tmp_path, m
         monkeypatch.setenv("PATH", str(tmp_path))
         sandbox = PythonSandbox()
     async with sandbox:
-        with pytest.raises(EnvironmentError_) as caught:
+        with pytest.raises(EnvironmentFailure) as caught:
             await sandbox.reset({"instruction": "x"})
     message = str(caught.value)
     assert "apt-get install bubblewrap" in message and "make setup" in message and 'isolation="process"' in message
@@ -336,7 +336,7 @@ def test_the_workers_uid_is_one_this_user_namespace_maps(monkeypatch):
     monkeypatch.setattr(isolation, "_mapped_ids", lambda path: [(0, 2**32 - 2)])  # a plain root
     assert all(1_000_000 <= isolation.sandbox_uid() < 2**31 for _ in range(50))
     monkeypatch.setattr(isolation, "_mapped_ids", lambda path: [(0, 0)])  # only root is mapped
-    with pytest.raises(EnvironmentError_, match='isolation="process"'):
+    with pytest.raises(EnvironmentFailure, match='isolation="process"'):
         isolation.sandbox_uid()
 
 
@@ -345,7 +345,7 @@ async def test_a_bwrap_that_cannot_sandbox_names_the_way_out(tmp_path):
     broken.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
     broken.chmod(0o755)
     async with PythonSandbox(bwrap=str(broken)) as sandbox:
-        with pytest.raises(EnvironmentError_) as caught:
+        with pytest.raises(EnvironmentFailure) as caught:
             await sandbox.reset({"instruction": "x"})
     assert "No permissions to create new namespace" in str(caught.value)
     assert 'isolation="process"' in str(caught.value)
