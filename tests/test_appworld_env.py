@@ -22,7 +22,7 @@ from trirole.environments.appworld import (
     list_tasks,
     task_metadata,
 )
-from trirole.environments.appworld.output import literal_answer, parse_failure, stored_answer
+from trirole.environments.appworld.output import literal_answer, stored_answer
 from trirole.environments.base import Environment, EnvironmentFailure, EnvironmentInfo, Evaluation
 
 
@@ -213,29 +213,6 @@ def test_not_installed_with_installs_disabled(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------- parsing (no server)
-
-def test_parse_failure_formats():
-    ok = parse_failure("Execution successful.")
-    assert ok == (False, "", "")
-    runtime = ('Execution failed. Traceback:\n  File "<python-input>", line 1, in <module>\n'
-               '    {}["a"]\n    ~~^^^^^\nKeyError: \'a\'')
-    assert parse_failure(runtime) == (True, "KeyError", "'a'")
-    api = ('Execution failed. Traceback:\n  File "<python-input>", line 1, in <module>\n'
-           '    apis.spotify.login()\nException: Response status code is 401:\n{"message":"Invalid credentials"}')
-    assert parse_failure(api) == (True, "Exception", 'Response status code is 401:\n{"message":"Invalid credentials"}')
-    syntax = "Execution failed. Traceback:\nSyntax error in line:\ndef f(:\nMessage: invalid syntax"
-    assert parse_failure(syntax) == (True, "SyntaxError", "invalid syntax")
-    timeout = "Execution failed. Traceback:\nExecution timed out after 100 seconds."
-    assert parse_failure(timeout)[:2] == (True, "TimeoutError")
-    timeout = ('Execution failed. Traceback:\n  File "<python-input>", line 2, in <module>\n    while True:\n'
-               'Exception: Execution timed out after 3 seconds.')
-    assert parse_failure(timeout) == (True, "TimeoutError", "Execution timed out after 3 seconds.")
-    unsafe = "Execution failed. Traceback:\nUsage of the following module is not allowed: subprocess."
-    assert parse_failure(unsafe)[:2] == (True, "UnsafeCodeError")
-    dotted = ('Execution failed. Traceback:\n  File "<python-input>", line 1, in <module>\n'
-              '    x\njson.decoder.JSONDecodeError: Expecting value')
-    assert parse_failure(dotted) == (True, "JSONDecodeError", "Expecting value")
-
 
 def test_answers_from_code_and_from_saved_changes(tmp_path):
     assert literal_answer("apis.supervisor.complete_task(answer='10')") == (True, "10")
