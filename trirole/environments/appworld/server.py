@@ -194,7 +194,7 @@ class AppWorldServer:
     log_path: str
     owned: bool
     lease: filelock.FileLock | None = None
-    isolation: str = ""  # how the server confines agent code (``bwrap``, ``process``; "" unknown)
+    isolation: str = ""  # how the server is confined (``bwrap``, ``process``; "" unknown)
 
 
 @contextlib.asynccontextmanager
