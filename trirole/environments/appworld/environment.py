@@ -52,9 +52,11 @@ class AppWorldApiError(Exception):
     """An API call of agent code failed in the world (JSON ``{type, message}``): the
     sandbox raises it in the agent's code as AppWorld's shell would."""
 
+
 _LOST_SIGNS = ("The active task world is", "has not been initialized")
 _RESET_SIGN = "episode token mismatch"  # (the server's word for a world re-initialised underneath)
-_SETUP = Path(__file__).with_name("_sandbox_setup.py")
+# The sandbox's setup code (read once: file reads must stay off the event loop).
+_SETUP = Path(__file__).with_name("_sandbox_setup.py").read_text()
 # The host function agent code's API calls cross as (removed from its globals by the setup code).
 _CALL = "_appworld_call"
 
@@ -281,7 +283,7 @@ class AppWorldEnvironment:
 
     async def _start_sandbox(self, task_id: str, world: dict) -> None:
         """A fresh python sandbox for the episode, whose ``apis`` reach this world."""
-        setup = _SETUP.read_text() + f"\n_appworld_setup(__import__('json').loads({json.dumps(world)!r}))\n"
+        setup = _SETUP + f"\n_appworld_setup(__import__('json').loads({json.dumps(world)!r}))\n"
         if self._sandbox is not None:
             await self._sandbox.close()
         call = HostFunction(name=_CALL, call=self._api_call, timeout_s=self.timeout_s,
