@@ -52,6 +52,10 @@ async def test_full_episode(appworld_server):
     result = await env.execute("print(apis.supervisor.show_active_task())")
     assert result["error"] is False and result["task_completed"] is False
     assert json.loads(result["output"])["instruction"] == info.instruction
+    # each API call is recorded with its result (what the artifact store reads, like the output)
+    (call,) = result["calls"]
+    assert call["name"] == "apis.supervisor.show_active_task" and call["error"] is None
+    assert call["result"]["instruction"] == info.instruction
 
     # notebook semantics: variables persist
     await env.execute("counter = 41")
@@ -70,6 +74,11 @@ async def test_full_episode(appworld_server):
     result = await env.execute("apis.spotify.login(username='nobody@example.com', password='wrong')")
     assert result["error"] is True and result["error_type"] == "Exception"
     assert result["error_message"].startswith("Response status code is 401")
+    assert "<setup>" not in result["output"]  # the traceback shows the agent's frames only
+    result = await env.execute("apis.spotify.login('nobody@example.com', 'wrong')")
+    assert result["error_type"] == "TypeError" and "keyword arguments only" in result["error_message"]
+    result = await env.execute("apis.spotfy.login(username='x', password='y')")
+    assert result["error_type"] == "Exception" and result["error_message"] == "No app named 'spotfy' found."
     result = await env.execute("def broken(:\n    pass")
     assert result["error"] is True and result["error_type"] == "SyntaxError"
 
@@ -249,12 +258,12 @@ async def test_a_timeout_restarts_the_sandbox_not_the_world(appworld_server):
     agent its variables (it is told), never the world, which lives in the server."""
     env = _env(appworld_server, timeout_s=2)
     await env.reset({"instruction": "", "task_id": appworld_server.task_id})
-    await env.execute("name = apis.supervisor.show_profile()['first_name']")
+    before = await env.execute("name = apis.supervisor.show_profile()['first_name']\nprint(name)")
     result = await env.execute("n = 0\nwhile True:\n    n += 1")
     assert result["error"] is True and result["error_type"] == "TimeoutError"
     assert "the sandbox restarted" in result["output"]
     after = await env.execute("print('name' in globals(), apis.supervisor.show_profile()['first_name'])")
-    assert after["output"].split() == ["False", info_name := after["output"].split()[1]] and info_name
+    assert after["output"] == f"False {before['output']}", after["output"]
     # Imports AppWorld's shell refused run, confined (no network, no files of the user's).
     assert not (await env.execute("import subprocess, socket"))["error"]
     done = await env.execute("apis.supervisor.complete_task(answer='x')")
