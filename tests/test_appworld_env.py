@@ -77,6 +77,8 @@ async def test_full_episode(appworld_server):
     assert "<setup>" not in result["output"]  # the traceback shows the agent's frames only
     result = await env.execute("apis.spotify.login('nobody@example.com', 'wrong')")
     assert result["error_type"] == "TypeError" and "keyword arguments only" in result["error_message"]
+    result = await env.execute("apis.spotify.login(username={'x'}, password='y')")
+    assert result["error_type"] == "TypeError" and "apis.spotify.login() must be JSON values" in result["error_message"]
     result = await env.execute("apis.spotfy.login(username='x', password='y')")
     assert result["error_type"] == "Exception" and result["error_message"] == "No app named 'spotfy' found."
     result = await env.execute("def broken(:\n    pass")

@@ -45,6 +45,11 @@ def _appworld_setup(config):
             if args:
                 raise TypeError(f"apis.{app}.{api}() takes keyword arguments only (got {len(args)} positional)")
             try:
+                _json.dumps(arguments, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"the arguments of apis.{app}.{api}() must be JSON values (str, int, float, bool, "
+                                f"None, lists and dicts of them): {exc}") from None
+            try:
                 return call(app, api, arguments)
             except Exception as exc:  # ToolError: the API's failure, raised as AppWorld's shell raises it
                 kind, message = failure(str(exc))
