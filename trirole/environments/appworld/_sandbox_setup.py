@@ -10,9 +10,9 @@
 # (`requester.request(app_name, api_name, **arguments)`), AppWorld's preamble (its stdlib
 # imports and the names of `ApiCollection` and `Requester`, a `print` that shows a single
 # list or dict as JSON, no `input`; not pendulum: the sandbox has the standard library
-# only) and the task's
-# frozen clock (`datetime.datetime.now()`, `datetime.date.today()`). Everything else of the
-# sandbox's own (`context`, `complete_task`, ...) is removed from the agent's globals.
+# only) and the task's frozen clock (`datetime.datetime.now()`, `datetime.date.today()`).
+# Everything else of the sandbox's own (`context`, `complete_task`, ...) is removed from
+# the agent's globals.
 
 
 def _appworld_setup(config):
@@ -23,7 +23,8 @@ def _appworld_setup(config):
     space = globals()
     call = space.pop("_appworld_call")
     record = space.pop("__trirole_record__")
-    for name in ("context", "complete_task", "ToolError", "__trirole_files__"):
+    tool_error = space.pop("ToolError")
+    for name in ("context", "complete_task", "__trirole_files__"):
         space.pop(name, None)
 
     def failure(text):
@@ -51,7 +52,7 @@ def _appworld_setup(config):
                                 f"None, lists and dicts of them): {exc}") from None
             try:
                 return call(app, api, arguments)
-            except Exception as exc:  # ToolError: the API's failure, raised as AppWorld's shell raises it
+            except tool_error as exc:  # the API's failure, raised as AppWorld's shell raises it
                 kind, message = failure(str(exc))
                 raise kind(message) from None
 
