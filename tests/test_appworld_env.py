@@ -273,6 +273,23 @@ async def test_a_timeout_restarts_the_sandbox_not_the_world(appworld_server):
     await env.close()
 
 
+@pytest.mark.appworld
+async def test_appworlds_limits_on_steps_and_api_calls_hold(appworld_server):
+    """AppWorld's own limits, kept with agent code in the sandbox: API calls per step (its
+    requester counts them in the server) and steps per episode."""
+    env = _env(appworld_server, max_api_calls_per_interaction=3, max_interactions=3)
+    await env.reset({"instruction": "", "task_id": appworld_server.task_id})
+    many = await env.execute("for i in range(5):\n    apis.supervisor.show_profile()\n    print(i)")
+    assert many["error"] and many["error_type"] == "Exception", many["output"]
+    assert many["output"].startswith("0\n1\n2\n") and "exceeded the limit of 3" in many["error_message"]
+    assert not (await env.execute("apis.supervisor.show_profile()"))["error"]  # counted per step
+    await env.execute("x = 1")
+    over = await env.execute("print('ran')")
+    assert over["error"] and over["error_message"] == "Maximum number of executions (3) reached.", over["output"]
+    assert "ran" not in over["output"]
+    await env.close()
+
+
 _MUNCH = """
 class _Munch(dict):
     __getattr__ = dict.__getitem__
