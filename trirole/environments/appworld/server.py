@@ -3,7 +3,7 @@
 It runs AppWorld's own FastAPI app (``appworld.serve.environment:app``, what
 ``appworld serve environment`` runs) from the AppWorld venv with uvicorn, bound to
 127.0.0.1 only, as trirole changes it (``server_app/trirole_appworld_app.py``): without
-the routes that execute code, with routes that make one API call of agent code at a time
+the route that executes code, with routes that make one API call of agent code at a time
 (agent code itself runs in trirole's python sandbox). Its data root (``APPWORLD_ROOT``) is the official data when the user set
 ``APPWORLD_ROOT``, else trirole's offline task pack.
 

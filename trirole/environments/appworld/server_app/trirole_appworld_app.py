@@ -4,8 +4,9 @@ Standalone on purpose: it runs in AppWorld's own venv (``uvicorn trirole_appworl
 file bound read-only into the server's sandbox) and imports nothing from trirole.
 
 It is AppWorld's FastAPI app (``appworld.serve.environment:app``: ``/initialize``,
-``/close``, ``/task_completed``, ...) WITHOUT the routes that run code sent to it
-(``/execute``, ``/save_state``, ``/load_state``, ``/evaluate``): agent code runs in
+``/close``, ``/task_completed``, ...) WITHOUT its route that runs code sent to it
+(``/execute``) and those an episode does not use (``/save_state``, ``/load_state``,
+``/evaluate``: scoring happens in a process of its own): agent code runs in
 trirole's python sandbox, never here, and the world's memory (databases, task) stays in
 this process, out of agent code's reach. The agent's ``apis.<app>.<api>(...)`` calls
 reach the world through three routes of trirole's, which run only code of this file:
