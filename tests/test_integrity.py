@@ -418,7 +418,7 @@ async def test_python_checker_runs_where_no_agent_code_ran():
 async def test_appworld_server_starts_no_task_its_stage_does_not_hold(appworld_server):
     """A client other than trirole on the server's loopback (never agent code: it has no
     network) cannot make the server load another task, its ground truth, or anything of
-    the data root."""
+    the data root, nor run code in it."""
     from trirole.environments.appworld import AppWorldEnvironment, AppWorldServerError, list_tasks
     from trirole.environments.appworld.client import AppWorldClient
 
@@ -432,6 +432,9 @@ async def test_appworld_server_starts_no_task_its_stage_does_not_hold(appworld_s
             with pytest.raises(AppWorldServerError):  # (HTTP 500, or the connection dropped)
                 await foreign.initialize(task_id, experiment_name="trirole-test-foreign", load_ground_truth=True)
         assert (await env.execute("print(kept)"))["output"].strip() == "still here"
+        # ...nor run code in it: the server trirole starts has no route that executes code.
+        with pytest.raises(AppWorldServerError, match="HTTP 404"):
+            await foreign.execute(appworld_server.task_id, "print(open('/proc/self/environ').read())")
     finally:
         await foreign.aclose()
         await env.close()

@@ -32,8 +32,8 @@ from fastapi.encoders import jsonable_encoder
 import appworld.serve.environment as served
 
 app = served.app
-_CODE_ROUTES = {"/execute", "/save_state", "/load_state", "/evaluate"}
-app.router.routes = [route for route in app.router.routes if getattr(route, "path", None) not in _CODE_ROUTES]
+_DROPPED_ROUTES = {"/execute", "/save_state", "/load_state", "/evaluate"}
+app.router.routes = [route for route in app.router.routes if getattr(route, "path", None) not in _DROPPED_ROUTES]
 
 _TOKEN = "_trirole_token"
 
