@@ -59,57 +59,55 @@ def _appworld_setup(config):
         request.__name__ = request.__qualname__ = api
         return record(request, name=f"apis.{app}.{api}")
 
-    class App:
-        """One app's APIs: `apis.<app>.<api>(**arguments)`."""
+    class Listing:
+        """What `apis` and each of its apps share: named entries reached as attributes or
+        items, listed by `keys()`; a missing one raises AppWorld's own message."""
 
-        def __init__(self, name, names):
-            self._name = name
-            for api in names:
-                object.__setattr__(self, api, api_function(name, api))
+        def __init__(self, entries):
+            for name, value in entries.items():
+                object.__setattr__(self, name, value)
 
-        def __getattr__(self, api):
-            if api.startswith("__"):
-                raise AttributeError(api)
-            raise Exception(f"No API named '{api}' found in the {self._name} app.")
+        def _missing(self, name):
+            raise NotImplementedError
 
-        def __getitem__(self, api):
-            return getattr(self, api)
+        def __getattr__(self, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            raise Exception(self._missing(name))
 
-        def __contains__(self, api):
-            return api in self.keys()
+        def __getitem__(self, name):
+            return getattr(self, name)
+
+        def __contains__(self, name):
+            return name in self.keys()
 
         def keys(self):
             return [key for key in vars(self) if not key.startswith("_")]
 
         def __dir__(self):
             return self.keys()
+
+    class App(Listing):
+        """One app's APIs: `apis.<app>.<api>(**arguments)`."""
+
+        def __init__(self, name, names):
+            object.__setattr__(self, "_name", name)
+            super().__init__({api: api_function(name, api) for api in names})
+
+        def _missing(self, api):
+            return f"No API named '{api}' found in the {self._name} app."
 
         def __repr__(self):
             return f"<AppWorld app {self._name}: {len(self.keys())} APIs>"
 
-    class Apis:
+    class Apis(Listing):
         """AppWorld's `apis`: one attribute per app."""
 
         def __init__(self, listing):
-            for app, names in listing.items():
-                object.__setattr__(self, app, App(app, names))
+            super().__init__({app: App(app, names) for app, names in listing.items()})
 
-        def __getattr__(self, app):
-            if app.startswith("__"):
-                raise AttributeError(app)
-            raise Exception(f"No app named '{app}' found.")
-
-        def __getitem__(self, app):
-            return getattr(self, app)
-
-        def __contains__(self, app):
-            return app in self.keys()
-
-        def keys(self):
-            return [key for key in vars(self) if not key.startswith("_")]
-
-        def __dir__(self):
-            return self.keys()
+        def _missing(self, app):
+            return f"No app named '{app}' found."
 
         def __repr__(self):
             return f"<AppWorld apis: {', '.join(self.keys())}>"
