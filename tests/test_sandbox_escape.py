@@ -178,9 +178,9 @@ def _host_processes_with(marker: str) -> list[int]:
 
 
 async def _gone(marker: str) -> bool:
-    """Whether the processes are gone within 10 s (the kernel ends a pid namespace's
-    processes after its init died, asynchronously)."""
-    for _ in range(100):
+    """Whether the processes are gone within 30 s (the kernel ends a pid namespace's
+    processes after its init died, asynchronously: slowly on a loaded machine)."""
+    for _ in range(300):
         if not _host_processes_with(marker):
             return True
         await asyncio.sleep(0.1)

@@ -426,8 +426,9 @@ class Worker:
 
     def _stop_others(self, why):
         # Again until none is left (a copy in the middle of forking may outlive one round),
-        # for half a second at most.
-        for _ in range(100):
+        # for five seconds at most (a loaded machine slows the copies' deaths).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
             try:
                 os.kill(-1, signal.SIGKILL)  # every process this uid may signal, except the worker
             except ProcessLookupError:  # none left
