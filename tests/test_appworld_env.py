@@ -22,7 +22,7 @@ from trirole.environments.appworld import (
     list_tasks,
     task_metadata,
 )
-from trirole.environments.appworld.output import literal_answer, parse_failure, stored_answer
+from trirole.environments.appworld.output import literal_answer, stored_answer
 from trirole.environments.base import Environment, EnvironmentFailure, EnvironmentInfo, Evaluation
 
 
@@ -52,6 +52,10 @@ async def test_full_episode(appworld_server):
     result = await env.execute("print(apis.supervisor.show_active_task())")
     assert result["error"] is False and result["task_completed"] is False
     assert json.loads(result["output"])["instruction"] == info.instruction
+    # each API call is recorded with its result (what the artifact store reads, like the output)
+    (call,) = result["calls"]
+    assert call["name"] == "apis.supervisor.show_active_task" and call["error"] is None
+    assert call["result"]["instruction"] == info.instruction
 
     # notebook semantics: variables persist
     await env.execute("counter = 41")
@@ -70,6 +74,13 @@ async def test_full_episode(appworld_server):
     result = await env.execute("apis.spotify.login(username='nobody@example.com', password='wrong')")
     assert result["error"] is True and result["error_type"] == "Exception"
     assert result["error_message"].startswith("Response status code is 401")
+    assert "<setup>" not in result["output"]  # the traceback shows the agent's frames only
+    result = await env.execute("apis.spotify.login('nobody@example.com', 'wrong')")
+    assert result["error_type"] == "TypeError" and "keyword arguments only" in result["error_message"]
+    result = await env.execute("apis.spotify.login(username={'x'}, password='y')")
+    assert result["error_type"] == "TypeError" and "apis.spotify.login() must be JSON values" in result["error_message"]
+    result = await env.execute("apis.spotfy.login(username='x', password='y')")
+    assert result["error_type"] == "Exception" and result["error_message"] == "No app named 'spotfy' found."
     result = await env.execute("def broken(:\n    pass")
     assert result["error"] is True and result["error_type"] == "SyntaxError"
 
@@ -214,29 +225,6 @@ def test_not_installed_with_installs_disabled(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------- parsing (no server)
 
-def test_parse_failure_formats():
-    ok = parse_failure("Execution successful.")
-    assert ok == (False, "", "")
-    runtime = ('Execution failed. Traceback:\n  File "<python-input>", line 1, in <module>\n'
-               '    {}["a"]\n    ~~^^^^^\nKeyError: \'a\'')
-    assert parse_failure(runtime) == (True, "KeyError", "'a'")
-    api = ('Execution failed. Traceback:\n  File "<python-input>", line 1, in <module>\n'
-           '    apis.spotify.login()\nException: Response status code is 401:\n{"message":"Invalid credentials"}')
-    assert parse_failure(api) == (True, "Exception", 'Response status code is 401:\n{"message":"Invalid credentials"}')
-    syntax = "Execution failed. Traceback:\nSyntax error in line:\ndef f(:\nMessage: invalid syntax"
-    assert parse_failure(syntax) == (True, "SyntaxError", "invalid syntax")
-    timeout = "Execution failed. Traceback:\nExecution timed out after 100 seconds."
-    assert parse_failure(timeout)[:2] == (True, "TimeoutError")
-    timeout = ('Execution failed. Traceback:\n  File "<python-input>", line 2, in <module>\n    while True:\n'
-               'Exception: Execution timed out after 3 seconds.')
-    assert parse_failure(timeout) == (True, "TimeoutError", "Execution timed out after 3 seconds.")
-    unsafe = "Execution failed. Traceback:\nUsage of the following module is not allowed: subprocess."
-    assert parse_failure(unsafe)[:2] == (True, "UnsafeCodeError")
-    dotted = ('Execution failed. Traceback:\n  File "<python-input>", line 1, in <module>\n'
-              '    x\njson.decoder.JSONDecodeError: Expecting value')
-    assert parse_failure(dotted) == (True, "JSONDecodeError", "Expecting value")
-
-
 def test_answers_from_code_and_from_saved_changes(tmp_path):
     assert literal_answer("apis.supervisor.complete_task(answer='10')") == (True, "10")
     assert literal_answer("apis.supervisor.complete_task()") == (True, None)
@@ -267,14 +255,38 @@ def test_list_tasks_and_metadata_read_the_files(tmp_path):
 
 
 @pytest.mark.appworld
-async def test_timeouts_and_unsafe_code_are_errors(appworld_server):
+async def test_a_timeout_restarts_the_sandbox_not_the_world(appworld_server):
+    """Agent code runs in trirole's python sandbox: a step past the time limit costs the
+    agent its variables (it is told), never the world, which lives in the server."""
     env = _env(appworld_server, timeout_s=2)
     await env.reset({"instruction": "", "task_id": appworld_server.task_id})
+    before = await env.execute("name = apis.supervisor.show_profile()['first_name']\nprint(name)")
     result = await env.execute("n = 0\nwhile True:\n    n += 1")
     assert result["error"] is True and result["error_type"] == "TimeoutError"
-    assert (await env.execute("print(n > 0)"))["output"].strip() == "True"  # the world survives
-    result = await env.execute("import subprocess")
-    assert result["error"] is True and result["error_type"] == "UnsafeCodeError"
+    assert "the sandbox restarted" in result["output"]
+    after = await env.execute("print('name' in globals(), apis.supervisor.show_profile()['first_name'])")
+    assert after["output"] == f"False {before['output']}", after["output"]
+    # Imports AppWorld's shell refused run, confined (no network, no files of the user's).
+    assert not (await env.execute("import subprocess, socket"))["error"]
+    done = await env.execute("apis.supervisor.complete_task(answer='x')")
+    assert done["task_completed"] and (await env.evaluate()).details["num_tests"] > 0
+    await env.close()
+
+
+@pytest.mark.appworld
+async def test_appworlds_limits_on_steps_and_api_calls_hold(appworld_server):
+    """AppWorld's own limits, kept with agent code in the sandbox: API calls per step (its
+    requester counts them in the server) and steps per episode."""
+    env = _env(appworld_server, max_api_calls_per_interaction=3, max_interactions=3)
+    await env.reset({"instruction": "", "task_id": appworld_server.task_id})
+    many = await env.execute("for i in range(5):\n    apis.supervisor.show_profile()\n    print(i)")
+    assert many["error"] and many["error_type"] == "Exception", many["output"]
+    assert many["output"].startswith("0\n1\n2\n") and "exceeded the limit of 3" in many["error_message"]
+    assert not (await env.execute("apis.supervisor.show_profile()"))["error"]  # counted per step
+    await env.execute("x = 1")
+    over = await env.execute("print('ran')")
+    assert over["error"] and over["error_message"] == "Maximum number of executions (3) reached.", over["output"]
+    assert "ran" not in over["output"]
     await env.close()
 
 

@@ -18,11 +18,10 @@ import pytest
 
 from trirole.evals import evaluate, load_dataset, read_results
 from trirole.evals.results import RESULTS_FILE
+from trirole.environments.appworld.server import APP  # (how its servers show in a process list)
 from trirole.settings import TriroleSettings
 
 pytestmark = pytest.mark.appworld
-
-APP = "appworld.serve.environment:app"
 
 
 def evaluation_servers(session_server=None) -> list[psutil.Process]:

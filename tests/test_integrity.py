@@ -5,16 +5,19 @@ ground truth, AppWorld's own evaluator. The attempts are those of a scripted mod
 shortcuts (issue 21); the model in the evaluation tests is LangChain's fake chat model
 (its code is the attack), the environments behind it are real.
 
-The AppWorld attempts go around AppWorld's own guard (it only reads ``import`` statements
-and a few literal calls): ``posix`` instead of ``os``, ``getattr(builtins, 'op' + 'en')``
-instead of ``open``; each is first shown to work on something the agent may read, so an
+AppWorld's agent code runs in trirole's python sandbox, whose ``apis`` reach the world
+held by the server only through its API calls; the attempts (by path, by walking the
+filesystem, through ``__import__``, through the garbage collector, through the databases,
+through loopback) are each first shown to work on something the agent may reach, so an
 attempt cannot come back empty for a wrong reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,14 +120,14 @@ async def test_the_fork_loop_then_threads_of_the_issue():
 
 # ------------------------------------------------------------- AppWorld: no answers in view
 
-def _posix_walk() -> str:
-    """Agent code (around AppWorld's guard) listing every file from / by name, without
-    following links (bind mounts of the system folders hold loops)."""
+def _walk() -> str:
+    """Agent code listing every file from / by name, without following links (bind mounts
+    of the system folders hold loops)."""
     return (
-        "px = __import__('posix')\n"
+        "import os, stat\n"
         "def walk(folder, found):\n"
         "    try:\n"
-        "        names = px.listdir(folder)\n"
+        "        names = os.listdir(folder)\n"
         "    except OSError:\n"
         "        return\n"
         "    for name in names:\n"
@@ -132,11 +135,11 @@ def _posix_walk() -> str:
         "        if path in ('/proc', '/sys', '/dev', '/usr', '/lib', '/lib64', '/bin', '/sbin', '/etc'):\n"
         "            continue\n"
         "        try:\n"
-        "            mode = px.lstat(path).st_mode\n"
+        "            mode = os.lstat(path).st_mode\n"
         "        except OSError:\n"
         "            continue\n"
         "        found.append(path)\n"
-        "        if mode & 0o170000 == 0o040000:\n"
+        "        if stat.S_ISDIR(mode):\n"
         "            walk(path, found)\n"
         "found = []\n"
         "walk('/', found)\n"
@@ -144,7 +147,7 @@ def _posix_walk() -> str:
 
 
 _MARKERS = ("ground_truth", "solution", "evaluation.py", "answer.json", "private_data", "trirole_pack",
-            "pyproject.toml", "base_dbs", ".db", "specs.json", "results.jsonl")
+            "pyproject.toml", "base_dbs", ".db", "specs.json", "results.jsonl", "appworld")
 
 
 @pytest.mark.appworld
@@ -159,43 +162,41 @@ async def test_appworld_agent_code_finds_no_ground_truth_on_disk(appworld_server
     env = AppWorldEnvironment(url=appworld_server.url, root=str(root), max_observation_chars=10**8)
     try:
         await env.reset({"instruction": "", "task_id": appworld_server.task_id})
-        # The walk itself works: it finds AppWorld's own code.
-        walked = await env.execute(_posix_walk() + "print(len(found), [p for p in found if p.endswith('/appworld/evaluator.py')])")
-        assert not walked["error"] and "appworld/evaluator.py" in walked["output"], walked["output"]
-        listing = await env.execute("print(json.dumps(found))")
-        paths = json.loads(listing["output"])
-        # What it sees beside AppWorld's own code (its venv) and the interpreter: its own
-        # stage (empty data, its outputs), /tmp and the launcher; nothing with an answer.
-        code = (str(venv_dir().resolve()), interpreter_prefix(str(venv_dir() / "bin" / "python"))[1])
-        data = [p for p in paths if not p.startswith(code)]
-        assert [p for p in data if any(m in p.rsplit("/", 1)[-1] for m in _MARKERS)] == []
-        assert [p for p in paths if str(root) in p or "/work/" in p or str(Path.home() / ".ssh") in p] == []
-        # By path, through builtins.open and posix.open: AppWorld's own code reads (the
-        # control), the ground truth, another task and the base databases do not.
-        opens = ("getattr(__import__('builtins'), 'op' + 'en')({path!r}).read()[:30]",
-                 "__import__('posix').read(getattr(__import__('posix'), 'op' + 'en')({path!r}, 0), 30)")
+        stage = Path(env._stage["stage"])
+        # The walk itself works: it finds the standard library.
+        walked = await env.execute(_walk() + "print(len(found), [p for p in found if p.endswith('/json/decoder.py')])")
+        assert not walked["error"] and "json/decoder.py" in walked["output"], walked["output"]
+        paths = json.loads((await env.execute("print(json.dumps(found))"))["output"])
+        # Beside the interpreter: its scratch folder and the worker; nothing with an answer,
+        # no AppWorld (its venv, its server's stage), no data root, no checkout.
+        prefix = interpreter_prefix(sys.executable)[1]
+        data = [p for p in paths if not p.startswith(prefix)]
+        assert [p for p in data if any(m in p.lower() for m in _MARKERS)] == [], data
+        assert [p for p in paths if str(root) in p or str(stage) in p or "/work/" in p
+                or str(venv_dir().resolve()) in p or str(Path.home() / ".ssh") in p] == []
+        # By path (builtins.open and os.open): the standard library reads (the control), the
+        # ground truth, another task, the base databases, the server's stage and AppWorld's code do not.
+        opens = ("open({path!r}).read()[:30]", "__import__('os').read(__import__('os').open({path!r}, 0), 30)")
+        appworld_code = next(venv_dir().resolve().glob("lib/python3*/site-packages/appworld/__init__.py"))
         for attempt in opens:
-            control = await env.execute("print(" + attempt.format(path=str(next(venv_dir().resolve().glob(
-                "lib/python3*/site-packages/appworld/__init__.py")))) + ")")
+            control = await env.execute("print(" + attempt.format(path=str(Path(json.__file__).resolve())) + ")")
             assert not control["error"], control["output"]
             for path in (task / "ground_truth" / "answer.json", task / "ground_truth" / "solution.py",
-                         root / "data" / "tasks" / other / "specs.json", root / "data" / "base_dbs" / "spotify.db"):
+                         root / "data" / "tasks" / other / "specs.json", root / "data" / "base_dbs" / "spotify.db",
+                         stage / "experiments", appworld_code):
                 read = await env.execute("print(" + attempt.format(path=str(path)) + ")")
                 assert read["error"] and read["error_type"] in ("FileNotFoundError", "PermissionError"), read["output"]
-        # The pack generator's solutions, by sys.path and __import__:
+        # The pack generator's solutions and AppWorld itself, by sys.path and __import__:
         pack = Path(__file__).resolve().parents[1] / "trirole" / "environments" / "appworld" / "pack"
-        imported = await env.execute(f"s = __import__('sys')\ns.path.insert(0, {str(pack)!r})\n"
-                                     "print(__import__('trirole_pack.solutions'))")
-        assert imported["error"] and imported["error_type"] == "ModuleNotFoundError", imported["output"]
-        # The databases: the stage holds none once the episode runs; the data root's are not there.
-        stage = await env.execute("px = __import__('posix')\nroot = px.environ[b'APPWORLD_ROOT'].decode()\n"
-                                  "print(px.listdir(root + '/data'))")
-        assert stage["output"].strip() == "[]", stage["output"]
-        sql = ("c = __import__('_sqlite3').connect('file:{path}?mode=ro', uri=True)\n"
+        for module, folder in (("trirole_pack.solutions", pack), ("appworld", appworld_code.parent.parent)):
+            imported = await env.execute(f"import sys\nsys.path.insert(0, {str(folder)!r})\nprint(__import__({module!r}))")
+            assert imported["error"] and imported["error_type"] == "ModuleNotFoundError", imported["output"]
+        # The databases: sqlite works for the agent's own files (the control), the world's are not there.
+        sql = ("import sqlite3\nc = sqlite3.connect('file:{path}?mode=ro', uri=True)\n"
                "print(c.execute('select count(*) from sqlite_master').fetchone())")
-        control = await env.execute(sql.format(path="/tmp/own.db").replace("mode=ro", "mode=rwc"))
-        assert control["output"].strip() in ("(0,)", "[0]"), control["output"]  # sqlite works for its own files
-        for db in (root / "data" / "base_dbs" / "spotify.db", root / "data" / "base_dbs" / "supervisor.db"):
+        control = await env.execute(sql.format(path="/scratch/own.db").replace("mode=ro", "mode=rwc"))
+        assert control["output"].strip() in ("(0,)", "[0]"), control["output"]  # (print shows a tuple as JSON)
+        for db in (root / "data" / "base_dbs" / "spotify.db", task / "dbs" / "supervisor.db"):
             opened = await env.execute(sql.format(path=db))
             assert opened["error"] and "unable to open database" in opened["output"], opened["output"]
         # ...and the episode goes on through the APIs.
@@ -206,7 +207,9 @@ async def test_appworld_agent_code_finds_no_ground_truth_on_disk(appworld_server
 
 
 @pytest.mark.appworld
-async def test_appworld_ground_truth_is_not_in_the_servers_memory(appworld_server):
+async def test_appworld_world_is_not_in_agent_codes_memory(appworld_server):
+    """Through the garbage collector agent code finds only what came through the APIs: the
+    world (its databases, its task, AppWorld) lives in the server's process."""
     from trirole.environments.appworld import AppWorldEnvironment
 
     truth = appworld_server.root / "data" / "tasks" / appworld_server.task_id / "ground_truth"
@@ -214,17 +217,25 @@ async def test_appworld_ground_truth_is_not_in_the_servers_memory(appworld_serve
     env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root))
     try:
         await env.reset({"instruction": "", "task_id": appworld_server.task_id})
+        scan = ("import gc, sys\n"
+                "def strings():\n"
+                "    found = set()\n"
+                "    for o in gc.get_objects():\n"
+                "        for v in (o.values() if isinstance(o, dict) else o if isinstance(o, (list, tuple)) else ()):\n"
+                "            if isinstance(v, str):\n"
+                "                found.add(v)\n"
+                "    return found\n")
         found = await env.execute(
-            "g = __import__('gc')\ns = __import__('sys')\n"
-            "tasks = [o for o in g.get_objects() if type(o).__name__ == 'Task' and type(o).__module__ == 'appworld.task']\n"
-            "truths = [o for o in g.get_objects() if type(o).__name__ == 'GroundTruth']\n"
-            "print(len(tasks), [t.ground_truth for t in tasks], len(truths), "
-            "sorted(m for m in s.modules if 'evaluation' in m or 'solution' in m or 'trirole' in m))")
-        assert not found["error"], found["output"]
-        count, rest = found["output"].strip().split(" ", 1)
-        assert int(count) >= 1  # the task object is there (the probe works) ...
-        assert rest == "[" + ", ".join(["None"] * int(count)) + "] 0 []", found["output"]  # ... without its truth
-        assert truth.is_dir() and answer is not None  # the ground truth exists, outside the server
+            scan + "before = strings()\n"
+            "kinds = {type(o).__module__.split('.')[0] for o in gc.get_objects() if hasattr(type(o), '__module__')}\n"
+            f"print(sorted(k for k in kinds | set(sys.modules) if k in ('appworld', 'sqlmodel', 'sqlalchemy', "
+            f"'sqlite3', 'munch', 'trirole', 'trirole_pack')), {json.dumps(str(answer))} in before)")
+        assert not found["error"] and found["output"].strip() == "[] False", found["output"]
+        # The scan works: a password the API returns is in memory after the call, not before.
+        fetched = await env.execute("pw = apis.supervisor.show_account_passwords()[0]['password']\n"
+                                    "print(pw in before, pw in strings())")
+        assert fetched["output"].strip() == "False True", fetched["output"]
+        assert truth.is_dir() and answer is not None  # the ground truth exists, outside the sandbox
         solved = await env.execute("apis.supervisor.complete_task(answer=None)")
         assert solved["task_completed"]
         verdict = await env.evaluate()  # scored in a process of its own, with the ground truth
@@ -246,19 +257,43 @@ async def test_appworld_agent_code_cannot_read_other_runs_outputs(appworld_serve
     env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root))
     try:
         await env.reset({"instruction": "", "task_id": appworld_server.task_id})
-        read = await env.execute(f"print(getattr(__import__('builtins'), 'op' + 'en')"
-                                 f"({str(saved / 'dbs' / 'supervisor.jsonl')!r}).read())")
-        assert read["error"] and read["error_type"] in ("FileNotFoundError", "PermissionError"), read["output"]
-        mine = await env.execute("px = __import__('posix')\nprint(px.listdir(px.environ[b'APPWORLD_ROOT'].decode() "
-                                 "+ '/experiments/outputs'))")
-        assert earlier.experiment_name.split("/")[0] not in mine["output"] or \
-            earlier.experiment_name.split("/")[1] not in mine["output"], mine["output"]
+        for path in (saved / "dbs" / "supervisor.jsonl", Path(env._stage["stage"]) / "experiments" / "outputs"):
+            read = await env.execute(f"import os\nprint(os.listdir({str(path)!r}) if {path.is_dir()} "
+                                     f"else open({str(path)!r}).read())")
+            assert read["error"] and read["error_type"] in ("FileNotFoundError", "PermissionError"), read["output"]
     finally:
         await env.close()
 
 
 @pytest.mark.appworld
-async def test_appworld_server_sees_no_variable_of_the_evaluator(evaluator_secrets):
+async def test_appworld_agent_code_reaches_no_loopback_service(appworld_server):
+    """A service on the user's loopback (a tiny HTTP server of the test's, AppWorld's own
+    server holding the world) answers the test, never agent code: it has no network."""
+    import http.server
+    import threading
+    import urllib.request
+
+    from trirole.environments.appworld import AppWorldEnvironment
+
+    service = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{service.server_address[1]}/"
+    env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root))
+    try:
+        assert (await asyncio.to_thread(urllib.request.urlopen, url, timeout=5)).status == 200  # the control
+        await env.reset({"instruction": "", "task_id": appworld_server.task_id})
+        for target in (url, appworld_server.url + "/"):
+            reached = await env.execute(f"import urllib.request\nurllib.request.urlopen({target!r}, timeout=5).read()")
+            assert reached["error"] and reached["error_type"] == "URLError", reached["output"]
+            assert "Connection refused" in reached["output"] or "unreachable" in reached["output"], reached["output"]
+    finally:
+        await env.close()
+        service.shutdown()
+        service.server_close()
+
+
+@pytest.mark.appworld
+async def test_appworld_agent_code_sees_no_variable_of_the_evaluator(evaluator_secrets):
     from trirole.environments.appworld import AppWorldEnvironment
     from trirole.environments.appworld.data import default_root, list_tasks
     from trirole.environments.appworld.server import private_server
@@ -268,33 +303,54 @@ async def test_appworld_server_sees_no_variable_of_the_evaluator(evaluator_secre
         env = AppWorldEnvironment(url=server.url, root=str(root))
         try:
             await env.reset({"instruction": "", "task_id": list_tasks("dev", root=root)[0]})
-            seen = await env.execute("print(repr(__import__('posix').environ))")
-            own = await env.execute("print(getattr(__import__('builtins'), 'op' + 'en')('/proc/self/environ', 'rb').read())")
-            init = await env.execute("try:\n    print(getattr(__import__('builtins'), 'op' + 'en')('/proc/1/environ', 'rb')"
-                                     ".read())\nexcept OSError as e:\n    print(type(e).__name__)")
+            seen = await env.execute("import os\nprint(repr(os.environ))")
+            own = await env.execute("print(open('/proc/self/environ', 'rb').read())")
+            init = await env.execute("try:\n    print(open('/proc/1/environ', 'rb').read())\n"
+                                     "except OSError as e:\n    print(type(e).__name__)")
             seen["output"] += own["output"] + init["output"]
+            # The server (which agent code cannot reach) starts from a minimal environment too.
+            server_environ = Path(f"/proc/{await env._server()}/environ").read_bytes().decode(errors="replace")
         finally:
             await env.close()
-    assert "APPWORLD_ROOT" in seen["output"] and "PATH" in seen["output"]
+    assert "PATH" in seen["output"] and "APPWORLD_ROOT" in server_environ
     assert _leaked(seen["output"]) == [] and "OPENAI_API_KEY" not in seen["output"], seen["output"]
+    assert _leaked(server_environ) == [] and "OPENAI_API_KEY" not in server_environ
+
+
+APPWORLD_BOMBS = {
+    "fork loop": BOMBS["fork loop"],
+    "memory": BOMBS["memory"],
+    "disk": BOMBS["disk"],
+}
 
 
 @pytest.mark.appworld
-async def test_appworld_fork_loop_then_the_next_step_runs(appworld_server):
+@pytest.mark.parametrize("bomb", list(APPWORLD_BOMBS))
+async def test_appworld_after_a_bomb_the_next_step_runs(appworld_server, bomb):
+    """Fork loop, memory, disk: the next step of the same episode runs threads, stdlib and
+    scratch files, and reaches the world (after a restart, said so); the episode is scored."""
     from trirole.environments.appworld import AppWorldEnvironment
 
-    env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root), timeout_s=20)
+    env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root), timeout_s=20,
+                              memory_limit_mb=512)
     try:
         await env.reset({"instruction": "", "task_id": appworld_server.task_id})
         await env.execute("kept = 'still here'")
-        bomb = await env.execute("px = __import__('posix')\nwhile True:\n    px.fork()")
-        # The copies still running when it ended are stopped (every one, before the step's
-        # result is returned), and the agent told how many.
-        assert bomb["error"] and "Resource temporarily unavailable" in bomb["output"], bomb["output"]
-        assert "processes the code started were stopped" in bomb["output"], bomb["output"]
-        after = await env.execute("t = __import__('threading').Thread(target=print, args=('thread',))\n"
-                                  "t.start(); t.join()\nprint(kept, len(apis.supervisor.show_account_passwords()) > 0)")
-        assert after["output"] == "thread\nstill here True", after["output"]
+        hit = await env.execute(APPWORLD_BOMBS[bomb])
+        after = await env.execute(ORDINARY)
+        assert not after["error"] and after["output"].startswith("8"), (hit["output"], after["output"])
+        notes = hit["output"]
+        if bomb == "memory":
+            assert "the sandbox restarted, so all variables and files you wrote were reset" in notes, notes
+        elif bomb == "disk":
+            assert "the working directory was full: the files in it were removed" in notes, notes
+        else:
+            assert "every other process in it was stopped" in notes, notes
+        world = await env.execute("print(globals().get('kept'), len(apis.supervisor.show_account_passwords()) > 0)")
+        assert world["output"].strip() == ("None True" if bomb == "memory" else "still here True"), world["output"]
+        done = await env.execute("apis.supervisor.complete_task(answer=None)")
+        assert done["task_completed"]
+        assert (await env.evaluate()).details["num_tests"] > 0
     finally:
         await env.close()
 
@@ -320,13 +376,13 @@ async def test_secrets_never_reach_prompts_traces_or_the_report_appworld(evaluat
     from trirole.evals import evaluate
     from trirole.evals.report import write_report
 
-    attack = code("px = __import__('posix')\nprint(repr(px.environ))\napis.supervisor.complete_task(answer=repr(px.environ))")
+    attack = code("import os\nprint(repr(os.environ))\napis.supervisor.complete_task(answer=repr(os.environ))")
     await evaluate(["react"], "dev", tmp_path, settings=TriroleSettings(max_steps=2), limit=1, concurrency=1,
                    graph_options={"model": replies(attack, attack)}, progress=False)
     write_report(tmp_path)
     written = {p: p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()}
     assert any(p.name == "report.md" for p in written)
-    assert any("APPWORLD_ROOT" in text for text in written.values())  # printed and recorded
+    assert any("'PATH'" in text for text in written.values())  # printed and recorded
     assert {p.name: _leaked(text) for p, text in written.items() if _leaked(text)} == {}
 
 
@@ -360,8 +416,9 @@ async def test_python_checker_runs_where_no_agent_code_ran():
 
 @pytest.mark.appworld
 async def test_appworld_server_starts_no_task_its_stage_does_not_hold(appworld_server):
-    """A client other than trirole (or agent code reaching the server on loopback) cannot
-    make the server load another task, its ground truth, or anything of the data root."""
+    """A client other than trirole on the server's loopback (never agent code: it has no
+    network) cannot make the server load another task, its ground truth, or anything of
+    the data root, nor run code in it."""
     from trirole.environments.appworld import AppWorldEnvironment, AppWorldServerError, list_tasks
     from trirole.environments.appworld.client import AppWorldClient
 
@@ -375,36 +432,9 @@ async def test_appworld_server_starts_no_task_its_stage_does_not_hold(appworld_s
             with pytest.raises(AppWorldServerError):  # (HTTP 500, or the connection dropped)
                 await foreign.initialize(task_id, experiment_name="trirole-test-foreign", load_ground_truth=True)
         assert (await env.execute("print(kept)"))["output"].strip() == "still here"
+        # ...nor run code in it: the server trirole starts has no route that executes code.
+        with pytest.raises(AppWorldServerError, match="HTTP 404"):
+            await foreign.execute(appworld_server.task_id, "print(open('/proc/self/environ').read())")
     finally:
         await foreign.aclose()
-        await env.close()
-
-
-@pytest.mark.appworld
-async def test_appworld_disk_filler_then_the_next_step_runs(appworld_server):
-    """Agent code fills the only writable place of the server's (its outputs' tmpfs, around
-    AppWorld's guard with posix): the host's disk is untouched, the junk is removed, the
-    agent is told, and the episode goes on and is scored."""
-    from trirole.environments.appworld import AppWorldEnvironment
-
-    fill = ("px = __import__('posix')\nroot = px.environ[b'APPWORLD_ROOT'].decode() + '/experiments/junk'\n"
-            "try:\n    for i in range(100):\n        fd = px.open(root + str(i), px.O_WRONLY | px.O_CREAT, 0o644)\n"
-            "        for _ in range(100):\n            px.write(fd, b'x' * 2**20)\n        px.close(fd)\n"
-            "except OSError as e:\n    print('filled', e)")
-    env = AppWorldEnvironment(url=appworld_server.url, root=str(appworld_server.root), timeout_s=60)
-    try:
-        await env.reset({"instruction": "", "task_id": appworld_server.task_id})
-        await env.execute("kept = 'still here'")
-        filled = await env.execute(fill)
-        assert "No space left on device" in filled["output"], filled["output"]
-        assert "disk space was used up: the files the code wrote were removed" in filled["output"]
-        host = sum(p.stat().st_size for p in Path(env._stage["stage"]).rglob("*") if p.is_file())
-        assert host < 1024 * 1024  # nothing reached the host's disk
-        after = await env.execute("print(kept, len(apis.supervisor.show_account_passwords()) > 0)")
-        assert after["output"].strip() == "still here True", after["output"]
-        done = await env.execute("apis.supervisor.complete_task(answer=None)")
-        assert done["task_completed"]
-        verdict = await env.evaluate()
-        assert verdict.details["num_tests"] > 0
-    finally:
         await env.close()

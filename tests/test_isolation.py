@@ -23,6 +23,7 @@ from trirole.evals import evaluate, load_dataset, read_results
 from trirole.evals.paradigms import VARIANTS
 from trirole.settings import TriroleSettings
 from trirole.environments.appworld import AppWorldEnvironment, AppWorldEpisodeLost
+from trirole.environments.appworld.server import APP
 from trirole.environments.appworld.client import AppWorldClient
 from trirole.environments.appworld.stage import read_stage_record, stage_task, unstage
 
@@ -45,7 +46,7 @@ def _servers_on(ports: set[int]) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        if "appworld.serve.environment:app" in cmdline and "--port" in cmdline:
+        if APP in cmdline and "--port" in cmdline:
             port = cmdline[cmdline.index("--port") + 1]
             if port.isdigit() and int(port) in ports and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)

@@ -178,9 +178,9 @@ def _host_processes_with(marker: str) -> list[int]:
 
 
 async def _gone(marker: str) -> bool:
-    """Whether the processes are gone within 10 s (the kernel ends a pid namespace's
-    processes after its init died, asynchronously)."""
-    for _ in range(100):
+    """Whether the processes are gone within 30 s (the kernel ends a pid namespace's
+    processes after its init died, asynchronously: slowly on a loaded machine)."""
+    for _ in range(300):
         if not _host_processes_with(marker):
             return True
         await asyncio.sleep(0.1)
@@ -290,36 +290,37 @@ def test_the_eval_record_and_report_say_the_isolation(tmp_path):
 # ------------------------------------------------------------------- the AppWorld server
 
 @pytest.mark.appworld
-async def test_appworld_guard_and_bubblewrap_each_refuse(appworld_server, home_secret):
+async def test_appworld_agent_code_is_refused_by_bubblewrap(appworld_server, home_secret, listener):
+    """AppWorld's agent code runs in the python sandbox (its server, under bubblewrap too,
+    runs none): what AppWorld's own guard refused (sockets, writes, imports) runs, and
+    bubblewrap refuses what matters."""
     import psutil
 
     from trirole.environments.appworld import AppWorldEnvironment
+    from trirole.environments.appworld.server import APP
 
     port = appworld_server.url.rsplit(":", 1)[1]
     confined = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0].endswith("bwrap")
-                and "appworld.serve.environment:app" in p.info["cmdline"] and port in p.info["cmdline"]]
+                and APP in p.info["cmdline"] and port in p.info["cmdline"]]
     assert appworld_server.isolation == "bwrap" and confined  # the server runs under bubblewrap
     env = AppWorldEnvironment(url=appworld_server.url)
     escaped = home_secret.with_name(home_secret.name + "-escaped-dir")
     try:
         info = await env.reset({"instruction": "", "task_id": appworld_server.task_id})
         assert info.isolation == "bwrap"
-        # AppWorld's own guard refuses these before they run:
-        guard = await env.execute("import socket")
-        assert "not allowed: socket" in guard["output"]
-        guard = await env.execute(f"open({str(home_secret)!r}, 'w')")
-        assert "not allowed" in guard["output"]
-        # Its guard lets os.makedirs through; bubblewrap's view refuses it (the home folder
-        # is not there, the server's uid may write nothing but its outputs and /tmp).
+        await env.execute("kept = 'still here'")
         made = await env.execute(f"import os\nos.makedirs({str(escaped)!r})")
-        assert made["error"] and ("Read-only file system" in made["output"] or "Permission denied" in made["output"]), \
-            made["output"]
+        assert made["error"] and made["error_type"] in ("OSError", "PermissionError"), made["output"]
         assert not escaped.exists()
-        # The user's home is hidden (AppWorld's guard allows reading files):
         read = await env.execute(f"import pathlib\nprint(pathlib.Path({str(home_secret)!r}).read_text())")
         assert read["error"] and "secret-in-home" not in read["output"], read["output"]
-        # ...and the episode goes on.
-        assert (await env.execute("print(6 * 7)"))["output"].strip() == "42"
+        for url in (f"127.0.0.1:{listener.getsockname()[1]}", appworld_server.url.split("//")[1]):
+            host, number = url.split(":")
+            reached = await env.execute(f"import socket\nsocket.create_connection(({host!r}, {number}), timeout=3)")
+            assert reached["error"] and reached["error_type"] in ("ConnectionRefusedError", "OSError"), reached["output"]
+        # ...and the episode goes on, its variables and APIs intact.
+        after = await env.execute("print(kept, len(apis.supervisor.show_account_passwords()) > 0)")
+        assert after["output"].strip() == "still here True", after["output"]
     finally:
         await env.close()
         shutil.rmtree(escaped, ignore_errors=True)

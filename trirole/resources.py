@@ -113,12 +113,12 @@ class Resources:
 def build_environment(settings: TriroleSettings, *, tools: Toolbox | None = None) -> Environment:
     """A fresh environment as `settings` describe it (the one place that maps settings
     to an environment's options; ``env_options`` win), offering `tools` to the agent's
-    code (the python sandbox only: AppWorld runs the code in its own server, which has
-    no channel back to trirole)."""
+    code (the python environment only: a benchmark's episodes offer its own functions,
+    nothing that would change what is measured)."""
     options: dict = {"max_observation_chars": settings.max_observation_chars, "isolation": settings.isolation}
     if tools and settings.env != "python":
         raise ValueError(f"your own tools work with env='python' (the sandbox calls them over its channel); "
-                         f"env={settings.env!r} runs the agent's code where they cannot be reached")
+                         f"env={settings.env!r} is a benchmark whose episodes offer only its own functions")
     if settings.env == "python":
         options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb,
                        tool_timeout_s=settings.tool_timeout_s)
@@ -126,4 +126,6 @@ def build_environment(settings: TriroleSettings, *, tools: Toolbox | None = None
             options["tools"] = tools
     elif settings.env == "bfcl":  # BFCL's entries run in the python sandbox
         options.update(step_timeout_s=settings.step_timeout_s, memory_limit_mb=settings.memory_limit_mb)
+    elif settings.env == "appworld":  # its agent code too (its time limit is AppWorld's own, `timeout_s`)
+        options.update(memory_limit_mb=settings.memory_limit_mb)
     return make_environment(settings.env, **{**options, **dict(settings.env_options)})

@@ -241,7 +241,7 @@ class Worker:
                 exec(compile(setup, "<setup>", "exec"), self.namespace)
             except BaseException as exc:
                 self._end_forked_child(exc)
-                trace, _ = self._describe(exc)
+                trace, _ = self._describe(exc, hidden=(_WORKER_FILE,))
                 return {"ok": False, "setup_error": trace}
             finally:
                 with self.call_lock:
@@ -373,8 +373,8 @@ class Worker:
             if value is not None:
                 self.out.write(repr(value) + "\n")
 
-    def _describe(self, exc):
-        """Traceback text (agent frames only) and the error message."""
+    def _describe(self, exc, hidden=(_WORKER_FILE, "<setup>")):
+        """Traceback text (agent frames only: not those of files `hidden`) and the error message."""
         if isinstance(exc, SyntaxError):
             lines = traceback.format_exception_only(type(exc), exc)
         else:
@@ -382,9 +382,11 @@ class Worker:
             while tb is not None and tb.tb_frame.f_code.co_filename == _WORKER_FILE:
                 tb = tb.tb_next
             described = traceback.TracebackException(type(exc), exc, tb)
-            # Frames of the worker itself (a host function's stub raising ToolError) too.
+            # Frames of the worker itself (a host function's stub raising ToolError) and of
+            # the environment's setup code (its functions raising the environment's errors) too.
             described.stack = traceback.StackSummary.from_list(
-                [frame for frame in described.stack if frame.filename != _WORKER_FILE][-_MAX_TRACEBACK_FRAMES:])
+                [frame for frame in described.stack
+                 if frame.filename not in hidden][-_MAX_TRACEBACK_FRAMES:])
             lines = list(described.format())
         message = str(exc)
         if isinstance(exc, MemoryError) and not message:
@@ -424,8 +426,9 @@ class Worker:
 
     def _stop_others(self, why):
         # Again until none is left (a copy in the middle of forking may outlive one round),
-        # for half a second at most.
-        for _ in range(100):
+        # for five seconds at most (a loaded machine slows the copies' deaths).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
             try:
                 os.kill(-1, signal.SIGKILL)  # every process this uid may signal, except the worker
             except ProcessLookupError:  # none left

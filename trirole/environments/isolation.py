@@ -1,8 +1,11 @@
 """How agent code is confined: the bubblewrap (``bwrap``) command lines.
 
-Two processes run model-written code: the python sandbox's worker and AppWorld's
-environment server. Each can run under bubblewrap (Debian's ``bubblewrap``, as Flatpak and
-Anthropic's sandbox-runtime do) or, only when asked for explicitly, as a plain process.
+One process runs model-written code: the python sandbox's worker (every environment's
+agent code runs there, AppWorld's included). Beside it, AppWorld's environment server
+holds the task's world and runs only trirole's code (one API call of agent code at a
+time), confined all the same. Each runs under bubblewrap (Debian's ``bubblewrap``, as
+Flatpak and Anthropic's sandbox-runtime do) or, only when asked for explicitly, as a plain
+process.
 
 The python worker (`python_worker_command`) gets its own network namespace (no network,
 not even loopback), pid, ipc and uts namespaces and session; a read-only view of only what
@@ -13,12 +16,12 @@ unprivileged uid of its own (the worker does that before any agent code runs), b
 Linux never enforces the process limit for uid 0.
 
 The AppWorld server (`appworld_server_command`) shares trirole's network (trirole reaches
-it on loopback) and sees only the system folders, its own venv and interpreter, and its
-stage: one episode's task (no ground truth) and its outputs; it runs as a uid of its own
-with limits, like the worker.
+it on loopback; agent code cannot: the worker has no network) and sees only the system
+folders, its own venv and interpreter, its app module and its stage: one episode's task
+(no ground truth) and its outputs; it runs as a uid of its own with limits, like the
+worker.
 
-Every process that runs agent code starts from `minimal_env`: nothing of the user's
-environment reaches it.
+Both start from `minimal_env`: nothing of the user's environment reaches them.
 """
 
 from __future__ import annotations
@@ -43,12 +46,14 @@ WORKER_PATH = "/sandbox/worker.py"
 """Where the worker script is bound (read-only) inside the sandbox."""
 LAUNCHER_PATH = "/sandbox/launch.py"
 """Where the server launcher (`_server_launcher.py`) is bound inside the sandbox."""
+APP_DIR_PATH = "/sandbox/app"
+"""Where the server's app folder (its ``--app-dir``) is bound inside the sandbox."""
 _LAUNCHER = Path(__file__).with_name("_server_launcher.py")
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 """PATH of every process that runs agent code (never the user's)."""
-# Limits of an environment server that runs agent code (AppWorld's): its own address space
-# (AppWorld's server with a task loaded maps about 0.5 GB), processes and threads of its
-# uid (it runs about 10 threads), one file's size.
+# Limits of an environment server (AppWorld's): its own address space (AppWorld's server
+# with a task loaded maps about 0.5 GB), processes and threads of its uid (it runs about
+# 10 threads), one file's size.
 SERVER_MEMORY_MB = 3072
 SERVER_MAX_PROCESSES = 64
 SERVER_MAX_FILE_MB = 256
@@ -196,18 +201,17 @@ def _with_parents(path: str) -> list[str]:
     return [arg for parent in parents for arg in ("--perms", "0755", "--dir", parent)]
 
 
-APPWORLD_RUN_CODE = "appworld.environment:AppWorld._shell_run_cell"
-"""The AppWorld method that runs one step of agent code (see `_server_launcher.py`)."""
-
-
 def appworld_server_command(command: Sequence[str], *, stage: str | os.PathLike, uid: int | None,
-                            bwrap: str = "bwrap", die_with_parent: bool = False, tmp_mb: int = 256,
+                            app_dir: str | os.PathLike, bwrap: str = "bwrap", die_with_parent: bool = False,
+                            tmp_mb: int = 256,
                             outputs_mb: int = 512,
                             memory_mb: int = SERVER_MEMORY_MB, nproc: int = SERVER_MAX_PROCESSES) -> list[str]:
-    """`command` (AppWorld's server, ``VENV/bin/python -m uvicorn ...``) under bubblewrap.
+    """`command` (AppWorld's server, ``VENV/bin/python -m uvicorn APP --app-dir APP_DIR ...``)
+    under bubblewrap.
 
     It sees only what it needs to run: the system folders and the interpreter (as the
-    python worker), its own venv read-only, its stage (`stage`, see
+    python worker), its own venv read-only, its app folder (`app_dir`, read-only, as the
+    ``--app-dir`` it is given), its stage (`stage`, see
     `trirole.environments.appworld.stage`: ``data/`` read-only, holding one episode's task
     without its ground truth while the episode starts; ``experiments/`` writable, its
     outputs, a size-limited tmpfs) and a private size-limited /tmp. No home, no project, no data root, no other
@@ -236,7 +240,8 @@ def appworld_server_command(command: Sequence[str], *, stage: str | os.PathLike,
     confined += _system_binds(prefix)
     confined += [*_with_parents(venv), "--ro-bind", venv, venv]
     confined += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(tmp_mb * 1024 * 1024),
-                 "--tmpfs", "/tmp", "--ro-bind", str(_LAUNCHER), LAUNCHER_PATH]
+                 "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/sandbox", "--ro-bind", str(_LAUNCHER), LAUNCHER_PATH,
+                 "--ro-bind", os.path.realpath(app_dir), APP_DIR_PATH]  # (read by the server's uid)
     # Its outputs on a size-limited tmpfs of its own: agent code cannot fill the host's disk
     # (trirole reads them through /proc/<server pid>/root, see `stage.live_stage`).
     confined += [*_with_parents(stage), "--bind", stage, stage,
@@ -244,7 +249,10 @@ def appworld_server_command(command: Sequence[str], *, stage: str | os.PathLike,
                  "--perms", "1777", "--size", str(outputs_mb * 1024 * 1024), "--tmpfs", os.path.join(stage, "experiments"),
                  "--chdir", stage]
     config = json.dumps({"memory_mb": memory_mb, "nproc": nproc, "nofile": 1024, "fsize_mb": SERVER_MAX_FILE_MB,
-                         "uid": uid, "run_code": APPWORLD_RUN_CODE})
+                         "uid": uid})
     if command[1] != "-m":
         raise ValueError(f"the server command must be PYTHON -m MODULE ... (got {command!r})")
-    return [*confined, python, LAUNCHER_PATH, config, *command[2:]]
+    args = list(command[2:])
+    if "--app-dir" in args:  # the app folder as the sandbox shows it
+        args[args.index("--app-dir") + 1] = APP_DIR_PATH
+    return [*confined, python, LAUNCHER_PATH, config, *args]

@@ -45,8 +45,9 @@ class PairRecord(TypedDict):
     folders written before repeats existed: repeat 0). experiment: AppWorld's output folder.
     retried_after: the pair's environment server died under it, was replaced and the pair
     ran once more; this is the first attempt's reason.
-    tool_calls / tool_errors: calls the agent's code made to the user's own tools (and how
-    many raised), present when it made any (`trirole.environments.user_tools`).
+    tool_calls / tool_errors: the recorded calls the agent's code made (the user's own tools,
+    `trirole.environments.user_tools`; a benchmark's functions: AppWorld's APIs, BFCL's) and
+    how many raised, present when it made any.
     """
 
     paradigm: str

@@ -1,7 +1,8 @@
 """AppWorld (Trivedi et al., 2024) as a trirole environment.
 
-AppWorld lives in its own virtual environment (it pins pydantic 1) and runs agent code in
-its HTTP environment server; trirole talks to that server. See README.md in this folder.
+AppWorld lives in its own virtual environment (it pins pydantic 1); its HTTP environment
+server holds the task's world, and agent code runs in trirole's python sandbox, whose API
+calls trirole forwards to that server. See README.md in this folder.
 """
 
 from trirole.environments.appworld.data import OFFICIAL_DATASETS, available_datasets, list_tasks, task_metadata

@@ -9,6 +9,9 @@ Payloads are JSON bodies; every answer is ``{"output": ...}``:
                          -> {task_id, instruction, supervisor{first_name, last_name,
                              email, phone_number}, datetime}
     POST /execute        {task_id, code}              -> printed output (str)
+                         (AppWorld's; the servers trirole starts have no such route:
+                         they run trirole's ``server_app/trirole_appworld_app.py``, whose routes below
+                         carry the agent's API calls instead)
     POST /task_completed {task_id}                    -> bool
     POST /evaluate       {task_id, suppress_errors, report}
                          -> {success, difficulty, num_tests, passes[{requirement, label}],
@@ -16,6 +19,14 @@ Payloads are JSON bodies; every answer is ``{"output": ...}``:
     POST /close          {task_id}                    -> null
     GET  /               -> {"message": "Welcome to AppWorld Server! ..."}
     GET  /tasks/{id}     -> the task as /initialize returns it (without initializing)
+
+trirole's routes (``server_app/trirole_appworld_app.py``), each with the episode's token:
+
+    POST /trirole/begin    {task_id, token}                     -> {apis{app: [api]}, datetime}
+    POST /trirole/call     {task_id, token, app_name, api_name, arguments}
+                                                                -> {result} or {error{type, message}}
+    POST /trirole/end_step {task_id, token, code, output}       -> {task_completed}
+    POST /trirole/state    {task_id, token}                     -> {task_completed}
 
 Server-side exceptions (unknown task, closed world, a different active task) come back
 as a bare HTTP 500 "Internal Server Error"; the server's log has the traceback.
@@ -117,6 +128,22 @@ class AppWorldClient:
         # suppress_errors=True is AppWorld's own default for world.evaluate(): a failed
         # check is recorded as a failure instead of aborting the evaluation (HTTP 500).
         return await self._call("POST", "/evaluate", {"task_id": task_id, "suppress_errors": True, "report": False})
+
+    async def begin(self, task_id: str, token: str) -> dict[str, Any]:
+        return await self._call("POST", "/trirole/begin", {"task_id": task_id, "token": token})
+
+    async def api_call(self, task_id: str, token: str, app_name: str, api_name: str,
+                       arguments: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", "/trirole/call", {"task_id": task_id, "token": token, "app_name": app_name,
+                                                          "api_name": api_name, "arguments": arguments})
+
+    async def end_step(self, task_id: str, token: str, code: str, output: str) -> bool:
+        out = await self._call("POST", "/trirole/end_step",
+                               {"task_id": task_id, "token": token, "code": code, "output": output})
+        return bool(out.get("task_completed"))
+
+    async def state(self, task_id: str, token: str) -> dict[str, Any]:
+        return await self._call("POST", "/trirole/state", {"task_id": task_id, "token": token})
 
     async def close(self, task_id: str) -> None:
         await self._call("POST", "/close", {"task_id": task_id})

@@ -1,17 +1,29 @@
 """`AppWorldEnvironment`: the trirole `Environment` protocol over AppWorld's HTTP server.
 
-Agent code runs in the AppWorld server's process (its IPython shell, with AppWorld's
-safety checks), never in trirole's. One server holds one task world at a time, so
-an episode holds the server's cross-process lease (`trirole.environments.appworld.server.lease_server`)
-from `reset` to `close`: environments of any process sharing a server take turns (see
-``queue_timeout_s``). A server that answers for another task, or whose episode was reset
-underneath, raises `AppWorldEpisodeLost`: an infrastructure error, not the agent's failure.
+Agent code runs in trirole's python sandbox (`trirole.environments.python_sandbox`: under
+bubblewrap, no network, no files of the user's, its own pid namespace and uid), never in
+the AppWorld server and never in trirole's process. Its ``apis.<app>.<api>(...)`` calls
+cross the sandbox's private channel as one host function (``_sandbox_setup.py`` builds
+``apis`` from it) to this environment, which forwards each to the server's
+``/trirole/call`` route (``server_app/trirole_appworld_app.py``): the server holds the task's world (its
+databases, in memory) and runs only trirole's code, one API call at a time, so agent code
+can neither read the world's memory nor bypass its APIs. After each step the server logs
+it and saves the world's state (``/trirole/end_step``), which the evaluator scores later
+in a process of its own.
+
+One server holds one task world at a time, so an episode holds the server's cross-process
+lease (`trirole.environments.appworld.server.lease_server`) from `reset` to `close`:
+environments of any process sharing a server take turns (see ``queue_timeout_s``). A
+server that answers for another task, or whose episode was reset underneath (each call
+carries the episode's token), raises `AppWorldEpisodeLost`: an infrastructure error, not
+the agent's failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import uuid
 from pathlib import Path
@@ -28,14 +40,25 @@ from trirole.environments.appworld.errors import (
     AppWorldUnknownTask,
     AppWorldUnreachable,
 )
-from trirole.environments.appworld.output import literal_answer, parse_failure, stored_answer
+from trirole.environments.appworld.output import SUCCESS, literal_answer, stored_answer
 from trirole.environments.appworld.scoring import score_task
 from trirole.environments.appworld.reference import app_references, COMPLETION_HINT, reference_text
 from trirole.environments.base import EnvironmentInfo, Evaluation
+from trirole.environments.functions import HostFunction
+from trirole.environments.python_sandbox import PythonSandbox
 
-# A variable set in the episode's shell at `reset`: gone when the world was re-initialised.
-_TOKEN_NAME = "trirole_episode_token"
+
+class AppWorldApiError(Exception):
+    """An API call of agent code failed in the world (JSON ``{type, message}``): the
+    sandbox raises it in the agent's code as AppWorld's shell would."""
+
+
 _LOST_SIGNS = ("The active task world is", "has not been initialized")
+_RESET_SIGN = "episode token mismatch"  # (the server's word for a world re-initialised underneath)
+# The sandbox's setup code (read once: file reads must stay off the event loop).
+_SETUP = Path(__file__).with_name("_sandbox_setup.py").read_text()
+# The host function agent code's API calls cross as (removed from its globals by the setup code).
+_CALL = "_appworld_call"
 
 
 def _named_record_for(url: str):
@@ -62,12 +85,17 @@ class AppWorldEnvironment:
         (on two servers) must not share it.
     random_seed, max_interactions, max_api_calls_per_interaction: AppWorld's episode
         settings (its defaults: 100, 1000, 1000).
-    timeout_s: AppWorld's limit for one code execution (its ``timeout_seconds``).
+    timeout_s: the limit for one step of agent code in the sandbox (the time its API calls
+        take not counted) and for one API call (AppWorld's ``timeout_seconds``).
     max_observation_chars: long outputs are clipped keeping head and tail.
+    memory_limit_mb: the sandbox's address-space limit.
     queue_timeout_s: how long `reset` waits for another episode on the same server.
     lease: take the server's lease for each episode; False only when the caller holds
         it for this environment (the evaluation's server pool does).
     log_path: the server's log (named in errors); found for the named server.
+    isolation: how agent code is confined: ``bwrap`` (default: the python sandbox under
+        bubblewrap, and the server confined too) or ``process`` (both plain processes;
+        agent code can then reach the host's files and network as trirole's user).
     """
 
     name = "appworld"
@@ -77,7 +105,7 @@ class AppWorldEnvironment:
                  max_interactions: int = 1000, max_api_calls_per_interaction: int = 1000,
                  timeout_s: float = 100, max_observation_chars: int = 3000,
                  queue_timeout_s: float = 1800, lease: bool = True, log_path: str | None = None,
-                 isolation: str = "bwrap") -> None:
+                 isolation: str = "bwrap", memory_limit_mb: int = 1024) -> None:
         self.url = url.rstrip("/") if url else None
         self.autostart = autostart
         self.root = Path(root).expanduser().resolve() if root else None
@@ -87,17 +115,21 @@ class AppWorldEnvironment:
         self.max_api_calls_per_interaction = max_api_calls_per_interaction
         self.timeout_s = timeout_s
         self.max_observation_chars = max_observation_chars
+        self.memory_limit_mb = memory_limit_mb
         self.queue_timeout_s = queue_timeout_s
         self.task_id: str | None = None
         self.completed = False
         self.lease = lease
         self._client: AppWorldClient | None = None
         self._log_path: str | None = log_path
-        # How the server confines agent code: the one started here, or as its record says.
+        # How agent code is confined (the sandbox's), and the server started here.
         self.isolation = isolation
+        self._sandbox: PythonSandbox | None = None  # the episode's, where agent code runs
+        self._lost_call: BaseException | None = None  # an API call the server failed (not the agent's code)
         self._episode_lease = None  # the server's lease while an episode runs
         self._servers: contextlib.AsyncExitStack | None = None  # a server this environment owns
         self._token: str | None = None
+        self._steps = 0  # the episode's steps (AppWorld's interactions)
         # The server's stage (trirole started it; `trirole.environments.appworld.stage`), else None:
         # a server started elsewhere serves its data root itself and evaluates in place.
         self._stage: dict | None = None
@@ -113,7 +145,6 @@ class AppWorldEnvironment:
             record = await asyncio.to_thread(_named_record_for, self.url)
             if record is not None:
                 self._log_path = record.log_path
-                self.isolation = record.extra.get("isolation", "")
                 if self.root is None and record.extra.get("root"):
                     self.root = Path(record.extra["root"])
         self._stage = await asyncio.to_thread(stage.read_stage_record, self.url)
@@ -147,7 +178,6 @@ class AppWorldEnvironment:
                 "stop it with `trirole env stop appworld` and start it again"
             )
         self.url, self._log_path = record.url.rstrip("/"), record.log_path
-        self.isolation = record.extra.get("isolation", "")
         if self.root is None and record.extra.get("root"):
             self.root = Path(record.extra["root"])
 
@@ -184,6 +214,11 @@ class AppWorldEnvironment:
                 lost = True
         if not lost:
             return exc
+        if _RESET_SIGN in str(exc):
+            return AppWorldEpisodeLost(
+                f"the episode of task {task_id!r} on the AppWorld server at {self.url} was reset underneath "
+                "(another client initialised the same task there); the episode is void, rerun it "
+                "(`trirole eval --retry-errors`)")
         return AppWorldEpisodeLost(
             f"the AppWorld server at {self.url} no longer holds the episode of task {task_id!r} (another client "
             f"initialised or closed a task world on it); the episode is void, rerun it "
@@ -195,17 +230,11 @@ class AppWorldEnvironment:
         except AppWorldServerError as exc:
             raise await self._lost(exc, task_id) from exc
 
-    async def _check_episode(self, task_id: str) -> None:
-        """Raise `AppWorldEpisodeLost` unless the server's world is still this episode's
-        (same task AND not re-initialised since: the token set at `reset` is still there)."""
-        if self._token is None:
-            return
-        output = await self._call(task_id, self._client.execute, f"print({_TOKEN_NAME})")
-        if self._token not in output:
-            raise AppWorldEpisodeLost(
-                f"the episode of task {task_id!r} on the AppWorld server at {self.url} was reset underneath "
-                "(another client initialised the same task there); the episode is void, rerun it "
-                "(`trirole eval --retry-errors`)")
+    async def _check_episode(self, task_id: str) -> bool:
+        """Whether the episode's task is completed; `AppWorldEpisodeLost` unless the server's
+        world is still this episode's (same task AND not re-initialised since: it holds the
+        token given at `reset`)."""
+        return bool((await self._call(task_id, self._client.state, self._token)).get("task_completed"))
 
     # -- protocol -----------------------------------------------------------------------
     async def reset(self, task: TaskSpec) -> EnvironmentInfo:
@@ -234,14 +263,51 @@ class AppWorldEnvironment:
                                       f"not {task_id!r}")
         self.task_id = task_id
         self.completed = False
-        token = uuid.uuid4().hex
-        await self._call(task_id, client.execute, f"{_TOKEN_NAME} = {token!r}")
-        self._token = token
+        self._steps = 0
+        self._token = uuid.uuid4().hex
+        try:
+            world = await self._call(task_id, client.begin, self._token)
+        except AppWorldServerError as exc:
+            if "HTTP 404" not in str(exc):
+                raise
+            raise AppWorldServerError(
+                f"the AppWorld server at {self.url} has no route for trirole's API calls (it was not started by "
+                "trirole, which runs agent code in its own sandbox and AppWorld's server without code execution); "
+                "start one with `trirole env serve appworld`") from exc
+        await self._start_sandbox(task_id, world)
         supervisor = out.get("supervisor") or {}
         context = {key: supervisor.get(key, "") for key in ("first_name", "last_name", "email", "phone_number")}
         return EnvironmentInfo(instruction=out.get("instruction", ""), context=context,
                                reference=reference_text(), completion_hint=COMPLETION_HINT,
                                apps=app_references(), isolation=self.isolation)
+
+    async def _start_sandbox(self, task_id: str, world: dict) -> None:
+        """A fresh python sandbox for the episode, whose ``apis`` reach this world."""
+        setup = _SETUP + f"\n_appworld_setup(__import__('json').loads({json.dumps(world)!r}))\n"
+        if self._sandbox is not None:
+            await self._sandbox.close()
+        call = HostFunction(name=_CALL, call=self._api_call, timeout_s=self.timeout_s,
+                            parameters=tuple({"name": name, "kind": "POSITIONAL_OR_KEYWORD"}
+                                             for name in ("app_name", "api_name", "arguments")))
+        self._sandbox = PythonSandbox(step_timeout_s=self.timeout_s, memory_limit_mb=self.memory_limit_mb,
+                                      max_observation_chars=self.max_observation_chars, isolation=self.isolation,
+                                      host_functions=[call], setup_code=setup)
+        await self._sandbox.reset({"instruction": f"AppWorld task {task_id}"})
+
+    async def _api_call(self, arguments: dict) -> object:
+        """One API call of agent code, run by the server in the episode's world: its result,
+        or `AppWorldApiError` (the agent's to handle). A call the server could not run at
+        all (gone, or the episode lost) is kept and raised after the step."""
+        client, task_id = self._active()
+        try:
+            out = await self._call(task_id, client.api_call, self._token, str(arguments.get("app_name")),
+                                   str(arguments.get("api_name")), dict(arguments.get("arguments") or {}))
+        except AppWorldError as exc:
+            self._lost_call = self._lost_call or exc
+            raise
+        if "error" in out:
+            raise AppWorldApiError(json.dumps(out["error"]))
+        return out.get("result")
 
     async def _initialize(self, client: AppWorldClient, task_id: str) -> dict:
         """Start the task's world on the server. On a staged server: the task alone, without
@@ -253,31 +319,12 @@ class AppWorldEnvironment:
         if self._stage is None:
             return await client.initialize(task_id, **options)
         where = self._stage["stage"]
-        await self._stop_strays()  # nothing an earlier episode left may watch this one start
         await asyncio.to_thread(stage.clear_outputs, await self._live_stage())
         await asyncio.to_thread(stage.stage_task, where, self.root, task_id)
         try:
             return await client.initialize(task_id, load_ground_truth=False, **options)
         finally:
             await asyncio.to_thread(stage.unstage, where)
-
-    async def _stop_strays(self) -> int:
-        """Stop the processes agent code left in the server's sandbox (a fork loop), so
-        the next step runs normally; the number stopped."""
-        if self._stage is None or self._stage.get("uid") is None or await self._server() is None:
-            return 0
-        return await asyncio.to_thread(stage.stop_strays, self._stage["uid"], self._server_pid)
-
-    async def _outputs_full(self) -> bool:
-        """Whether the confined server's outputs tmpfs is (nearly) full."""
-        if self._stage is None or await self._server() is None:
-            return False
-        folder = stage.live_stage(self._stage, self._server_pid) / "experiments"
-        try:
-            fs = await asyncio.to_thread(os.statvfs, folder)
-        except OSError:
-            return False
-        return fs.f_bavail * fs.f_frsize < 32 * 1024 * 1024
 
     async def _server(self) -> int | None:
         """The host pid of the confined server (found once), or None."""
@@ -308,31 +355,26 @@ class AppWorldEnvironment:
         return self._client, self.task_id
 
     async def execute(self, code: str) -> ExecutionResult:
+        """Run `code` in the episode's sandbox (its API calls reach the server's world), then
+        have the server log the step and save the world's state."""
         client, task_id = self._active()
-        try:
-            output = await self._call(task_id, client.execute, code)
-        except AppWorldServerError:
-            if not await self._outputs_full():
-                raise
-            # The code filled the outputs' space, so AppWorld could not save the state.
-            output = "Execution failed. Traceback:\nOSError: [Errno 28] No space left on device"
-        if await self._outputs_full():
-            await asyncio.to_thread(stage.clear_outputs, await self._live_stage(),
-                                    keep=(self.experiment_name, task_id, self._stage.get("uid")))
-            await self._call(task_id, client.execute, "pass")  # AppWorld saves the episode's state again
-            output = output.rstrip("\n") + ("\n[the environment's disk space was used up: the files the code wrote "
-                                             "were removed]\n")
-        stopped = await self._stop_strays()
-        if stopped:
-            output = output.rstrip("\n") + (f"\n[{stopped} processes the code started were stopped: "
-                                             "the environment runs no processes of yours between steps]\n")
-        error, error_type, error_message = parse_failure(output)
-        result: ExecutionResult = {"code": code, "output": clip_middle(output.rstrip("\n"), self.max_observation_chars),
-                                   "error": error}
-        if error:
-            result["error_type"] = error_type
-            result["error_message"] = error_message
-        self.completed = await self._call(task_id, client.task_completed)
+        self._lost_call = None
+        if self._steps >= self.max_interactions:  # AppWorld's own limit and message
+            message = f"Maximum number of executions ({self.max_interactions}) reached."
+            ran: ExecutionResult = {"code": code, "output": f"Exception: {message}", "error": True,
+                                    "error_type": "Exception", "error_message": message}
+        else:
+            ran = await self._sandbox.execute(code)
+        if self._lost_call is not None:  # the server failed a call: the episode is void, not the agent's fault
+            raise self._lost_call
+        self._steps += 1
+        output = ran["output"].rstrip("\n") or ("" if ran["error"] else SUCCESS)
+        self.completed = await self._call(task_id, client.end_step, self._token, code, output)
+        result: ExecutionResult = {"code": code, "output": clip_middle(output, self.max_observation_chars),
+                                   "error": ran["error"], "calls": ran.get("calls") or []}
+        if ran["error"]:
+            result["error_type"] = ran.get("error_type", "Exception")
+            result["error_message"] = ran.get("error_message", "")
         result["task_completed"] = self.completed
         if self.completed:
             known, answer = False, None
@@ -373,7 +415,10 @@ class AppWorldEnvironment:
         except (OSError, AppWorldServerError):
             pass  # the server is gone: nothing left to collect
         task_id, self.task_id, self._token = self.task_id, None, None
+        sandbox, self._sandbox = self._sandbox, None
         try:
+            if sandbox is not None:
+                await sandbox.close()
             if task_id is not None and self._client is not None:
                 await self._client.close(task_id)
         except AppWorldError:

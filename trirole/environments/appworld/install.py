@@ -16,9 +16,10 @@ from trirole.environments.appworld.errors import AppWorldNotInstalled
 VENV_NAME = "appworld-env"
 APPWORLD_VERSION = "0.1.3.post1"
 
-# appworld pins most of its stack itself; these two it leaves open-ended although its
-# execution semantics depend on them: IPython runs the agent's code and AppWorld parses
-# its traceback format ("ipython-input"), pendulum is the frozen clock of every task.
+# appworld pins most of its stack itself; these two it leaves open-ended although it
+# depends on them: AppWorld builds an IPython shell for every task it starts (trirole runs
+# agent code in its own sandbox instead, but the pack's verify.py runs that shell), and
+# pendulum is the frozen clock of every task.
 REQUIREMENTS = [
     f"appworld=={APPWORLD_VERSION}",
     "ipython>=8.18,<10",

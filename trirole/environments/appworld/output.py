@@ -1,10 +1,5 @@
-"""Reading AppWorld's execution output.
-
-``/execute`` returns one string: what the code printed, ``"Execution successful."`` when
-it printed nothing, or ``"Execution failed. Traceback:\n..."`` (runtime exceptions with
-``File "<python-input>"`` frames, syntax errors as ``Syntax error in line: ... Message:``,
-unsafe code, timeouts). API failures surface as ``Exception: Response status code is
-401:`` followed by the response body.
+"""Reading an AppWorld episode's outcome: the answer it gave (from the code, or as the
+server saved it), and the output a step that printed nothing shows (AppWorld's own).
 """
 
 from __future__ import annotations
@@ -12,42 +7,7 @@ from __future__ import annotations
 import ast
 import re
 
-FAILED = "Execution failed. Traceback:"
 SUCCESS = "Execution successful."
-_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
-
-
-def parse_failure(output: str) -> tuple[bool, str, str]:
-    """``(error, error_type, error_message)`` of an ``/execute`` output."""
-    index = output.find(FAILED)
-    if index < 0:
-        return False, "", ""
-    body = output[index + len(FAILED):].strip("\n")
-    lines = body.splitlines()
-    if lines and lines[0].startswith("Syntax error in line"):
-        message = next((line[len("Message: "):] for line in reversed(lines) if line.startswith("Message: ")), "")
-        return True, "SyntaxError", message or "invalid syntax"
-    if lines and lines[0].startswith("Execution timed out"):
-        return True, "TimeoutError", lines[0]
-    if lines and lines[0].startswith("Usage of the following"):
-        return True, "UnsafeCodeError", lines[0]
-    # The exception line is the first unindented line after the last frame.
-    start = 0
-    for i, line in enumerate(lines):
-        if line.startswith("  File "):
-            start = i + 1
-    for i in range(start, len(lines)):
-        line = lines[i]
-        if not line or line[0].isspace() or line.startswith("Traceback ("):
-            continue
-        match = _EXCEPTION_LINE.match(line)
-        if match:
-            message = "\n".join([match.group("message") or "", *lines[i + 1:]]).strip()
-            if message.startswith("Execution timed out"):  # AppWorld raises it as a bare Exception
-                return True, "TimeoutError", message
-            return True, match.group("type").rsplit(".", 1)[-1], message
-        return True, "Exception", "\n".join(lines[i:]).strip()
-    return True, "Exception", body.strip()
 
 
 def literal_answer(code: str) -> tuple[bool, object]:

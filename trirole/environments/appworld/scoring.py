@@ -1,6 +1,6 @@
 """Scoring AppWorld episodes after they ran, in a process that never runs agent code.
 
-The server that ran the agent's code never holds the task's ground truth (it initialises
+The server that holds the episode's world never holds the task's ground truth (it initialises
 the task without it). AppWorld's evaluator (``appworld.evaluator.evaluate_task``) runs
 here instead, in a process of the AppWorld venv of its own, on the episode's saved
 outputs (copied into ``<root>/experiments/outputs/<experiment>`` by

@@ -2,8 +2,9 @@
 
 It runs AppWorld's own FastAPI app (``appworld.serve.environment:app``, what
 ``appworld serve environment`` runs) from the AppWorld venv with uvicorn, bound to
-127.0.0.1 only: the server executes arbitrary Python, and ``appworld serve`` would bind
-0.0.0.0. Its data root (``APPWORLD_ROOT``) is the official data when the user set
+127.0.0.1 only, as trirole changes it (``server_app/trirole_appworld_app.py``): without
+the route that executes code, with routes that make one API call of agent code at a time
+(agent code itself runs in trirole's python sandbox). Its data root (``APPWORLD_ROOT``) is the official data when the user set
 ``APPWORLD_ROOT``, else trirole's offline task pack.
 
 A server holds one task world at a time, so it serves one episode at a time across every
@@ -48,7 +49,9 @@ from trirole.environments.appworld.stage import new_stage, remove_stage, write_s
 from trirole.environments.isolation import appworld_server_command, check_isolation, minimal_env, sandbox_uid
 
 RECORD_NAME = "appworld"
-APP = "appworld.serve.environment:app"
+APP = "trirole_appworld_app:app"
+APP_DIR = Path(__file__).with_name("server_app")
+"""The folder of the server's app module (its only file), on the server's ``--app-dir``."""
 
 
 def _is_appworld(response: httpx.Response) -> bool:
@@ -82,8 +85,9 @@ def _spawn(name: str, root: str | os.PathLike | None, port: int | None, *, owned
     """Start an AppWorld server process (not yet ready) on 127.0.0.1 and say what it serves.
 
     It serves a stage of its own (`trirole.environments.appworld.stage`), never the data root,
-    and starts from a minimal environment. `isolation`: ``bwrap`` confines it (it runs
-    agent code) to a view of its venv and stage only, as a uid of its own with limits (see
+    and starts from a minimal environment. `isolation`: ``bwrap`` confines it (it holds the
+    world agent code must reach only through its APIs) to a view of its venv and stage only,
+    as a uid of its own with limits (see
     `trirole.environments.isolation.appworld_server_command`); ``process`` only when asked for."""
     data_root = check_root(root) if root is not None else default_root()
     venv = ensure_appworld_env()
@@ -91,11 +95,11 @@ def _spawn(name: str, root: str | os.PathLike | None, port: int | None, *, owned
     url = f"http://127.0.0.1:{port}"
     uid = sandbox_uid() if check_isolation(isolation) == "bwrap" else None
     stage = new_stage(port, uid)
-    command = [str(venv / "bin" / "python"), "-m", "uvicorn", APP,
+    command = [str(venv / "bin" / "python"), "-m", "uvicorn", APP, "--app-dir", str(APP_DIR),
                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     home = "/tmp"
     if isolation == "bwrap":
-        command = appworld_server_command(command, stage=stage, uid=uid, die_with_parent=owned)
+        command = appworld_server_command(command, stage=stage, uid=uid, app_dir=APP_DIR, die_with_parent=owned)
     else:
         home = str(stage / "experiments")
     if owned:
@@ -190,7 +194,7 @@ class AppWorldServer:
     log_path: str
     owned: bool
     lease: filelock.FileLock | None = None
-    isolation: str = ""  # how the server confines agent code (``bwrap``, ``process``; "" unknown)
+    isolation: str = ""  # how the server is confined (``bwrap``, ``process``; "" unknown)
 
 
 @contextlib.asynccontextmanager

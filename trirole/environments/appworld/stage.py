@@ -1,4 +1,5 @@
-"""An AppWorld server's stage: the only data its agent code could ever see.
+"""An AppWorld server's stage: the only data the server ever sees (agent code sees none of
+it: it runs in the python sandbox and reaches the world through the server's APIs).
 
 Every AppWorld server trirole starts serves a stage of its own (its ``APPWORLD_ROOT``),
 never the data root:
@@ -7,10 +8,10 @@ never the data root:
   places that one task's ``specs.json`` and ``dbs/``, the base databases and the API docs
   there (no ``ground_truth/``, no other task), the server loads them into memory when it
   initialises the task (without its ground truth), and `unstage` empties the folder again
-  before any agent code runs;
+  before the episode's first step;
 - ``experiments/`` (writable by the server's uid) receives the episode's outputs, which
   `collect_outputs` copies into the data root's ``experiments/outputs`` (regular files
-  only, never following a link the agent code may have planted) where AppWorld's
+  only, never following a link the server's uid may have planted) where AppWorld's
   evaluator, in a process of its own (`trirole.environments.appworld.scoring`), reads them with
   the ground truth.
 
@@ -24,9 +25,7 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import stat
-import time
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +149,7 @@ _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 def _copy_regular(dir_fd: int, target: Path, budget: list[int]) -> None:
     """Copy the regular files and folders under `dir_fd` to `target`, by file descriptor
-    and never through a link (agent code could plant links to anything trirole can read)."""
+    and never through a link (the server's uid could plant links to anything trirole can read)."""
     target.mkdir(parents=True, exist_ok=True)
     for name in os.listdir(dir_fd):
         try:
@@ -200,13 +199,10 @@ def collect_outputs(stage: str | os.PathLike, root: str | os.PathLike, experimen
     return target
 
 
-_APPWORLD_FOLDERS = ("dbs", "logs", "misc", "version", "checkpoints")
+def clear_outputs(stage: str | os.PathLike) -> None:
+    """Remove every output in the stage (of earlier episodes).
 
-
-def clear_outputs(stage: str | os.PathLike, keep: tuple[str, str, int | None] | None = None) -> None:
-    """Remove every output in the stage (of earlier episodes, or what agent code wrote).
-
-    Everything under ``experiments/`` is the server's uid's to change (agent code could
+    Everything under ``experiments/`` is the server's uid's to change (it could
     put a link to any folder in place of ``outputs``), so each entry is looked at without
     following links: a link is unlinked, a folder removed by `shutil.rmtree`, which never
     follows links (and refuses one put in its place meanwhile)."""
@@ -220,14 +216,6 @@ def clear_outputs(stage: str | os.PathLike, keep: tuple[str, str, int | None] | 
                 path.unlink()
         except OSError:
             continue
-    if keep is not None:  # the running episode's folders, empty, for AppWorld to save into again
-        experiment, task_id, uid = keep
-        task = experiments / "outputs" / Path(experiment) / "tasks" / task_id
-        for folder in _APPWORLD_FOLDERS:
-            (task / folder).mkdir(parents=True, exist_ok=True)
-        if uid is not None:
-            for path in [experiments / "outputs", *(experiments / "outputs").rglob("*")]:
-                os.chown(path, uid, uid, follow_symlinks=False)
 
 
 def live_stage(record: dict[str, Any], server: int | None) -> Path:
@@ -239,7 +227,7 @@ def live_stage(record: dict[str, Any], server: int | None) -> Path:
     return Path(f"/proc/{server}/root{record['stage']}")
 
 
-# -- processes agent code left behind -------------------------------------------------------------
+# -- the server's process -----------------------------------------------------------------------------
 def server_pid(bwrap_pid: int, uid: int | None) -> int | None:
     """The host pid of the server bubblewrap (`bwrap_pid`) confines: its first process
     running as `uid`."""
@@ -257,59 +245,3 @@ def server_pid(bwrap_pid: int, uid: int | None) -> int | None:
         except psutil.Error:
             continue
     return min(mine)[1] if mine else None
-
-
-def _processes_of(uid: int, keep: int) -> set[int]:
-    import psutil
-
-    found = set()
-    for proc in psutil.process_iter(["uids"]):
-        uids = proc.info["uids"]
-        if uids is not None and uids.real == uid and proc.pid != keep:
-            found.add(proc.pid)
-    return found
-
-
-def stop_strays(uid: int, keep: int, *, timeout_s: float = 10.0, pause_s: float = 0.05) -> int:
-    """Kill every process of `uid` (a uid of one server's own) but the server (`keep`):
-    what agent code forked or started; the number stopped.
-
-    Frozen first (SIGSTOP), since a fork loop refills every slot a killed copy frees, and
-    scanned again after a pause until two scans find no new one: a copy in the middle of
-    forking a large server process shows its child only a moment after it froze. Then
-    killed, and waited for until gone: a killed copy counts against the uid's process limit
-    until the kernel has torn it down, and the next step could not start a thread before.
-    A copy that escaped the freeze starts the round again, within `timeout_s`."""
-    if not _processes_of(uid, keep):
-        return 0  # the common step: nothing to wait for
-    stopped: set[int] = set()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        frozen: set[int] = set()
-        quiet_scans = 0
-        while quiet_scans < 2 and time.monotonic() < deadline:
-            found = _processes_of(uid, keep) - frozen
-            for pid in found:
-                _signal(pid, signal.SIGSTOP)
-            frozen |= found
-            quiet_scans = 0 if found else quiet_scans + 1
-            if not found:
-                time.sleep(pause_s)
-        for pid in frozen:
-            _signal(pid, signal.SIGKILL)
-        stopped |= frozen
-        while time.monotonic() < deadline:
-            left = _processes_of(uid, keep)
-            if not left:
-                return len(stopped)
-            if left - stopped:
-                break  # one was not frozen: another round
-            time.sleep(pause_s)
-    return len(stopped)
-
-
-def _signal(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass  # gone meanwhile

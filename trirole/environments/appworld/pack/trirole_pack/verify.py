@@ -8,7 +8,7 @@ path (``trirole.environments.appworld.pack.run_verifier`` does):
 For every task it runs, each in a fresh AppWorld world:
   gt          the ground-truth solution.py (solution(main_user, apis, requester, public_data)),
               called in-process on the world's APIs: the evaluation must pass;
-  compiled    compiled_solution.py through world.execute (the path an agent's code takes,
+  compiled    compiled_solution.py through world.execute (AppWorld's own path for agent code,
               safety guard included): must pass;
   noop        a do-nothing solution (apis.supervisor.complete_task() with no answer): must fail,
               and each check must fail/pass as its test_data label (no_op_fail/no_op_pass) says;
