@@ -71,5 +71,16 @@ if [ "${DEMO_BFCL:-1}" != 0 ]; then
   part BFCL "$out/bfcl"
   awk '/^## Paired comparisons/ {on = 1} on && /^- / {print} on && /^## / && !/Paired/ {exit}' "$out/bfcl/report.md"
 fi
+# The model server's prefix cache over both parts (each report shows its own part's).
+.venv/bin/python - "$out" "$out/bfcl" <<'EOF_PY'
+import sys
+from trirole.serving.metrics import prefix_cache_hit_rate, read_server_counters
+parts = [c for c in map(read_server_counters, sys.argv[1:]) if c]
+total = {key: sum(c.get(key, 0) for c in parts) for key in ("prefix_cache_queries", "prefix_cache_hits")}
+rate = prefix_cache_hit_rate(total)
+if rate is not None:
+    print(f"demo: the model server's prefix cache served {rate:.1%} of the {total['prefix_cache_queries']:,} "
+          "prompt tokens of this demo's evaluations")
+EOF_PY
 echo "demo: done in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s; reports: $out/report.md" \
      "$([ "${DEMO_BFCL:-1}" != 0 ] && echo "and $out/bfcl/report.md")"

@@ -185,7 +185,7 @@ def test_dataset_names():
     assert len(load_dataset("bfcl:multi-turn").tasks) == 800
     single = load_dataset("bfcl:single-turn")
     assert {data.category_of(t.id) for t in single.tasks} == set(data.SINGLE_TURN) and single.env == "bfcl"
-    # Single-turn entries get BFCL's own prompts (calls only, a worked example before the
+    # Single-turn entries get BFCL's own prompts (calls only, worked examples before the
     # task); a dataset with multi-turn entries keeps the general agent prompts.
     assert single.prompts["agent_system"] == "bfcl_system" and "agent_example_request" in single.prompts
     assert load_dataset("bfcl:multi_turn_base").prompts == {}

@@ -10,7 +10,7 @@ from fakes import PromptLog, ScriptedEnvironment, code, fail, ok, replies
 from trirole import build_scaffold_graph
 from trirole.backend import HeuristicTokenCounter
 from trirole.nodes.context import agent_prompt
-from trirole.prompts import load_prompts
+from trirole.prompts import EXAMPLE_SEPARATOR, load_prompts
 
 TASK = {"task": {"instruction": "Find the playlist and report its id."}}
 
@@ -295,6 +295,25 @@ async def test_a_worked_example_in_the_prompt_templates_is_one_exchange_before_t
     log = PromptLog()
     await run(build_scaffold_graph(model=replies(code("complete_task()")), environment=env), log)
     assert [m.type for m in log.prompts("agent")[0]] == ["system", "human"]
+
+
+async def test_several_worked_examples_are_exchanges_in_their_order_and_must_pair_up():
+    env = ScriptedEnvironment(lambda c, i: ok())
+    log = PromptLog()
+    separated = f"\n{EXAMPLE_SEPARATOR}\n"
+    graph = build_scaffold_graph(model=replies(code("complete_task()")), environment=env,
+                                 prompts={"agent_example_request": separated.join(["REQ_1", "REQ_2", "REQ_3"]),
+                                          "agent_example_reply": separated.join(["ONE()", "TWO()", "THREE()"])})
+    await run(graph, log)
+    (prompt,) = log.prompts("agent")
+    assert [(m.type, m.content) for m in prompt[1:7]] == [
+        ("human", "REQ_1"), ("ai", "ONE()"), ("human", "REQ_2"), ("ai", "TWO()"), ("human", "REQ_3"), ("ai", "THREE()")]
+    assert "Find the playlist" in prompt[7].content
+    # An example without its reply is refused when the graph is built, with the fix.
+    with pytest.raises(ValueError, match="same number of worked examples"):
+        build_scaffold_graph(model=replies(), environment=env,
+                             prompts={"agent_example_request": separated.join(["REQ_1", "REQ_2"]),
+                                      "agent_example_reply": "ONE()"})
 
 
 async def test_a_prompt_cut_to_fit_keeps_the_worked_example_and_the_task():

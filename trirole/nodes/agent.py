@@ -80,7 +80,7 @@ def make_agent_node(resources: Resources, *, role: str = "agent", prompt: Prompt
         built = prompt(state, resources.prompts, settings=settings)
         when_cut = None if prompt_when_cut is prompt else (  # built only if `built` does not fit
             lambda: prompt_when_cut(state, resources.prompts, settings=settings))
-        # The agent's own prompt: system, worked example if any, task; then the turns, which may go.
+        # The agent's own prompt: system, worked examples if any, task; then the turns, which may go.
         fixed = 2 + len(example_turns(resources.prompts)) if prompt is agent_prompt else 2
         reply, code, usage = await ask(resources, role, built, settings, read_code=read_code, when_cut=when_cut,
                                        fixed=fixed)

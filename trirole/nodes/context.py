@@ -67,17 +67,18 @@ def task_message(state: TriroleState, prompts: Prompts, *, max_response_chars: i
 
 
 def example_turns(prompts: Prompts, role: str = "agent") -> list[BaseMessage]:
-    """A worked example as one exchange before the task (``<role>_example_request`` and
-    ``<role>_example_reply``), or nothing when those templates are empty (the default).
-    A small model copies the form of an answer it has seen given far more readily than
-    one described in the system prompt (measured on BFCL with SmolLM2-135M)."""
-    request, reply = (prompts.render(f"{role}_example_{part}").strip() for part in ("request", "reply"))
-    return [HumanMessage(content=request), AIMessage(content=reply)] if request and reply else []
+    """The worked examples as exchanges before the task (``<role>_example_request`` and
+    ``<role>_example_reply``, `Prompts.examples`), or nothing when those templates are
+    empty (the default). A small model copies the form of an answer it has seen given far
+    more readily than one described in the system prompt (measured on BFCL with
+    SmolLM2-135M: docs/bfcl.md)."""
+    return [message for request, reply in prompts.examples(role)
+            for message in (HumanMessage(content=request), AIMessage(content=reply))]
 
 
 def agent_prompt(state: TriroleState, prompts: Prompts, *, max_response_chars: int = 1500,
                  settings: TriroleSettings | None = None, cut: bool = False) -> list[BaseMessage]:
-    """System prompt, the worked example if any (`example_turns`), task (with the memory
+    """System prompt, the worked examples if any (`example_turns`), task (with the memory
     once turns have left), then the turns after the summary verbatim."""
     system = SystemMessage(content=prompts.render(
         "agent_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",

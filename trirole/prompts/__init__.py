@@ -25,6 +25,17 @@ class Prompts:
 
     templates: Mapping[str, str] = field(default_factory=dict)
 
+    def examples(self, role: str) -> list[tuple[str, str]]:
+        """The worked examples of `role` as (request, reply) pairs: the templates
+        ``<role>_example_request`` and ``<role>_example_reply``, each holding one example
+        or several separated by `EXAMPLE_SEPARATOR` lines, paired in order. None when
+        either is missing or empty (the default)."""
+        names = (f"{role}_example_request", f"{role}_example_reply")
+        if not all(self.templates.get(name, "").strip() for name in names):
+            return []
+        requests, replies = (split_examples(self.render(name)) for name in names)
+        return list(zip(requests, replies))
+
     def render(self, name: str, **values: object) -> str:
         """The template `name` filled with `values`; a missing value is an error, not a blank."""
         try:
@@ -35,6 +46,24 @@ class Prompts:
             return Template(template).substitute({k: "" if v is None else str(v) for k, v in values.items()})
         except KeyError as exc:
             raise KeyError(f"prompt template {name!r} needs a value for {exc.args[0]!r}") from None
+
+
+EXAMPLE_SEPARATOR = "=== next example ==="
+"""A line of its own between two worked examples in an ``*_example_request`` or
+``*_example_reply`` template (`Prompts.examples`)."""
+
+
+def split_examples(text: str) -> list[str]:
+    """`text`'s examples: the parts between `EXAMPLE_SEPARATOR` lines, stripped."""
+    parts, current = [], []
+    for line in text.splitlines():
+        if line.strip() == EXAMPLE_SEPARATOR:
+            parts.append("\n".join(current).strip())
+            current = []
+        else:
+            current.append(line)
+    parts.append("\n".join(current).strip())
+    return parts
 
 
 OPTIONAL_PLACEHOLDERS = {"agent_task": {"reference"}, "corrector_user": {"reference"}}
@@ -58,7 +87,24 @@ def load_prompts(overrides: Mapping[str, str] | str | Path | None = None) -> Pro
     for name, text in (overrides or {}).items():
         check_placeholders(name, text, allowed=placeholders(templates[name]) | OPTIONAL_PLACEHOLDERS.get(name, set()))
     templates.update(overrides or {})
+    check_examples(templates)
     return Prompts(templates)
+
+
+def check_examples(templates: Mapping[str, str]) -> None:
+    """Every ``*_example_request`` template holds as many examples as its reply template
+    (an example without its reply would teach the model the wrong thing), with none empty."""
+    for name in templates:
+        if not name.endswith("_example_request"):
+            continue
+        reply = name[: -len("request")] + "reply"
+        counts = {n: [bool(part) for part in split_examples(templates.get(n, ""))] for n in (name, reply)}
+        if not any(counts[name]) and not any(counts[reply]):
+            continue
+        if len(counts[name]) != len(counts[reply]) or not all(counts[name] + counts[reply]):
+            raise ValueError(f"prompt templates {name!r} and {reply!r} must hold the same number of worked examples, "
+                             f"none empty, separated by lines {EXAMPLE_SEPARATOR!r} (they hold "
+                             f"{sum(counts[name])} and {sum(counts[reply])}); fix the overrides")
 
 
 def substitutes(names: Mapping[str, str]) -> dict[str, str]:

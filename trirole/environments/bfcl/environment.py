@@ -77,10 +77,12 @@ SINGLE_TURN_PROMPTS = {
     "corrector_example_reply": "bfcl_corrector_example_reply"}
 """The prompt templates an evaluation of single-turn entries uses instead of the general
 ones (by name): a short constant system prompt asking for the calls alone as a Python
-list, a worked example of this project's own as one exchange before the task, and the
-functions with the request in the task message; the same for the corrector. Measured on
-SmolLM2-135M (simple_python, first 40 entries): with the general agent prompt it mostly
-writes prose or defines the function; in this form most replies are calls (docs/bfcl.md).
+list, four worked examples of this project's own (made-up functions: a string, an integer,
+lists, a boolean, a dotted name) as exchanges before the task, and the functions with the
+request in the task message; the same for the corrector, with the functions as JSON
+schemas. Measured on SmolLM2-135M (simple_python): with the general agent prompt it mostly
+writes prose or defines the function; in this form most replies are calls, and four
+examples solve more entries than one (docs/bfcl.md).
 Multi-turn entries keep the general agent prompts (they need steps that read results)."""
 
 
