@@ -34,7 +34,7 @@ class Prompts:
         if not all(self.templates.get(name, "").strip() for name in names):
             return []
         requests, replies = (split_examples(self.render(name)) for name in names)
-        return list(zip(requests, replies))
+        return list(zip(requests, replies, strict=True))  # paired by `check_examples` when loaded
 
     def render(self, name: str, **values: object) -> str:
         """The template `name` filled with `values`; a missing value is an error, not a blank."""
@@ -98,13 +98,13 @@ def check_examples(templates: Mapping[str, str]) -> None:
         if not name.endswith("_example_request"):
             continue
         reply = name[: -len("request")] + "reply"
-        counts = {n: [bool(part) for part in split_examples(templates.get(n, ""))] for n in (name, reply)}
-        if not any(counts[name]) and not any(counts[reply]):
+        requests, replies = split_examples(templates[name]), split_examples(templates.get(reply, ""))
+        if requests == replies == [""]:  # no examples (the default)
             continue
-        if len(counts[name]) != len(counts[reply]) or not all(counts[name] + counts[reply]):
+        if len(requests) != len(replies) or not all(requests + replies):
             raise ValueError(f"prompt templates {name!r} and {reply!r} must hold the same number of worked examples, "
                              f"none empty, separated by lines {EXAMPLE_SEPARATOR!r} (they hold "
-                             f"{sum(counts[name])} and {sum(counts[reply])}); fix the overrides")
+                             f"{sum(map(bool, requests))} and {sum(map(bool, replies))}); fix the overrides")
 
 
 def substitutes(names: Mapping[str, str]) -> dict[str, str]:
