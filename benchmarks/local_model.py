@@ -1,33 +1,37 @@
-"""Benchmark the embedded local model server (SmolLM2-135M-Instruct on vLLM's CPU build).
+"""Benchmark the embedded model server (SmolLM2-135M-Instruct on the CPU: llama.cpp or vLLM).
 
     python benchmarks/local_model.py            # cold set-up from the stamps, warm start, tokens/s
-    python benchmarks/local_model.py --cold     # truly cold: a temporary TRIROLE_HOME
-                                                #  (installs 3.5 GB, ~5-10 min; removed after)
+    python benchmarks/local_model.py --cold     # truly cold: a temporary TRIROLE_HOME (removed after)
 
 Prints a small table:
-  cold set-up   venv install + checkpoint build (measured when not cached, else the
-                timings recorded in their stamps when they were made)
-  warm set-up   serve() -> ready with venv and checkpoint cached (the server start alone)
+  cold set-up   the engine's install/build (measured when not cached, else the timings
+                recorded in their stamps when they were made)
+  warm set-up   serve() -> ready with everything cached (the server start alone)
   tokens/s      chat completions, completion tokens / wall seconds: one request at a
                 time, and --concurrency requests at once
 
 The benchmark server runs under its own record name (``model-bench``) on a free port, so a
 user's ``model`` server is not touched; it is stopped at the end.
 
-    python benchmarks/local_model.py --compare                      # every option set of OPTIONS
-    python benchmarks/local_model.py --compare default threads-2    # some of them
+    python benchmarks/local_model.py --compare                       # every server configuration of OPTIONS
+    python benchmarks/local_model.py --compare vllm-bf16 llama.cpp   # some of them
 
-``--compare`` starts the server once per vLLM CPU option set (one at a time, side by side
-in one run), times its start, runs the same short evaluation against it (trirole's own
-``evaluate``: --paradigms on the first --limit tasks of the offline AppWorld dev split,
---max-steps, --max-completion-tokens, 2 pairs in flight; ``NAME@N``: N pairs in flight,
-e.g. ``default@4``; with ``--before REV``, then again with trirole's source as of commit REV,
-on a fresh server with the same options: before and after a change side by side) and prints, from the server's
-own ``/metrics`` read before and after: prefill tokens/s (prompt tokens not served from
-the prefix cache / the requests' summed prefill time), decode tokens/s per request
-(generated tokens / summed decode time), generated tokens/s over the evaluation's wall
-time, the prefix-cache hit rate, and wall seconds per pair. Greedy decoding, but a
-different dtype may change the model's replies and so the work: compare the token counts.
+``--compare`` starts the server once per configuration (one at a time, side by side in one
+run), times its start, runs the same evaluation against it with trirole's own ``trirole
+eval`` and prints, from the server's own ``/metrics`` read before and after: generated
+tokens/s over the evaluation's wall time (the figure that bounds every comparison a user
+can afford), prefill tokens/s (prompt tokens not served from the prefix cache / the
+requests' summed prefill time), decode tokens/s per request (generated tokens / summed
+decode time), the prefix-cache hit rate and wall seconds per pair; and the CPU's relevant
+flags (bf16, AMX), beside which alone such figures hold.
+
+The evaluation (``--workload``): ``bfcl`` (default) is the demo's BFCL part as
+``scripts/demo.sh`` runs it (base, react and scaffold with ``--review-no-code`` on the first
+``--limit`` simple_python entries, 2 steps, 96 completion tokens, 8 pairs in flight);
+``appworld`` is the demo's AppWorld part (every paradigm on the first ``--limit`` dev tasks, 5 steps,
+192 tokens, 4 in flight). ``NAME@N``: N pairs in flight. With ``--before REV``, each configuration
+is measured again with trirole's source as of commit REV. Greedy decoding, but another engine
+or dtype changes the model's replies and so the work: compare the token counts too.
 """
 
 from __future__ import annotations
@@ -60,32 +64,47 @@ PROMPTS = [
 
 BENCH_RECORD = "model-bench"
 
-# vLLM CPU option sets: (environment over trirole.serving.local_model.embedded_env, extra
-# server arguments after embedded_command's). "default" is what `trirole model serve` runs.
-# vLLM 0.32's CPU defaults: bfloat16 (this CPU has avx512_bf16), KV-cache blocks of 128
-# tokens (prefix caching reuses whole blocks only; trirole passes 32, the smallest the CPU
-# kernel takes: 16 fails to start), chunked prefill in chunks of --max-num-batched-tokens 2048.
-# A later argument wins, so "block-128" is vLLM's own default.
-OPTIONS: dict[str, tuple[dict[str, str], list[str]]] = {
-    "default": ({}, []),
-    "threads-2": ({"OMP_NUM_THREADS": "2"}, []),
-    "float32": ({}, ["--dtype", "float32"]),
-    "block-128": ({}, ["--block-size", "128"]),
-    "block-64": ({}, ["--block-size", "64"]),
-    "batched-512": ({}, ["--max-num-batched-tokens", "512"]),
-    "batched-4096": ({}, ["--max-num-batched-tokens", "4096"]),
-    # trirole's server is compiled, with Inductor's cache (VLLM_USE_AOT_COMPILE=0), which
-    # loads on the next start. The alternatives: eager, and vLLM's AOT cache (its default;
-    # it does not load with torch 2.13, so it compiles at every start; also without the
-    # "mega" artifact). Name a compiled one twice (``default default``) to see the start
-    # with a cold cache and then a warm one.
-    "eager": ({}, ["--enforce-eager"]),
-    "compiled-aot": ({"VLLM_USE_AOT_COMPILE": "1"}, []),
-    "compiled-aot-nomega": ({"VLLM_USE_AOT_COMPILE": "1", "VLLM_USE_MEGA_AOT_ARTIFACT": "0"}, []),
+# Server configurations: (engine, environment over the engine's, extra server arguments
+# after trirole's own; a later argument wins on both engines). "llama.cpp" and "vllm" are
+# what `trirole model serve --engine ...` runs on this CPU; "vllm-bf16" is what the embedded
+# default was before llama.cpp (vLLM in bfloat16 on every CPU). "llama.cpp-stock" is
+# llama.cpp's server with its own defaults for everything trirole sets (4 slots sharing one
+# 8,192-token context in a unified KV cache, all cores): the machine's reference.
+NGRAM_SPEC = json.dumps({"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4,
+                         "prompt_lookup_min": 2})
+OPTIONS: dict[str, tuple[str, dict[str, str], list[str]]] = {
+    "llama.cpp": ("llama.cpp", {}, []),
+    "llama.cpp-stock": ("llama.cpp", {}, ["--parallel", "-1", "--ctx-size", "8192", "--kv-unified", "--threads", "-1",
+                                          "--threads-batch", "-1"]),
+    "llama.cpp-threads-1": ("llama.cpp", {}, ["--threads", "1", "--threads-batch", "1"]),
+    "llama.cpp-threads-2": ("llama.cpp", {}, ["--threads", "2", "--threads-batch", "2"]),
+    "llama.cpp-threads-2-poll-0": ("llama.cpp", {}, ["--threads", "2", "--threads-batch", "2", "--poll", "0"]),
+    "llama.cpp-flash-attn": ("llama.cpp", {}, ["--flash-attn", "on"]),
+    "llama.cpp-parallel-4": ("llama.cpp", {}, ["--parallel", "4", "--ctx-size", "32768"]),
+    "llama.cpp-parallel-16": ("llama.cpp", {}, ["--parallel", "16", "--ctx-size", "131072"]),
+    "llama.cpp-unified": ("llama.cpp", {}, ["--kv-unified"]),
+    "llama.cpp-ngram": ("llama.cpp", {}, ["--spec-type", "ngram-simple"]),
+    "vllm": ("vllm", {}, []),
+    "vllm-bf16": ("vllm", {}, ["--dtype", "bfloat16"]),
+    "vllm-float32": ("vllm", {}, ["--dtype", "float32"]),
+    "vllm-threads-2": ("vllm", {"OMP_NUM_THREADS": "2"}, []),
+    "vllm-ngram": ("vllm", {}, ["--speculative-config", NGRAM_SPEC]),
+    "vllm-eager": ("vllm", {}, ["--enforce-eager"]),
 }
-# Besides the four counters of trirole.serving.metrics, the requests' summed prefill and
-# decode times (histogram sums).
-TIMINGS = {"prefill_s": "vllm:request_prefill_time_seconds_sum", "decode_s": "vllm:request_decode_time_seconds_sum"}
+# The demo's two parts (scripts/demo.sh): trirole eval arguments and pairs in flight.
+WORKLOADS = {
+    "bfcl": (["--dataset", "bfcl:simple_python", "--paradigms", "base,react,scaffold", "--max-steps", "2",
+              "--max-completion-tokens", "96", "--review-no-code"], 8, 40),
+    "appworld": (["--dataset", "dev", "--paradigms", "base,react,multi-agent,scaffold", "--max-steps", "5",
+                  "--max-completion-tokens", "192"], 4, 6),
+}
+# Besides the four counters of trirole.serving.metrics, each engine's summed request times.
+TIMINGS = {
+    "vllm": {"prefill_s": "vllm:request_prefill_time_seconds_sum", "decode_s": "vllm:request_decode_time_seconds_sum"},
+    "llama.cpp": {"prefill_s": "llamacpp:prompt_seconds_total", "decode_s": "llamacpp:tokens_predicted_seconds_total",
+                  "drafted": "llamacpp:spec_decode_num_draft_tokens_total",
+                  "accepted": "llamacpp:spec_decode_num_accepted_tokens_total"},
+}
 
 
 def _chat(url: str, model: str, prompt: str, max_tokens: int) -> tuple[int, float]:
@@ -121,66 +140,78 @@ def measure_tokens_per_s(url: str, model: str, n: int, max_tokens: int, concurre
     }
 
 
-def short_evaluation(url: str, model: str, source: Path, in_flight: int, args: argparse.Namespace) -> dict:
+def short_evaluation(url: str, model: str, engine: str, source: Path, in_flight: int,
+                     args: argparse.Namespace) -> dict:
     """`trirole eval` of the trirole source in `source` (this checkout, or an older commit's
     files) against the server at `url`, with the server's counters read around it."""
     import subprocess
 
-    from trirole.serving.metrics import VLLM_COUNTERS, read_server
+    from trirole.serving.metrics import parse_counters, read_server, metrics_url
 
-    names = {**VLLM_COUNTERS, **TIMINGS}
+    def read() -> dict[str, float]:
+        counters = read_server(url) or {}
+        timings = parse_counters(httpx.get(metrics_url(url), timeout=10).text, TIMINGS[engine])
+        return {**counters, **timings}
+
+    workload, _, _ = WORKLOADS[args.workload]
     env = {**os.environ, "PYTHONPATH": str(source)}
     with tempfile.TemporaryDirectory(prefix="trirole-bench-") as out:
-        command = [sys.executable, "-m", "trirole.cli", "eval", "--dataset", "dev", "--paradigms", args.paradigms,
-                   "--limit", str(args.limit), "--max-steps", str(args.max_steps), "--max-completion-tokens",
-                   str(args.max_completion_tokens), "--concurrency", str(in_flight), "--base-url", url,
-                   "--model", model, "--out", out]
-        before = read_server(url, names=names) or {}
+        command = [sys.executable, "-m", "trirole.cli", "eval", *workload, "--limit", str(args.limit),
+                   "--concurrency", str(in_flight), "--base-url", url, "--model", model, "--out", out]
+        before = read()
         t0 = time.monotonic()
         subprocess.run(command, env=env, cwd=source, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        check=True)
         wall = time.monotonic() - t0
-        after = read_server(url, names=names) or {}
-        pairs = len((Path(out) / "results.jsonl").read_text().splitlines())
-    d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in names}
-    uncached = d["prompt_tokens"] - d["prefix_cache_hits"]
-    return {"eval_s": wall, "pairs": pairs, **{k: round(v, 3) for k, v in d.items()},
-            "prefill_tok_s": uncached / d["prefill_s"] if d["prefill_s"] else None,
-            "decode_tok_s": d["generation_tokens"] / d["decode_s"] if d["decode_s"] else None,
+        after = read()
+        results = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines()]
+    d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    uncached = d["prompt_tokens"] - d.get("prefix_cache_hits", 0.0)
+    return {"eval_s": wall, "pairs": len(results), "solved": sum(bool(r.get("success")) for r in results),
+            **{k: round(v, 3) for k, v in d.items()},
+            "prefill_tok_s": uncached / d["prefill_s"] if d.get("prefill_s") else None,
+            "decode_tok_s": d["generation_tokens"] / d["decode_s"] if d.get("decode_s") else None,
             "generated_tok_s": d["generation_tokens"] / wall if wall else None,
-            "hit_rate": d["prefix_cache_hits"] / d["prefix_cache_queries"] if d["prefix_cache_queries"] else None,
-            "s_per_pair": wall / pairs if pairs else None}
+            "hit_rate": d["prefix_cache_hits"] / d["prefix_cache_queries"] if d.get("prefix_cache_queries") else None,
+            "draft_accept": d["accepted"] / d["drafted"] if d.get("drafted") else None,
+            "s_per_pair": wall / len(results) if results else None}
 
 
 def measure_option(name: str, args: argparse.Namespace, old_source: Path | None) -> list[dict]:
-    """Start the server with option set `name`, run the short evaluation, stop it; with
+    """Start the server with configuration `name`, run the evaluation, stop it; with
     `old_source`, then the same on a fresh server with that older trirole. Every evaluation
     gets a server of its own: on a server that served the same tasks before, greedy
     decoding repeats the same prompts and the prefix cache would serve them."""
     from trirole.serving import free_port, serve, stop_server
 
     option, _, in_flight = name.partition("@")
-    env, extra = OPTIONS[option]
+    engine, env, extra = OPTIONS[option]
     rows = []
     for label, source in [(name, ROOT)] + ([(f"{name} ({args.before})", old_source)] if old_source else []):
         stop_server(BENCH_RECORD)
         t0 = time.monotonic()
-        record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, extra_args=extra, env=env)
+        record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, engine=engine, extra_args=extra, env=env)
         ready_s = time.monotonic() - t0
         try:
-            result = short_evaluation(record.url, record.extra["model"], source, int(in_flight or 2), args)
-            rows.append({"option": label, "env": env, "args": extra, "ready_s": ready_s, **result})
+            result = short_evaluation(record.url, record.extra["model"], engine, source,
+                                      int(in_flight or WORKLOADS[args.workload][1]), args)
+            rows.append({"option": label, "engine": engine, "env": env, "args": extra, "ready_s": ready_s,
+                         "load_average": os.getloadavg()[0], **result})
         finally:
             stop_server(BENCH_RECORD)
     return rows
 
 
 def compare(args: argparse.Namespace) -> int:
+    from trirole.serving.cpu import cpu_features
+
     names = args.options or list(OPTIONS)
     unknown = [n for n in names if n.partition("@")[0] not in OPTIONS or not (n.partition("@")[2] or "2").isdigit()]
     if unknown:
-        print(f"unknown option sets {unknown}; known: {', '.join(OPTIONS)}", file=sys.stderr)
+        print(f"unknown server configurations {unknown}; known: {', '.join(OPTIONS)}", file=sys.stderr)
         return 2
+    args.limit = args.limit or WORKLOADS[args.workload][2]
+    cpu = cpu_features()
     rows = []
     with tempfile.TemporaryDirectory(prefix="trirole-before-") as old:
         old_source = None
@@ -191,28 +222,38 @@ def compare(args: argparse.Namespace) -> int:
                                      capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
             old_source = Path(old)
-        for name in names:
-            for row in measure_option(name, args, old_source):
-                rows.append(row)
-                print(f"{row['option']}: {json.dumps(row)}", flush=True)
+        for _ in range(args.rounds):
+            for name in names:
+                for row in measure_option(name, args, old_source):
+                    rows.append(row)
+                    print(f"{row['option']}: {json.dumps(row)}", flush=True)
 
     def f(value, digits=1):
         return "-" if value is None else f"{value:,.{digits}f}"
 
-    print(f"\nshort evaluation: {args.paradigms}, first {args.limit} dev tasks, max {args.max_steps} steps, "
-          f"{args.max_completion_tokens} completion tokens, 2 pairs in flight unless @N ({os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f})")
-    header = ["option", "ready s", "eval s", "pairs", "s/pair", "prompt tok", "generated tok", "prefix hit",
-              "prefill tok/s", "decode tok/s/req", "generated tok/s"]
-    table = [[r["option"], f(r["ready_s"], 0), f(r["eval_s"], 0), str(r["pairs"]), f(r["s_per_pair"]),
-              f(r["prompt_tokens"], 0), f(r["generation_tokens"], 0),
+    workload, in_flight, _ = WORKLOADS[args.workload]
+    print(f"\nworkload: trirole eval {' '.join(workload)} --limit {args.limit}, {in_flight} pairs in flight unless @N")
+    print(f"CPU: {cpu.summary()}; load average at the end {os.getloadavg()[0]:.1f}")
+    header = ["configuration", "ready s", "eval s", "pairs", "solved", "s/pair", "prompt tok", "generated tok",
+              "prefix hit", "prefill tok/s", "decode tok/s/req", "generated tok/s"]
+    table = [[r["option"], f(r["ready_s"], 0), f(r["eval_s"], 0), str(r["pairs"]), str(r["solved"]),
+              f(r["s_per_pair"], 2), f(r["prompt_tokens"], 0), f(r["generation_tokens"], 0),
               "-" if r["hit_rate"] is None else f"{100 * r['hit_rate']:.1f}%", f(r["prefill_tok_s"]),
               f(r["decode_tok_s"]), f(r["generated_tok_s"])] for r in rows]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for line in table:
         print("| " + " | ".join(line) + " |")
+    by_option: dict[str, list[float]] = {}
+    for r in rows:
+        if r["generated_tok_s"]:
+            by_option.setdefault(r["option"], []).append(r["generated_tok_s"])
+    if args.baseline in by_option:
+        base = sum(by_option[args.baseline]) / len(by_option[args.baseline])
+        print(f"\ngenerated tokens/s as a multiple of {args.baseline}'s (mean over rounds):")
+        for option, values in by_option.items():
+            print(f"  {option}: {sum(values) / len(values) / base:.2f}x")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"cpu": cpu.summary(), "flags": sorted(cpu.flags), "rows": rows}, indent=2))
     return 0
 
 
@@ -226,13 +267,16 @@ def main() -> int:
     parser.add_argument("--extra-arg", action="append", default=[],
                         help="extra vLLM server argument (repeatable), e.g. --extra-arg=--enforce-eager")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
-    parser.add_argument("--compare", nargs="*", dest="options", default=None, metavar="OPTION",
-                        help=f"compare vLLM CPU option sets on a short evaluation ({', '.join(OPTIONS)}; "
+    parser.add_argument("--compare", nargs="*", dest="options", default=None, metavar="CONFIGURATION",
+                        help=f"compare server configurations on the demo's workload ({', '.join(OPTIONS)}; "
                              "default: all)")
-    parser.add_argument("--paradigms", default="react,scaffold", help="--compare: paradigms of the evaluation")
-    parser.add_argument("--limit", type=int, default=2, help="--compare: dev tasks of the evaluation")
-    parser.add_argument("--max-steps", type=int, default=4, help="--compare: agent steps per pair")
-    parser.add_argument("--max-completion-tokens", type=int, default=192, help="--compare: tokens per answer")
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="bfcl",
+                        help="--compare: the demo part to run (default bfcl)")
+    parser.add_argument("--limit", type=int, help="--compare: entries or tasks of the evaluation "
+                                                  "(default 40 BFCL entries, 6 AppWorld tasks)")
+    parser.add_argument("--rounds", type=int, default=1, help="--compare: measure every configuration this many "
+                                                              "times, interleaved (default 1)")
+    parser.add_argument("--baseline", default="vllm-bf16", help="--compare: print ratios to this configuration")
     parser.add_argument("--before", metavar="GIT_REV",
                         help="--compare: also run the evaluation with trirole as of this commit, on a fresh server")
     args = parser.parse_args()

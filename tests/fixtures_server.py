@@ -1,27 +1,33 @@
-"""The real local model server for tests marked ``@pytest.mark.server``.
+"""The real local model servers for tests marked ``@pytest.mark.server``.
 
-`vllm_server` starts the embedded SmolLM2-135M-Instruct on vLLM's CPU build once per test
-session (under the record name ``model-test`` on a free port, so a user's own ``model``
-server is left alone), yields its :class:`~trirole.serving.ServerRecord` and stops it at
-the end. ``record.url`` is the OpenAI base URL (``.../v1``), ``record.extra["model"]`` the
-model name.
+`model_server` is the embedded SmolLM2-135M-Instruct on the engine `trirole model serve`
+picks for this CPU (``auto``: llama.cpp's server on every CPU measured so far), and
+`vllm_cpu_server` the same model on vLLM's CPU build (``--engine vllm``: the engine of the
+GPU presets stays tested on the CPU). `embedded_server` is each of them in turn, for the
+tests that every engine must pass. Each starts once per test session under a record name
+of its own (``model-test``, ``model-test-vllm``) on a free port, so a user's own ``model``
+server is left alone, and is stopped at the end. ``record.url`` is the OpenAI base URL
+(``.../v1``), ``record.extra["model"]`` the model name, ``record.extra["engine"]`` the engine.
 
-Several pytest sessions at once (engineers sharing a machine) share one test server:
-``serve()`` lets one of them start it while the others wait and reuse it, each session
-holds a lease (a file lock), and the last session to finish stops it.
+Several pytest sessions at once (engineers sharing a machine) share one test server per
+engine: ``serve()`` lets one of them start it while the others wait and reuse it, each
+session holds a lease (a file lock), and the last session to finish stops it.
 
-The first run on a fresh machine installs the vLLM venv (~4 min) and builds the checkpoint
-(~1 min) under ``trirole_home()``; later sessions only start the server (~1 min, more on a
-busy machine). Deselect with ``-m "not server"``.
+The first run on a fresh machine builds llama.cpp's server (5-10 min on two cores) and
+installs the vLLM venv (~4 min) and its checkpoint (~1 min) under ``trirole_home()``;
+later sessions only start the servers (seconds for llama.cpp, about a minute for vLLM).
+Deselect with ``-m "not server"``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
 
 TEST_RECORD_NAME = "model-test"
+VLLM_TEST_RECORD_NAME = "model-test-vllm"
 
 
 def _live_leases(lease_dir, own) -> list:
@@ -43,25 +49,45 @@ def _live_leases(lease_dir, own) -> list:
     return live
 
 
-@pytest.fixture(scope="session")
-def vllm_server():
+@contextlib.contextmanager
+def shared_test_server(name: str, engine: str):
+    """The test server `name` on `engine`, started or reused under a lease, stopped by the
+    last session that holds one."""
     from trirole.paths import home_subdir, try_lease
     from trirole.serving import serve, stop_server
     from trirole.serving.local_model import serve_lock
 
-    lease_dir = home_subdir("servers", f"{TEST_RECORD_NAME}.users")
+    lease_dir = home_subdir("servers", f"{name}.users")
     own = lease_dir / f"{os.getpid()}.lock"
     lease = try_lease(own)
     try:
-        record = serve(name=TEST_RECORD_NAME, quiet=True)  # starts it, or reuses a running one
+        record = serve(name=name, engine=engine, quiet=True)  # starts it, or reuses a running one
     except BaseException:
         lease.release()
         raise
     try:
         yield record
     finally:
-        with serve_lock(TEST_RECORD_NAME):
+        with serve_lock(name):
             lease.release()
             own.unlink(missing_ok=True)
             if not _live_leases(lease_dir, own):
-                stop_server(TEST_RECORD_NAME, pid=record.pid)
+                stop_server(name, pid=record.pid)
+
+
+@pytest.fixture(scope="session")
+def model_server():
+    with shared_test_server(TEST_RECORD_NAME, "auto") as record:
+        yield record
+
+
+@pytest.fixture(scope="session")
+def vllm_cpu_server():
+    with shared_test_server(VLLM_TEST_RECORD_NAME, "vllm") as record:
+        yield record
+
+
+@pytest.fixture(params=["default engine", "vllm"])
+def embedded_server(request):
+    """Each engine's server in turn: what every engine must do."""
+    return request.getfixturevalue("model_server" if request.param == "default engine" else "vllm_cpu_server")

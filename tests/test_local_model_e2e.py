@@ -1,6 +1,7 @@
-"""The scaffold on the REAL serving path: the embedded SmolLM2-135M-Instruct on vLLM's CPU
-build (the `vllm_server` fixture starts it) and the real python sandbox. The 135M model
-solves almost nothing, so these tests assert structure, never success."""
+"""The scaffold on the REAL serving path: the embedded SmolLM2-135M-Instruct (the `model_server`
+fixture starts it on the engine picked for this CPU; `embedded_server` is each engine in
+turn) and the real python sandbox. The 135M model solves almost nothing, so these tests
+assert structure, never success."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ def real_settings(server, **overrides):
             "max_completion_tokens": 128, **overrides}
 
 
-async def test_scaffold_runs_a_python_task_end_to_end(vllm_server, tmp_path):
+async def test_scaffold_runs_a_python_task_end_to_end(embedded_server, tmp_path):
     trace_path = tmp_path / "trace.jsonl"
-    graph = build_scaffold_graph(settings=real_settings(vllm_server))
+    graph = build_scaffold_graph(settings=real_settings(embedded_server))
     out = await graph.ainvoke(TASK, config={"callbacks": [JsonlTrace(trace_path)]})
     records = read_trace(trace_path)
     calls = [r for r in records if r["type"] == "model_call"]
@@ -42,16 +43,16 @@ async def test_scaffold_runs_a_python_task_end_to_end(vllm_server, tmp_path):
     assert out["usage"]["agent"]["prompt_tokens"] == sum(r["usage"]["input_tokens"] for r in agent_calls)
     assert out["usage"]["agent"]["completion_tokens"] == sum(r["usage"]["output_tokens"] for r in agent_calls)
     # The budget's counts come from the server's /tokenize and match what it billed.
-    counter = ServerTokenCounter(vllm_server.url, vllm_server.extra["model"])
+    counter = ServerTokenCounter(embedded_server.url, embedded_server.extra["model"])
     first_prompt = convert_to_messages([(m["role"], m["content"]) for m in agent_calls[0]["messages"]])
     assert await counter.acount(first_prompt) == agent_calls[0]["usage"]["input_tokens"]
     assert counter.exact
 
 
-async def test_an_answer_without_code_from_the_real_model_is_handled(vllm_server, tmp_path):
+async def test_an_answer_without_code_from_the_real_model_is_handled(model_server, tmp_path):
     trace_path = tmp_path / "trace.jsonl"
     poet = "You are a poet. Answer with one short English sentence about the sea. Never write code or lists."
-    graph = build_scaffold_graph(settings=real_settings(vllm_server, max_completion_tokens=48),
+    graph = build_scaffold_graph(settings=real_settings(model_server, max_completion_tokens=48),
                                  prompts={"agent_system": poet})
     out = await graph.ainvoke({"task": {"instruction": "Describe the sea."}},
                               config={"callbacks": [JsonlTrace(trace_path)]})
@@ -61,11 +62,11 @@ async def test_an_answer_without_code_from_the_real_model_is_handled(vllm_server
     assert "no ```python code block" in second_prompt[-1]["content"]
 
 
-def test_the_cli_runs_a_bundled_task_against_the_server(vllm_server, tmp_path):
+def test_the_cli_runs_a_bundled_task_against_the_server(model_server, tmp_path):
     trace_path = tmp_path / "cli.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "trirole.cli", "run", "--env", "python", "--task", "sum-prices",
-         "--base-url", vllm_server.url, "--model", vllm_server.extra["model"], "--max-steps", "1",
+         "--base-url", model_server.url, "--model", model_server.extra["model"], "--max-steps", "1",
          "--max-completion-tokens", "96", "--trace", str(trace_path)],
         capture_output=True, text=True, timeout=600)
     assert result.returncode in (0, 1), result.stderr  # 0: completed, 1: ended otherwise (2 is a usage error)
@@ -73,9 +74,9 @@ def test_the_cli_runs_a_bundled_task_against_the_server(vllm_server, tmp_path):
     assert read_trace(trace_path)[-1]["type"] == "final"
 
 
-def test_the_cli_names_the_fix_for_a_wrong_model(vllm_server):
+def test_the_cli_names_the_fix_for_a_wrong_model(model_server):
     result = subprocess.run(
-        [sys.executable, "-m", "trirole.cli", "run", "--instruction", "x", "--base-url", vllm_server.url,
+        [sys.executable, "-m", "trirole.cli", "run", "--instruction", "x", "--base-url", model_server.url,
          "--model", "no-such-model"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert "'no-such-model' is not served" in result.stderr and vllm_server.extra["model"] in result.stderr
+    assert "'no-such-model' is not served" in result.stderr and model_server.extra["model"] in result.stderr

@@ -1,6 +1,6 @@
 """The notebooks: committed without outputs, and executed end to end with nbclient.
 
-The executions use the REAL embedded model server (the session-scoped `vllm_server`
+The executions use the REAL embedded model server (the session-scoped `model_server`
 fixture), passed to the notebooks as TRIROLE_BASE_URL/TRIROLE_MODEL, and the real python
 sandbox. analysis.ipynb runs its own tiny evaluation (TRIROLE_EVAL_DIR unset). Kernels
 run in a temporary folder, so nothing is written into the project.
@@ -43,9 +43,9 @@ def outputs_text(notebook) -> str:
 @pytest.mark.notebook
 @pytest.mark.server
 @pytest.mark.parametrize("name", NAMES)
-def test_the_notebook_runs_against_the_embedded_model(name, vllm_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("TRIROLE_BASE_URL", vllm_server.url)
-    monkeypatch.setenv("TRIROLE_MODEL", vllm_server.extra["model"])
+def test_the_notebook_runs_against_the_embedded_model(name, model_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRIROLE_BASE_URL", model_server.url)
+    monkeypatch.setenv("TRIROLE_MODEL", model_server.extra["model"])
     monkeypatch.delenv("TRIROLE_EVAL_DIR", raising=False)
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
@@ -62,11 +62,11 @@ def test_the_notebook_runs_against_the_embedded_model(name, vllm_server, tmp_pat
 
 @pytest.mark.notebook
 @pytest.mark.server
-def test_the_documented_headless_command_runs_the_quickstart(vllm_server, tmp_path):
+def test_the_documented_headless_command_runs_the_quickstart(model_server, tmp_path):
     # The command docs/langgraph.md gives, as written, from the repository root.
     docs = (NOTEBOOKS.parent / "docs" / "langgraph.md").read_text()
     (command,) = [line for line in docs.splitlines() if "nbconvert" in line and "quickstart.ipynb" in line]
-    env = {**os.environ, "TRIROLE_BASE_URL": vllm_server.url, "TRIROLE_MODEL": vllm_server.extra["model"]}
+    env = {**os.environ, "TRIROLE_BASE_URL": model_server.url, "TRIROLE_MODEL": model_server.extra["model"]}
     before = (NOTEBOOKS / "quickstart.ipynb").read_bytes()
     done = subprocess.run(command, shell=True, cwd=NOTEBOOKS.parent, env=env, capture_output=True, text=True,
                           timeout=CELL_TIMEOUT_S)

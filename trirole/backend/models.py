@@ -62,7 +62,10 @@ def describe_model_error(exc: BaseException, endpoint: RoleEndpoint) -> str:
     return f"model call failed: {type(exc).__name__}: {exc}"
 
 
-_SERVER_CONTEXT = re.compile(r"maximum (?:context|model) length is (\d+)", re.IGNORECASE)
+# vLLM: "... maximum context length is 4096 tokens ..."; llama.cpp's server: "request (9000
+# tokens) exceeds the available context size (8192 tokens), try increasing it".
+_SERVER_CONTEXT = re.compile(r"(?:maximum (?:context|model) length is|available context size \()\s*(\d+)",
+                             re.IGNORECASE)
 
 
 def context_overflow_reason(exc: BaseException, endpoint: RoleEndpoint, settings: TriroleSettings) -> str | None:

@@ -1,8 +1,9 @@
 """How long a prompt is, as the model will see it.
 
-`ServerTokenCounter` gets exact sizes from vLLM's ``/tokenize`` (it applies the chat
-template), falling back to `HeuristicTokenCounter`, a conservative estimate, on servers
-without it.
+`ServerTokenCounter` gets exact sizes from the server: vLLM's ``/tokenize`` applies the chat
+template itself; llama.cpp's server renders it with ``/apply-template`` and counts the text
+with its ``/tokenize``. It falls back to `HeuristicTokenCounter`, a conservative estimate, on
+servers without either.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class HeuristicTokenCounter:
 
 
 class ServerTokenCounter:
-    """Exact counts from vLLM's ``POST /tokenize`` with the chat template applied.
+    """Exact counts from the server's ``POST /tokenize`` with the chat template applied
+    (vLLM's in one call; llama.cpp's server, whose ``/tokenize`` takes text, in two).
 
     Falls back to `HeuristicTokenCounter` for good (with ``exact = False``) when the
     server has no such endpoint, and for one call when it cannot be reached. Recent
@@ -59,9 +61,11 @@ class ServerTokenCounter:
 
     def __init__(self, base_url: str, model: str, *, timeout_s: float = 30.0, cache_size: int = 256) -> None:
         # Replicas serve one model with one tokenizer: the first one counts for all.
-        self.url = server_root(parse_base_urls(base_url)[0]) + "/tokenize"
+        self.root = server_root(parse_base_urls(base_url)[0])
+        self.url = self.root + "/tokenize"
         self.model = model
         self.exact = True
+        self.llama_cpp = False  # the server's /tokenize takes text (llama.cpp's), learnt from its first answer
         self.timeout_s = timeout_s
         self._fallback = HeuristicTokenCounter()
         self._cache: OrderedDict[str, int] = OrderedDict()
@@ -86,18 +90,41 @@ class ServerTokenCounter:
             self._cache.move_to_end(key)
             return self._cache[key]
         try:
-            response = await self._client().post(self.url, json=payload)
+            tokens = await (self._count_llama_cpp(payload) if self.llama_cpp else self._count_vllm(payload))
         except httpx.HTTPError:
             return self._fallback.count(messages)
-        if response.status_code in (404, 405):
+        if tokens is None:
             self.exact = False
             return self._fallback.count(messages)
-        response.raise_for_status()
-        tokens = int(response.json()["count"])
         self._cache[key] = tokens
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return tokens
+
+
+    async def _count_vllm(self, payload: dict) -> int | None:
+        response = await self._client().post(self.url, json=payload)
+        if response.status_code in (404, 405):
+            return None
+        response.raise_for_status()
+        body = response.json()
+        if "count" not in body and "tokens" in body:  # llama.cpp's server: it wants text
+            self.llama_cpp = True
+            return await self._count_llama_cpp(payload)
+        return int(body["count"])
+
+    async def _count_llama_cpp(self, payload: dict) -> int | None:
+        """The chat rendered by the server's own template, tokenized as the server
+        tokenizes a prompt (special tokens added and parsed)."""
+        client = self._client()
+        rendered = await client.post(self.root + "/apply-template", json={"messages": payload["messages"]})
+        if rendered.status_code in (404, 405):
+            return None
+        rendered.raise_for_status()
+        response = await client.post(self.url, json={"content": rendered.json()["prompt"], "add_special": True,
+                                                     "parse_special": True})
+        response.raise_for_status()
+        return len(response.json()["tokens"])
 
 
 def _text(message: BaseMessage) -> str:

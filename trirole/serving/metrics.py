@@ -1,4 +1,5 @@
-"""A model server's own counters, read from its Prometheus ``/metrics`` (vLLM serves one).
+"""A model server's own counters, read from its Prometheus ``/metrics`` (vLLM serves one, and
+llama.cpp's server when started with ``--metrics``, as the embedded server is).
 
 The counters of a run are the difference of two readings, before and after: prompt and
 generated tokens as the server counted them, and how many prompt tokens its prefix cache
@@ -32,6 +33,13 @@ VLLM_COUNTERS = {
     "prefix_cache_queries": "vllm:prefix_cache_queries_total",
     "prefix_cache_hits": "vllm:prefix_cache_hits_total",
 }
+# llama.cpp's server counts the prompt tokens it processed (not those its cache served) and
+# those its cache served; `_from_llama_cpp` turns them into the four counters above.
+LLAMA_CPP_COUNTERS = {
+    "prompt_tokens_processed": "llamacpp:prompt_tokens_total",
+    "prompt_tokens_cached": "llamacpp:prompt_tokens_cached_total",
+    "generation_tokens": "llamacpp:tokens_predicted_total",
+}
 
 
 def metrics_url(base_url: str) -> str:
@@ -52,14 +60,27 @@ def parse_counters(text: str, names: Mapping[str, str] = VLLM_COUNTERS) -> dict[
     return found
 
 
+def _from_llama_cpp(found: Mapping[str, float]) -> dict[str, float]:
+    """llama.cpp's counters as vLLM's: every prompt token was either processed or served
+    from the cache, and the cache was asked for all of them."""
+    prompt = found.get("prompt_tokens_processed", 0.0) + found.get("prompt_tokens_cached", 0.0)
+    return {"prompt_tokens": prompt, "generation_tokens": found.get("generation_tokens", 0.0),
+            "prefix_cache_queries": prompt, "prefix_cache_hits": found.get("prompt_tokens_cached", 0.0)}
+
+
 def read_server(base_url: str, timeout_s: float = 5.0,
                 names: Mapping[str, str] = VLLM_COUNTERS) -> dict[str, float] | None:
-    """One server's counters, or None when it serves no /metrics with vLLM's counters."""
+    """One server's counters (`names`, default the four of `VLLM_COUNTERS`; llama.cpp's
+    server's are translated to those four), or None when it serves no /metrics with them."""
     try:
         response = httpx.get(metrics_url(base_url), timeout=timeout_s)
         if response.status_code != 200:
             return None
-        return parse_counters(response.text, names) or None
+        found = parse_counters(response.text, names)
+        if not found:
+            llama = parse_counters(response.text, LLAMA_CPP_COUNTERS)
+            found = _from_llama_cpp(llama) if llama else {}
+        return found or None
     except (httpx.HTTPError, ValueError):  # unreachable, or not Prometheus text
         return None
 
