@@ -3,6 +3,9 @@
 - `ScriptedEnvironment`: an in-memory environment whose results a test scripts, so a
   routing test can make step 2 fail with a KeyError deterministically. Real environments
   are tested in test_python_sandbox.py and test_appworld_env.py.
+- `RequestsEnvironment`: the same for a task of several user requests that arrive one at
+  a time (as BFCL multi-turn's do): ``complete_task()`` ends the current one. The real
+  one is tested in test_bfcl_env.py.
 - `role_models`: LangChain's `GenericFakeChatModel` per role, with scripted replies.
 - `PromptLog`: a callback handler that records every prompt sent, by role.
 """
@@ -61,6 +64,43 @@ class ScriptedEnvironment:
 
     async def close(self) -> None:
         self.closed = True
+
+
+class RequestsEnvironment:
+    """A FAKE environment whose task brings `requests` one at a time: a step whose code
+    calls ``complete_task()`` ends the current request and its output is the next one
+    (``next_request``); the last ends the task. Every step prints `printed` (which the
+    base model must never see). Solved when every request was ended."""
+
+    name = "requests"
+
+    def __init__(self, requests: list[str], *, printed: str = "step output") -> None:
+        self.requests, self.printed = requests, printed
+        self.executed: list[str] = []
+        self.current = 0
+
+    async def reset(self, task: TaskSpec) -> EnvironmentInfo:
+        self.executed, self.current = [], 0
+        return EnvironmentInfo(instruction=self.requests[0], reference="Functions: work().",
+                               completion_hint="complete_task()", one_request_at_a_time=True)
+
+    async def execute(self, code: str) -> ExecutionResult:
+        self.executed.append(code)
+        result: dict = {"code": code, "output": self.printed, "error": False}
+        if "complete_task()" in code:
+            self.current += 1
+            if self.current < len(self.requests):
+                result["next_request"] = self.requests[self.current]
+                result["output"] += f"\n--- The user's next request ---\n{self.requests[self.current]}"
+        result["task_completed"] = self.current >= len(self.requests)
+        return result  # type: ignore[return-value]
+
+    async def evaluate(self) -> Evaluation | None:
+        done = self.current >= len(self.requests)
+        return Evaluation(success=done, details={"requests": len(self.requests), "requests_correct": self.current})
+
+    async def close(self) -> None:
+        pass
 
 
 def replies(*texts: str) -> GenericFakeChatModel:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 
 from trirole.evals.datasets import UnknownDataset, load_dataset
 from trirole.environments.bfcl import data
@@ -157,19 +161,26 @@ async def test_single_turn_calls_are_checked_against_their_schema():
 async def test_multi_turn_requests_arrive_one_at_a_time_and_held_back_functions_at_their_turn():
     async with BfclEnvironment() as env:
         info = await env.reset({"task_id": "multi_turn_miss_func_0"})
-        assert info.instruction.startswith("(Request 1 of 5) Move 'final_report.pdf'")
+        # The first request as the user wrote it: nothing numbers it or says how many follow.
+        assert info.instruction.startswith("Move 'final_report.pdf'") and info.one_request_at_a_time
         assert "sort(" not in info.reference  # held back until turn 4
         codes = turn_codes("multi_turn_miss_func_0")
         first = await env.execute(codes[0])
-        assert "Request 2 of 5" in first["output"] and "grep" in first["output"] and not first["task_completed"]
+        second_request = data.instruction_of(data.entry("multi_turn_miss_func_0"), 1)
+        assert first["output"].endswith(f"--- The user's next request ---\n{second_request}\n")
+        assert first["next_request"] == second_request and not first["task_completed"]
         listed = await env.execute("print(ls())")
         assert "final_report.pdf" not in listed["output"] and "temp" in listed["output"]  # the real class's state
-        assert "(The current request, 2 of 5:" in listed["output"]
+        assert f"(The request being worked on: {second_request})" in listed["output"] and "next_request" not in listed
         await env.execute(codes[1])
         early = await env.execute("sort(file_name='final_report.pdf')")
         assert early["error"] and "NameError" in early["output"]
-        third = await env.execute(codes[2])  # nothing to do: the function is missing
-        assert "These functions are now available too" in third["output"] and "sort(" in third["output"]
+        # Nothing to do (the function is missing); a long output is clipped, the user's next
+        # request after it, with the new functions' docs, never is.
+        third = await env.execute("print('x' * 9000)\n" + codes[2])
+        assert "These functions are now available too" in third["next_request"] and "sort(" in third["next_request"]
+        assert len(third["output"]) <= 3000 and third["output"].endswith(third["next_request"] + "\n")
+        assert "x" * 500 in third["output"] and "x" * 4000 not in third["output"]
         await env.execute(codes[3])
         last = await env.execute(codes[4])
         assert last["task_completed"]
@@ -223,12 +234,18 @@ async def test_the_oracle_scores_every_paradigm_through_bfcls_checker(tmp_path):
                              tmp_path / "single", settings=TriroleSettings(model="oracle"), progress=False)
     assert {(r["paradigm"], r["task_id"]): r["success"] for r in summary.records()} == \
         {(p, t.id): True for p in paradigms for t in picked}
-    multi = await evaluate(["react", "scaffold"], "bfcl:multi_turn_long_context", tmp_path / "multi", limit=1,
-                           settings=TriroleSettings(model="oracle"), progress=False)
-    assert [r["success"] for r in multi.records()] == [True, True]
+    # Every paradigm answers every request (the base model with one program each); the
+    # functions' docs need more than the default 4096-token context (refused below).
+    multi = await evaluate(paradigms, "bfcl:multi_turn_long_context", tmp_path / "multi", limit=1,
+                           settings=TriroleSettings(model="oracle", max_context_tokens=8192), progress=False)
+    assert [(r["success"], r["requests_correct"]) for r in multi.records()] == [(True, 4)] * len(paradigms)
     report = write_report(tmp_path / "multi")["markdown"].read_text()
     assert "| react | multi_turn_long_context | 1/1 |" in report
     assert "## BFCL multi-turn accuracy by number of user turns" in report
+    assert "| base | 1 | 4 | 4 | 100.0% [" in report  # requests right before the first wrong one
+    # The references are BFCL's own leaderboard rows, not AppWorld's.
+    assert "| published, not measured here | Salesforce_xLAM-2-1b-fc-r | multi_turn_long_context | 51/200 |" in report
+    assert "Qwen3-8B" not in report
 
 
 async def test_one_checker_process_scores_the_same_multi_turn_entry_afresh_each_time():
@@ -257,4 +274,91 @@ def test_the_oracle_finds_an_entry_by_its_marker_when_its_instruction_was_clippe
     oracle = bfcl_oracle(["live_multiple_26-6-1", "simple_python_0"])
     clipped = f"{entry_marker('live_multiple_26-6-1')}\nFunctions:\n... [9000 characters cut] ...\nsend a message to him."
     reply = oracle.invoke([HumanMessage(content=clipped)]).content
-    assert "task live_multiple_26-6-1" in reply and turn_codes("live_multiple_26-6-1")[0] in reply
+    assert turn_codes("live_multiple_26-6-1")[0] in reply
+
+
+class RoleScript(BaseChatModel):
+    """A FAKE model that answers by the role of its call (the run's metadata), so that every
+    role of every paradigm acts in a real multi-turn episode: the agent (and the base model,
+    a specialist) cycles a failing step, two long outputs and ``complete_task()``; the
+    corrector rewrites to a long output; the summarizer and supervisor answer in kind."""
+
+    calls: list = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "role-script"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        role = (run_manager.metadata if run_manager else {}).get("trirole_role", "agent")
+        last = str(messages[-1].content)
+        if role == "summarizer":
+            text = "The agent worked on the user's requests and printed long outputs."
+        elif role == "corrector":
+            text = "```python\nprint('z' * 2900)\n```"
+        elif role == "supervisor":
+            text = "general: do what the user asked" if "Write the sub-goals" in last else "```python\ncomplete_task()\n```"
+        else:
+            self.calls.append(role)
+            text = ["```python\nundefined_name_xyz\n```", "```python\nprint('x' * 2900)\n```",
+                    "```python\nprint('y' * 2900)\n```", "```python\ncomplete_task()\n```"][len(self.calls) % 4]
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+async def test_no_prompt_of_any_role_names_the_entry_its_category_or_the_number_of_requests(tmp_path):
+    from trirole.evals import evaluate
+    from trirole.evals.paradigms import VARIANTS
+    from trirole.settings import TriroleSettings
+
+    entries = ["multi_turn_miss_param_0", "multi_turn_long_context_1"]
+    data = load_dataset("bfcl:multi_turn_miss_param,multi_turn_long_context")
+    data = dataclasses.replace(data, tasks=tuple(t for t in data.tasks if t.id in entries))
+    await evaluate(list(VARIANTS), data, tmp_path, settings=TriroleSettings(max_context_tokens=8192),
+                   graph_options={"model": RoleScript()}, progress=False, check=False)
+    roles, leaks = set(), []
+    for trace in (tmp_path / "traces").glob("*/*.jsonl"):  # the prompts as the harness recorded them
+        for call in map(json.loads, trace.read_text().splitlines()):
+            if call.get("type") != "model_call":
+                continue
+            roles.add(call["role"])
+            text = "\n".join(str(m.get("content")) for m in call["messages"])
+            found = [word for word in [*entries, *data_categories(), "miss_param", "miss_func", "long_context"]
+                     if word in text] + re.findall(r"[Rr]equest \d+|\b\d+ of \d+\b", text)
+            leaks += [(trace.parent.name, call["role"], word) for word in found]
+    assert {"agent", "corrector", "summarizer", "supervisor", "specialist"} <= roles
+    assert leaks == []
+
+
+def data_categories() -> tuple[str, ...]:
+    return data.MULTI_TURN
+
+
+def test_a_context_too_small_for_the_function_docs_is_refused_before_any_pair_in_one_line(capsys, tmp_path):
+    from trirole.cli import main
+
+    out = tmp_path / "refused"
+    assert main(["eval", "--model", "oracle", "--dataset", "bfcl:multi_turn_base", "--limit", "3", "--out", str(out),
+                 "--max-context-tokens", "4096"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--max-context-tokens" in err and "function docs are never clipped" in err, err
+    needed = int(re.search(r"a context of at least (\d+) tokens", err).group(1))
+    assert 4096 < needed <= 8192
+    assert not (out / "results.jsonl").exists() and not (out / "traces").exists()
+    assert main(["run", "--env", "bfcl", "--task", "multi_turn_base_0", "--model", "oracle"]) == 1
+    assert "--max-context-tokens" in capsys.readouterr().err
+
+
+async def test_requests_right_before_the_first_wrong_one_are_judged_by_bfcls_own_checks():
+    codes = turn_codes("multi_turn_base_0")  # four requests
+    wrong_third = [*codes[:2], "cd(folder='..')\ncomplete_task()", codes[3]]
+    async with BfclScorer() as scorer, BfclEnvironment(scorer=scorer) as env:
+        found = {}
+        for name, answer in (("right", codes), ("wrong third", wrong_third), ("two then stopped", codes[:2]),
+                             ("wrong first", ["complete_task()", *codes[1:]])):
+            await env.reset({"task_id": "multi_turn_base_0"})
+            for code in answer:
+                await env.execute(code)
+            verdict = await env.evaluate()
+            found[name] = (verdict.success, verdict.details["requests_correct"], verdict.details["requests"])
+    assert found == {"right": (True, 4, 4), "wrong third": (False, 2, 4), "two then stopped": (False, 2, 4),
+                     "wrong first": (False, 0, 4)}

@@ -559,6 +559,46 @@ def test_credentials_carried_through_a_summary_are_those_in_the_next_agent_promp
     assert (counts["summarizations"], counts["secrets_before_summary"], counts["secrets_carried"]) == (1, 2, 1)
 
 
+def test_state_and_requests_carried_through_a_summary_are_those_in_the_next_agent_prompt():
+    """BFCL multi-turn's form: a function's result (not the code's output) returns a token
+    and an order's id, a later request arrives in a step's output, then a summary."""
+    from trirole.evals.mechanisms import mechanism_counts
+
+    request = "Now cancel that order, please."
+    trace = [_call("agent", "task"), _exec("authenticate()\nplace_order()", ""),
+             {"type": "tool_call", "name": "authenticate", "result": {"access_token": TOKEN}},
+             {"type": "tool_call", "name": "place_order", "result": {"order_id": 10357, "status": "Pending"}},
+             {**_exec("complete_task()", f"--- The user's next request ---\n{request}"), "next_request": request},
+             {**_call("summarizer", "compress"), "response": "An order was placed."},
+             _call("agent", f"Artifacts:\norder_id: 10357\n(The request being worked on:\n{request})")]
+    counts = mechanism_counts(trace)  # the token did not make it; the order and the request did
+    assert (counts["secrets_before_summary"], counts["secrets_carried"]) == (1, 0)
+    assert (counts["records_before_summary"], counts["records_carried"]) == (1, 1)
+    assert (counts["requests_before_summary"], counts["requests_carried"]) == (1, 1)
+
+
+def test_requests_right_before_the_first_wrong_one_are_summed_and_compared_per_entry():
+    """BFCL multi-turn is all or nothing per entry; the progress below it is compared
+    entry by entry (with repeats, an entry's share is its mean)."""
+    from trirole.evals.metrics import request_progress
+
+    def record(paradigm, task, right, repeat=0):
+        return {"paradigm": paradigm, "task_id": task, "repeat": repeat, "requests": 4, "requests_correct": right,
+                "success": right == 4, "status": "completed"}
+
+    records = [record("react", "e1", 0), record("react", "e2", 1), record("react", "e3", 4),
+               record("scaffold", "e1", 2), record("scaffold", "e2", 1), record("scaffold", "e3", 4),
+               record("scaffold", "e1", 0, repeat=1), {**record("scaffold", "e4", 3), "status": "env_error"}]
+    progress = request_progress(records, ["react", "scaffold"])
+    react, scaffold = progress["paradigms"]["react"], progress["paradigms"]["scaffold"]
+    assert (react["entries"], react["requests"], react["right"], react["some"], react["all"]) == (3, 12, 5, 2, 1)
+    assert scaffold["entries"] == 3 and scaffold["right"] == 7  # the infrastructure error is left out
+    assert abs(react["share"] - (0 + 0.25 + 1) / 3) < 1e-9 and abs(scaffold["share"] - (0.25 + 0.25 + 1) / 3) < 1e-9
+    (comparison,) = progress["comparisons"]  # e1: (2 + 0) / 2 / 4 = 0.25 against 0
+    assert (comparison["a_better"], comparison["b_better"], comparison["tasks"]) == (0, 1, 3)
+    assert request_progress([{**r, "requests": None} for r in records], ["react"]) == {}
+
+
 # -- the report a newcomer reads: the oracle row, intervals, the server's counters ---------------------
 async def test_the_report_holds_the_oracle_row_the_intervals_and_the_servers_counters(tmp_path):
     """The reference folder OUT/oracle is filled by a ground-truth policy (a scripted endpoint

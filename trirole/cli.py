@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 # -- trirole run ---------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
     from trirole.backend import check_endpoint
-    from trirole.evals.oracle import ORACLE, OracleChatModel, OracleError
+    from trirole.evals.oracle import ORACLE, TASK_METADATA, OracleChatModel, OracleError
     from trirole.graphs import PARADIGMS
     from trirole.trace import JsonlTrace
     from trirole.transcript import TranscriptPrinter, print_run
@@ -326,10 +326,16 @@ def _run(args: argparse.Namespace) -> int:
 
         if not is_multi_turn(category_of(args.task)):  # the prompts an evaluation of it uses
             options["prompts"] = substitutes(SINGLE_TURN_PROMPTS)
+        from trirole.evals.datasets import Dataset, EvalTask
+        from trirole.evals.prompt_fit import check_prompts_fit
+
+        entry = Dataset(name=args.task, env="bfcl", tasks=(EvalTask(id=args.task, env="bfcl"),))
+        asyncio.run(check_prompts_fit(entry, entry.tasks, settings, options))  # function docs are never clipped
     graph = PARADIGMS[args.paradigm](settings=settings, **options)
     callbacks = [JsonlTrace(Path(args.trace))] if args.trace else []
     final = asyncio.run(print_run(graph, {"task": task}, printer=TranscriptPrinter(reword=flag_names),
-                                  config={"callbacks": callbacks, "recursion_limit": recursion_limit(settings)}))
+                                  config={"callbacks": callbacks, "recursion_limit": recursion_limit(settings),
+                                          "metadata": {TASK_METADATA: task.get("task_id", "")}}))
     return 0 if final.get("status") == "completed" else 1
 
 

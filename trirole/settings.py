@@ -122,7 +122,12 @@ class TriroleSettings:
         request_timeout_s, max_retries: per model call.
 
     Budgets
-        max_steps: agent actions before the run ends with status ``step_budget``.
+        max_steps: agent actions per user request before the run ends with status
+            ``step_budget``. A task is one request (AppWorld, python tasks, BFCL
+            single-turn); a BFCL multi-turn entry brings several, one after another, and
+            each gets its own ``max_steps``, as BFCL gives each turn its own 20 steps.
+        max_total_steps: agent actions of a whole run, over all its requests; 0 (the
+            default): no cap beyond ``max_steps`` per request.
         max_context_tokens: the model's context window; every prompt plus
             ``max_completion_tokens`` stays within it.
         keep_recent_turns: turns the summarizer keeps verbatim after the summary.
@@ -177,7 +182,10 @@ class TriroleSettings:
     request_timeout_s: float = _setting(120.0, "model", "seconds one model call may take", flag="request-timeout")
     max_retries: int = _setting(2, "model", "retries of a failed model call")
 
-    max_steps: int = _setting(20, "scaffold", "agent steps before the run ends")
+    max_steps: int = _setting(20, "scaffold", "agent steps per user request (a task is one request; a BFCL "
+                              "multi-turn entry brings several, each with its own steps)")
+    max_total_steps: int = _setting(0, "scaffold", "agent steps of a whole run, over all its requests "
+                                    "(default 0: no cap beyond --max-steps per request)")
     max_context_tokens: int = _setting(4096, "model", "the model's context window")
     keep_recent_turns: int = _setting(2, "scaffold", "turns the summarizer keeps verbatim")
     max_observation_chars: int = _setting(3000, "scaffold", "an execution's output is clipped to this")
@@ -258,6 +266,8 @@ def validate_settings(s: TriroleSettings) -> None:
         problems.append(f"temperature must be >= 0 (got {s.temperature})")
     if s.max_steps < 1:
         problems.append(f"max_steps must be >= 1 (got {s.max_steps})")
+    if s.max_total_steps < 0:
+        problems.append(f"max_total_steps must be >= 0, 0 for no cap (got {s.max_total_steps})")
     if s.max_completion_tokens < 16:
         problems.append(f"max_completion_tokens must be >= 16 (got {s.max_completion_tokens})")
     if s.max_context_tokens < s.max_completion_tokens + 256:
@@ -334,5 +344,11 @@ def recursion_limit(settings: TriroleSettings) -> int:
     """LangGraph's recursion limit for a run with `settings`. A step of the loops is at
     most five graph steps (agent, corrector, review, executor, summarizer); twice that
     plus a margin for setup, finish and hand-offs. The step budget, not this limit, is
-    what ends a run: the limit only stops a graph that has a bug."""
-    return 10 * settings.max_steps + 50
+    what ends a run: the limit only stops a graph that has a bug. Without
+    ``max_total_steps``, a run's steps are bounded by its requests, `MAX_REQUESTS` at most."""
+    return 10 * (settings.max_total_steps or settings.max_steps * MAX_REQUESTS) + 50
+
+
+MAX_REQUESTS = 64
+"""More user requests than any task brings one after another (BFCL's longest entries have
+8); a task of more needs ``max_total_steps`` for its recursion limit."""

@@ -88,6 +88,9 @@ class ExecutionResult(TypedDict):
     answer: the answer given to the environment's completion call, if any.
     calls: the recorded function calls the code made, in call order (`CallRecord`;
         absent or empty when it made none).
+    next_request: for a task that brings several user requests one at a time (BFCL
+        multi-turn): this step ended the current request and this is the user's next one
+        (also at the end of ``output``). Absent otherwise.
     """
 
     code: str
@@ -98,6 +101,7 @@ class ExecutionResult(TypedDict):
     task_completed: NotRequired[bool]
     answer: NotRequired[Any]
     calls: NotRequired[list[CallRecord]]
+    next_request: NotRequired[str]
 
 
 class Attempt(TypedDict):
@@ -209,9 +213,15 @@ class TriroleState(TypedDict):
     code_to_run: what the executor runs next: the proposal, or the corrector's revision.
     correction_reason: why this step's code goes to the corrector (``""``: it doesn't).
     last_result: the last execution's result.
+    request: the user's request being worked on, when the task brings several one at a
+        time (each execution's ``next_request``); absent while the first is worked on (it
+        is the task's instruction).
+    request_start_step: how many steps were taken when that request arrived (0 for the
+        first): the step budget ``max_steps`` counts per request from here.
     attempts: every executed action (append reducer).
     usage: per-role model usage (summing reducer).
-    counters: ``steps``, ``corrections``, ``summarizations``, ``no_code`` (summing reducer).
+    counters: ``steps``, ``corrections``, ``summarizations``, ``no_code``, ``requests`` (the
+        requests that arrived after the first) (summing reducer).
     status / status_reason: ``running`` until the run ends; then why it ended.
     answer: the final answer passed to ``complete_task`` if any.
     evaluation: the environment's verdict when the task has a checker.
@@ -232,6 +242,8 @@ class TriroleState(TypedDict):
     code_to_run: NotRequired[str]
     correction_reason: NotRequired[str]
     last_result: NotRequired[ExecutionResult]
+    request: NotRequired[str]
+    request_start_step: NotRequired[int]
     attempts: Annotated[list[Attempt], operator.add]
     usage: Annotated[dict[str, RoleUsage], add_usage]
     counters: Annotated[dict[str, int], add_counts]
@@ -270,6 +282,16 @@ class TriroleOutput(TypedDict):
 
 def steps_taken(state: TriroleState) -> int:
     return (state.get("counters") or {}).get("steps", 0)
+
+
+def steps_in_request(state: TriroleState) -> int:
+    """Steps taken on the user request being worked on (all of them for a one-request task)."""
+    return steps_taken(state) - (state.get("request_start_step") or 0)
+
+
+def current_request(state: TriroleState) -> str:
+    """The user request being worked on: the latest that arrived, else the task's instruction."""
+    return state.get("request") or state["task"]["instruction"]
 
 
 def status_is_final(state: TriroleState) -> bool:

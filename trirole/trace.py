@@ -73,7 +73,8 @@ class JsonlTrace(BaseCallbackHandler):
         if name == EXECUTION_EVENT:
             self._write({"type": "execution", "step": data.get("step"), "code": data.get("code"),
                          "output": data.get("output"), "error": bool(data.get("error")),
-                         "error_type": data.get("error_type"), "task_completed": bool(data.get("task_completed"))})
+                         "error_type": data.get("error_type"), "task_completed": bool(data.get("task_completed")),
+                         **({"next_request": data["next_request"]} if data.get("next_request") is not None else {})})
         elif name == TOOL_CALL_EVENT:
             self._write({"type": "tool_call", "step": data.get("step"), "name": data.get("name"),
                          "arguments": data.get("arguments"), "result": data.get("result"),

@@ -45,6 +45,9 @@ class EnvironmentInfo:
         environment has no apps.
     isolation: how agent code is confined (``bwrap`` or ``process``, see
         `trirole.environments.isolation`; empty when the environment does not say).
+    one_request_at_a_time: the task brings several user requests, one after another
+        (BFCL multi-turn): the completion hint ends the current one and the next arrives
+        in that step's output (`ExecutionResult` ``next_request``). How many is not said.
     """
 
     instruction: str
@@ -54,6 +57,7 @@ class EnvironmentInfo:
     completion_hint: str = "complete_task(answer)"
     apps: dict[str, str] = field(default_factory=dict)
     isolation: str = ""
+    one_request_at_a_time: bool = False
 
 
 @dataclass

@@ -11,9 +11,16 @@
   act on). Fingerprints and signatures are `trirole.repetition`'s, as the router uses them;
 - summarizations: the summarizer's calls;
 - ``secrets_before_summary`` / ``secrets_carried``: the secret values (tokens, passwords,
-  codes: `trirole.artifacts.is_secret`) that executions had shown before a summarization,
-  and those of them present verbatim in every agent prompt that directly followed a
-  summarization made after they appeared (carried through the summary by the artifact store).
+  codes: `trirole.artifacts.is_secret`) that executions (their output, or the results of
+  the functions their code called) had shown before a summarization, and those of them
+  present verbatim in every agent prompt that directly followed a summarization made after
+  they appeared (carried through the summary by the artifact store);
+- ``records_before_summary`` / ``records_carried``: the same for the ids of records (an
+  order, a booking, a file's id: the state a task builds up);
+- ``requests_before_summary`` / ``requests_carried``: for tasks of several user requests,
+  the later requests (those that arrived in a step's output) worked on while a
+  summarization was made, and those the agent's next prompt still held (their first 200
+  characters, whitespace normalized) after every such summarization.
 
 `excerpt` picks the short pieces the report shows of one run: what the corrector saw and
 what it answered, the summary the agent saw.
@@ -21,6 +28,7 @@ what it answered, the summary the agent saw.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -60,13 +68,13 @@ def _reviewed_code(call: dict[str, Any]) -> str:
 
 def mechanism_counts(trace: list[dict[str, Any]]) -> dict[str, int]:
     """The counts of the module docstring for one run's trace."""
-    counts = dict.fromkeys(("corrections", "loop_corrections", "loops_broken", "summarizations",
-                            "secrets_before_summary", "secrets_carried"), 0)
+    counts = dict.fromkeys(MECHANISM_KEYS, 0)
     last_execution: dict[str, Any] | None = None
     open_loop: tuple[str, str] | None = None  # (fingerprint of the reviewed code, last error signature)
-    secrets: set[str] = set()
-    pending_check: set[str] | None = None  # secrets to find in the next agent prompt
-    carried: dict[str, bool] = {}
+    seen: dict[str, set[str]] = {"secrets": set(), "records": set()}
+    request = ""  # the later request being worked on, if any
+    pending: dict[str, set[str]] | None = None  # values to find in the next agent prompt, by kind
+    carried: dict[str, dict[str, bool]] = {"secrets": {}, "records": {}, "requests": {}}
     for record in trace:
         kind, role = record.get("type"), record.get("role")
         if kind == "model_call" and role == "corrector":
@@ -76,26 +84,42 @@ def mechanism_counts(trace: list[dict[str, Any]]) -> dict[str, int]:
                 open_loop = (code_fingerprint(_reviewed_code(record)), _signature(last_execution))
         elif kind == "model_call" and role == "summarizer":
             counts["summarizations"] += 1
-            pending_check = set(secrets)
-        elif kind == "model_call" and pending_check is not None:  # the first prompt after a summary
+            pending = {"secrets": set(seen["secrets"]), "records": set(seen["records"]),
+                       "requests": {request} if request else set()}
+        elif kind == "model_call" and pending is not None:  # the first prompt after a summary
             text = _prompt_text(record)
-            for value in pending_check:
-                carried[value] = carried.get(value, True) and value in text
-            pending_check = None
-        elif kind == "execution":
-            if open_loop is not None:
+            flat = " ".join(text.split())  # requests are compared with their whitespace normalized
+            for what, values in pending.items():
+                for value in values:
+                    carried[what][value] = carried[what].get(value, True) and value in (flat if what == "requests"
+                                                                                      else text)
+            pending = None
+        elif kind in ("execution", "tool_call"):
+            if kind == "execution" and open_loop is not None:
                 fingerprint, signature = open_loop
                 if code_fingerprint(record.get("code") or "") != fingerprint and (
                         not signature or _signature(record) != signature):
                     counts["loops_broken"] += 1
                 open_loop = None
-            secrets.update(a["value"] for a in extract_artifacts(record.get("output") or "", step=0, source="",
-                                                                 code=record.get("code") or "").values()
-                           if is_secret(a))
-            last_execution = record
-    counts["secrets_before_summary"] = len(carried)
-    counts["secrets_carried"] = sum(carried.values())
+            shown = record.get("output") if kind == "execution" else record.get("result")
+            text = shown if isinstance(shown, str) else json.dumps(shown, default=str, ensure_ascii=False)
+            for artifact in extract_artifacts(text or "", step=0, source="", code=record.get("code") or "").values():
+                if is_secret(artifact):
+                    seen["secrets"].add(artifact["value"])
+                elif artifact.get("kind") in ("record", "id") and len(str(artifact.get("value", ""))) >= 3:
+                    seen["records"].add(str(artifact["value"]))
+            if kind == "execution":
+                request = " ".join(str(record.get("next_request") or "").split())[:200] or request
+                last_execution = record
+    for what in ("secrets", "records", "requests"):
+        counts[f"{what}_before_summary"] = len(carried[what])
+        counts[f"{what}_carried"] = sum(carried[what].values())
     return counts
+
+
+MECHANISM_KEYS = ("corrections", "loop_corrections", "loops_broken", "summarizations", "secrets_before_summary",
+                  "secrets_carried", "records_before_summary", "records_carried", "requests_before_summary",
+                  "requests_carried")
 
 
 def excerpt(trace: list[dict[str, Any]], max_chars: int = 700) -> dict[str, str]:

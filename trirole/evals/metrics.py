@@ -117,6 +117,42 @@ def paired_comparisons(records: Iterable[dict[str, Any]], paradigms: list[str]) 
     return comparisons
 
 
+def request_progress(records: Iterable[dict[str, Any]], paradigms: list[str]) -> dict[str, Any]:
+    """For tasks of several user requests that the checker judges one by one (records with
+    ``requests``/``requests_correct``: BFCL multi-turn), how far each paradigm got before
+    its first wrong request, beside the all-or-nothing score: per paradigm the entries,
+    requests, requests right before the first wrong one, the mean share of each entry's
+    requests so answered with its interval, entries with at least one and with all right;
+    and the paired comparisons of that share (B - A per entry; the sign test on the entries
+    where they differ, as McNemar's). Infrastructure errors left out; with repeats, an
+    entry's share is its mean over them. {} when no record has per-request verdicts."""
+    shares: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for record in records:
+        if is_infra_error(record) or not record.get("requests"):
+            continue
+        paradigm, right, total = record["paradigm"], int(record.get("requests_correct") or 0), int(record["requests"])
+        shares[paradigm][record["task_id"]].append(right / total)
+        counts[paradigm].update(runs=1, requests=total, right=right, some=int(right > 0), all=int(right == total))
+    if not shares:
+        return {}
+    order = [p for p in paradigms if p in shares] + [p for p in shares if p not in paradigms]
+    per_entry = {p: {task: sum(v) / len(v) for task, v in shares[p].items()} for p in order}
+    summary = {}
+    for paradigm in order:
+        values = list(per_entry[paradigm].values())
+        interval = stats.clustered_mean_interval(values, list(per_entry[paradigm]))
+        summary[paradigm] = {**counts[paradigm], "entries": len(values), "share": interval.estimate if interval else None,
+                             "share_ci": interval.as_dict() if interval else None}
+    comparisons = []
+    for a, b in itertools.combinations(order, 2):
+        common = [t for t in per_entry[a] if t in per_entry[b]]
+        if common:
+            comparisons.append(stats.paired_comparison(a, b, [per_entry[a][t] for t in common],
+                                                       [per_entry[b][t] for t in common], common).as_dict())
+    return {"paradigms": summary, "comparisons": comparisons}
+
+
 def difficulty_key(record: dict[str, Any]) -> str:
     value = record.get("difficulty")
     return UNKNOWN if value is None else str(value)

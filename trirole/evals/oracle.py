@@ -9,12 +9,14 @@ installation, the harness and one's own data in minutes, without a GPU or an end
     from trirole.evals.oracle import OracleChatModel
     graph = build_react_graph(model=OracleChatModel.for_appworld(), settings={"env": "appworld"})
 
-It is an ordinary LangChain chat model (injectable like any other). It recognises the
-task from the prompt: every paradigm's prompts (agent, corrector, summarizer, base,
+It is an ordinary LangChain chat model (injectable like any other). It knows the task from
+the run's metadata when an evaluation (or ``trirole run``) names it there (`TASK_METADATA`),
+else from the prompt: every paradigm's prompts (agent, corrector, summarizer, base,
 supervisor plan / specialist / final) carry the task's instruction, and the supervisor's
 name and email where tasks share an instruction. Its answer is the solution as one Python
 code action; as a plan it has no sub-goal lines, so the supervisor hands the whole task to
-one specialist, which runs that code.
+one specialist, which runs that code. For a task of several user requests (BFCL
+multi-turn) it answers the request the prompt shows last, with that request's code.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from trirole.errors import TriroleError
 
 ORACLE = "oracle"
 """The model name that selects the oracle (``--model oracle``)."""
+
+TASK_METADATA = "trirole_task_id"
+"""The run metadata key naming the task a run is about (`trirole.evals.pair.run_pair` sets
+it): the oracle reads it, no prompt shows it."""
 
 
 class OracleError(TriroleError, ValueError):
@@ -95,16 +101,18 @@ def appworld_solutions(task_ids: Iterable[str] | None = None, root: str | os.Pat
 
 
 class OracleChatModel(BaseChatModel):
-    """Answers every call with the ground-truth solution of the task its prompt is about.
+    """Answers every call with the ground-truth solution of the task its run is about (the
+    run's metadata `TASK_METADATA`), else of the task its prompt is about.
 
-    turns: for tasks of several user turns (BFCL multi-turn), each turn's solution; the
-    turn is the last one `turn_pattern` (a regex whose first group is the 1-based turn)
-    finds in the prompt, else the first. A corrector's prompt gets the code under review
-    back unchanged (the oracle's own code is right)."""
+    turns: for tasks of several user requests (BFCL multi-turn), each request's solution;
+    turn_markers: per such task, per request, the texts a prompt holds while that request
+    is worked on. The current request is the one whose text occurs last in the prompt (the
+    first when none does). A corrector's prompt gets the code under review back unchanged
+    (the oracle's own code is right)."""
 
     solutions: list[Solution]
     turns: dict[str, list[str]] = {}
-    turn_pattern: str = ""
+    turn_markers: dict[str, list[list[str]]] = {}
 
     @classmethod
     def for_appworld(cls, task_ids: Iterable[str] | None = None,
@@ -140,33 +148,33 @@ class OracleChatModel(BaseChatModel):
         review = re.search(r"Code to review:\n```python\n(.*?)\n```", prompt, re.S)
         if review:
             return review.group(1)
-        return turns[self._turn(prompt, turns) - 1]
+        return turns[self.current_turn(prompt, solution.task_id)]
 
-    def _turn(self, prompt: str, turns: list[str]) -> int:
-        seen = [int(m.group(1)) for m in re.finditer(self.turn_pattern, prompt)] if self.turn_pattern else []
-        return min(max(seen, default=1), len(turns))
+    def current_turn(self, prompt: str, task_id: str) -> int:
+        """The 0-based request of `task_id` that `prompt` is about: the one whose marker
+        occurs last in it (0 when none does)."""
+        markers = self.turn_markers.get(task_id) or []
+        where = [max((prompt.rfind(text) for text in texts if text), default=-1) for texts in markers]
+        return max(range(len(where)), key=lambda turn: (where[turn], turn)) if any(w >= 0 for w in where) else 0
 
-    def _answer(self, messages: list[BaseMessage]) -> ChatResult:
+    def _answer(self, messages: list[BaseMessage], run_manager: Any = None) -> ChatResult:
         prompt = "\n".join(m.content if isinstance(m.content, str) else str(m.content) for m in messages)
-        solution = self.solution_for(prompt)
-        content = (f"The ground-truth solution of task {solution.task_id}:\n\n```python\n"
-                   f"{self._code(prompt, solution)}\n```")
-        turns = self.turns.get(solution.task_id)
-        if turns and len(turns) > 1:
-            # Said in every reply, the summarizer's included: a summary that replaced the
-            # step showing the current turn still tells the next prompt which turn it is.
-            content = f"(The current request, {self._turn(prompt, turns)} of {len(turns)})\n{content}"
+        task_id = ((run_manager.metadata if run_manager is not None else None) or {}).get(TASK_METADATA)
+        named = [s for s in self.solutions if s.task_id == task_id]
+        solution = named[0] if named else self.solution_for(prompt)
+        # (No task id in the reply: later prompts hold it, and no prompt names the task.)
+        content = f"The ground-truth solution:\n\n```python\n{self._code(prompt, solution)}\n```"
         usage = {"input_tokens": len(prompt) // 3, "output_tokens": len(content) // 3,
                  "total_tokens": (len(prompt) + len(content)) // 3}
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=content, usage_metadata=usage))])
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        return self._answer(messages)
+        return self._answer(messages, run_manager)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        return self._answer(messages)
+        return self._answer(messages, run_manager)
 
 
 def oracle_for(dataset: Any) -> OracleChatModel:
@@ -182,18 +190,21 @@ def oracle_for(dataset: Any) -> OracleChatModel:
 
 
 def bfcl_oracle(task_ids: Iterable[str]) -> OracleChatModel:
-    """The oracle of BFCL entries: their ground truth as code actions, one per user turn
-    (`trirole.environments.bfcl.oracle`); entries sharing an instruction are told apart by the
-    entry id in the task's context."""
+    """The oracle of BFCL entries: their ground truth as code actions, one per user request
+    (`trirole.environments.bfcl.oracle`). In an evaluation it knows the entry from the run's
+    metadata; called on its own, from the instruction (a single-turn entry's marker tells
+    apart entries that share one)."""
     from trirole.environments.bfcl import data
-    from trirole.environments.bfcl.environment import TURN_MARKER, entry_marker, first_instruction
+    from trirole.environments.bfcl.environment import entry_marker, first_instruction, request_markers
     from trirole.environments.bfcl.oracle import turn_codes
 
-    solutions, turns = [], {}
+    solutions, turns, markers = [], {}, {}
     for task_id in task_ids:
-        codes = turn_codes(task_id)
+        item, codes = data.entry(task_id), turn_codes(task_id)
         turns[task_id] = codes
-        solutions.append(Solution(task_id=task_id, instruction=first_instruction(data.entry(task_id)),
+        if data.is_multi_turn(data.category_of(task_id)):
+            markers[task_id] = request_markers(item)
+        solutions.append(Solution(task_id=task_id, instruction=first_instruction(item),
                                   supervisor=entry_marker(task_id), code="\n\n".join(codes),
                                   marker=entry_marker(task_id)))
-    return OracleChatModel(solutions=solutions, turns=turns, turn_pattern=TURN_MARKER)
+    return OracleChatModel(solutions=solutions, turns=turns, turn_markers=markers)

@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
 from trirole.backend import check_endpoint
 from trirole.evals.datasets import Dataset, EvalTask
-from trirole.evals.oracle import ORACLE
+from trirole.evals.oracle import ORACLE, TASK_METADATA
 from trirole.evals.paradigms import VARIANTS
 from trirole.evals.results import PairRecord, make_record, trace_path
 from trirole.prompts import substitutes
@@ -119,7 +119,7 @@ async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, 
     path = trace_path(out_dir, paradigm, task.id, repeat)
     path.unlink(missing_ok=True)  # a partial trace of an earlier, killed attempt
     config = {"callbacks": [_InlineTrace(path)], "recursion_limit": recursion_limit(settings),
-              "run_name": f"{paradigm}:{task.id}"}
+              "run_name": f"{paradigm}:{task.id}", "metadata": {TASK_METADATA: task.id}}
     last: dict[str, Any] = {}
 
     async def drive() -> None:

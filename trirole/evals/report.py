@@ -19,10 +19,11 @@ from typing import Any
 
 from trirole.evals.agreement import read_agreement
 from trirole.evals.failures import classify_failure, failure_counts
-from trirole.evals.mechanisms import excerpt, mechanism_counts
-from trirole.evals.metrics import compute_metrics, goal_completion, is_infra_error, paired_comparisons
+from trirole.evals.mechanisms import MECHANISM_KEYS, excerpt, mechanism_counts
+from trirole.evals.metrics import compute_metrics, goal_completion, is_infra_error, paired_comparisons, request_progress
 from trirole.evals.paradigms import VARIANTS
-from trirole.evals.published import MARK, PUBLISHED_ROWS, RETHINKING_SCALE_FINDING
+from trirole.evals.published import (BFCL_PUBLISHED_ROWS, BFCL_RESULTS_COMMIT, BFCL_RESULTS_DATE, BFCL_RESULTS_REPO,
+                                     MARK, PUBLISHED_ROWS, RETHINKING_SCALE_FINDING)
 from trirole.evals.results import read_replica_counts, read_results
 from trirole.serving.metrics import prefix_cache_hit_rate, read_server_counters
 
@@ -209,12 +210,17 @@ def _mechanism_parts(records: list[dict[str, Any]], server: dict[str, int] | Non
                   "repeated earlier code or the same error. A loop counts as broken when the code that ran next "
                   "has another fingerprint than the reviewed code and did not fail with the same error signature "
                   "as the attempt before (`trirole/evals/mechanisms.py`). Credentials carried: secret values "
-                  "(tokens, passwords, codes) shown before a summarization that were verbatim in the agent's "
-                  "next prompt after it.", ""]
+                  "(tokens, passwords, codes) shown before a summarization (printed, or returned by a function the "
+                  "code called) that were verbatim in the agent's next prompt after it; ids carried: the same for "
+                  "records' ids (the state a task builds up); requests carried: for tasks of several user "
+                  "requests, the later requests worked on during a summarization that the next prompt still held.",
+                  ""]
         parts.append(_table(["paradigm", "corrections", "on a loop", "loops broken", "summarizations",
-                             "credentials carried through a summary"],
+                             "credentials carried through a summary", "ids carried", "requests carried"],
                             [[p, c["corrections"], c["loop_corrections"], c["loops_broken"], c["summarizations"],
-                              f"{c['secrets_carried']} of {c['secrets_before_summary']}"]
+                              f"{c['secrets_carried']} of {c['secrets_before_summary']}",
+                              f"{c.get('records_carried', 0)} of {c.get('records_before_summary', 0)}",
+                              f"{c.get('requests_carried', 0)} of {c.get('requests_before_summary', 0)}"]
                              for p, c in mechanisms.items()]))  # (in the metrics' order: see write_report)
     if server:
         harness = sum(r.get("prompt_tokens", 0) for r in records)
@@ -347,15 +353,42 @@ def render_markdown(records: list[dict[str, Any]], metrics: dict[str, dict[str, 
                             [[a["paradigm"], a["repeat"], a["tasks"], a["trirole"]["tgc"], a["appworld"]["tgc"],
                               a["trirole"]["sgc"], a["appworld"]["sgc"], "yes" if a["agree"] else "**no**"]
                              for a in agreement.get("runs", [])]))
-    parts += ["", f"## Published results ({MARK})", "",
-              f"Reference rows from the papers, AppWorld. Every row is **{MARK}**.", ""]
-    parts.append(_table(["source", "paper", "model", "paradigm", "subset", "metric", "value"],
-                        [[MARK, r["paper"], r["model"], r["paradigm"], r["subset"], r["metric"], r["value"]]
-                         for r in PUBLISHED_ROWS]))
-    parts += ["", f"- {RETHINKING_SCALE_FINDING} ({MARK})", "", "## Plots", "",
-              "Error bars: the 95% intervals of the tables.", ""]
+    parts += _published_parts(records)
+    parts += ["", "## Plots", "", "Error bars: the 95% intervals of the tables.", ""]
     parts += [f"![{p.stem}]({p.name})" for p in plots] or [plot_note or "(no plots)"]
     return "\n".join(parts) + "\n"
+
+
+def _published_parts(records: list[dict[str, Any]]) -> list[str]:
+    """The published reference rows of the benchmark(s) the records ran: the papers' for
+    AppWorld (and any other environment), BFCL's leaderboard rows for BFCL's categories."""
+    envs = {r.get("env") for r in records}
+    parts: list[str] = []
+    if envs - {"bfcl"}:
+        parts += ["", f"## Published results ({MARK})", "",
+                  f"Reference rows from the papers, AppWorld. Every row is **{MARK}**.", ""]
+        parts.append(_table(["source", "paper", "model", "paradigm", "subset", "metric", "value"],
+                            [[MARK, r["paper"], r["model"], r["paradigm"], r["subset"], r["metric"], r["value"]]
+                             for r in PUBLISHED_ROWS]))
+        parts += ["", f"- {RETHINKING_SCALE_FINDING} ({MARK})"]
+    if "bfcl" in envs:
+        from trirole.environments.bfcl import data
+
+        categories = {data.category_of(r["task_id"]) for r in records if r.get("env") == "bfcl"}
+        rows = [r for r in BFCL_PUBLISHED_ROWS if r["category"] in categories]
+        parts += ["", f"## BFCL's published leaderboard rows ({MARK})", "",
+                  f"The smallest models (under 2B parameters) of BFCL's leaderboard, V4, update of {BFCL_RESULTS_DATE}, "
+                  f"from the leaderboard's own score files ({BFCL_RESULTS_REPO}, commit {BFCL_RESULTS_COMMIT[:12]}). "
+                  f"Every row is **{MARK}**: BFCL's own runner called those models (their replies read by BFCL's "
+                  "handler for each model, up to 20 steps per request), not this harness's code actions.", ""]
+        if rows:
+            parts.append(_table(["source", "model", "category", "correct/total", "accuracy", "file"],
+                                [[MARK, r["model"], r["category"], f"{r['correct']}/{r['total']}",
+                                  _pct(int(r["correct"]) / int(r["total"])), f"`{r['file']}`"] for r in rows]))
+        else:
+            parts.append(f"(None for the categories of this evaluation; rows are kept for simple_python and the "
+                         f"multi-turn categories.)")
+    return parts
 
 
 def _bfcl_parts(records: list[dict[str, Any]]) -> list[str]:
@@ -389,6 +422,32 @@ def _bfcl_parts(records: list[dict[str, Any]]) -> list[str]:
     if by_turns:
         parts += ["", "## BFCL multi-turn accuracy by number of user turns (measured)", "",
                   _table(["paradigm", "user turns", "solved/runs", "accuracy [95% CI]"], rows(dict(sorted(by_turns.items()))))]
+    return parts + _progress_parts(request_progress(runs, list(dict.fromkeys(r["paradigm"] for r in runs))))
+
+
+def _progress_parts(progress: dict[str, Any]) -> list[str]:
+    """How many requests each paradigm got right before its first wrong one (tasks of
+    several requests judged one by one: BFCL multi-turn), with paired comparisons."""
+    if not progress:
+        return []
+    parts = ["", "## Requests right before the first wrong one (measured, BFCL's own per-request checks)", "",
+             "BFCL scores a multi-turn entry all or nothing. Beside that score, never instead of it: how many of an "
+             "entry's user requests were right before the first wrong one (BFCL's state and response checks on the "
+             "first k requests of the answer and of the ground truth), as the mean share of each entry's requests "
+             "with its 95% interval, so that differences below the first full success show.", ""]
+    parts.append(_table(["paradigm", "entries", "requests", "right before the first wrong", "share of requests [95% CI]",
+                         "entries with >= 1 right", "entries all right"],
+                        [[p, m["entries"], m["requests"], m["right"], _rate(m["share"], m["share_ci"]),
+                          m["some"], m["all"]] for p, m in progress["paradigms"].items()]))
+    if progress["comparisons"]:
+        parts += ["", "Paired on the same entries: B - A in share of requests, with its 95% interval, and the exact "
+                  "sign test on the entries where they differ.", ""]
+        parts.append(_table(["A", "B", "entries", "better with A", "better with B", "B - A [95% CI]", "sign test p",
+                             "distinguishable"],
+                            [[c["a"], c["b"], c["tasks"], c["a_better"], c["b_better"],
+                              f"{100 * c['difference']['estimate']:+.1f} pts [{100 * c['difference']['low']:+.1f}, "
+                              f"{100 * c['difference']['high']:+.1f}]", f"{c['p_value']:.3g}",
+                              "yes" if c["distinguishable"] else "no"] for c in progress["comparisons"]]))
     return parts
 
 
@@ -428,6 +487,7 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
     paths["markdown"].write_text(markdown + ("\n" + replicas if replicas else ""), encoding="utf-8")
     (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "failures": failures,
                                                   "comparisons": comparisons, "mechanisms": mechanisms,
+                                                  "request_progress": request_progress(records, list(metrics)),
                                                   "reference": reference, "server_counters": server},
                                                  indent=1), encoding="utf-8")
     paths["metrics"] = out / "metrics.json"
@@ -444,8 +504,6 @@ def reference_metrics(out_dir: Path, records: list[dict[str, Any]]) -> dict[str,
     return {**goal_completion(oracle), "paradigms": sorted({r["paradigm"] for r in oracle})}
 
 
-MECHANISM_KEYS = ("corrections", "loop_corrections", "loops_broken", "summarizations", "secrets_before_summary",
-                  "secrets_carried")
 
 
 def read_traces(out_dir: Path, records: list[dict[str, Any]]) -> tuple[list[str | None], dict[str, dict[str, int]],

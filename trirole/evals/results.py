@@ -48,6 +48,9 @@ class PairRecord(TypedDict):
     tool_calls / tool_errors: the recorded calls the agent's code made (the user's own tools,
     `trirole.environments.user_tools`; a benchmark's functions: AppWorld's APIs, BFCL's) and
     how many raised, present when it made any.
+    requests / requests_correct: for a task of several user requests whose checker judges
+    each (BFCL multi-turn): how many it brings, and how many were right before the first
+    wrong one (its evaluation's details); absent otherwise.
     """
 
     paradigm: str
@@ -78,6 +81,8 @@ class PairRecord(TypedDict):
     retried_after: NotRequired[str]  # the pair ran again on a new environment server after this failure
     tool_calls: NotRequired[int]
     tool_errors: NotRequired[int]
+    requests: NotRequired[int]
+    requests_correct: NotRequired[int]
 
 
 # -- reading a record -----------------------------------------------------------------------------
@@ -115,6 +120,7 @@ def make_record(paradigm: str, task: EvalTask, final: Mapping[str, Any], *, stat
         for role, u in (final.get("usage") or {}).items()}
     counters = final.get("counters") or {}
     evaluation = final.get("evaluation")
+    details = (evaluation or {}).get("details") or {}
     if status is not None:  # cut off or crashed: no verdict, not a success
         success: bool | None = False
     else:
@@ -137,6 +143,7 @@ def make_record(paradigm: str, task: EvalTask, final: Mapping[str, Any], *, stat
         "wall_s": round(wall_s, 3),
         "answer": None if answer is None else str(answer)[:300],
         "failed_checks": len((evaluation or {}).get("failed") or []),
+        **{key: details[key] for key in ("requests", "requests_correct") if key in details},
         "trace": trace,
         **infra_marker(status or final.get("status") or "error",
                        reason if status is not None else final.get("status_reason", "")),

@@ -24,6 +24,7 @@ from trirole.evals.oracle import ORACLE, oracle_for
 from trirole.evals.pair import EnvironmentFactory, models_injected, preflight
 from trirole.evals.paradigms import resolve_paradigms
 from trirole.evals.planning import EvalSummary, check_folder, experiment_manifest, log, plan_runs
+from trirole.evals.prompt_fit import check_prompts_fit
 from trirole.evals.ray_runner import evaluate_on_ray
 from trirole.evals.results import read_results
 from trirole.serving.metrics import counters_since, read_counters, record_server_counters
@@ -94,6 +95,8 @@ async def evaluate(
     graph_options = dict(graph_options or {})
     if not models_injected(graph_options) and settings.endpoint("agent").model == ORACLE:
         graph_options["model"] = oracle_for(data)
+    # Function docs are never clipped: a context too small for a task's is refused before any pair.
+    await check_prompts_fit(data, tasks, settings, graph_options)
     urls = counter_urls(settings, graph_options)
     before = await asyncio.to_thread(read_counters, urls)
     try:

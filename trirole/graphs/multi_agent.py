@@ -11,6 +11,10 @@ the final code that completes the task (retried once if it does not).
 
     setup -> plan -> specialist (agent <-> executor) -> ... -> final -> executor -> finish
 
+A task that brings several user requests one after another (BFCL multi-turn) is planned
+request by request: when a request ends (its final code, or a specialist's, called the
+completion hint) and the next arrives, the supervisor plans that one, in the same dialogue.
+
 Setup, execution, finish, the loop and "the run is over" are the shared ones. The graph
 routes in one style: conditional edges on the state after each node. After the plan, a
 specialist or an execution, one function decides who acts next (`next_turn`); after the
@@ -19,9 +23,9 @@ loop has a state of its own (`SpecialistState`): its sub-goal, its reference and
 reports so far go in, its dialogue, usage and how it ended come back.
 
 Every model call (supervisor or specialist) counts one step in ``counters["steps"]``, so
-``max_steps`` bounds the run; each specialist is also bounded by ``specialist_steps`` and
-the final code by ``MAX_FINAL_ATTEMPTS``. Usage is recorded per role: ``supervisor`` and
-``specialist``.
+``max_steps`` bounds each request (and ``max_total_steps`` the run); each specialist is
+also bounded by ``specialist_steps`` and the final code by ``MAX_FINAL_ATTEMPTS``. Usage
+is recorded per role: ``supervisor`` and ``specialist``.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from langgraph.types import Overwrite
 from typing_extensions import TypedDict, Unpack  # pydantic (Studio's schemas) rejects typing.TypedDict before 3.12
 
 from trirole.graphs.loop import GraphOptions, assemble_loop, compile_graph, compile_options, make_resources, new_graph
-from trirole.graphs.routing import run_is_over, unless_over
+from trirole.graphs.routing import out_of_steps, run_is_over, unless_over
 from trirole.nodes.agent import ask, make_agent_node
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node, step_budget_reason
 from trirole.parsing import clip_middle, extract_code, strip_thinking
@@ -49,7 +53,7 @@ from trirole.prompts import Prompts
 from trirole.model_call import calls_role
 from trirole.resources import Resources
 from trirole.settings import TriroleSettings
-from trirole.state import RoleUsage, TriroleState, status_is_final, steps_taken
+from trirole.state import RoleUsage, TriroleState, current_request, status_is_final, steps_in_request, steps_taken
 
 GENERAL = "general"
 SUPERVISOR, SPECIALIST = "supervisor", "specialist"
@@ -84,7 +88,9 @@ class MultiAgentState(TriroleState):
     plan: the supervisor's sub-goals, in order.
     subgoal_index: the sub-goal in work (``len(plan)``: all handed back).
     reports: what the specialists handed back (append reducer).
-    final_attempts: how many times the supervisor wrote the final code.
+    final_attempts: how many times the supervisor wrote the final code of this request.
+    planned_request: which request the plan is for (``counters["requests"]`` when it was
+        made: 0 for the first).
     supervisor_messages: the supervisor's own dialogue after its system prompt (append
         reducer): the task and its plan, the reports and its final code, each failure and
         its next try. Each of its prompts is the one before plus its reply and one new
@@ -96,6 +102,7 @@ class MultiAgentState(TriroleState):
     subgoal_index: NotRequired[int]
     reports: Annotated[list[Report], operator.add]
     final_attempts: NotRequired[int]
+    planned_request: NotRequired[int]
     supervisor_messages: Annotated[list[BaseMessage], operator.add]
 
 
@@ -121,6 +128,7 @@ class SpecialistInput(TypedDict):
     reference: str
     completion_hint: str
     status: str
+    request: NotRequired[str]
     subgoal: SubGoal
     app_reference: str
     reports: list[Report]
@@ -212,9 +220,10 @@ def supervisor_system(state: MultiAgentState, prompts: Prompts, *, max_subgoals:
 
 
 def plan_prompt(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int) -> list[BaseMessage]:
-    """The supervisor's first prompt: the task, to be split into sub-goals."""
-    return [supervisor_system(state, prompts, max_subgoals=max_subgoals),
-            HumanMessage(content=prompts.render("supervisor_plan_user", instruction=state["task"]["instruction"],
+    """The supervisor's prompt to plan a request: its dialogue so far (none for the first),
+    then the request (the task's instruction, or the user's latest), to be split into sub-goals."""
+    return [supervisor_system(state, prompts, max_subgoals=max_subgoals), *(state.get("supervisor_messages") or []),
+            HumanMessage(content=prompts.render("supervisor_plan_user", instruction=current_request(state),
                                                 context=_context(state)))]
 
 
@@ -223,6 +232,7 @@ def specialist_input(state: MultiAgentState) -> SpecialistInput:
     subgoal = state["plan"][state["subgoal_index"]]
     return {"task": state["task"], "env_session": state.get("env_session", ""), "status": "running",
             "reference": state.get("reference", ""), "completion_hint": state.get("completion_hint", ""),
+            "request": state.get("request", ""),
             "subgoal": subgoal, "app_reference": (state.get("app_references") or {}).get(subgoal["specialist"], "(none)"),
             "reports": state.get("reports") or []}
 
@@ -234,7 +244,7 @@ def specialist_prompt(state: SpecialistState, prompts: Prompts, *, max_steps: in
     system = prompts.render("specialist_system", specialist=subgoal["specialist"], max_steps=max_steps,
                             completion_hint=state.get("completion_hint") or "complete_task(answer)",
                             reference=state["app_reference"])
-    instruction = state["task"]["instruction"]
+    instruction = current_request(state)
     # A plan that fell back to the whole task (`parse_plan`) would show it twice.
     whole_task = SAME_AS_SUBGOAL if subgoal["goal"].strip() == instruction.strip() else instruction
     task = prompts.render("specialist_task", goal=subgoal["goal"], instruction=whole_task,
@@ -274,15 +284,18 @@ def report_of(loop_state: SpecialistOutput, subgoal: SubGoal) -> Report:
     return {**subgoal, "result": result, "steps": steps, "reached": False}
 
 
-Turn = Literal["specialist", "final", "finish"]
-TURNS: tuple[Turn, ...] = ("specialist", "final", "finish")
+Turn = Literal["plan", "specialist", "final", "finish"]
+TURNS: tuple[Turn, ...] = ("plan", "specialist", "final", "finish")
 
 
 def next_turn(state: MultiAgentState, settings: TriroleSettings) -> Turn:
-    """Who acts next: the next specialist while sub-goals remain, then the supervisor's
-    final code (at most `MAX_FINAL_ATTEMPTS` times); ``finish`` once the run is over."""
+    """Who acts next: the supervisor's plan when a new request arrived, the next
+    specialist while sub-goals remain, then the supervisor's final code (at most
+    `MAX_FINAL_ATTEMPTS` times); ``finish`` once the run is over."""
     if run_is_over(state, settings):
         return "finish"
+    if (state.get("counters") or {}).get("requests", 0) != state.get("planned_request", 0):
+        return "plan"
     if state.get("subgoal_index", 0) < len(state.get("plan") or []):
         return "specialist"
     return "final" if state.get("final_attempts", 0) < MAX_FINAL_ATTEMPTS else "finish"
@@ -308,10 +321,12 @@ def make_plan_node(resources: Resources, *, max_subgoals: int):
         prompt = plan_prompt(state, resources.prompts, max_subgoals=max_subgoals)
         reply, _, usage = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
         subgoals = parse_plan(reply, list(state.get("app_references") or {GENERAL: ""}),
-                              instruction=state["task"]["instruction"], max_subgoals=max_subgoals)
+                              instruction=current_request(state), max_subgoals=max_subgoals)
         answer = AIMessage(content=reply or "(empty reply)")
+        # A new plan per request: its own sub-goals, reports and final attempts.
         return {"messages": [answer], "supervisor_messages": [prompt[-1], answer], "usage": {SUPERVISOR: usage},
-                "counters": {"steps": 1}, "plan": subgoals, "subgoal_index": 0}
+                "counters": {"steps": 1}, "plan": subgoals, "subgoal_index": 0, "reports": Overwrite([]),
+                "final_attempts": 0, "planned_request": (state.get("counters") or {}).get("requests", 0)}
 
     return plan
 
@@ -329,9 +344,24 @@ def make_specialist_loop(resources: Resources, *, specialist_steps: int) -> Comp
 
     factories = {"agent": lambda r: make_agent_node(r, role=SPECIALIST, prompt=prompt,
                                                     read_code=read_specialist_code, without_code=report),
-                 "executor": make_executor_node}
+                 "executor": make_specialist_executor}
     return assemble_loop(resources, factories=factories, nodes=None, checkpointer=None, name=SPECIALIST,
                          state_schema=SpecialistState, input_schema=SpecialistInput, output_schema=SpecialistOutput)
+
+
+def make_specialist_executor(resources: Resources):
+    """The loop's executor; a step that ended the user's request (the next one arrived)
+    ends the specialist's loop too: the supervisor plans the new request."""
+    execute = make_executor_node(resources)
+
+    async def executor(state: SpecialistState, config: RunnableConfig) -> dict:
+        update = await execute(state, config)
+        last = update.get("last_result") or {}
+        if last.get("next_request") is not None and not last.get("task_completed") and not status_is_final(update):
+            update = {**update, "status": "handed_back", "status_reason": "the user's request ended; a new one arrived"}
+        return update
+
+    return executor
 
 
 def make_specialist_node(resources: Resources, *, specialist_steps: int):
@@ -342,15 +372,22 @@ def make_specialist_node(resources: Resources, *, specialist_steps: int):
     async def specialist(state: MultiAgentState, config: RunnableConfig) -> dict:
         settings = resources.settings(config)
         subgoal = state["plan"][state["subgoal_index"]]
-        budget = min(specialist_steps, settings.max_steps - steps_taken(state))
+        left = [specialist_steps, settings.max_steps - steps_in_request(state)]
+        if settings.max_total_steps:
+            left.append(settings.max_total_steps - steps_taken(state))
         turn: SpecialistOutput = await loop.ainvoke(specialist_input(state), config,
-                                                    context=replace(settings, max_steps=budget))
+                                                    context=replace(settings, max_steps=min(left), max_total_steps=0))
         update: dict = {key: turn[key] for key in ("messages", "usage", "attempts", "artifacts", "last_result",
                                                    "env_session") if turn.get(key)}
         update.update(counters={**(turn.get("counters") or {}), "subgoals": 1},
                       proposed_code="", code_to_run="", correction_reason="")
         if status_is_final(turn) and turn["status"] != "handed_back":  # its model or environment failed
             return {**update, "status": turn["status"], "status_reason": turn.get("status_reason", "")}
+        last = turn.get("last_result") or {}
+        if last.get("next_request") is not None and not last.get("task_completed"):
+            # Its step ended the user's request: the rest of this plan is moot; the next request gets its own.
+            return {**update, "request": last["next_request"], "request_start_step": steps_taken(state) +
+                    steps_taken(turn), "subgoal_index": len(state["plan"])}
         return {**update, "reports": [report_of(turn, subgoal)], "subgoal_index": state["subgoal_index"] + 1}
 
     return specialist
@@ -372,7 +409,7 @@ def make_final_node(resources: Resources, *, max_subgoals: int):
 
 def final_code_reason(state: MultiAgentState, settings: TriroleSettings) -> str:
     """Why a multi-agent run ended without completing the task, when no node said why."""
-    if steps_taken(state) >= settings.max_steps:
+    if out_of_steps(state, settings):
         return step_budget_reason(state, settings)
     return (f"the supervisor's final code did not complete the task in {state.get('final_attempts', 0)} "
             f"attempt(s) (at most {MAX_FINAL_ATTEMPTS})")
@@ -400,7 +437,7 @@ def build_multi_agent_graph(*, models: Mapping[str, BaseChatModel] | None = None
         "setup": make_setup_node(resources, with_info=lambda info: {
             "app_references": specialist_references(info.apps, info.reference)}, graph_new_run=lambda: {
             "reports": Overwrite([]), "supervisor_messages": Overwrite([]), "plan": [], "subgoal_index": 0,
-            "final_attempts": 0}),
+            "final_attempts": 0, "planned_request": 0}),
         "plan": make_plan_node(resources, max_subgoals=max_subgoals),
         "specialist": make_specialist_node(resources, specialist_steps=specialist_steps),
         "final": make_final_node(resources, max_subgoals=max_subgoals),

@@ -10,7 +10,7 @@ from langchain_core.runnables import RunnableConfig
 from trirole.nodes.context import agent_prompt
 from trirole.resources import Resources
 from trirole.settings import TriroleSettings
-from trirole.state import TriroleState, status_is_final, steps_taken
+from trirole.state import TriroleState, status_is_final, steps_in_request, steps_taken
 
 AfterAgent = Literal["corrector", "executor", "summarizer", "agent", "finish"]
 AfterExecution = Literal["summarizer", "agent", "finish"]
@@ -18,12 +18,18 @@ AfterCorrector = Literal["executor", "summarizer", "agent", "finish"]
 
 
 def run_is_over(state: TriroleState, settings: TriroleSettings) -> bool:
-    """Completed, failed for good, or out of steps."""
+    """Completed, failed for good, or out of steps (`out_of_steps`)."""
     if status_is_final(state):
         return True
     if (state.get("last_result") or {}).get("task_completed"):
         return True
-    return steps_taken(state) >= settings.max_steps
+    return out_of_steps(state, settings)
+
+
+def out_of_steps(state: TriroleState, settings: TriroleSettings) -> bool:
+    """The current request used its ``max_steps``, or the run its ``max_total_steps``."""
+    capped = bool(settings.max_total_steps) and steps_taken(state) >= settings.max_total_steps
+    return capped or steps_in_request(state) >= settings.max_steps
 
 
 def make_routes(resources: Resources, *, summarizer: bool = True, corrector: bool = True):

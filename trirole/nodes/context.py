@@ -103,10 +103,12 @@ async def fit_to_budget(messages: Sequence[BaseMessage], budget: int, counter: T
 
     First the oldest turns after the first `fixed` messages go (a turn is the agent's
     reply and its observation, so roles keep alternating), keeping the last one; then
-    the longest message is clipped in the middle, again and again. If even that cannot
-    fit, the fixed part is too large for the budget: `ContextOverflow`. `when_cut`: builds
-    the prompt to cut instead when `messages` do not fit as they are (its fixed part
-    restates what dropped turns held); called only then.
+    the longest message is clipped in the middle, again and again: the turns' messages
+    first, the fixed ones (the system prompt with the environment's reference, e.g. a
+    benchmark's function docs, the worked examples, the task) only when no turn is left to
+    clip. If even that cannot fit, the fixed part is too large for the budget:
+    `ContextOverflow`. `when_cut`: builds the prompt to cut instead when `messages` do not
+    fit as they are (its fixed part restates what dropped turns held); called only then.
     """
     prompt = list(messages)
     if await counter.acount(prompt) <= budget:
@@ -118,7 +120,8 @@ async def fit_to_budget(messages: Sequence[BaseMessage], budget: int, counter: T
     for _ in range(64):
         if await counter.acount(prompt) <= budget:
             return prompt
-        index = max(range(len(prompt)), key=lambda i: len(_content(prompt[i])))
+        turns = [i for i in range(fixed, len(prompt)) if len(_content(prompt[i])) > MIN_MESSAGE_CHARS]
+        index = max(turns or range(len(prompt)), key=lambda i: len(_content(prompt[i])))
         text = _content(prompt[index])
         if len(text) <= MIN_MESSAGE_CHARS:
             break

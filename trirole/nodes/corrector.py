@@ -2,8 +2,9 @@
 conversation.
 
 Three Roles' point: an agent stuck in a loop keeps seeing its own failed attempts and
-repeats them. The corrector sees only the task instruction, the environment's reference,
-the code and the error, so it judges the code afresh. `correct_code` is the pure core;
+repeats them. The corrector sees only the task instruction (for a task of several user
+requests, the one being worked on), the environment's reference, the code and the error,
+so it judges the code afresh. `correct_code` is the pure core;
 the ``corrector_sees_history`` ablation hands it the agent's context too.
 """
 
@@ -21,7 +22,7 @@ from trirole.parsing import extract_code
 from trirole.prompts import Prompts
 from trirole.model_call import calls_role, invoke_role
 from trirole.resources import Resources
-from trirole.state import ExecutionResult, RoleUsage, TriroleState
+from trirole.state import ExecutionResult, RoleUsage, TriroleState, current_request
 
 
 def corrector_prompt(*, instruction: str, reference: str, code: str, reason: str, error: str,
@@ -64,7 +65,7 @@ def make_corrector_node(resources: Resources):
         if settings.corrector_sees_history:  # ablation: the conversation, minus the agent's system prompt
             history = agent_prompt(state, resources.prompts, settings=settings)[1:]
         prompt = corrector_prompt(
-            instruction=state["task"]["instruction"], code=code,
+            instruction=current_request(state), code=code,
             reference=state.get("corrector_reference") or state.get("reference") or "(none)",
             reason=state.get("correction_reason") or "review", error=describe_error(state.get("last_result")),
             prompts=resources.prompts, history=history)

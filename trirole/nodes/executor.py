@@ -30,7 +30,7 @@ from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
 from trirole.resources import Resources
-from trirole.state import CallRecord, ExecutionResult, TriroleState, merge_artifacts, status_is_final
+from trirole.state import CallRecord, ExecutionResult, TriroleState, merge_artifacts, status_is_final, steps_taken
 from trirole.settings import TriroleSettings
 from trirole.environments import Environment, EnvironmentFailure, EnvironmentInfo
 from trirole.environments.functions import RUN_STATE
@@ -73,8 +73,13 @@ async def execute_action(env: Environment, code: str, *, step: int, revised: boo
         "messages": [HumanMessage(content=observation_text(result, step=step, revised=revised, prompts=prompts,
                                                            cut_artifacts=cut))]}
     calls = result.get("calls") or []
-    if calls:
-        update["counters"] = {"tool_calls": len(calls), "tool_errors": sum(1 for c in calls if c.get("error"))}
+    counters = {"tool_calls": len(calls), "tool_errors": sum(1 for c in calls if c.get("error"))} if calls else {}
+    if result.get("next_request") is not None and not result.get("task_completed"):
+        # The step ended the user's request and the next one arrived: its own step budget starts here.
+        update.update(request=result["next_request"], request_start_step=step)
+        counters["requests"] = 1
+    if counters:
+        update["counters"] = counters
     return update
 
 
@@ -139,7 +144,7 @@ def new_run() -> dict:
     attempts, artifacts (its episode is gone), memory and results (`Overwrite`: past the reducers)."""
     return {"counters": Overwrite({}), "usage": Overwrite({}), "attempts": Overwrite([]), "artifacts": Overwrite({}),
             "summary": "", "memory_artifacts": "", "last_result": None, "proposed_code": "", "code_to_run": "",
-            "correction_reason": "", "answer": None, "evaluation": None}
+            "correction_reason": "", "answer": None, "evaluation": None, "request": "", "request_start_step": 0}
 
 
 def make_setup_node(resources: Resources, *, with_info: Callable[[EnvironmentInfo], dict] | None = None,
@@ -168,8 +173,12 @@ def make_setup_node(resources: Resources, *, with_info: Callable[[EnvironmentInf
 
 
 def step_budget_reason(state: TriroleState, settings: TriroleSettings) -> str:
-    """Why a run that did not complete its task ended, when no node said why."""
-    return f"the step budget of {settings.max_steps} ran out before the task was complete"
+    """Why a run that did not complete its task ended, when no node said why: the step
+    budget of its request (``max_steps``), or of the whole run (``max_total_steps``)."""
+    if settings.max_total_steps and steps_taken(state) >= settings.max_total_steps:
+        return f"the run's cap of {settings.max_total_steps} steps in all ran out before the task was complete"
+    which = " of the user's current request" if state.get("request") else ""
+    return f"the step budget of {settings.max_steps}{which} ran out before the task was complete"
 
 
 def make_finish_node(resources: Resources, *, unfinished: Callable[[TriroleState, TriroleSettings], str] = step_budget_reason):

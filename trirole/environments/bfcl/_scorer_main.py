@@ -11,7 +11,11 @@ such a string. The entry and its ground truth are loaded the way BFCL's ``evalua
 loads them, and the verdict is that of BFCL's own per-entry functions in
 ``bfcl_eval.eval_checker.eval_runner`` (AST, relevance/irrelevance, multi-turn), with the
 handler of SCORING_MODEL (a prompting model whose replies BFCL decodes as Python calls).
-Reply: ``{"valid": bool, "error": ..., "error_type": ...}``.
+Reply: ``{"valid": bool, "error": ..., "error_type": ...}``; for multi-turn also
+``requests`` (the entry's user requests) and ``requests_correct``: how many requests were
+right before the first wrong one, by the same function on the first k requests of the
+answer and the ground truth (BFCL checks requests in order and stops at the first whose
+state or responses are wrong, so the first k pass exactly when each of them does).
 """
 
 import json
@@ -44,6 +48,18 @@ def main():
                                  else {e["id"]: e["ground_truth"] for e in load_ground_truth_entry(category)})
         return prompts[category], answers[category]
 
+    def multi_turn(entry_id, result, truth, prompt, category):
+        # The checker keeps each entry's instances in the utilities' globals (BFCL scores
+        # an entry once per process); each scoring of an entry must start from fresh ones.
+        before = set(vars(multi_turn_utils))
+        try:
+            return eval_runner._evaluate_single_multi_turn_entry(handler, entry_id, result, truth,
+                                                                 json.loads(json.dumps(prompt)), SCORING_MODEL,
+                                                                 category)
+        finally:
+            for name in set(vars(multi_turn_utils)) - before:
+                del vars(multi_turn_utils)[name]
+
     def score(request):
         category, entry_id, result = request["category"], request["id"], request["result"]
         entries, truths = load(category)
@@ -52,16 +68,14 @@ def main():
             return eval_runner._evaluate_single_relevance_entry(handler, entry_id, result, prompt,
                                                                 SCORING_MODEL, category)
         if is_multi_turn(category):
-            # The checker keeps each entry's instances in the utilities' globals (BFCL
-            # scores an entry once per process); a later request for the same entry must
-            # start from fresh instances.
-            before = set(vars(multi_turn_utils))
-            try:
-                return eval_runner._evaluate_single_multi_turn_entry(handler, entry_id, result, truths[entry_id],
-                                                                     prompt, SCORING_MODEL, category)
-            finally:
-                for name in set(vars(multi_turn_utils)) - before:
-                    del vars(multi_turn_utils)[name]
+            truth = truths[entry_id]
+            verdict = multi_turn(entry_id, result, truth, prompt, category)
+            correct = len(truth) if verdict.get("valid") else 0
+            while not verdict.get("valid") and correct < min(len(result), len(truth)):
+                if not multi_turn(entry_id, result[:correct + 1], truth[:correct + 1], prompt, category).get("valid"):
+                    break
+                correct += 1
+            return {**verdict, "requests": len(truth), "requests_correct": correct}
         return eval_runner._evaluate_single_ast_entry(handler, entry_id, result, truths[entry_id], prompt,
                                                       SCORING_MODEL, category, language=Language.PYTHON,
                                                       return_format=ReturnFormat.PYTHON, has_tool_call_tag=False)
@@ -72,7 +86,8 @@ def main():
         try:
             verdict = score(json.loads(line))
             reply = {"valid": bool(verdict.get("valid")), "error": verdict.get("error"),
-                     "error_type": verdict.get("error_type")}
+                     "error_type": verdict.get("error_type"),
+                     **{key: verdict[key] for key in ("requests", "requests_correct") if key in verdict}}
         except Exception:
             reply = {"internal_error": traceback.format_exc()}
         replies.write(json.dumps(reply, default=str) + "\n")

@@ -63,40 +63,45 @@ def bfcl_own_verdicts(answers: Mapping[str, Any], *, timeout_s: float = 600) -> 
     return verdicts
 
 
-def run_verdicts(out_dir: str | Path) -> tuple[dict[str, Any], dict[str, bool]]:
+def run_verdicts(out_dir: str | Path) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], bool]]:
     """The answers (BFCL's result form) and trirole's verdicts of an evaluation's BFCL
-    pairs, read from its traces' final events (one paradigm's, if several ran: the last)."""
+    pairs, by (paradigm, entry id), read from its traces' final events."""
     out = Path(out_dir)
-    answers: dict[str, Any] = {}
-    verdicts: dict[str, bool] = {}
+    answers: dict[tuple[str, str], Any] = {}
+    verdicts: dict[tuple[str, str], bool] = {}
     for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         if record.get("env") != "bfcl" or not record.get("trace"):
             continue
+        key = (record["paradigm"], record["task_id"])
         for event in (out / record["trace"]).read_text(encoding="utf-8").splitlines():
             final = json.loads(event)
             evaluation = final.get("evaluation") if final.get("type") == "final" else None
             if evaluation and "model_result" in (evaluation.get("details") or {}):
-                answers[record["task_id"]] = evaluation["details"]["model_result"]
-                verdicts[record["task_id"]] = bool(evaluation["success"])
+                answers[key] = evaluation["details"]["model_result"]
+                verdicts[key] = bool(evaluation["success"])
     return answers, verdicts
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m trirole.environments.bfcl.agreement OUT [OUT ...]``: BFCL's own runner on the
-    answers of finished evaluations; exit 1 when a verdict differs from trirole's."""
+    answers of finished evaluations, each paradigm's apart; exit 1 when a verdict differs
+    from trirole's."""
     import sys
 
-    answers: dict[str, Any] = {}
-    ours: dict[str, bool] = {}
+    answers: dict[tuple[str, str], Any] = {}
+    ours: dict[tuple[str, str], bool] = {}
     for out in (argv if argv is not None else sys.argv[1:]):
         found, verdicts = run_verdicts(out)
         answers.update(found)
         ours.update(verdicts)
-    own = bfcl_own_verdicts(answers)
-    differ = sorted(entry_id for entry_id in ours if own.get(entry_id) != ours[entry_id])
-    print(f"{len(ours)} entries: {sum(ours.values())} valid by trirole, {sum(own.values())} by BFCL's own runner; "
-          f"{len(differ)} differ" + (f": {', '.join(differ[:20])}" if differ else ""))
+    own: dict[tuple[str, str], bool] = {}
+    for paradigm in dict.fromkeys(p for p, _ in answers):
+        verdicts = bfcl_own_verdicts({task: answer for (p, task), answer in answers.items() if p == paradigm})
+        own.update({(paradigm, task): valid for task, valid in verdicts.items()})
+    differ = sorted(key for key in ours if own.get(key) != ours[key])
+    print(f"{len(ours)} pairs: {sum(ours.values())} valid by trirole, {sum(own.values())} by BFCL's own runner; "
+          f"{len(differ)} differ" + (f": {', '.join(f'{p}/{t}' for p, t in differ[:20])}" if differ else ""))
     return 1 if differ else 0
 
 

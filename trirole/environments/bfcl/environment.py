@@ -43,6 +43,7 @@ COMPLETE = "complete_task"
 # Recorded calls reach trirole in the step's reply; the agent's view is clipped by the
 # graph's own max_observation_chars (and here, to `max_observation_chars`).
 _INNER_OUTPUT_CHARS = 200_000
+_PROMPTS = load_prompts()  # the environment's own texts (requests, functions): bfcl_*.md
 
 
 def answer_string(calls: list[dict[str, Any]]) -> str:
@@ -50,23 +51,46 @@ def answer_string(calls: list[dict[str, Any]]) -> str:
     return "[" + ", ".join(call_string(c) for c in calls) + "]"
 
 
-TURN_MARKER = r"(?:--- Request|\(The current request,) (\d+) of (\d+)"
-"""How step outputs show the request being worked on: the one that starts it
-(``bfcl_next_turn.md``) and every later one of the same request (``bfcl_current_turn.md``)."""
-
-
 def first_instruction(item: dict[str, Any]) -> str:
-    """The task's instruction: the first request (numbered when more follow)."""
-    instruction = data.instruction_of(item, 0)
-    turns = len(item["question"])
-    return f"(Request 1 of {turns}) {instruction}" if data.is_multi_turn(data.category_of(item["id"])) and turns > 1 \
-        else instruction
+    """The task's instruction: the first request, as the user wrote it (nothing says how
+    many follow, as in BFCL)."""
+    return data.instruction_of(item, 0)
 
 
 def entry_marker(task_id: str) -> str:
-    """How the reference names its entry, at its end, in every prompt that shows the
-    reference (the oracle tells apart entries that share an instruction by it)."""
+    """How a single-turn entry's reference names its entry (the oracle tells apart entries
+    that share an instruction by it when it is called outside an evaluation's run). Never
+    in a multi-turn entry's prompts: they show no id, category or count of requests."""
     return f"(BFCL entry {task_id})"
+
+
+def request_text(item: dict[str, Any], turn: int) -> str:
+    """What the user says at `turn` (> 0) of a multi-turn entry, as the step output shows
+    it: the request, and the functions that became available at this turn (miss_func),
+    if any; a turn that only adds functions asks to continue with them."""
+    request = data.instruction_of(item, turn)
+    held = (item.get("missed_function") or {}).get(str(turn))
+    if held:
+        request = (request + "\n" if request else "") + _PROMPTS.render(
+            "bfcl_new_functions", functions=render_functions(held)).rstrip()
+    return request
+
+
+def restated_request(item: dict[str, Any], turn: int) -> str:
+    """How every later step output of `turn` restates the request being worked on (on one
+    line; without the functions' docs, which the step that brought them shows)."""
+    request = " ".join(data.instruction_of(item, turn).split())
+    return request or _PROMPTS.render("bfcl_continue").strip()
+
+
+def request_markers(item: dict[str, Any]) -> list[list[str]]:
+    """Per turn of a multi-turn entry, the texts its step outputs show while that turn is
+    being worked on (turn 0: the task's instruction): the oracle tells the current request
+    from them (the latest one a prompt holds), since no prompt numbers the requests."""
+    markers = [[first_instruction(item)]]
+    for turn in range(1, len(item["question"])):
+        markers.append([request_text(item, turn), restated_request(item, turn)])
+    return markers
 
 
 SINGLE_TURN_PROMPTS = {
@@ -111,6 +135,30 @@ def render_functions(docs: list[dict[str, Any]]) -> str:
     return "\n\n".join(blocks)
 
 
+def entry_info(item: dict[str, Any], *, isolation: str = "") -> EnvironmentInfo:
+    """What `BfclEnvironment.reset` tells the agent about `item`, built without a sandbox
+    (an evaluation checks with it that every entry's prompts fit before it starts). A
+    multi-turn entry's instruction and reference hold no entry id, category or count of
+    requests."""
+    multi_turn = data.is_multi_turn(data.category_of(item["id"]))
+    functions = render_functions(item["function"])
+    if multi_turn:
+        return EnvironmentInfo(instruction=first_instruction(item), reference=_PROMPTS.render(
+            "bfcl_multi", functions=functions).rstrip(), completion_hint="complete_task()",
+            isolation=isolation, one_request_at_a_time=len(item["question"]) > 1)
+    system = data.system_of(item)
+    system = f"The system's instructions for this conversation: {system}\n\n" if system else ""
+    marker = entry_marker(item["id"]) + "\n"
+    reference = marker + _PROMPTS.render("bfcl_single", functions=functions, system=system).rstrip()
+    # The corrector's other view: the functions as BFCL's JSON schemas.
+    corrector_reference = marker + _PROMPTS.render(
+        "bfcl_single_json", system=system,
+        functions="\n".join(json.dumps(doc, ensure_ascii=False) for doc in item["function"])).rstrip()
+    return EnvironmentInfo(instruction=first_instruction(item), reference=reference,
+                           corrector_reference=corrector_reference, completion_hint="complete_task()",
+                           isolation=isolation)
+
+
 class BfclEnvironment:
     """One BFCL entry per episode (`reset` with ``task_id`` = the entry's id).
 
@@ -134,7 +182,6 @@ class BfclEnvironment:
         self._scorer = scorer
         self._own_scorer: BfclScorer | None = None
         self._sandbox: Any = None
-        self._prompts = load_prompts()
         self.entry: dict[str, Any] | None = None
         self.category = ""
         self.turn = 0
@@ -156,27 +203,12 @@ class BfclEnvironment:
         await self._close_sandbox()
         self.entry, self.category = item, data.category_of(task_id)
         self.turn, self.turns, self.accepted, self.completed = 0, [[]], [], False
-        self._request = ""
         setup, binds = await asyncio.to_thread(self._setup, item)
         from trirole.environments.python_sandbox import PythonSandbox
 
         self._sandbox = PythonSandbox(setup_code=setup, bind_files=binds, **self.sandbox_options)
-        await self._sandbox.reset({"instruction": "BFCL entry " + task_id, "context": {}})
-        instruction = first_instruction(item)
-        system = data.system_of(item)
-        template = "bfcl_multi" if self.multi_turn else "bfcl_single"
-        values = {"functions": render_functions(item["function"])}
-        if not self.multi_turn:
-            values["system"] = f"The system's instructions for this conversation: {system}\n\n" if system else ""
-        reference = entry_marker(task_id) + "\n" + self._prompts.render(template, **values).rstrip()
-        corrector_reference = ""
-        if not self.multi_turn:  # the corrector's other view: the functions as BFCL's JSON schemas
-            corrector_reference = entry_marker(task_id) + "\n" + self._prompts.render(
-                "bfcl_single_json", system=values["system"],
-                functions="\n".join(json.dumps(doc, ensure_ascii=False) for doc in item["function"])).rstrip()
-        return EnvironmentInfo(instruction=instruction, context={"entry": task_id}, reference=reference,
-                               corrector_reference=corrector_reference,
-                               completion_hint="complete_task()", isolation=self.isolation)
+        await self._sandbox.reset({"instruction": "a BFCL entry", "context": {}})
+        return entry_info(item, isolation=self.isolation)
 
     def _setup(self, item: dict[str, Any]) -> tuple[str, dict[str, str]]:
         """The sandbox's setup code for `item`, and the files it binds (multi-turn: the
@@ -213,46 +245,43 @@ class BfclEnvironment:
         made = [c for c in calls if c["name"] != COMPLETE]
         ended = any(c["name"] == COMPLETE and not c.get("error") for c in calls)
         output = result.get("output") or ""
+        said = ""  # what the user says after the step's own output (never clipped: it may hold function docs)
         if self.multi_turn:
             if made:
                 self.turns[self.turn].append(answer_string(made))
             if ended and not self.completed:
-                output += await self._next_turn()
+                request = await self._next_turn()
+                if request is not None:
+                    said = _PROMPTS.render("bfcl_next_turn", request=request)
+                    result["next_request"] = request
             elif self.turn > 0 and not self.completed:
                 # The request being worked on stays in the newest turn of every prompt,
                 # even after a summary compressed the step that brought it.
-                output += self._prompts.render("bfcl_current_turn", turn=self.turn + 1,
-                                               turns=len(self.entry["question"]), request=self._request)
+                said = _PROMPTS.render("bfcl_current_turn", request=restated_request(self.entry, self.turn))
         else:
             accepted = [c for c in made if not c.get("error")]
             self.accepted += accepted
             # The answer is given once a step's calls are all accepted (or complete_task()
             # is called): a single-turn entry has one turn, and more steps could only add calls.
             self.completed = self.completed or ended or bool(accepted and len(accepted) == len(made))
-        result["output"] = clip_middle(output, self.max_observation_chars)
+        result["output"] = clip_middle(output, max(self.max_observation_chars - len(said), 200)) + said
         result["task_completed"] = self.completed
         result["answer"] = self.answer()
         return result  # type: ignore[return-value]
 
-    async def _next_turn(self) -> str:
-        """The current request is done: the next one (as step output), or the end."""
+    async def _next_turn(self) -> str | None:
+        """The current request is done: the user's next one, or None at the end."""
         assert self.entry is not None
-        total = len(self.entry["question"])
-        if self.turn + 1 >= total:
+        if self.turn + 1 >= len(self.entry["question"]):
             self.completed = True
-            return ""
+            return None
         self.turn += 1
         self.turns.append([])
-        request = data.instruction_of(self.entry, self.turn)
-        self._request = " ".join(request.split()) or "continue with the previous request using the new functions"
-        held = (self.entry.get("missed_function") or {}).get(str(self.turn))
-        if held:
+        if (self.entry.get("missed_function") or {}).get(str(self.turn)):
             reveal = await self._sandbox.execute(f"__bfcl_reveal__({self.turn})")
             if reveal.get("error"):
                 raise BfclError(f"could not define the functions of turn {self.turn}: {reveal.get('output')}")
-            request = (request + "\n" if request else "") + self._prompts.render(
-                "bfcl_new_functions", functions=render_functions(held))
-        return self._prompts.render("bfcl_next_turn", turn=self.turn + 1, turns=total, request=request)
+        return request_text(self.entry, self.turn)
 
     def answer(self) -> Any:
         """What the agent answered so far: single-turn, the accepted calls' strings;
@@ -278,7 +307,8 @@ class BfclEnvironment:
         result = self.model_result()
         verdict = await scorer.score(self.category, self.entry["id"], result)
         details = {"entry": self.entry["id"], "category": self.category, "model_result": result,
-                   "turns": len(self.entry["question"]), "error_type": verdict.get("error_type")}
+                   "turns": len(self.entry["question"]), "error_type": verdict.get("error_type"),
+                   **{key: verdict[key] for key in ("requests", "requests_correct") if key in verdict}}
         if verdict["valid"]:
             return Evaluation(success=True, passed=["bfcl"], details=details)
         error = verdict.get("error")
@@ -307,4 +337,4 @@ class BfclEnvironment:
         await self.close()
 
 
-__all__ = ["SINGLE_TURN_PROMPTS", "BfclEnvironment", "answer_string", "render_functions"]
+__all__ = ["SINGLE_TURN_PROMPTS", "BfclEnvironment", "answer_string", "entry_info", "render_functions"]
