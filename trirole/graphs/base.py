@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langchain_core.messages import AIMessage, SystemMessage
+from langchain_core.messages import SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
@@ -21,6 +21,7 @@ from typing_extensions import Unpack
 from trirole.graphs.loop import GraphOptions, compile_graph, compile_options, make_resources, new_graph
 from trirole.graphs.routing import unless_over
 from trirole.nodes.agent import ask
+from trirole.nodes.chat import reply_message, unused_id
 from trirole.nodes.context import example_turns, task_message
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
 from trirole.model_call import calls_role
@@ -40,8 +41,10 @@ def make_base_node(resources: Resources):
             "base_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",
             reference=state.get("reference") or "(none)"))
         prompt = [system, *example_turns(resources.prompts), task_message(state, resources.prompts, max_response_chars=0)]
-        reply, code, usage = await ask(resources, ROLE, prompt, resources.settings(config))
-        update: dict = {"messages": [AIMessage(content=reply or "(empty reply)")], "usage": {ROLE: usage},
+        reply, code, usage, message_id = await ask(resources, ROLE, prompt, resources.settings(config))
+        answer = reply_message(reply or "(empty reply)", role=ROLE, step=1, code=code,
+                               message_id=unused_id(message_id, state.get("messages") or []))
+        update: dict = {"messages": [answer], "usage": {ROLE: usage},
                         "counters": {"steps": 1}, "proposed_code": code or "", "code_to_run": code or "",
                         "correction_reason": ""}
         if code is None:
