@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TypedDict
 
 from mcp.server.fastmcp import FastMCP
 
@@ -22,6 +23,60 @@ def add(a: int, b: int) -> int:
 def lookup_user(name: str) -> dict:
     """The account of user `name`, with an access token."""
     return {"name": name, "access_token": f"mcp-tok-{name}-5f1c9a"}
+
+
+class Point(TypedDict):
+    x: int
+    y: int
+
+
+# One tool per JSON type a result can have, each declaring it as a Python annotation.
+@server.tool()
+def origin() -> Point:
+    """An object with a schema of its own (a TypedDict)."""
+    return {"x": 0, "y": 0}
+
+
+@server.tool()
+def scores() -> dict[str, int]:
+    """An object whose one key happens to be `result` (not a wrapped value)."""
+    return {"result": 3}
+
+
+@server.tool()
+def countdown(n: int) -> list[int]:
+    """An array: n down to 0."""
+    return list(range(n, -1, -1))
+
+
+@server.tool()
+def grid() -> list[list[int]]:
+    """An array of arrays."""
+    return [[1, 2], [3]]
+
+
+@server.tool()
+def greet(name: str) -> str:
+    """A string that looks like a number when the name is one."""
+    return name
+
+
+@server.tool()
+def half(x: float) -> float:
+    """A number."""
+    return x / 2
+
+
+@server.tool()
+def is_even(n: int) -> bool:
+    """A boolean."""
+    return n % 2 == 0
+
+
+@server.tool()
+def forget(name: str) -> None:
+    """Null."""
+    return None
 
 
 @server.tool(name="fail-always")

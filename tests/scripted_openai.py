@@ -15,6 +15,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -56,10 +57,10 @@ class ScriptedOpenAIServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _stream(self, text: str, calls: list[dict], usage: dict | None) -> None:
+            def _stream(self, reply_id: str, text: str, calls: list[dict], usage: dict | None) -> None:
                 """The reply as server-sent events, a word per chunk (``"stream": true``)."""
                 def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
-                    data = {"id": "cmpl-1", "object": "chat.completion.chunk", "created": int(time.time()),
+                    data = {"id": reply_id, "object": "chat.completion.chunk", "created": int(time.time()),
                             "model": outer.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
                             **extra}
                     return f"data: {json.dumps(data)}\n\n".encode()
@@ -69,7 +70,7 @@ class ScriptedOpenAIServer:
                 parts += [chunk({"tool_calls": [{**call, "index": i}]}) for i, call in enumerate(calls)]
                 parts.append(chunk({}, "tool_calls" if calls else "stop"))
                 if usage is not None:
-                    parts.append(f"data: {json.dumps({'id': 'cmpl-1', 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage, 'model': outer.model})}\n\n".encode())
+                    parts.append(f"data: {json.dumps({'id': reply_id, 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage, 'model': outer.model})}\n\n".encode())
                 parts.append(b"data: [DONE]\n\n")
                 data = b"".join(parts)
                 self.send_response(200)
@@ -125,12 +126,13 @@ class ScriptedOpenAIServer:
                              "total_tokens": prompt_tokens + len(text.split())}
                     if outer.metrics:  # as vLLM with --enable-prompt-tokens-details
                         usage["prompt_tokens_details"] = {"cached_tokens": cached}
+                    reply_id = f"chatcmpl-{uuid.uuid4().hex}"  # unique per reply, as vLLM's
                     if body.get("stream"):
-                        self._stream(text, calls, usage if (body.get("stream_options") or {}).get("include_usage")
-                                     else None)
+                        with_usage = (body.get("stream_options") or {}).get("include_usage")
+                        self._stream(reply_id, text, calls, usage if with_usage else None)
                         return
                     self._send(200, {
-                        "id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": outer.model,
+                        "id": reply_id, "object": "chat.completion", "created": int(time.time()), "model": outer.model,
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text or None if calls
                                                              else text, **({"tool_calls": calls} if calls else {})},
                                      "finish_reason": "tool_calls" if calls else "stop"}],

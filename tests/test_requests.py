@@ -13,7 +13,7 @@ REQUESTS = ["Open the first folder.", "Now list what is in it.", "Finally delete
 
 
 async def run(graph, env: RequestsEnvironment, log: PromptLog | None = None) -> dict:
-    return await graph.ainvoke({"task": {"instruction": ""}}, config={"callbacks": [log] if log else []})
+    return await graph.ainvoke({"task": {"instruction": "", "task_id": "requests"}}, config={"callbacks": [log] if log else []})
 
 
 async def test_each_request_gets_its_own_step_budget():

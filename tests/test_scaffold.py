@@ -195,7 +195,7 @@ async def test_settings_come_from_the_run_context():
 
 
 def test_the_builder_rejects_bad_options_at_build_time():
-    with pytest.raises(ValueError, match="unknown settings"):
+    with pytest.raises(ValueError, match="unknown setting 'max_stepz' in settings=: did you mean 'max_steps'"):
         build_scaffold_graph(settings={"max_stepz": 3})
     with pytest.raises(ValueError, match="max_context_tokens"):
         build_scaffold_graph(settings={"max_context_tokens": 300, "max_completion_tokens": 200})

@@ -167,6 +167,17 @@ def test_the_scaffold_streams_node_updates_over_rest(studio):
     assert not [data for name, data in events if name == "error"]
 
 
+def test_a_misspelled_setting_in_configurable_fails_the_run_in_one_line_over_rest(studio):
+    # (A "context" key the schema lacks is dropped by the server itself before the run: docs/langgraph.md.)
+    events = stream_events(studio, new_thread(studio), {
+        "assistant_id": "scaffold", "input": TASK, "stream_mode": ["updates"],
+        "config": {"configurable": {"max_step": 1, "user_id": "u1"}}})
+    errors = [data for name, data in events if name == "error"]
+    assert errors and "unknown setting 'max_step' in config[\"configurable\"]: did you mean 'max_steps'?" in \
+        errors[0]["message"], events
+    assert not [data for name, data in events if name == "updates"]  # refused before any node ran
+
+
 @pytest.mark.server
 def test_a_run_on_the_real_model_with_the_endpoint_set_per_run(studio, scripted_model, model_server):
     before = len(scripted_model.requests)
@@ -180,6 +191,8 @@ def test_a_run_on_the_real_model_with_the_endpoint_set_per_run(studio, scripted_
     chunks = [data for name, data in events if name == "messages"]
     agent_tokens = [chunk for chunk, metadata in chunks if metadata.get("langgraph_node") == "agent"]
     assert len(agent_tokens) > 1, "the real model's tokens stream one by one"
+    # ... and its reply is not sent again whole (its message keeps the id its tokens came under).
+    assert {chunk["type"] for chunk in agent_tokens} == {"AIMessageChunk"}, {chunk["type"] for chunk in agent_tokens}
     assert len(scripted_model.requests) == before, "the per-run endpoint replaced the default"
 
 

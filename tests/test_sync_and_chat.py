@@ -2,6 +2,11 @@
 (``invoke``/``ainvoke``, ``stream``/``astream``, ``batch``/``abatch``), and takes a chat
 input (``{"messages": [...]}``) and gives the final answer back as an AI message.
 
+A run's steps sit in ``messages`` as LangChain's tool-calling agents write theirs (each
+code reply an AI message calling the ``python`` tool, its output the ToolMessage
+answering it, every step marked), so a chat app embedding a trirole graph never mistakes
+them for the user's turns, and ``stream_mode="messages"`` sends each reply once.
+
 FAKES: LangChain's fake chat model with scripted replies and the scripted in-memory
 environment (fakes.py), one environment per run so that each run's episode can be seen
 closed. The chat form through a real ``langgraph dev`` and ``langgraph_sdk`` is in
@@ -14,10 +19,12 @@ import asyncio
 
 import pytest
 from fakes import PromptLog, ScriptedEnvironment, code, fail, replies
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, MessagesState, StateGraph
 
 from trirole.graphs import PARADIGMS
-from trirole.nodes.chat import FINAL_ANSWER_NAME, NoTaskError
+from trirole.nodes.chat import CODE_TOOL, FINAL_ANSWER_NAME, NoTaskError, is_step, without_steps
 
 TASK = {"task": {"instruction": "Add 17 and 25 and complete the task with the total."}}
 SCRIPTS = {
@@ -210,3 +217,128 @@ def test_a_new_task_input_on_a_used_thread_replaces_the_task():
     again = graph.invoke({"task": {"instruction": "Another sum."}}, config)
     assert again["task"]["instruction"] == "Another sum." and again["status"] == "completed"
     assert again["counters"]["steps"] == 2  # not 4: the first task's steps are not this one's
+
+
+# -- the caller's chat stays the caller's -------------------------------------------------------
+
+def user_turns(messages) -> list[str]:
+    """The human turns of `messages` that are not a run's steps (what reads as the user's)."""
+    return [m.content for m in messages if isinstance(m, HumanMessage) and not is_step(m)]
+
+
+@pytest.mark.parametrize("paradigm", PARADIGM_NAMES)
+def test_a_runs_steps_are_tool_calls_and_tool_outputs_never_user_turns(paradigm):
+    out = Runs(paradigm).graph().invoke(CHAT)
+    messages = out["messages"]
+    assert user_turns(messages) == ["My numbers are 17 and 25.", "Add them and complete the task with the total."]
+    steps = [m for m in messages if is_step(m)]
+    assert steps and messages[:3] == [m for m in messages if not is_step(m)][:3] and not is_step(messages[-1])
+    outputs = [m for m in messages if isinstance(m, ToolMessage)]
+    calls = {call["id"]: call for m in messages if isinstance(m, AIMessage) for call in m.tool_calls}
+    assert outputs and all(m.name == CODE_TOOL and m.tool_call_id in calls for m in outputs)
+    assert sorted(calls) == sorted(m.tool_call_id for m in outputs)  # every call answered, once
+    # The call and its output sit side by side, as create_agent writes them (a valid chat for any model API).
+    for i, message in enumerate(messages):
+        if isinstance(message, AIMessage) and message.tool_calls:
+            assert messages[i + 1].tool_call_id == message.tool_calls[0]["id"]
+            assert message.tool_calls[0]["args"]["code"] in ("total = 17 + 25\nprint(total)", "complete_task(total)",
+                                                             "complete_task(17 + 25)")
+    assert {m.name for m in steps if isinstance(m, AIMessage)} <= {"agent", "supervisor", "specialist"}
+
+
+def test_a_reply_without_code_gets_a_hint_marked_as_trirole_s_not_the_user_s():
+    graph = PARADIGMS["react"](model=replies("Let me think about it.", code("complete_task(42)")),
+                               environment=lambda settings: ScriptedEnvironment())
+    out = graph.invoke(TASK)
+    hint = next(m for m in out["messages"] if isinstance(m, HumanMessage))
+    assert is_step(hint) and hint.name == "trirole" and "no ```python code block" in hint.content
+    assert user_turns(out["messages"]) == []
+
+
+def test_code_the_corrector_wrote_for_a_reply_without_code_is_a_call_of_its_own_the_model_never_reads():
+    log = PromptLog()
+    graph = PARADIGMS["scaffold"](models={"agent": replies("I would add them.", code("complete_task(total)")),
+                                          "corrector": replies(code("total = 17 + 25\nprint(total)")),
+                                          "summarizer": replies()},
+                                  settings={"review_no_code": True}, environment=lambda settings: ScriptedEnvironment())
+    out = graph.invoke(TASK, {"callbacks": [log]})
+    kinds = [(m.type, m.name, bool(getattr(m, "tool_calls", None))) for m in out["messages"]]
+    assert kinds[:4] == [("ai", "agent", False), ("human", "trirole", False), ("ai", "corrector", True),
+                         ("tool", CODE_TOOL, False)]
+    assert out["messages"][3].tool_call_id == out["messages"][2].tool_calls[0]["id"]
+    assert out["messages"][2].tool_calls[0]["args"]["code"] == "total = 17 + 25\nprint(total)"
+    # The agent's next prompt: its reply, the hint, the output; no empty turn for the corrector's call.
+    turns = [(m.type, m.content[:18]) for m in log.prompts("agent")[1][-3:]]
+    assert turns == [("ai", "I would add them."), ("human", out["messages"][1].content[:18]),
+                     ("human", out["messages"][3].content[:18])]
+
+
+def test_a_server_that_gives_every_reply_the_same_id_loses_no_reply():
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    same_id = GenericFakeChatModel(messages=iter([AIMessage(content=text, id="chatcmpl-1") for text in SCRIPTS["react"]]))
+    out = PARADIGMS["react"](model=same_id, environment=lambda settings: ScriptedEnvironment()).invoke(TASK)
+    replies_ = [m for m in out["messages"] if isinstance(m, AIMessage) and m.name == "agent"]
+    assert [m.content for m in replies_] == SCRIPTS["react"] and len({m.id for m in replies_}) == 2
+
+
+class Chat(MessagesState):
+    pass
+
+
+def chat_app(trirole_graph, *, final_answer_only: bool):
+    """A chat app: MessagesState, the trirole graph as its node (its steps land in the chat,
+    marked) or called from a node that keeps only its final answer."""
+    builder = StateGraph(Chat)
+    if final_answer_only:
+        def solve(state: Chat) -> dict:
+            out = trirole_graph.invoke({"messages": state["messages"]})
+            return {"messages": [out["messages"][-1]]}
+
+        builder.add_node("solve", solve)
+    else:
+        builder.add_node("solve", trirole_graph)
+    builder.add_edge(START, "solve")
+    builder.add_edge("solve", END)
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+@pytest.mark.parametrize("final_answer_only", [False, True], ids=["graph-as-node", "final-answer-only"])
+def test_a_chat_app_over_two_tasks_gives_the_second_no_fake_user_turns(final_answer_only):
+    runs = Runs("react")
+    trirole_graph = PARADIGMS["react"](model=replies(*SCRIPTS["react"] * 2), environment=runs.environment)
+    app = chat_app(trirole_graph, final_answer_only=final_answer_only)
+    config = {"configurable": {"thread_id": f"chat-{final_answer_only}"}}
+    tasks = []  # the task each trirole run started on (its setup node's update, streamed from the subgraph)
+    for text in ("Add 17 and 25.", "Now the same again, please."):
+        for _, update in app.stream({"messages": [("user", text)]}, config, stream_mode="updates", subgraphs=True):
+            tasks += [update["setup"]["task"]] if "setup" in update else []
+    chat = app.get_state(config).values["messages"]
+    first_answer, second_answer = [m for m in chat if isinstance(m, AIMessage) and m.name == FINAL_ANSWER_NAME]
+    # The second task's context is the first exchange: no step of the first run, no fake user turn.
+    assert tasks[1]["instruction"] == "Now the same again, please."
+    assert tasks[1]["context"]["conversation"] == [{"role": "user", "content": "Add 17 and 25."},
+                                                   {"role": "assistant", "content": first_answer.content}]
+    assert user_turns(chat) == ["Add 17 and 25.", "Now the same again, please."]
+    if final_answer_only:
+        assert [(m.type, m.content) for m in chat] == [
+            ("human", "Add 17 and 25."), ("ai", first_answer.content),
+            ("human", "Now the same again, please."), ("ai", second_answer.content)]
+    else:  # every step in the chat, marked: without_steps() gives the exchange alone
+        assert len(chat) > 4 and [m.content for m in without_steps(chat)] == [
+            "Add 17 and 25.", first_answer.content, "Now the same again, please.", second_answer.content]
+
+
+@pytest.mark.parametrize("paradigm", PARADIGM_NAMES)
+def test_stream_mode_messages_yields_each_reply_once(paradigm):
+    graph = Runs(paradigm).graph()
+    streamed: dict[str, str] = {}
+    for chunk, metadata in graph.stream(TASK, stream_mode="messages"):
+        if isinstance(chunk, AIMessageChunk):
+            streamed[chunk.id] = streamed.get(chunk.id, "") + chunk.content
+        else:
+            assert chunk.id not in streamed, chunk  # a whole message is never sent after its own tokens
+            streamed[chunk.id] = chunk.content
+    out = Runs(paradigm).graph().invoke(TASK)
+    replies_ = [m.content for m in out["messages"] if isinstance(m, AIMessage) and m.content]
+    assert replies_ and all(list(streamed.values()).count(reply) == 1 for reply in replies_), streamed

@@ -76,7 +76,8 @@ async def run(graph, *, log: PromptLog | None = None, trace: Path | None = None,
 
 
 def observations(out: dict) -> str:
-    return "\n".join(str(m.content) for m in out["messages"] if m.type == "human")
+    """What the steps' code printed (each a ToolMessage answering its reply's call)."""
+    return "\n".join(str(m.content) for m in out["messages"] if m.type == "tool")
 
 
 def mcp_children() -> list[psutil.Process]:
@@ -234,6 +235,45 @@ async def test_an_mcp_server_over_stdio_is_started_for_the_run_and_stopped_after
     assert mcp_children() == []  # and stopped when the run ended
 
 
+# What each call gives the agent's code: (the call, its value, its type), one per JSON type.
+DECLARED = [
+    ("lookup_user('ada')", {"name": "ada", "access_token": "mcp-tok-ada-5f1c9a"}, "dict"),  # -> dict: no schema
+    ("origin()", {"x": 0, "y": 0}, "dict"),                       # object (a TypedDict)
+    ("scores()", {"result": 3}, "dict"),                          # object with a `result` key: stays the object
+    ("countdown(2)", [2, 1, 0], "list"),                          # array
+    ("countdown(-1)", [], "list"),                                # empty array
+    ("grid()", [[1, 2], [3]], "list"),                            # nested arrays
+    ("greet('42')", "42", "str"),                                 # string (not parsed as a number)
+    ("half(5)", 2.5, "float"),                                    # number
+    ("add(2, 3)", 5, "int"),                                      # integer
+    ("is_even(4)", True, "bool"),                                 # boolean
+    ("forget('ada')", None, "NoneType"),                          # null
+]
+
+
+@pytest.mark.parametrize("loaded_by", ["trirole", "your own session"])
+async def test_mcp_results_reach_the_agents_code_as_the_tool_declares_them(loaded_by):
+    from langchain_mcp_adapters.client import MultiServerMCPClient
+    from langchain_mcp_adapters.tools import load_mcp_tools
+
+    body = "".join(f"print(repr({call}), type({call}).__name__)\n" for call, _, _ in DECLARED) + "complete_task(0)"
+    log = PromptLog()
+    client = MultiServerMCPClient({"demo": STDIO})
+    if loaded_by == "trirole":  # its servers started for the run: their output schemas are read too
+        out = await run(graph_with([code(body)], [client]), log=log)
+    else:
+        async with client.session("demo") as session:
+            out = await run(graph_with([code(body)], await load_mcp_tools(session)), log=log)
+    assert out["status"] == "completed", out["status_reason"]
+    printed = out["last_result"]["output"].splitlines()
+    assert printed == [f"{value!r} {kind}" for _, value, kind in DECLARED]
+    if loaded_by == "trirole":  # the reference says what each returns
+        reference = PromptLog.text(log.prompts("agent")[0])
+        for signature in ("def countdown(n: int) -> list[int]:", "def greet(name: str) -> str:",
+                          "def forget(name: str) -> None:", "def origin() -> dict:", "def grid() -> list[list[int]]:"):
+            assert signature in reference
+
+
 async def test_an_mcp_server_over_http_while_the_sandbox_still_has_no_network_or_home(http_server, home_secret):
     from langchain_mcp_adapters.client import MultiServerMCPClient
 
@@ -244,7 +284,7 @@ async def test_an_mcp_server_over_http_while_the_sandbox_still_has_no_network_or
              code("user = lookup_user('ada')\nprint(user)\nprint(add(1, 2))\ncomplete_task(add(1, 2))")]
     out = await run(graph_with(steps, [client]))
     assert out["status"] == "completed" and out["answer"] == 3
-    messages = [str(m.content) for m in out["messages"] if m.type == "human"]
+    messages = [str(m.content) for m in out["messages"] if m.type == "tool"]
     assert "(failed: ConnectionRefusedError)" in messages[0] or "(failed: OSError)" in messages[0]
     assert "(failed: FileNotFoundError)" in messages[1] or "(failed: PermissionError)" in messages[1]
     assert "mcp-tok-ada-5f1c9a" in messages[2] and "secret-in-home" not in "".join(messages)

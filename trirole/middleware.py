@@ -197,7 +197,8 @@ class TriroleCorrectorMiddleware(AgentMiddleware[AgentState, Any]):
         super().__init__()
         self.model, self.code_arg, self.reference = model, code_arg, reference
         self.tool_names = None if tools is None else frozenset(tools)
-        self.settings = settings if isinstance(settings, TriroleSettings) else settings_from_mapping(settings or {})
+        self.settings = settings if isinstance(settings, TriroleSettings) \
+            else settings_from_mapping(settings or {}, where="settings=")
         self.token_counter = token_counter or HeuristicTokenCounter()
         self.prompts: Prompts = load_prompts(prompts)
 

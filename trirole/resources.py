@@ -65,7 +65,7 @@ class Resources:
             context = None
         if isinstance(context, TriroleSettings):
             return context
-        return resolve_settings(self.defaults, config, context)
+        return resolve_settings(self.defaults, config, context, shared_context=True)
 
     def endpoint(self, settings: TriroleSettings, role: str) -> RoleEndpoint:
         """The endpoint serving `role` in this run (its model, unless one is injected)."""

@@ -9,9 +9,11 @@ Every field is JSON-friendly so a run can be configured from the CLI, Studio or 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args
+from typing import Any, Iterable, Literal, Mapping, get_args
 from urllib.parse import urlsplit
 
 from langchain_core.runnables import RunnableConfig
@@ -306,16 +308,68 @@ def validate_settings(s: TriroleSettings) -> None:
 
 _FIELD_NAMES = frozenset(f.name for f in fields(TriroleSettings))
 
+_EVERYDAY_NAMES = frozenset({"model", "roles", "env", "tools"})
+"""Settings named by everyday words: an app's own ``configurable`` may well hold a key one
+letter from them (``models``, ``role``, ``tool``), so only their exact names are read there."""
 
-def settings_from_mapping(values: Mapping[str, Any], base: TriroleSettings | None = None) -> TriroleSettings:
-    """`base` with the known keys of `values` applied; unknown keys are ignored
-    (a RunnableConfig's ``configurable`` also carries thread ids and the like)."""
+_SHARED_PREFIXES = ("__", "checkpoint_", "langgraph_", "ls_", "x-")
+"""``configurable`` keys LangGraph, its API server and LangSmith own: never settings."""
+
+UnknownKeys = Literal["refuse", "misspelled", "ignore"]
+"""What `settings_from_mapping` does with a key that is no setting: refuse it, refuse it
+only when it looks like a misspelled setting (`misspelled_setting`), or ignore it."""
+
+
+def _folded(key: str) -> str:
+    """`key` in snake case: ``maxSteps``, ``max-steps`` and ``Max Steps`` all read ``max_steps``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).replace("-", "_").replace(" ", "_").lower()
+
+
+def misspelled_setting(key: str) -> str | None:
+    """The setting `key` looks like a misspelling of (``max_step``, ``maxSteps``,
+    ``temprature``: `max_steps`, `temperature`), else ``None``. A key LangGraph or its
+    server owns, or one letter from a setting named by an everyday word (`_EVERYDAY_NAMES`), is
+    nobody's misspelling: an app's ``configurable`` holds such keys for its own nodes."""
+    if key in _FIELD_NAMES or key.startswith(_SHARED_PREFIXES):
+        return None
+    folded = _folded(key)
+    if folded in _FIELD_NAMES:
+        return folded
+    close = difflib.get_close_matches(folded, sorted(_FIELD_NAMES - _EVERYDAY_NAMES), n=1, cutoff=0.85)
+    return close[0] if close else None
+
+
+def unknown_settings_message(keys: Iterable[str], where: str) -> str:
+    """One line naming the keys of `where` that are no setting, with the setting each
+    looks like where one does."""
+    keys = sorted(keys)
+    meant = {key: misspelled_setting(key) for key in keys if misspelled_setting(key)}
+    if len(keys) == 1:
+        hint = f"did you mean {meant[keys[0]]!r}? " if meant else ""
+        return f"unknown setting {keys[0]!r} in {where}: {hint}the settings are trirole.TriroleSettings' fields"
+    hint = "did you mean " + ", ".join(f"{m!r} for {k!r}" for k, m in meant.items()) + "? " if meant else ""
+    return f"unknown settings {keys} in {where}: {hint}the settings are trirole.TriroleSettings' fields"
+
+
+def settings_from_mapping(values: Mapping[str, Any], base: TriroleSettings | None = None, *,
+                          unknown: UnknownKeys = "refuse", where: str = "settings") -> TriroleSettings:
+    """`base` with the settings in `values` applied. A key that is no setting is refused
+    (ValueError naming it and the setting it looks like, `where` saying where it came
+    from), refused only when it looks like a misspelled setting (``unknown="misspelled"``:
+    a RunnableConfig's ``configurable`` also carries thread ids and an app's own keys), or
+    ignored."""
+    others = set(values) - _FIELD_NAMES
+    refused = others if unknown == "refuse" else \
+        {key for key in others if misspelled_setting(key)} if unknown == "misspelled" else set()
+    if refused:
+        raise ValueError(unknown_settings_message(refused, where))
     updates = {k: v for k, v in values.items() if k in _FIELD_NAMES}
     return replace(base or TriroleSettings(), **updates) if updates else (base or TriroleSettings())
 
 
 def resolve_settings(
-    defaults: TriroleSettings, config: RunnableConfig | None = None, context: Any = None
+    defaults: TriroleSettings, config: RunnableConfig | None = None, context: Any = None, *,
+    shared_context: bool = False,
 ) -> TriroleSettings:
     """The settings of one run: builder defaults < ``configurable`` < LangGraph context.
 
@@ -325,15 +379,29 @@ def resolve_settings(
     it has, so ``max_steps=20`` wins over a builder's ``max_steps=3`` even though 20 is the
     class default. A `TriroleSettings` given as the context is the run's whole settings
     (pass a mapping to change only some fields).
+
+    Unknown keys: the run's own context holds settings only, so any other key is refused,
+    as ``settings=`` refuses it (LangGraph itself refuses a context its schema lacks).
+    ``configurable`` is shared with LangGraph (``thread_id``, ``checkpoint_ns``, ...), its
+    server and your app's other nodes, so there only a key that looks like a misspelled
+    setting (`misspelled_setting`) is refused. `shared_context`: `context` is not the run's
+    own but an enclosing graph's (a trirole graph run as a subgraph, a trirole node in a
+    graph of yours), read as ``configurable`` is; a context that is not a mapping is then
+    ignored.
     """
     settings = defaults
     configurable = (config or {}).get("configurable") or {}
     if configurable:
-        settings = settings_from_mapping(configurable, settings)
+        settings = settings_from_mapping(configurable, settings, unknown="misspelled",
+                                         where='config["configurable"]')
     if isinstance(context, TriroleSettings):
         return context
     if isinstance(context, Mapping):
-        settings = settings_from_mapping(context, settings)
+        settings = settings_from_mapping(context, settings, unknown="misspelled" if shared_context else "refuse",
+                                         where="the enclosing graph's context" if shared_context else "context=")
+    elif context is not None and not shared_context:
+        raise TypeError(f"context= takes a mapping of trirole settings or a TriroleSettings, "
+                        f"not {type(context).__name__}")
     return settings
 
 

@@ -198,7 +198,13 @@ class TriroleState(TypedDict):
     completion_hint: how the agent declares the task done in this environment.
     isolation: how the environment confines agent code (``bwrap``, ``process``; "" unknown).
     messages: the full dialogue, never compressed (``add_messages`` reducer): a chat
-        input's messages, the agent's turns, and last the final answer (an AI message).
+        input's messages, the run's steps, and last the final answer (an AI message named
+        ``trirole``). Steps are written as LangChain's tool-calling agents write theirs
+        (`trirole.nodes.chat`): a role's reply is an AI message named after the role whose
+        code is a call of the ``python`` tool, its output the ToolMessage answering that
+        call, a hint a human message named ``trirole``; each is marked
+        (``response_metadata["trirole_role"]``), so none reads as a turn of the user's.
+        Prompts show the model its steps as plain turns (`trirole.nodes.context.model_turns`).
     summary: the summarizer's compression of the agent's turns before ``summarized_upto``.
     summarized_upto: how many of ``messages`` the agent no longer sees verbatim: a chat
         input's messages (the task carries them) and the turns the summary covers; the
@@ -254,11 +260,11 @@ class TriroleState(TypedDict):
 
 
 class TriroleInput(TypedDict):
-    """What a caller passes in: a task, or a chat whose last human message is the
-    instruction (earlier messages become the task's ``context["conversation"]``; see
-    `trirole.nodes.chat`). A ``task`` wins when both are given."""
+    """What a caller passes in: a task (a `TaskSpec`, or its instruction as a string), or
+    a chat whose last human message is the instruction (earlier messages become the task's
+    ``context["conversation"]``; see `trirole.nodes.chat`). A ``task`` wins when both are given."""
 
-    task: NotRequired[TaskSpec]
+    task: NotRequired[TaskSpec | str]
     messages: NotRequired[list[AnyMessage]]
 
 
@@ -266,7 +272,8 @@ class TriroleOutput(TypedDict):
     """What a caller gets back (the full state is still in the checkpoint). `langgraph
     dev` streams only these keys, so the last execution and code are among them.
     ``messages[-1]`` is the final answer as an `AIMessage` (named ``trirole``; its
-    ``response_metadata`` holds ``status`` and ``status_reason``)."""
+    ``response_metadata`` holds ``status`` and ``status_reason``); the run's steps come
+    before it, marked (`trirole.nodes.chat.is_step`)."""
 
     task: TaskSpec
     status: Status

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import httpx
 from langchain_core.language_models import BaseChatModel
@@ -34,10 +35,8 @@ def check_endpoint(base_url: str, model: str, *, timeout_s: float = 10.0) -> lis
             "OpenAI-compatible server (vLLM: `vllm serve MODEL`)."
         ) from exc
     if response.status_code != 200:
-        raise EndpointUnreachable(
-            f"{url} answered HTTP {response.status_code}, not a model list: is {base_url} an "
-            "OpenAI-compatible base URL (usually ending in /v1)?"
-        )
+        raise EndpointUnreachable(not_an_api(base_url, f"answered HTTP {response.status_code} for /models, not a "
+                                                       "model list"))
     served = [entry.get("id", "") for entry in response.json().get("data", [])]
     if model not in served:
         raise ModelNotFound(
@@ -45,6 +44,16 @@ def check_endpoint(base_url: str, model: str, *, timeout_s: float = 10.0) -> lis
             f"Set the setting `model` to {served[0] if served else 'a served name'}."
         )
     return served
+
+
+def not_an_api(base_url: str, answer: str) -> str:
+    """What to say when `base_url` gave `answer` where an OpenAI-compatible API answers:
+    the one message for a base URL that is not one (most often a server's root without
+    its ``/v1``), from the command line's preflight and from a Python run alike."""
+    url = base_url.rstrip("/")
+    fix = f"{url}/v1" if not urlsplit(url).path.endswith("/v1") else "the server's OpenAI-compatible base URL"
+    return (f"{url} {answer}: it is not an OpenAI-compatible base URL (vLLM's and most servers' end in /v1); "
+            f"set the setting `base_url` to {fix}")
 
 
 def describe_model_error(exc: BaseException, endpoint: RoleEndpoint) -> str:
@@ -56,9 +65,11 @@ def describe_model_error(exc: BaseException, endpoint: RoleEndpoint) -> str:
     if isinstance(exc, openai.APIConnectionError):
         return (f"cannot reach the model endpoint {endpoint.base_url}: {exc}. "
                 "Start it with `trirole model serve`, or point the setting `base_url` at a running server.")
+    if isinstance(exc, openai.NotFoundError) and endpoint.model not in str(exc):  # the path, not the model
+        return not_an_api(endpoint.base_url, "answered HTTP 404 for /chat/completions")
     if isinstance(exc, openai.NotFoundError):
-        return (f"model {endpoint.model!r} was not found at {endpoint.base_url}: {exc}. "
-                "Set the setting `model` to a served name (`GET BASE_URL/models` lists them).")
+        return (f"model {endpoint.model!r} was not found at {endpoint.base_url} ({str(exc).rstrip('.')}); "
+                "set the setting `model` to a served name (`GET BASE_URL/models` lists them)")
     return f"model call failed: {type(exc).__name__}: {exc}"
 
 

@@ -18,8 +18,8 @@ Each becomes a `trirole.environments.functions.HostFunction`: the agent's code c
 signature and docstring in the reference the agent and the corrector read. The call runs
 here, in the trirole process (the user's credentials and network), through the sandbox's
 private channel; the agent's code gets the tool's result (structured: a dict stays a dict;
-an MCP tool's structured content when it has some, else its text) or a ``ToolError`` with
-the tool's error. A tool configured to turn its errors into text for a chat model
+an MCP tool's result as the tool declares it, `mcp_value`) or a ``ToolError`` with the
+tool's error. A tool configured to turn its errors into text for a chat model
 (``handle_tool_error``) raises here instead: in code an exception is how a failure reads.
 
 Injected arguments, as LangChain and LangGraph define them, are not shown to the agent and
@@ -80,6 +80,13 @@ def is_mcp_client(value: Any) -> bool:
     """Whether `value` is langchain-mcp-adapters' ``MultiServerMCPClient`` (without
     importing the package when it is not installed)."""
     return type(value).__name__ == "MultiServerMCPClient" and hasattr(value, "connections")
+
+
+def is_mcp_tool(tool: BaseTool) -> bool:
+    """Whether `tool` calls an MCP server (langchain-mcp-adapters' tools: their calls give
+    MCP results, content and structured content)."""
+    function = getattr(tool, "coroutine", None)
+    return getattr(function, "__module__", "") == "langchain_mcp_adapters.tools"
 
 
 # -- LangChain tools as host functions -------------------------------------------------------
@@ -148,7 +155,8 @@ def _parameters(tool: BaseTool, hidden: Iterable[str]) -> tuple[list[dict[str, s
     properties: dict[str, Any] = dict(schema.get("properties") or {})
     required = set(schema.get("required") or [])
     hidden = set(hidden)
-    func = getattr(tool, "func", None) or getattr(tool, "coroutine", None)
+    # An MCP tool's function is the adapter's own ``call_tool(**arguments)``: its schema says it all.
+    func = None if is_mcp_tool(tool) else getattr(tool, "func", None) or getattr(tool, "coroutine", None)
     signature = None
     if func is not None:
         with contextlib.suppress(TypeError, ValueError):
@@ -167,7 +175,8 @@ def _parameters(tool: BaseTool, hidden: Iterable[str]) -> tuple[list[dict[str, s
             texts[name] = f"{name}: {annotation}" if annotation else name
             if parameter.default is not inspect.Parameter.empty:
                 defaults[name] = repr(parameter.default)
-        if signature.return_annotation is not inspect.Signature.empty:
+        # (A content-and-artifact tool's function returns a pair; its calls give the content.)
+        if signature.return_annotation is not inspect.Signature.empty and tool.response_format == "content":
             rendered_return = inspect.formatannotation(signature.return_annotation)
     else:
         for name in order:
@@ -204,10 +213,14 @@ def _doc(tool: BaseTool, hidden: Iterable[str]) -> str:
     return description
 
 
-def from_langchain_tool(tool: BaseTool, *, timeout_s: float | None = None) -> HostFunction:
-    """A LangChain tool as a host function (see the module docstring)."""
+def from_langchain_tool(tool: BaseTool, *, timeout_s: float | None = None,
+                        output_schema: Mapping[str, Any] | None = None) -> HostFunction:
+    """A LangChain tool as a host function (see the module docstring). `output_schema`:
+    an MCP tool's, which says what its calls return (`mcp_value`)."""
     injections = _injections(tool)
     specs, rendered, returns = _parameters(tool, injections)
+    returns = returns or returns_text(output_schema)
+    mcp = is_mcp_tool(tool)
     name = check_function_name(python_name(tool.name))
     # Errors raise: in code, an exception is how a failure reads (not an error text).
     quiet = tool.model_copy(update={"handle_tool_error": False, "handle_validation_error": False})
@@ -230,7 +243,7 @@ def from_langchain_tool(tool: BaseTool, *, timeout_s: float | None = None) -> Ho
                 output = await quiet.ainvoke(given, config=config)
         except ToolException as exc:  # (under its public name: an adapter's subclass reads as noise)
             raise ToolException(str(exc)) from None
-        return plain(output)
+        return mcp_value(output, output_schema) if mcp and isinstance(output, ToolMessage) else plain(output)
 
     return HostFunction(name=name, call=call, parameters=tuple(specs),
                         signature=f"({', '.join(rendered)})" + (f" -> {returns}" if returns else ""),
@@ -288,9 +301,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, ToolMessage):
         if value.status == "error":
             raise RuntimeError(_text(value.content))
-        artifact = value.artifact
-        if isinstance(artifact, Mapping) and "structured_content" in artifact:  # an MCP tool's structured result
-            return _unwrapped(artifact["structured_content"], plain(value.content))
         return plain(value.content)
     if isinstance(value, Document):
         return {"page_content": value.page_content, "metadata": plain(value.metadata)}
@@ -305,17 +315,61 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _unwrapped(structured: Any, text: Any) -> Any:
-    """An MCP tool's structured result; a value that is not an object comes wrapped as
-    ``{"result": value}`` (MCP's rule), unwrapped when the tool's text says it is the value."""
-    if isinstance(structured, Mapping) and set(structured) == {"result"} and isinstance(text, str):
-        try:
-            said = json.loads(text)
-        except ValueError:
-            said = text
-        if said == structured["result"]:
+def mcp_value(message: ToolMessage, output_schema: Mapping[str, Any] | None = None) -> Any:
+    """What a call of an MCP tool gives the agent's code: the value the tool declares.
+
+    Its structured content when it sent some (MCP's ``structuredContent``; a dict stays a
+    dict). A value that is not an object travels wrapped, ``{"result": value}`` (FastMCP
+    wraps ``-> int``, ``-> list[int]``, ``-> str``, ``-> None``... so and says so in the
+    tool's output schema, `wraps_result`), and arrives unwrapped. Without structured
+    content (no output schema, e.g. FastMCP's ``-> dict`` unparametrized or no annotation)
+    its text: a JSON object or array as that value, any other text as a string.
+    `output_schema`: the tool's, when known (the servers of a ``MultiServerMCPClient`` in
+    ``tools``); unknown (tools from your own session), the tool's text tells a wrapped
+    value from an object that has a ``result`` key (`wraps_result`)."""
+    if message.status == "error":
+        raise RuntimeError(_text(message.content))
+    artifact = message.artifact if isinstance(message.artifact, Mapping) else {}
+    structured = artifact.get("structured_content")
+    if structured is not None:
+        if wraps_result(structured, message.content, output_schema):
             return plain(structured["result"])
-    return plain(structured)
+        return plain(structured)
+    text = plain(message.content)
+    if isinstance(text, str) and text.lstrip()[:1] in ("{", "["):
+        with contextlib.suppress(ValueError):
+            return json.loads(text)
+    return text
+
+
+def wraps_result(structured: Any, content: Any, output_schema: Mapping[str, Any] | None) -> bool:
+    """Whether `structured` is a value wrapped as ``{"result": value}``: as the output
+    schema says when known (`is_wrapper_schema`); unknown, when the tool's text is not that
+    object (a server sends an object's JSON as its text, a wrapped value's own rendering)."""
+    if not (isinstance(structured, Mapping) and set(structured) == {"result"}):
+        return False
+    if output_schema is not None:
+        return is_wrapper_schema(output_schema)
+    text = plain(content)
+    try:
+        return json.loads(text) != structured if isinstance(text, str) else True
+    except ValueError:
+        return True
+
+
+def is_wrapper_schema(output_schema: Mapping[str, Any]) -> bool:
+    """Whether an MCP output schema is FastMCP's wrapper of a value that is not an object:
+    an object named ``<function>Output`` whose one, required, property is ``result``."""
+    return (set(output_schema.get("properties") or {}) == {"result"}
+            and list(output_schema.get("required") or []) == ["result"]
+            and str(output_schema.get("title", "")).endswith("Output"))
+
+
+def returns_text(output_schema: Mapping[str, Any] | None) -> str:
+    """The return annotation an MCP tool's output schema declares ("" when it declares none)."""
+    if not output_schema:
+        return ""
+    return _type_text(output_schema["properties"]["result"]) if is_wrapper_schema(output_schema) else "dict"
 
 
 def _text(content: Any) -> str:
@@ -342,6 +396,22 @@ def to_host_function(item: Any, *, timeout_s: float | None = None) -> HostFuncti
                     f"got {type(item).__name__}")
 
 
+def tool_list(tools: Any) -> list[Any]:
+    """`tools` as a list (``None``: none); TypeError naming the fix for one tool given
+    alone (``tools=my_function``: LangChain takes tools as a list, so does trirole) or
+    anything else that is not a list of tools."""
+    if tools is None:
+        return []
+    single = isinstance(tools, BaseTool) or is_mcp_client(tools) or (callable(tools) and not isinstance(tools, type))
+    if single:
+        name = getattr(tools, "name", None) or getattr(tools, "__name__", None) or type(tools).__name__
+        raise TypeError(f"tools must be a list: tools=[{name}] (got the single tool {name!r})")
+    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Iterable):
+        raise TypeError(f"tools must be a list of LangChain tools, Python callables or MultiServerMCPClients, "
+                        f"not {type(tools).__name__}")
+    return list(tools)
+
+
 class Toolbox:
     """A graph's tools: those known when it is built, and MCP clients whose servers each
     run starts and stops (`open`). Bad tools (a name the sandbox reserves, two tools of
@@ -351,9 +421,7 @@ class Toolbox:
     """
 
     def __init__(self, tools: Sequence[Any] = (), *, timeout_s: float | None = None) -> None:
-        if isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
-            raise TypeError("tools must be a list of LangChain tools, Python callables or MultiServerMCPClients")
-        tools = list(tools)
+        tools = tool_list(tools)
         self.timeout_s = timeout_s
         self.clients = [item for item in tools if is_mcp_client(item)]
         self.functions: dict[str, HostFunction] = {}
@@ -381,7 +449,7 @@ class Toolbox:
             yield dict(self.functions)
             return
         loop = asyncio.get_running_loop()
-        ready: asyncio.Future[list[BaseTool]] = loop.create_future()
+        ready: asyncio.Future[list[tuple[BaseTool, dict | None]]] = loop.create_future()
         stop = asyncio.Event()
         task = asyncio.create_task(_serve_mcp(self.clients, ready, stop), name="trirole-mcp-servers")
         try:
@@ -398,8 +466,8 @@ class Toolbox:
             raise
         try:
             functions = dict(self.functions)
-            for found in tools:
-                self._add(functions, from_langchain_tool(found, timeout_s=self.timeout_s))
+            for found, schema in tools:
+                self._add(functions, from_langchain_tool(found, timeout_s=self.timeout_s, output_schema=schema))
             yield functions
         finally:
             stop.set()
@@ -409,18 +477,20 @@ class Toolbox:
 
 
 async def _serve_mcp(clients: list[Any], ready: asyncio.Future, stop: asyncio.Event) -> None:
-    from langchain_mcp_adapters.tools import load_mcp_tools
+    from langchain_mcp_adapters.tools import convert_mcp_tool_to_langchain_tool
 
     try:
         async with contextlib.AsyncExitStack() as stack:
-            tools: list[BaseTool] = []
+            tools: list[tuple[BaseTool, dict | None]] = []
             for client in clients:
                 for server in client.connections:
                     session = await stack.enter_async_context(_session(client, server))
-                    tools += await load_mcp_tools(session, callbacks=client.callbacks,
-                                                  tool_interceptors=client.tool_interceptors, server_name=server,
-                                                  tool_name_prefix=client.tool_name_prefix,
-                                                  handle_tool_errors=client.handle_tool_errors)
+                    # As load_mcp_tools does, keeping each tool's output schema (it drops them).
+                    tools += [(convert_mcp_tool_to_langchain_tool(
+                        session, listed, callbacks=client.callbacks, tool_interceptors=client.tool_interceptors,
+                        server_name=server, tool_name_prefix=client.tool_name_prefix,
+                        handle_tool_errors=client.handle_tool_errors), listed.outputSchema)
+                        for listed in await _listed_tools(session)]
             ready.set_result(tools)
             await stop.wait()
     except BaseException as exc:
@@ -430,6 +500,19 @@ async def _serve_mcp(clients: list[Any], ready: asyncio.Future, stop: asyncio.Ev
             else:
                 ready.cancel()
         raise
+
+
+async def _listed_tools(session: Any) -> list[Any]:
+    """Every tool an MCP session lists (MCP ``Tool`` objects), page after page."""
+    from mcp.types import PaginatedRequestParams
+
+    listed, cursor = [], None
+    while True:
+        page = await session.list_tools(params=PaginatedRequestParams(cursor=cursor) if cursor else None)
+        listed += page.tools
+        cursor = page.nextCursor
+        if not cursor:
+            return listed
 
 
 def _session(client: Any, server: str) -> contextlib.AbstractAsyncContextManager:

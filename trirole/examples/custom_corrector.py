@@ -62,7 +62,7 @@ def make_static_check_corrector(*, model: BaseChatModel | None = None, settings:
         error = syntax_error(code)
         if not error:  # it compiles: run it as written, no model call
             return {"code_to_run": code, "counters": {"static_checks": 1}}
-        run = resolve_settings(defaults, config, runtime.context)
+        run = resolve_settings(defaults, config, runtime.context, shared_context=True)
         endpoint = run.endpoint("corrector")
         counter = token_counter or (HeuristicTokenCounter() if model is not None
                                     else ServerTokenCounter(endpoint.base_url, endpoint.model))

@@ -30,6 +30,7 @@ from typing_extensions import NotRequired, Unpack
 from trirole.graphs.loop import GraphOptions, compile_graph, compile_options, make_resources, new_graph
 from trirole.graphs.routing import out_of_steps, unless_over
 from trirole.nodes.agent import ask
+from trirole.nodes.chat import reply_message, unused_id
 from trirole.nodes.context import example_turns, task_message
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node
 from trirole.model_call import calls_role
@@ -73,9 +74,14 @@ def make_base_node(resources: Resources):
         request = (state.get("last_result") or {}).get("next_request")  # called again: the user's next request
         asked = [HumanMessage(content=request)] if request is not None else []
         prompt = [*base_prompt(state, resources.prompts), *asked]
-        reply, code, usage = await ask(resources, ROLE, prompt, resources.settings(config))
-        answer = AIMessage(content=reply or "(empty reply)")
-        update: dict = {"messages": [answer], "dialogue": [*asked, answer], "usage": {ROLE: usage},
+        reply, code, usage, message_id = await ask(resources, ROLE, prompt, resources.settings(config))
+        text = reply or "(empty reply)"
+        answer = reply_message(text, role=ROLE, step=(state.get("counters") or {}).get("steps", 0) + 1, code=code,
+                               message_id=unused_id(message_id, state.get("messages") or []))
+        # The model's own dialogue holds its replies as plain turns (what it read before),
+        # under the reply's id: a stream_mode="messages" stream sends the reply once.
+        update: dict = {"messages": [answer], "dialogue": [*asked, AIMessage(content=text, id=answer.id)],
+                        "usage": {ROLE: usage},
                         "counters": {"steps": 1}, "proposed_code": code or "", "code_to_run": code or "",
                         "correction_reason": ""}
         if code is None:

@@ -10,6 +10,7 @@ from typing_extensions import TypedDict, Unpack  # pydantic (Studio's schemas) r
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import get_runtime
@@ -29,7 +30,7 @@ from trirole.resources import EnvironmentSpec, Resources
 from trirole.settings import (DEFAULT_RECURSION_LIMIT, ROLES, TriroleSettings, recursion_limit, resolve_settings,
                               settings_from_mapping)
 from trirole.state import TriroleInput, TriroleOutput, TriroleState
-from trirole.environments.user_tools import Toolbox, load_tools
+from trirole.environments.user_tools import Toolbox, load_tools, tool_list
 
 NodeFactory = Callable[[Resources], Callable]
 
@@ -96,14 +97,11 @@ def make_resources(*, models: Mapping[str, BaseChatModel] | None = None, roles: 
     elif isinstance(settings, TriroleSettings):
         defaults = settings
     elif isinstance(settings, Mapping):
-        unknown = set(settings) - set(TriroleSettings.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown settings {sorted(unknown)}; see trirole.TriroleSettings for the fields")
-        defaults = settings_from_mapping(settings)
+        defaults = settings_from_mapping(settings, where="settings=")
     else:
         raise TypeError("settings must be a TriroleSettings or a mapping of its fields")
-    toolbox = Toolbox([*(tools or []), *load_tools(defaults.tools)], timeout_s=None) \
-        if tools or defaults.tools else None
+    tools = [*tool_list(tools), *load_tools(defaults.tools)]
+    toolbox = Toolbox(tools, timeout_s=None) if tools else None
     if toolbox and environment is not None:
         raise ValueError("tools= gives your tools to the built-in python sandbox; with environment= of your own, "
                          "give them to it yourself (trirole.environments.python_sandbox.PythonSandbox(tools=[...]))")
@@ -141,17 +139,24 @@ class TriroleGraph(CompiledStateGraph):
 
     def run_settings(self, config: RunnableConfig, context: Any) -> TriroleSettings:
         """The settings of a run called with `config` and `context`. Without a context of
-        its own, a run inside another graph's node (a subgraph) has that run's context."""
-        if context is None:
+        its own, a run inside another graph's node (a subgraph) has that run's context,
+        shared with the enclosing graph (`resolve_settings`)."""
+        shared = context is None
+        if shared:
             try:
                 context = get_runtime().context
             except (RuntimeError, KeyError, AttributeError):  # a run of its own, not inside another graph's node
                 context = None
-        return resolve_settings(self.defaults or TriroleSettings(), config, context)
+        return resolve_settings(self.defaults or TriroleSettings(), config, context, shared_context=shared)
 
     async def astream(self, input: Any, config: RunnableConfig | None = None, *, context: Any = None,
                       **kwargs: Any) -> AsyncIterator[Any]:
         config = dict(config or {})
+        if isinstance(self.checkpointer, BaseCheckpointSaver) and "thread_id" not in (config.get("configurable") or {}):
+            # LangGraph's own check passes once the run's episode is in `configurable`,
+            # and the saver then fails on a bare KeyError: say it here, as LangGraph would.
+            raise ValueError('this graph has a checkpointer, so each run needs a thread: pass '
+                             'config={"configurable": {"thread_id": "..."}}')
         settings = self.run_settings(config, context)
         if config.get("recursion_limit", DEFAULT_RECURSION_LIMIT) == DEFAULT_RECURSION_LIMIT:
             config["recursion_limit"] = recursion_limit(settings)

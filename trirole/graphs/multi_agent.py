@@ -37,7 +37,7 @@ from dataclasses import replace
 from typing import Annotated, Any, Callable, Literal, Mapping, NotRequired, Sequence
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START
 from langgraph.graph.state import CompiledStateGraph
@@ -47,6 +47,8 @@ from typing_extensions import TypedDict, Unpack  # pydantic (Studio's schemas) r
 from trirole.graphs.loop import GraphOptions, assemble_loop, compile_graph, compile_options, make_resources, new_graph
 from trirole.graphs.routing import out_of_steps, run_is_over, unless_over
 from trirole.nodes.agent import ask, make_agent_node
+from trirole.nodes.chat import reply_message, unused_id
+from trirole.nodes.context import model_turns
 from trirole.nodes.executor import make_executor_node, make_finish_node, make_setup_node, step_budget_reason
 from trirole.parsing import clip_middle, extract_code, strip_thinking
 from trirole.prompts import Prompts
@@ -222,7 +224,8 @@ def supervisor_system(state: MultiAgentState, prompts: Prompts, *, max_subgoals:
 def plan_prompt(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int) -> list[BaseMessage]:
     """The supervisor's prompt to plan a request: its dialogue so far (none for the first),
     then the request (the task's instruction, or the user's latest), to be split into sub-goals."""
-    return [supervisor_system(state, prompts, max_subgoals=max_subgoals), *(state.get("supervisor_messages") or []),
+    return [supervisor_system(state, prompts, max_subgoals=max_subgoals),
+            *model_turns(state.get("supervisor_messages") or []),
             HumanMessage(content=prompts.render("supervisor_plan_user", instruction=current_request(state),
                                                 context=_context(state)))]
 
@@ -249,7 +252,7 @@ def specialist_prompt(state: SpecialistState, prompts: Prompts, *, max_steps: in
     whole_task = SAME_AS_SUBGOAL if subgoal["goal"].strip() == instruction.strip() else instruction
     task = prompts.render("specialist_task", goal=subgoal["goal"], instruction=whole_task,
                           context=_context(state), reports=format_reports(state.get("reports") or []))
-    return [SystemMessage(content=system), HumanMessage(content=task), *(state.get("messages") or [])]
+    return [SystemMessage(content=system), HumanMessage(content=task), *model_turns(state.get("messages") or [])]
 
 
 def final_prompt(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int) -> list[BaseMessage]:
@@ -262,8 +265,8 @@ def final_prompt(state: MultiAgentState, prompts: Prompts, *, max_subgoals: int)
         ask_for = prompts.render("supervisor_final_retry", output=clip_middle(output, 1500))
     else:
         ask_for = prompts.render("no_code")
-    return [supervisor_system(state, prompts, max_subgoals=max_subgoals), *(state.get("supervisor_messages") or []),
-            HumanMessage(content=ask_for)]
+    return [supervisor_system(state, prompts, max_subgoals=max_subgoals),
+            *model_turns(state.get("supervisor_messages") or []), HumanMessage(content=ask_for)]
 
 
 def read_specialist_code(reply: str) -> str | None:
@@ -319,10 +322,11 @@ def make_plan_node(resources: Resources, *, max_subgoals: int):
     @calls_role(resources, SUPERVISOR)
     async def plan(state: MultiAgentState, config: RunnableConfig) -> dict:
         prompt = plan_prompt(state, resources.prompts, max_subgoals=max_subgoals)
-        reply, _, usage = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
+        reply, _, usage, message_id = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
         subgoals = parse_plan(reply, list(state.get("app_references") or {GENERAL: ""}),
                               instruction=current_request(state), max_subgoals=max_subgoals)
-        answer = AIMessage(content=reply or "(empty reply)")
+        answer = reply_message(reply or "(empty reply)", role=SUPERVISOR, step=steps_taken(state) + 1,
+                               message_id=unused_id(message_id, state.get("messages") or []))
         # A new plan per request: its own sub-goals, reports and final attempts.
         return {"messages": [answer], "supervisor_messages": [prompt[-1], answer], "usage": {SUPERVISOR: usage},
                 "counters": {"steps": 1}, "plan": subgoals, "subgoal_index": 0, "reports": Overwrite([]),
@@ -397,8 +401,9 @@ def make_final_node(resources: Resources, *, max_subgoals: int):
     @calls_role(resources, SUPERVISOR)
     async def final(state: MultiAgentState, config: RunnableConfig) -> dict:
         prompt = final_prompt(state, resources.prompts, max_subgoals=max_subgoals)
-        reply, code, usage = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
-        answer = AIMessage(content=reply or "(empty reply)")
+        reply, code, usage, message_id = await ask(resources, SUPERVISOR, prompt, resources.settings(config))
+        answer = reply_message(reply or "(empty reply)", role=SUPERVISOR, step=steps_taken(state) + 1, code=code,
+                               message_id=unused_id(message_id, state.get("messages") or []))
         update = {"messages": [answer], "supervisor_messages": [prompt[-1], answer], "usage": {SUPERVISOR: usage},
                   "counters": {"steps": 1}, "final_attempts": state.get("final_attempts", 0) + 1,
                   "proposed_code": code or "", "code_to_run": code or "", "correction_reason": ""}

@@ -76,6 +76,25 @@ def example_turns(prompts: Prompts, role: str = "agent") -> list[BaseMessage]:
             for message in (HumanMessage(content=request), AIMessage(content=reply))]
 
 
+def model_turns(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """A run's steps as the model reads them: its replies as assistant turns, what their
+    code printed and trirole's hints as user turns, the text alone. ``messages`` marks its
+    steps for the app around the run (names, tool calls, `ToolMessage` outputs:
+    `trirole.nodes.chat`); a prompt shows the model none of that, as it never has. A call
+    message without text (code the corrector wrote for a reply without code) was never a
+    turn of the model's and is left out: its output says what ran."""
+    turns: list[BaseMessage] = []
+    for message in messages:
+        if isinstance(message, AIMessage):
+            if message.content or not message.tool_calls:
+                turns.append(AIMessage(content=message.content))
+        elif isinstance(message, SystemMessage):
+            turns.append(SystemMessage(content=message.content))
+        else:
+            turns.append(HumanMessage(content=message.content))
+    return turns
+
+
 def agent_prompt(state: TriroleState, prompts: Prompts, *, max_response_chars: int = 1500,
                  settings: TriroleSettings | None = None, cut: bool = False) -> list[BaseMessage]:
     """System prompt, the worked examples if any (`example_turns`), task (with the memory
@@ -83,7 +102,7 @@ def agent_prompt(state: TriroleState, prompts: Prompts, *, max_response_chars: i
     system = SystemMessage(content=prompts.render(
         "agent_system", completion_hint=state.get("completion_hint") or "complete_task(answer)",
         reference=state.get("reference") or "(none)"))
-    recent = list(state.get("messages") or [])[state.get("summarized_upto", 0):]
+    recent = model_turns(list(state.get("messages") or [])[state.get("summarized_upto", 0):])
     return [system, *example_turns(prompts),
             task_message(state, prompts, max_response_chars=max_response_chars, settings=settings, cut=cut), *recent]
 

@@ -15,17 +15,17 @@ returned is kept through summaries even when the code never printed it.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from langchain_core.callbacks import adispatch_custom_event
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Overwrite
 
 from trirole.artifacts import extract_artifacts, format_artifacts, is_secret
 from trirole.episode import Episode, episode_of
 from trirole.events import EXECUTION_EVENT, FINAL_EVENT, TOOL_CALL_EVENT
-from trirole.nodes.chat import final_message, run_task
+from trirole.nodes.chat import final_message, output_messages, run_task
 from trirole.parsing import clip_middle
 from trirole.prompts import Prompts
 from trirole.repetition import code_fingerprint, error_signature
@@ -56,8 +56,10 @@ def artifacts_cut(artifacts: dict, shown: str) -> str:
 
 
 async def execute_action(env: Environment, code: str, *, step: int, revised: bool, proposed: str,
-                         max_observation_chars: int, prompts: Prompts) -> dict:
-    """Run `code`; the state update with the observation, artifacts and attempt."""
+                         max_observation_chars: int, prompts: Prompts, messages: Sequence[BaseMessage] = ()) -> dict:
+    """Run `code`; the state update with the observation (the `ToolMessage` answering the
+    code's call in `messages`, the run's so far: `trirole.nodes.chat.output_messages`),
+    artifacts and attempt."""
     result = dict(await env.execute(code))
     # Read before clipping (an environment that returns its whole output loses no token in
     # the clipped middle), and read failed steps too: what they printed before failing is real.
@@ -70,8 +72,8 @@ async def execute_action(env: Environment, code: str, *, step: int, revised: boo
         "last_result": result, "artifacts": merge_artifacts(call_artifacts(result.get("calls") or [], step=step),
                                                             artifacts),
         "attempts": [attempt],
-        "messages": [HumanMessage(content=observation_text(result, step=step, revised=revised, prompts=prompts,
-                                                           cut_artifacts=cut))]}
+        "messages": output_messages(observation_text(result, step=step, revised=revised, prompts=prompts,
+                                                     cut_artifacts=cut), result, step=step, messages=messages)}
     calls = result.get("calls") or []
     counters = {"tool_calls": len(calls), "tool_errors": sum(1 for c in calls if c.get("error"))} if calls else {}
     if result.get("next_request") is not None and not result.get("task_completed"):
@@ -109,7 +111,7 @@ def make_executor_node(resources: Resources):
                                               revised=code != (state.get("proposed_code") or ""),
                                               proposed=state.get("proposed_code", ""),
                                               max_observation_chars=settings.max_observation_chars,
-                                              prompts=resources.prompts)
+                                              prompts=resources.prompts, messages=state.get("messages") or [])
             finally:
                 RUN_STATE.reset(running)
         except EnvironmentFailure as exc:

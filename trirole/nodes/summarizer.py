@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 
 from trirole.backend import TokenCounter
-from trirole.nodes.context import artifact_block, fit_to_budget
+from trirole.nodes.context import artifact_block, fit_to_budget, model_turns
 from trirole.parsing import strip_thinking
 from trirole.prompts import Prompts
 from trirole.model_call import calls_role, invoke_role
@@ -25,9 +25,9 @@ from trirole.state import RoleUsage, TriroleState
 
 
 def transcript(messages: Sequence[BaseMessage]) -> str:
-    """Turns as text: the agent's replies and the observations, labelled."""
+    """Turns as text: the agent's replies and the observations, labelled (as the agent read them)."""
     parts = []
-    for message in messages:
+    for message in model_turns(messages):
         label = "Agent" if isinstance(message, AIMessage) else "Observation"
         parts.append(f"[{label}]\n{message.content}")
     return "\n\n".join(parts)
