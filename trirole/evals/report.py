@@ -24,6 +24,7 @@ from trirole.evals.metrics import compute_metrics, goal_completion, is_infra_err
 from trirole.evals.paradigms import VARIANTS
 from trirole.evals.published import MARK, PUBLISHED_ROWS, RETHINKING_SCALE_FINDING
 from trirole.evals.results import read_replica_counts, read_results
+from trirole.evals.stats import require_statistics
 from trirole.serving.metrics import prefix_cache_hit_rate, read_server_counters
 
 REFERENCE_DIR = "oracle"  # OUT/oracle: the oracle's evaluation of the same tasks (see the module doc)
@@ -401,7 +402,9 @@ def _spread(s: dict[str, Any]) -> list[str]:
 
 
 def write_report(out_dir: str | Path) -> dict[str, Path]:
-    """Write report.md, results.csv and the plots for `out_dir`; their paths by name."""
+    """Write report.md, results.csv and the plots for `out_dir`; their paths by name.
+    Needs the ``[eval]`` extra (`trirole.evals.stats.StatisticsUnavailable` says so)."""
+    require_statistics()
     out = Path(out_dir)
     records = read_results(out)
     labels, mechanisms, excerpts = read_traces(out, records)
