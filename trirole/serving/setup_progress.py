@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
 from rich.console import Console, RenderableType
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn,
+                           TimeElapsedColumn)
 from rich.table import Column
 from rich.text import Text
 
@@ -38,6 +39,13 @@ _LINE_END = re.compile(r"\r\n|[\r\n]")  # progress bars (tqdm) redraw their line
 def _seconds(value: float) -> str:
     value = int(round(value))
     return f"{value} s" if value < 120 else f"{value // 60} min {value % 60:02d} s"
+
+
+class _Cropped(ProgressColumn):
+    """The stage's description, cut to the width the other columns leave (they are never cut)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(task.description, no_wrap=True, overflow="ellipsis")
 
 
 class _StageLines(Progress):
@@ -80,10 +88,9 @@ class SetupProgress:
         if self.terminal:
             console = Console(file=self.stream, highlight=False, force_terminal=True)
             self._live = _StageLines(
-                SpinnerColumn(),
-                TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
-                BarColumn(bar_width=10), TextColumn("{task.fields[count]}"), TimeElapsedColumn(),
-                console=console, transient=True)
+                SpinnerColumn(), _Cropped(table_column=Column(ratio=1)), BarColumn(bar_width=10),
+                TextColumn("{task.fields[count]}", table_column=Column(no_wrap=True)), TimeElapsedColumn(),
+                console=console, transient=True, refresh_per_second=4)
             self._live.start()
         if self.title:
             self._say(f"trirole: {self.title}")
@@ -156,7 +163,8 @@ class SetupProgress:
                 continue
             offset += len(chunk)
             *lines, pending = _LINE_END.split(pending + decode(chunk))
-            shown = [line.strip() for line in lines if line.strip() and not line.startswith("===")]
+            # Not the log's own markers (venvs._run's "===" lines) nor warnings: what it is doing.
+            shown = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith(("===", "WARNING"))]
             if not shown:
                 continue
             collected += sum(bool(_PIP_COLLECTING.match(line)) for line in shown)

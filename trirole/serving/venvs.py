@@ -162,11 +162,13 @@ def ensure_venv(
                     timings["venv"] = _run("create venv", [python, "-m", "venv", str(venv)],
                                            name=name, log_path=log_path, env=env)
             if requirements:
-                shown = " ".join(requirements) if len(requirements) <= 4 else f"{len(requirements)} pinned requirements"
+                more = len(requirements) - 1
+                shown = f"{len(requirements)} pinned requirements" if exact else \
+                    requirements[0] + (f" and {more} more" if more else "")
                 with display.stage(f"pip install {shown}", log_path=log_path,
                                    total=len(requirements) if exact else None):
                     timings["pip_install"] = _run(
-                        "pip install", [str(py), "-m", "pip", "install", *requirements],
+                        "pip install", [str(py), "-m", "pip", "install", "--progress-bar", "off", *requirements],
                         name=name, log_path=log_path, env=env,
                     )
             for i, cmd in enumerate(post_install):

@@ -94,7 +94,7 @@ def ensure_appworld_env() -> Path:
     try:
         venv = ensure_venv(VENV_NAME, REQUIREMENTS, post_install=POST_INSTALL,
                            title=f"installing AppWorld (appworld=={APPWORLD_VERSION}) into {venv} on first use "
-                                 "(about 1 minute, needs PyPI)")
+                                 "(1-2 minutes, 230 MB, needs PyPI)")
     except VenvInstallError as exc:
         raise AppWorldNotInstalled(f"could not install AppWorld: {exc}") from exc
     if not is_installed(venv):
