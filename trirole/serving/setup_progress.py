@@ -41,6 +41,13 @@ def _seconds(value: float) -> str:
     return f"{value} s" if value < 120 else f"{value // 60} min {value % 60:02d} s"
 
 
+def _packages(collected: int, total: int | None) -> str:
+    """``37/118 packages`` (the lock's), ``37 packages`` (pip resolves the rest), or nothing yet."""
+    if not collected:
+        return ""
+    return f"{collected}/{total} packages" if total else f"{collected} package{'s' if collected > 1 else ''}"
+
+
 class _Cropped(ProgressColumn):
     """The stage's description, cut to the width the other columns leave (they are never cut)."""
 
@@ -168,6 +175,4 @@ class SetupProgress:
             if not shown:
                 continue
             collected += sum(bool(_PIP_COLLECTING.match(line)) for line in shown)
-            count = f"{collected}/{total}" if total else f"{collected}" if collected else ""
-            count += " package" if collected == 1 and not total else " packages" if collected else ""
-            live.update(task, completed=collected, count=count, doing=shown[-1])
+            live.update(task, completed=collected, count=_packages(collected, total), doing=shown[-1])
