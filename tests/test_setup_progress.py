@@ -17,9 +17,12 @@ from trirole.serving.venvs import VenvInstallError, ensure_venv
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 # A stand-in for `pip install`: what pip writes to a log, at pip's pace (each line stays a while).
+# From an index "Collecting", from a local wheel "Processing"; a name may come back with extras.
 FAKE_PIP = ("import time\n"
-            "for line in ['Collecting anyio==4.16.0', '  Using cached anyio-4.16.0.whl', 'Collecting idna==3.20',\n"
-            "             'Installing collected packages: idna, anyio']:\n"
+            "for line in ['Collecting anyio==4.16.0', '  Using cached anyio-4.16.0.whl',\n"
+            "             'Processing /opt/wheels/typing_extensions-4.16.0-py3-none-any.whl (from anyio==4.16.0)',\n"
+            "             'Collecting anyio[trio]<5 (from x==1)', 'Collecting idna==3.20',\n"
+            "             'Installing collected packages: idna, typing-extensions, anyio']:\n"
             "    print(line, flush=True)\n"
             "    time.sleep(0.7)\n")
 
@@ -41,19 +44,21 @@ def test_in_a_terminal_the_live_line_shows_the_stage_its_packages_and_what_it_do
     with SetupProgress("demo-env", "installing demo-env (about a minute)", 2, stream=stream, terminal=True) as shown:
         with shown.stage("create the virtual environment"):
             pass
-        with shown.stage("pip install 2 pinned requirements", log_path=log_path, total=2):
+        with shown.stage("pip install 3 pinned requirements", log_path=log_path, total=3):
             assert run_logged(FAKE_PIP, log_path) == 0
     lines = screen(stream)
     assert lines[0] == "trirole: installing demo-env (about a minute)"
     assert "trirole: demo-env: [1/2] create the virtual environment: done in 0 s" in lines
     # The stage's line (stage, packages collected of the lock's, elapsed), under it its log's last line.
     live = [line for line in lines if "[2/2] pip install" in line and "done in" not in line]
-    assert any(re.search(r" 1/2 packages 0:00:0\d$", line) for line in live), live
-    assert any(re.search(r" 2/2 packages 0:00:0\d$", line) for line in live), live
-    assert {"Collecting anyio==4.16.0", "Collecting idna==3.20", "Installing collected packages: idna, anyio"} <= set(lines)
-    assert not any("old==1.0" in line or "3/2" in line for line in lines)  # earlier log lines are not this stage's
+    assert any(re.search(r" 1/3 packages 0:00:0\d$", line) for line in live), live
+    assert any(re.search(r" 2/3 packages 0:00:0\d$", line) for line in live), live
+    assert any(re.search(r" 3/3 packages 0:00:0\d$", line) for line in live), live
+    assert {"Collecting anyio==4.16.0", "Collecting idna==3.20",
+            "Installing collected packages: idna, typing-extensions, anyio"} <= set(lines)
+    assert not any("old==1.0" in line or "4/3" in line for line in lines)  # earlier log lines are not this stage's
     done = [line for line in lines if line.startswith("trirole: demo-env: [2/2]")]
-    assert done and re.fullmatch(r"trirole: demo-env: \[2/2\] pip install 2 pinned requirements: done in \d s", done[0])
+    assert done and re.fullmatch(r"trirole: demo-env: \[2/2\] pip install 3 pinned requirements: done in \d s", done[0])
     assert re.fullmatch(r"trirole: demo-env ready in \d s", lines[-1])
 
 

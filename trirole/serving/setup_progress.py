@@ -30,8 +30,6 @@ from rich.text import Text
 
 __all__ = ["SetupProgress"]
 
-# pip prints one of these per distribution it resolves, whatever its source (index, cache, wheel folder).
-_PIP_COLLECTING = re.compile(r"^Collecting \S")
 _POLL_S = 0.2
 _LINE_END = re.compile(r"\r\n|[\r\n]")  # progress bars (tqdm) redraw their line with \r
 
@@ -39,6 +37,20 @@ _LINE_END = re.compile(r"\r\n|[\r\n]")  # progress bars (tqdm) redraw their line
 def _seconds(value: float) -> str:
     value = int(round(value))
     return f"{value} s" if value < 120 else f"{value // 60} min {value % 60:02d} s"
+
+
+def _resolved(line: str) -> str | None:
+    """The distribution a line of pip's output starts on, normalized, or None. pip writes one
+    at the line's start per requirement it resolves: ``Collecting name==1.0 (from ...)`` from
+    an index, ``Processing /folder/name-1.0-py3-none-any.whl`` from a local file; a name may
+    come back with extras (``Collecting name[extra]<2``), so callers count distinct names."""
+    if line.startswith("Collecting "):
+        name = re.split(r"[\s\[=<>!~;(@]", line[len("Collecting "):], maxsplit=1)[0]
+    elif line.startswith("Processing "):
+        name = Path(line[len("Processing "):].split()[0]).name.split("-")[0]
+    else:
+        return None
+    return re.sub(r"[-_.]+", "-", name).lower() or None
 
 
 def _packages(collected: int, total: int | None) -> str:
@@ -159,7 +171,7 @@ class SetupProgress:
         count of packages collected."""
         live = self._live
         assert live is not None
-        pending, collected = "", 0
+        pending, collected = "", set()
         decode = codecs.getincrementaldecoder("utf-8")("replace").decode
         while not stop.wait(_POLL_S):
             try:
@@ -174,5 +186,5 @@ class SetupProgress:
             shown = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith(("===", "WARNING"))]
             if not shown:
                 continue
-            collected += sum(bool(_PIP_COLLECTING.match(line)) for line in shown)
-            live.update(task, completed=collected, count=_packages(collected, total), doing=shown[-1])
+            collected.update(filter(None, map(_resolved, lines)))
+            live.update(task, completed=len(collected), count=_packages(len(collected), total), doing=shown[-1])
