@@ -1,5 +1,5 @@
 """BFCL as a trirole environment: real bubblewrap sandboxes, BFCL's real classes and
-checkers in BFCL's own venv (installed on first use, 1-4 minutes).
+checkers in BFCL's own venv (installed on first use, about 3 minutes).
 
 The agreement test runs a mix of right and wrong answers through trirole (the sandbox
 records the calls, BFCL's checker process scores them) and through BFCL's own evaluation
@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
 
 import pytest
 from langchain_core.language_models import BaseChatModel
@@ -189,6 +190,38 @@ async def test_multi_turn_requests_arrive_one_at_a_time_and_held_back_functions_
     # The stray calls (ls, the failed sort) are part of the answer, as BFCL would see them,
     # and do not change the state: BFCL's checker still accepts it.
     assert verdict.success, verdict
+
+
+# The venv's own tools: `python -m venv` puts them in every venv (setuptools up to Python 3.11).
+VENV_TOOLS = {"pip", "setuptools"}
+HEAVY = ("torch", "nvidia-", "triton", "faiss", "sentence-transformers")
+
+
+def test_bfcls_venv_holds_exactly_the_lock_and_bfcl_eval_without_torch_or_faiss():
+    """pip's own list in BFCL's venv: every package of the lock at its version, bfcl-eval,
+    nothing else (a package outside the lock would mean the lock is not closed, or
+    bfcl-eval's own dependency list, torch and CUDA with it, came in)."""
+    from packaging.utils import canonicalize_name
+
+    from trirole.environments.bfcl.install import BFCL_VERSION, ensure_bfcl_env, requirements
+
+    venv = ensure_bfcl_env()
+    listed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"],
+                            capture_output=True, text=True, check=True).stdout
+    installed = {canonicalize_name(p["name"]): p["version"] for p in json.loads(listed)
+                 if canonicalize_name(p["name"]) not in VENV_TOOLS}
+    locked = {canonicalize_name(name): version for name, version in (line.split("==") for line in requirements())}
+    assert installed == {**locked, "bfcl-eval": BFCL_VERSION}
+    assert not [name for name in installed if name.startswith(HEAVY)]
+
+
+def test_the_lock_leaves_bfcl_eval_to_the_no_deps_step():
+    from trirole.environments.bfcl.install import POST_INSTALL, requirements
+
+    names = [line.split("==")[0].lower().replace("_", "-") for line in requirements()]
+    assert "bfcl-eval" not in names and not [n for n in names if n.startswith(HEAVY)]
+    assert all(line.count("==") == 1 for line in requirements())  # every version pinned
+    assert ["--no-deps", "bfcl-eval"] == [a.split("==")[0] for a in POST_INSTALL[0][-2:]]
 
 
 def test_dataset_names():

@@ -259,7 +259,7 @@ def _add_env(sub: Any) -> None:
 
     from trirole.environments.bfcl import cli as bfcl
 
-    env_command("install", env.install_command, "install AppWorld or BFCL in its own venv (1-4 min, needs PyPI)",
+    env_command("install", env.install_command, "install AppWorld or BFCL in its own venv (1-3 min, needs PyPI)",
                 bfcl=bfcl.install_command)
     serve = env_command("serve", env.serve_command, "start the environment server (installs AppWorld on first use)")
     serve.add_argument("--port", type=_at_least(1), help="port on 127.0.0.1 (default: a free one)")

@@ -31,7 +31,9 @@ def eval_command(args: argparse.Namespace) -> int:
     from trirole.evals.planning import FolderError
     from trirole.evals.report import write_report
     from trirole.evals.runner import evaluate
+    from trirole.evals.stats import require_statistics
 
+    require_statistics()  # the report needs the [eval] extra: said before any pair runs
     try:
         paradigms = resolve_paradigms(args.paradigms)
     except ValueError as exc:

@@ -25,6 +25,7 @@ from trirole.evals.paradigms import VARIANTS
 from trirole.evals.published import (BFCL_PUBLISHED_ROWS, BFCL_RESULTS_COMMIT, BFCL_RESULTS_DATE, BFCL_RESULTS_REPO,
                                      MARK, PUBLISHED_ROWS, RETHINKING_SCALE_FINDING)
 from trirole.evals.results import read_replica_counts, read_results
+from trirole.evals.stats import require_statistics
 from trirole.serving.metrics import prefix_cache_hit_rate, read_server_counters
 
 REFERENCE_DIR = "oracle"  # OUT/oracle: the oracle's evaluation of the same tasks (see the module doc)
@@ -460,7 +461,9 @@ def _spread(s: dict[str, Any]) -> list[str]:
 
 
 def write_report(out_dir: str | Path) -> dict[str, Path]:
-    """Write report.md, results.csv and the plots for `out_dir`; their paths by name."""
+    """Write report.md, results.csv and the plots for `out_dir`; their paths by name.
+    Needs the ``[eval]`` extra (`trirole.evals.stats.StatisticsUnavailable` says so)."""
+    require_statistics()
     out = Path(out_dir)
     records = read_results(out)
     labels, mechanisms, excerpts = read_traces(out, records)

@@ -29,11 +29,28 @@ Every rate trirole reports comes with a 95% interval, computed by statsmodels:
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Hashable, Sequence
 
+from trirole.errors import TriroleError
+
 ALPHA = 0.05  # 95% intervals
+
+
+class StatisticsUnavailable(TriroleError):
+    """statsmodels, which computes every interval and test here, is not installed."""
+
+
+def require_statistics() -> None:
+    """Raise `StatisticsUnavailable` unless statsmodels can be imported. statsmodels (with
+    scipy, numpy and pandas: about 380 MB, more than twice trirole's core) is the ``[eval]``
+    extra, so ``trirole eval`` checks before it runs anything rather than fail at the report."""
+    if importlib.util.find_spec("statsmodels") is None:
+        raise StatisticsUnavailable(
+            "the evaluation report's confidence intervals and paired tests need statsmodels, which trirole's "
+            "[eval] extra installs (with scipy and matplotlib); nothing was run: pip install 'trirole[eval]'")
 
 WILSON = "wilson"
 CLOPPER_PEARSON = "beta"  # statsmodels' name for Clopper-Pearson

