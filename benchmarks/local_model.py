@@ -1,6 +1,7 @@
 """Benchmark the embedded model server (SmolLM2-135M-Instruct on the CPU: llama.cpp or vLLM).
 
     python benchmarks/local_model.py            # cold set-up from the stamps, warm start, tokens/s
+    python benchmarks/local_model.py --engine vllm
     python benchmarks/local_model.py --cold     # truly cold: a temporary TRIROLE_HOME (removed after)
 
 Prints a small table:
@@ -75,7 +76,7 @@ NGRAM_SPEC = json.dumps({"method": "ngram", "num_speculative_tokens": 4, "prompt
 OPTIONS: dict[str, tuple[str, dict[str, str], list[str]]] = {
     "llama.cpp": ("llama.cpp", {}, []),
     "llama.cpp-stock": ("llama.cpp", {}, ["--parallel", "-1", "--ctx-size", "8192", "--kv-unified", "--threads", "-1",
-                                          "--threads-batch", "-1"]),
+                                          "--threads-batch", "-1", "--flash-attn", "auto"]),
     "llama.cpp-threads-1": ("llama.cpp", {}, ["--threads", "1", "--threads-batch", "1"]),
     "llama.cpp-threads-2": ("llama.cpp", {}, ["--threads", "2", "--threads-batch", "2"]),
     "llama.cpp-threads-2-poll-0": ("llama.cpp", {}, ["--threads", "2", "--threads-batch", "2", "--poll", "0"]),
@@ -264,8 +265,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=4, help="sequential chat requests")
     parser.add_argument("--max-tokens", type=int, default=128, help="completion tokens per request")
     parser.add_argument("--concurrency", type=int, default=4, help="parallel requests")
+    parser.add_argument("--engine", default="auto", help="without --compare: the engine (auto, llama.cpp, vllm)")
     parser.add_argument("--extra-arg", action="append", default=[],
-                        help="extra vLLM server argument (repeatable), e.g. --extra-arg=--enforce-eager")
+                        help="extra server argument (repeatable), e.g. --extra-arg=--enforce-eager")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     parser.add_argument("--compare", nargs="*", dest="options", default=None, metavar="CONFIGURATION",
                         help=f"compare server configurations on the demo's workload ({', '.join(OPTIONS)}; "
@@ -290,54 +292,38 @@ def main() -> int:
 
     from trirole.paths import trirole_home
     from trirole.serving import free_port, serve, stop_server
-    from trirole.serving import local_model as lm
-    from trirole.serving.venvs import read_stamp, requirements_hash
+    from trirole.serving.builds import read_build_stamp
+    from trirole.serving.cpu import cpu_features
+    from trirole.serving.engines import embedded_choice
 
+    cpu = cpu_features()
+    engine = embedded_choice(cpu, args.engine).engine
     rows: list[tuple[str, str, str]] = []
-    results: dict = {"trirole_home": str(trirole_home()), "cold": args.cold}
+    results: dict = {"trirole_home": str(trirole_home()), "cold": args.cold, "engine": engine, "cpu": cpu.summary()}
     try:
-        # ---- cold set-up: venv + checkpoint
-        before = read_stamp(lm.VLLM_ENV_NAME)
-        cached = bool(before) and before.get("hash") == requirements_hash(
-            lm.VLLM_REQUIREMENTS, lm.VLLM_POST_INSTALL)
-        t0 = time.monotonic()
-        venv = lm.ensure_vllm_env()
-        venv_s = time.monotonic() - t0
-        timings = (read_stamp(venv) or {}).get("timings_s", {})
-        fresh = "venv" in timings  # the venv itself was created by ensure_venv
-        if cached:
-            venv_s = timings.get("total", float("nan"))
-            note = "from stamp" if fresh else "from stamp: a top-up of a pre-existing venv (try --cold)"
-        else:
-            note = "measured now" if fresh else "measured now: a top-up of a pre-existing venv"
-        rows.append(("cold: vLLM venv install", f"{venv_s:.1f} s", note))
+        for what, folder, step in _cold_steps(engine, cpu):
+            stamp = read_build_stamp(folder) if folder else None
+            t0 = time.monotonic()
+            made = step()
+            took = time.monotonic() - t0
+            if folder is None:  # a venv: ensure_venv records its own timings
+                from trirole.serving.venvs import read_stamp
 
-        ckpt_stamp = lm._read_checkpoint_stamp(lm.checkpoint_dir())
-        t0 = time.monotonic()
-        ckpt = lm.ensure_checkpoint(venv)
-        ckpt_s = time.monotonic() - t0
-        new_stamp = lm._read_checkpoint_stamp(ckpt)
-        if ckpt_stamp and ckpt_stamp.get("key") == new_stamp.get("key"):
-            ckpt_s = new_stamp.get("build_s", float("nan"))
-            rows.append(("cold: checkpoint build", f"{ckpt_s:.1f} s", "from stamp"))
-        else:
-            rows.append(("cold: checkpoint build", f"{ckpt_s:.1f} s", "measured now"))
-        results.update(venv_install_s=venv_s, checkpoint_build_s=ckpt_s)
-        size = sum(f.stat().st_size for f in Path(venv).rglob("*") if f.is_file()) / 2**30
-        rows.append(("venv size", f"{size:.2f} GiB", str(venv)))
+                took_then = (read_stamp(made) or {}).get("timings_s", {}).get("total")
+                note = "measured now" if took > 5 or took_then is None else "from stamp"
+                took = took if note == "measured now" else took_then
+            else:
+                note = "from stamp" if stamp else "measured now"
+                took = read_build_stamp(folder)["build_s"] if stamp else took
+            rows.append((f"cold: {what}", f"{took:.1f} s", note))
+            results[what] = took
 
-        # ---- server start (venv + checkpoint cached)
         stop_server(BENCH_RECORD)
-        compile_cache = Path(lm.embedded_env()["VLLM_CACHE_ROOT"])
-        had_cache = compile_cache.exists() and any(compile_cache.iterdir())
         t0 = time.monotonic()
-        record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, extra_args=args.extra_arg)
+        record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, engine=engine, extra_args=args.extra_arg)
         ready_s = time.monotonic() - t0
         results["server_ready_s"] = ready_s
-        label = "warm set-up: serve -> ready" + ("" if had_cache else " (first start)")
-        rows.append((label, f"{ready_s:.1f} s", " ".join(args.extra_arg) or "default args"))
-
-        # ---- throughput
+        rows.append(("warm set-up: serve -> ready", f"{ready_s:.1f} s", " ".join(args.extra_arg) or "default args"))
         try:
             tps = measure_tokens_per_s(record.url, record.extra["model"], args.requests,
                                        args.max_tokens, args.concurrency)
@@ -354,10 +340,8 @@ def main() -> int:
             stop_server(BENCH_RECORD)
             shutil.rmtree(tmp_home, ignore_errors=True)
 
-    load = os.getloadavg()[0]
     w = max(len(r[0]) for r in rows)
-    print(f"\nembedded model {lm.EMBEDDED_MODEL_NAME} on vLLM CPU "
-          f"({os.cpu_count()} cores, load average {load:.1f})")
+    print(f"\nembedded model on {engine}; CPU: {cpu.summary()}; load average {os.getloadavg()[0]:.1f}")
     print(f"{'what'.ljust(w)}  {'value':>10}  notes")
     print(f"{'-' * w}  {'-' * 10}  -----")
     for what, value, note in rows:
@@ -365,6 +349,19 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _cold_steps(engine: str, cpu) -> list[tuple[str, Path | None, object]]:
+    """The engine's first-use steps: (what, its stamped build folder or None for a venv, the step)."""
+    if engine == "llama.cpp":
+        from trirole.serving import llama_cpp
+
+        return [("llama.cpp build tools venv", None, llama_cpp.ensure_llama_env),
+                ("llama-server build", llama_cpp.server_dir(cpu), lambda: llama_cpp.ensure_llama_server(cpu))]
+    from trirole.serving import vllm_cpu
+
+    return [("vLLM venv", None, vllm_cpu.ensure_vllm_env),
+            ("checkpoint build", vllm_cpu.checkpoint_dir(), vllm_cpu.ensure_checkpoint)]
 
 
 if __name__ == "__main__":
