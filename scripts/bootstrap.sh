@@ -8,24 +8,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 
-# The python sandbox confines agent code with bubblewrap (`bwrap`, Debian's package
-# `bubblewrap`). Installed here when missing and apt can run; otherwise say what to do.
-if ! command -v bwrap >/dev/null 2>&1; then
+# Debian packages: the python sandbox confines agent code with bubblewrap (`bwrap`), and the
+# embedded model's server (llama.cpp) is compiled for this CPU on first use with a C++
+# compiler (`c++`, Debian's `g++`). Installed here when missing and apt can run; otherwise
+# say what to do.
+need() {  # need COMMAND PACKAGE WHY FALLBACK
+  command -v "$1" >/dev/null 2>&1 && return 0
   sudo=""
   [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && sudo="sudo -n"; }
   if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; }; then
-    echo "bootstrap: installing bubblewrap (the python sandbox's confinement) with apt-get" >&2
-    if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; } >/dev/null; then
-      echo "bootstrap: apt-get could not install bubblewrap (output above); install it by hand" \
-           "(\`apt-get install bubblewrap\`) or run the python sandbox with isolation=\"process\"" >&2
+    echo "bootstrap: installing $2 ($3) with apt-get" >&2
+    if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; } >/dev/null; then
+      echo "bootstrap: apt-get could not install $2 (output above); install it by hand (\`apt-get install $2\`) or $4" >&2
       exit 1
     fi
   else
-    echo "bootstrap: bubblewrap (bwrap) is missing and this shell cannot install it; run" \
-         "\`sudo apt-get install bubblewrap\` (or your system's bubblewrap package), or run the python" \
-         "sandbox unconfined with isolation=\"process\"" >&2
+    echo "bootstrap: $1 is missing and this shell cannot install it; run \`sudo apt-get install $2\`" \
+         "(or your system's $2 package), or $4" >&2
   fi
-fi
+}
+need bwrap bubblewrap "the python sandbox's confinement" "run the python sandbox unconfined with isolation=\"process\""
+need c++ g++ "to compile the embedded model's server for this CPU" "serve the embedded model with --engine vllm"
 stamp=.venv/.trirole-stamp
 want="$(cat requirements/lock.txt pyproject.toml | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && .venv/bin/python -c "import trirole" 2>/dev/null; then

@@ -1,74 +1,102 @@
 #!/usr/bin/env bash
-# The main job on the embedded default, sized to finish within 15 minutes on 2 cores once
-# set up: the local vLLM server with the bundled small model, then two parts, each the
-# oracle's reference run (the harness scoring each task's ground truth) and the paradigms
-# evaluated side by side with a live progress display:
+# The main job on the embedded default, within DEMO_MINUTES (15) once set up, 25 on a first
+# run with its set-up: the local model server with the bundled small model (llama.cpp's
+# server on most CPUs, `trirole model serve` says which and why), measured first, then two
+# parts, each with the oracle's reference run (the harness scoring each task's ground truth)
+# and the paradigms side by side with a live progress display:
 #   AppWorld: every paradigm on the offline pack's dev split (the first DEMO_LIMIT tasks),
 #     AppWorld's environment servers on the offline task pack (generated on first use);
-#   BFCL: base, react and scaffold on the first DEMO_BFCL_LIMIT simple_python entries,
-#     scored by BFCL's own checker (BFCL installs in its own environment on first use,
-#     about 2 minutes): a benchmark on which the embedded model scores above zero, so
-#     the paradigms differ; its report's paired comparisons are printed.
+#   BFCL: base, react and scaffold on simple_python entries, scored by BFCL's own checker
+#     (BFCL installs in its own environment on first use, about 3 minutes): a benchmark on
+#     which the embedded model scores above zero, so the paradigms differ. It grows in
+#     steps of DEMO_BFCL_STEP entries up to DEMO_BFCL_LIMIT while the measured pace says the
+#     next step ends in time (scripts/demo_plan.py), and prints the report's paired tests.
 # Idempotent: servers already running are reused, and every evaluation resumes where a
 # previous run stopped.
 #
-# Knobs (environment variables): DEMO_OUT (runs/demo), DEMO_DATASET (dev),
-# DEMO_PARADIGMS (base,react,multi-agent,scaffold), DEMO_LIMIT (6: the first 6 tasks of
-# the split, 2 of its 6 scenarios, where every paradigm of the embedded model solves
-# nothing; all: the whole split, about 7 minutes more), DEMO_MAX_STEPS (5),
-# DEMO_MAX_COMPLETION_TOKENS (192), DEMO_CONCURRENCY (4), DEMO_ORACLE (1; 0 skips the
-# reference runs); the BFCL part: DEMO_BFCL (1; 0 skips it), DEMO_BFCL_DATASET
-# (bfcl:simple_python), DEMO_BFCL_LIMIT (200: the first 200 entries, where the scaffold's
-# gain over react was distinguishable in the 400-entry run, docs/bfcl.md), DEMO_BFCL_PARADIGMS (base,react,scaffold),
-# DEMO_BFCL_MAX_STEPS (2), DEMO_BFCL_MAX_COMPLETION_TOKENS (96), DEMO_BFCL_CONCURRENCY (8).
+# Knobs (environment variables): DEMO_OUT (runs/demo), DEMO_MINUTES (15; 25 on a first run),
+# DEMO_DATASET (dev), DEMO_PARADIGMS (base,react,multi-agent,scaffold), DEMO_LIMIT (3: the
+# first 3 tasks of the split, where every paradigm of the embedded model solves nothing;
+# all: the whole split), DEMO_MAX_STEPS (5), DEMO_MAX_COMPLETION_TOKENS (192),
+# DEMO_CONCURRENCY (4), DEMO_ORACLE (1; 0 skips the reference runs); the BFCL part: DEMO_BFCL
+# (1; 0 skips it), DEMO_BFCL_DATASET (bfcl:simple_python), DEMO_BFCL_LIMIT (400: where the
+# scaffold's gain over react was distinguishable, docs/bfcl.md), DEMO_BFCL_STEP (100),
+# DEMO_BFCL_PARADIGMS (base,react,scaffold), DEMO_BFCL_ORACLE_PARADIGMS (react: the
+# reference needs one run per entry), DEMO_BFCL_MAX_STEPS (2),
+# DEMO_BFCL_MAX_COMPLETION_TOKENS (96), DEMO_BFCL_CONCURRENCY (8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=.venv/bin/trirole
+PY=.venv/bin/python
 out="${DEMO_OUT:-runs/demo}"
 started=$SECONDS
+minutes="${DEMO_MINUTES:-15}"
 
-if ! .venv/bin/python -c "import sys; from trirole.serving.local_model import VLLM_ENV_NAME; \
-from trirole.serving.venvs import read_stamp; sys.exit(read_stamp(VLLM_ENV_NAME) is None)" 2>/dev/null; then
-  echo "demo: first run: installing vLLM's CPU build in its own environment (about 4 minutes, 3.5 GB) and" \
-       "building the model checkpoint, its compiled form and the AppWorld task pack; later runs skip this (about 20 minutes in all)"
+if ! $PY -c "import sys; from trirole.serving.local_model import embedded_installed; \
+sys.exit(not embedded_installed())"; then
+  minutes="${DEMO_MINUTES:-25}"
+  echo "demo: first run: building the model server for this CPU (llama.cpp's server from PyPI's sources, about" \
+       "9 minutes on 2 cores), then AppWorld's environment and task pack and BFCL's environment as each part" \
+       "starts; later runs skip this. This run takes at most about $minutes minutes."
 fi
-$T model serve                      # the embedded SmolLM2-135M on vLLM's CPU build (cached)
+deadline=$(( started + minutes * 60 ))
+$T model serve                      # the embedded SmolLM2-135M (engine chosen for this CPU, cached)
+server=$($PY -c "from trirole.serving.local_model import status; s = status(); print(s['url'], s['model'])")
+$PY scripts/demo_plan.py probe $server | head -1
 # (No shared AppWorld server: each evaluation starts its own, one per worker, and stops them.)
 
-# part TITLE FOLDER: the oracle's reference run of the evaluation that `shared` describes
-# into FOLDER/oracle (unless DEMO_ORACLE=0), the embedded model (`model_only` added) into
-# FOLDER, then the report's lines at a glance. --extend in `shared`: a larger limit or more
+# oracle TITLE FOLDER [PARADIGMS]: the oracle's reference run of the evaluation that `shared`
+# describes into FOLDER/oracle (unless DEMO_ORACLE=0). model TITLE FOLDER: the embedded
+# model (`model_only` added) into FOLDER. --extend in `shared`: a larger limit or more
 # paradigms add pairs to the folders' evaluations (another max-steps is another
 # experiment: the eval refuses it and says so).
-part() {
-  if [ "${DEMO_ORACLE:-1}" != 0 ]; then
-    echo "demo: $1: the reference (each task's ground truth through the same harness) -> $2/oracle"
-    $T eval "${shared[@]}" --model oracle --out "$2/oracle"
-  fi
+oracle() {
+  [ "${DEMO_ORACLE:-1}" = 0 ] && return 0
+  echo "demo: $1: the reference (each task's ground truth through the same harness) -> $2/oracle"
+  $T eval "${shared[@]}" ${3:+--paradigms "$3"} --model oracle --out "$2/oracle"
+}
+model() {
   echo "demo: $1: the embedded model on each paradigm -> $2"
   $T eval "${shared[@]}" --out "$2" "${model_only[@]}"
+}
+glance() {
   echo
-  awk '/^## At a glance/ {on = 1; next} on && /^- / {print; seen = 1; next} on && seen {exit}' "$2/report.md"
+  awk '/^## At a glance/ {on = 1; next} on && /^- / {print; seen = 1; next} on && seen {exit}' "$1/report.md"
 }
 
-limit="${DEMO_LIMIT:-6}"
+limit="${DEMO_LIMIT:-3}"
 shared=(--paradigms "${DEMO_PARADIGMS:-base,react,multi-agent,scaffold}" --dataset "${DEMO_DATASET:-dev}"
         --concurrency "${DEMO_CONCURRENCY:-4}" --extend)
 [ "$limit" != "all" ] && shared+=(--limit "$limit")
 model_only=(--max-steps "${DEMO_MAX_STEPS:-5}" --max-completion-tokens "${DEMO_MAX_COMPLETION_TOKENS:-192}")
-part AppWorld "$out"
+oracle AppWorld "$out"
+model AppWorld "$out"
+glance "$out"
 
 # BFCL: the scaffold's corrector also reviews replies without code (--review-no-code),
-# the small model's common failure there (docs/bfcl.md).
+# the small model's common failure there (docs/bfcl.md). The comparison grows a step at a
+# time while the pace measured on the steps so far says the next one ends in time.
 if [ "${DEMO_BFCL:-1}" != 0 ]; then
-  limit="${DEMO_BFCL_LIMIT:-200}"
+  cap="${DEMO_BFCL_LIMIT:-400}"; step="${DEMO_BFCL_STEP:-100}"
   shared=(--paradigms "${DEMO_BFCL_PARADIGMS:-base,react,scaffold}" --dataset "${DEMO_BFCL_DATASET:-bfcl:simple_python}"
           --concurrency "${DEMO_BFCL_CONCURRENCY:-8}" --extend)
-  [ "$limit" != "all" ] && shared+=(--limit "$limit")
   model_only=(--max-steps "${DEMO_BFCL_MAX_STEPS:-2}" --max-completion-tokens "${DEMO_BFCL_MAX_COMPLETION_TOKENS:-96}"
               --review-no-code)
   echo
-  part BFCL "$out/bfcl"
+  limit=$(( step < cap ? step : cap )); done_entries=0; bfcl_s=0
+  while [ "$limit" -gt "$done_entries" ]; do
+    t0=$SECONDS
+    shared_base=("${shared[@]}"); shared+=(--limit "$limit")
+    model BFCL "$out/bfcl"
+    shared=("${shared_base[@]}")
+    bfcl_s=$(( bfcl_s + SECONDS - t0 )); done_entries=$limit
+    limit=$($PY scripts/demo_plan.py next "$done_entries" "$bfcl_s" "$(( deadline - SECONDS ))" "$cap" "$step")
+  done
+  shared+=(--limit "$done_entries")
+  # The reference for the entries run, then the report again with it (no pair reruns).
+  oracle BFCL "$out/bfcl" "${DEMO_BFCL_ORACLE_PARADIGMS:-react}"
+  [ "${DEMO_ORACLE:-1}" != 0 ] && model BFCL "$out/bfcl" > /dev/null
+  glance "$out/bfcl"
   awk '/^## Paired comparisons/ {on = 1} on && /^- / {print} on && /^## / && !/Paired/ {exit}' "$out/bfcl/report.md"
 fi
 # The model server's prefix cache over both parts (each report shows its own part's).

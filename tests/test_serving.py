@@ -99,6 +99,22 @@ def test_dry_run_embedded_default_is_llama_cpp_on_the_gguf(home, capsys, cpu):
     assert read_record("model") is None
 
 
+def test_a_fresh_home_has_no_engine_installed_and_says_so(home, cpu):
+    # What `make demo` asks to announce a first run's set-up, and `trirole model status` shows.
+    from trirole.serving.local_model import embedded_installed, status
+
+    assert not embedded_installed() and not embedded_installed("vllm")
+    assert status()["installed"] is False
+
+
+def test_llama_cpp_runs_with_flash_attention_off(home, cpu):
+    # With llama.cpp's fused attention a prompt served partly from the prefix cache gives
+    # other logits than computed whole: greedy replies to one request would differ.
+    cmd = serve(dry_run=True, port=8123, quiet=True)
+    assert _contains_run(cmd, ("--flash-attn", "off"))
+    assert cmd[cmd.index("--chat-template-file") + 1].endswith("smollm2_tools_json.jinja")
+
+
 def test_dry_run_embedded_on_vllm(home, capsys, cpu):
     cmd = serve(dry_run=True, port=8123, engine="vllm")
     assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]

@@ -25,7 +25,7 @@ from typing import Sequence
 from trirole.paths import logs_dir, trirole_home
 from trirole.serving.builds import BuildError, build_once, built
 from trirole.serving.cpu import CpuFeatures
-from trirole.serving.venvs import ensure_venv, venv_bin, venv_path, venv_python
+from trirole.serving.venvs import ensure_venv, read_stamp, venv_bin, venv_path, venv_python
 
 __all__ = [
     "LLAMA_CPP_PYTHON_VERSION",
@@ -37,6 +37,7 @@ __all__ = [
     "ensure_llama_env",
     "ensure_llama_server",
     "gguf_file",
+    "llama_installed",
     "llama_server_command",
 ]
 
@@ -124,6 +125,11 @@ def _build_key(cpu: CpuFeatures) -> str:
 def server_dir(cpu: CpuFeatures) -> Path:
     tag = hashlib.sha256(cpu.tag().encode()).hexdigest()[:10]
     return trirole_home() / "engines" / f"llama-server-{LLAMA_CPP_PYTHON_VERSION}-{tag}"
+
+
+def llama_installed(cpu: CpuFeatures) -> bool:
+    """The build tools' venv and llama-server for this CPU are built (serving starts without building)."""
+    return read_stamp(LLAMA_ENV_NAME) is not None and built(server_dir(cpu), _build_key(cpu), "llama-server")
 
 
 def ensure_llama_server(cpu: CpuFeatures, venv: Path | None = None) -> Path:

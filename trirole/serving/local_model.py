@@ -29,7 +29,7 @@ from trirole.paths import file_lock, home_subdir, logs_dir
 from trirole.serving.cpu import cpu_features
 from trirole.serving.engines import ENGINE_CHOICES, EmbeddedChoice, UnknownEngineError, embedded_choice
 from trirole.serving.llama_cpp import (LLAMA_ENV_NAME, LLAMA_MEMORY_GIB, ensure_llama_env, ensure_llama_server,
-                                       gguf_file, llama_server_command, server_dir)
+                                       gguf_file, llama_installed, llama_server_command, server_dir)
 from trirole.serving.process import (
     ServerRecord,
     ServerStartError,
@@ -46,7 +46,7 @@ from trirole.serving.venvs import read_stamp, venv_path, venv_python
 from trirole.serving.vllm_cpu import (EMBEDDED_MAX_MODEL_LEN, EMBEDDED_MODEL_NAME, EMBEDDED_TOOL_CALL_PARSER,
                                       VLLM_ENV_NAME, VLLM_MEMORY_GIB, CheckpointBuildError,
                                       checkpoint_dir, embedded_command, embedded_env, ensure_checkpoint,
-                                      ensure_vllm_env)
+                                      ensure_vllm_env, vllm_installed)
 from trirole.settings import PRESETS
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "mem_available_gib",
     "serve",
     "serve_lock",
+    "embedded_installed",
     "status",
     "stop",
     "find_local_server",
@@ -185,6 +186,13 @@ def _default_port(host: str, name: str = DEFAULT_RECORD_NAME) -> int:
 
 def _url_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+def embedded_installed(engine: str = "auto") -> bool:
+    """Whether the embedded server on `engine` starts without installing or building
+    anything first (``make demo`` says so on a first run)."""
+    choice = embedded_choice(cpu_features(), engine)
+    return llama_installed(cpu_features()) if choice.engine == "llama.cpp" else vllm_installed()
 
 
 def _embedded_launch(choice: EmbeddedChoice, *, port: int, host: str, served: str, extra_args: Sequence[str],
@@ -363,8 +371,7 @@ def status(name: str = DEFAULT_RECORD_NAME) -> dict:
     record = read_record(name)
     if record is None:
         return {"name": name, "running": False, "answering": False,
-                "installed": read_stamp(VLLM_ENV_NAME) is not None,  # vLLM's environment
-                "checkpoint": (checkpoint_dir() / "config.json").exists()}
+                "installed": embedded_installed()}  # the embedded server's engine, built for this CPU
     listed = _answers(record, timeout_s=3.0)
     return {
         "name": name, "running": True, "answering": listed is not None,

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from trirole.paths import home_subdir, logs_dir
 from trirole.serving.builds import BuildError, build_once, built
-from trirole.serving.venvs import ensure_venv, requirements_hash, venv_path, venv_python
+from trirole.serving.venvs import ensure_venv, read_stamp, requirements_hash, venv_path, venv_python
 
 __all__ = [
     "EMBEDDED_MODEL_NAME",
@@ -31,6 +31,7 @@ __all__ = [
     "TOOLS_CHAT_TEMPLATE",
     "CheckpointBuildError",
     "ensure_vllm_env",
+    "vllm_installed",
     "ensure_checkpoint",
     "checkpoint_dir",
     "embedded_env",
@@ -109,6 +110,11 @@ def ensure_checkpoint(venv: Path | None = None) -> Path:
         title=f"building the {EMBEDDED_MODEL_NAME} checkpoint for vLLM into {out} on first use "
               "(30 s to 2.5 min, 270 MB)",
         fix="Fix what the log names and serve again", error=CheckpointBuildError)
+
+
+def vllm_installed() -> bool:
+    """vLLM's venv and the checkpoint are built (serving starts without installing)."""
+    return read_stamp(VLLM_ENV_NAME) is not None and built(checkpoint_dir(), _checkpoint_key(), "config.json")
 
 
 def embedded_env() -> dict[str, str]:

@@ -1,0 +1,33 @@
+"""scripts/demo_plan.py: how the demo sizes its BFCL comparison to the time left (pure
+arithmetic on measured times; the probe itself runs against the real server in `make demo`)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "demo_plan", Path(__file__).resolve().parents[1] / "scripts" / "demo_plan.py")
+demo_plan = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(demo_plan)
+
+
+@pytest.mark.parametrize("done, seconds, left, expected", [
+    (100, 120, 600, 400),   # 1.2 s an entry, 10 minutes left: the cap
+    (100, 300, 600, 200),   # 3 s an entry: 480 s usable fits 160 more, one step of 100
+    (100, 300, 200, 100),   # too little for a step: stays
+    (300, 360, 10_000, 400),  # never beyond the cap
+])
+def test_the_bfcl_comparison_grows_by_whole_steps_that_end_in_time(done, seconds, left, expected):
+    limit, why = demo_plan.next_limit(done, seconds, left, cap=400, step=100)
+    assert limit == expected
+    assert (f"growing to {limit}" in why) if limit > done else ("stays at" in why)
+
+
+def test_the_cli_prints_the_limit_alone_on_stdout(capsys):
+    assert demo_plan.main(["next", "100", "120", "600", "400", "100"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "400" and err.startswith("demo: BFCL: 100 entries took 2.0 min")
+    assert demo_plan.main(["nonsense"]) == 2
