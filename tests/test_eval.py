@@ -663,3 +663,19 @@ def test_server_counters_sum_label_sets_and_skip_a_server_restarted_mid_run():
     before = {"a": {"prompt_tokens": 10.0}, "b": {"prompt_tokens": 500.0}}
     after = {"a": {"prompt_tokens": 25.0}, "b": {"prompt_tokens": 7.0}, "c": {"prompt_tokens": 3.0}}
     assert counters_since(before, after) == {"prompt_tokens": 15}  # b restarted, c was not read before
+
+
+def test_pairs_in_flight_are_of_different_tasks_and_a_tasks_paradigms_follow_each_other(tmp_path):
+    # Block by block (the pairs in flight): a task's next paradigm starts after its previous
+    # one, so its first prompt is in the server's prefix cache (llama.cpp cannot share a
+    # prompt between requests computed at once); each block completes its tasks' pairs.
+    from trirole.evals.datasets import EvalTask
+    from trirole.evals.planning import pending_runs
+
+    tasks = [EvalTask(id=f"t{i}", env="python") for i in range(5)]
+    runs = [(p, t.id) for p, t, _ in pending_runs(tmp_path, ["base", "react"], tasks, False, 1, width=2)]
+    assert runs == [("base", "t0"), ("base", "t1"), ("react", "t0"), ("react", "t1"),
+                    ("base", "t2"), ("base", "t3"), ("react", "t2"), ("react", "t3"),
+                    ("base", "t4"), ("react", "t4")]
+    assert [(p, t.id) for p, t, _ in pending_runs(tmp_path, ["base", "react"], tasks[:2], False, 1)] == [
+        ("base", "t0"), ("react", "t0"), ("base", "t1"), ("react", "t1")]

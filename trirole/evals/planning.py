@@ -205,12 +205,25 @@ def check_folder(out: Path, manifest: dict[str, Any], *, extend: bool) -> dict[s
             "repeats": max(before.get("repeats", 1), manifest["repeats"])}
 
 
-def pending_runs(out: Path, names: list[str], tasks: list[EvalTask], retry_errors: bool, repeats: int) -> list[Run]:
+def pending_runs(out: Path, names: list[str], tasks: list[EvalTask], retry_errors: bool, repeats: int,
+                 width: int = 1) -> list[Run]:
     """The (paradigm, task, repeat) runs not recorded yet (and with `retry_errors`, those
-    last recorded as an infrastructure error)."""
+    last recorded as an infrastructure error), in the order they start: tasks in blocks of
+    `width` (the pairs in flight), each block paradigm by paradigm. The pairs running at
+    once are then of different tasks, and a task's next paradigm starts after the previous
+    one's first request: its prompt, the same for every paradigm at the first step, is in
+    the server's prefix cache by then. (A server that keeps each request's prompt in a slot
+    of its own, as llama.cpp's does, cannot share a prompt between requests computed at the
+    same time: on the demo's BFCL workload with 8 in flight it served 79% of the prompt
+    tokens from its cache task by task, 81% block by block, and generated 12% faster;
+    vLLM, which shares cached blocks between requests, 91% either way.) Each block finishes every paradigm of its tasks, so an
+    interrupted evaluation leaves complete pairs for the paired comparisons."""
     done = {pair_key(r) for r in read_results(out)
             if not (retry_errors and r.get("infra_error", r.get("status") in INFRA_STATUSES))}
-    return [(p, t, k) for k in range(repeats) for t in tasks for p in names if (p, t.id, k) not in done]
+    width = max(1, width)
+    blocks = [tasks[i:i + width] for i in range(0, len(tasks), width)]
+    return [(p, t, k) for k in range(repeats) for block in blocks for p in names for t in block
+            if (p, t.id, k) not in done]
 
 
 def done_records(out: Path, names: list[str], tasks: list[EvalTask], repeats: int,
@@ -224,14 +237,15 @@ def done_records(out: Path, names: list[str], tasks: list[EvalTask], repeats: in
 
 
 def plan_runs(out_dir: str | Path, data: Dataset, names: list[str], tasks: list[EvalTask], settings: TriroleSettings,
-              *, retry_errors: bool, repeats: int, task_timeout_s: float | None, extend: bool = False) -> RunPlan:
+              *, retry_errors: bool, repeats: int, task_timeout_s: float | None, extend: bool = False,
+              width: int = 1) -> RunPlan:
     """The folder made and its manifest checked (`check_folder`) and written, and what is
-    left to run in it."""
+    left to run in it (`pending_runs`: `width` is the number of pairs in flight)."""
     out = Path(out_dir)
     manifest = check_folder(out, experiment_manifest(data, names, tasks, settings, repeats=repeats,
                                                      task_timeout_s=task_timeout_s), extend=extend)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    pending = pending_runs(out, names, tasks, retry_errors, repeats)
+    pending = pending_runs(out, names, tasks, retry_errors, repeats, width)
     return RunPlan(out=out, data=data, names=names, tasks=tasks, repeats=repeats, pending=pending,
                    previous=done_records(out, names, tasks, repeats, pending))

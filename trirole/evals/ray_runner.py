@@ -165,7 +165,7 @@ async def evaluate_on_ray(
         await asyncio.to_thread(preflight, settings)  # global endpoints: once; node-local: on each worker
 
     plan = plan_runs(out_dir, data, names, tasks, settings, retry_errors=retry_errors, repeats=repeats,
-                     task_timeout_s=task_timeout_s, extend=extend)
+                     task_timeout_s=task_timeout_s, extend=extend, width=concurrency)
     out, pending = plan.out, deque(plan.pending)
     if not pending:
         log(f"{plan.describe()}; running 0", progress)

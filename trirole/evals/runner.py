@@ -134,6 +134,6 @@ async def _evaluate(names: list[str], data: Dataset, tasks: list[EvalTask], out_
     if check and not models_injected(graph_options):
         await asyncio.to_thread(preflight, settings)
     plan = plan_runs(out_dir, data, names, tasks, settings, retry_errors=retry_errors, repeats=repeats,
-                     task_timeout_s=task_timeout_s, extend=extend)
+                     task_timeout_s=task_timeout_s, extend=extend, width=concurrency)
     return await run_local(plan, settings=settings, concurrency=concurrency, task_timeout_s=task_timeout_s,
                            graph_options=graph_options, environment=environment, progress=progress)

