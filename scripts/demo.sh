@@ -39,7 +39,9 @@ sys.exit(not embedded_installed())"; then
        "9 minutes on 2 cores), then AppWorld's environment and task pack and BFCL's environment as each part" \
        "starts; later runs skip this. This run takes at most about $minutes minutes."
 fi
-deadline=$(( started + minutes * 60 ))
+# Seconds since the epoch when `make demo` began (its set-up counts), else now.
+now() { date +%s; }
+deadline=$(( ${DEMO_STARTED:-$(now)} + minutes * 60 ))
 $T model serve                      # the embedded SmolLM2-135M (engine chosen for this CPU, cached)
 server=$($PY -c "from trirole.serving.local_model import status; s = status(); print(s['url'], s['model'])")
 $PY scripts/demo_plan.py probe $server | head -1
@@ -90,7 +92,7 @@ if [ "${DEMO_BFCL:-1}" != 0 ]; then
     model BFCL "$out/bfcl"
     shared=("${shared_base[@]}")
     bfcl_s=$(( bfcl_s + SECONDS - t0 )); done_entries=$limit
-    limit=$($PY scripts/demo_plan.py next "$done_entries" "$bfcl_s" "$(( deadline - SECONDS ))" "$cap" "$step")
+    limit=$($PY scripts/demo_plan.py next "$done_entries" "$bfcl_s" "$(( deadline - $(now) ))" "$cap" "$step")
   done
   shared+=(--limit "$done_entries")
   # The reference for the entries run, then the report again with it (no pair reruns).
@@ -110,5 +112,6 @@ if rate is not None:
     print(f"demo: the model server's prefix cache served {rate:.1%} of the {total['prefix_cache_queries']:,} "
           "prompt tokens of this demo's evaluations")
 EOF_PY
-echo "demo: done in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s; reports: $out/report.md" \
+took=$(( $(now) - ${DEMO_STARTED:-$(( $(now) - SECONDS + started ))} ))
+echo "demo: done in $(( took / 60 )) min $(( took % 60 )) s; reports: $out/report.md" \
      "$([ "${DEMO_BFCL:-1}" != 0 ] && echo "and $out/bfcl/report.md")"
