@@ -15,12 +15,13 @@
 # previous run stopped.
 #
 # Knobs (environment variables): DEMO_OUT (runs/demo), DEMO_MINUTES (15; 25 on a first run),
-# DEMO_DATASET (dev), DEMO_PARADIGMS (base,react,multi-agent,scaffold), DEMO_LIMIT (3: the
-# first 3 tasks of the split, where every paradigm of the embedded model solves nothing;
-# all: the whole split), DEMO_MAX_STEPS (5), DEMO_MAX_COMPLETION_TOKENS (192),
+# DEMO_DATASET (dev), DEMO_PARADIGMS (base,react,multi-agent,scaffold), DEMO_LIMIT (2: the
+# first 2 tasks of the split, where every paradigm of the embedded model solves nothing:
+# AppWorld's long prompts cost minutes per task on 2 cores; all: the whole split),
+# DEMO_MAX_STEPS (3), DEMO_MAX_COMPLETION_TOKENS (192),
 # DEMO_CONCURRENCY (4), DEMO_ORACLE (1; 0 skips the reference runs); the BFCL part: DEMO_BFCL
 # (1; 0 skips it), DEMO_BFCL_DATASET (bfcl:simple_python), DEMO_BFCL_LIMIT (400: where the
-# scaffold's gain over react was distinguishable, docs/bfcl.md), DEMO_BFCL_STEP (100),
+# scaffold's gain over react was distinguishable, docs/bfcl.md), DEMO_BFCL_STEP (50),
 # DEMO_BFCL_PARADIGMS (base,react,scaffold), DEMO_BFCL_ORACLE_PARADIGMS (react: the
 # reference needs one run per entry), DEMO_BFCL_MAX_STEPS (2),
 # DEMO_BFCL_MAX_COMPLETION_TOKENS (96), DEMO_BFCL_CONCURRENCY (8).
@@ -66,11 +67,11 @@ glance() {
   awk '/^## At a glance/ {on = 1; next} on && /^- / {print; seen = 1; next} on && seen {exit}' "$1/report.md"
 }
 
-limit="${DEMO_LIMIT:-3}"
+limit="${DEMO_LIMIT:-2}"
 shared=(--paradigms "${DEMO_PARADIGMS:-base,react,multi-agent,scaffold}" --dataset "${DEMO_DATASET:-dev}"
         --concurrency "${DEMO_CONCURRENCY:-4}" --extend)
 [ "$limit" != "all" ] && shared+=(--limit "$limit")
-model_only=(--max-steps "${DEMO_MAX_STEPS:-5}" --max-completion-tokens "${DEMO_MAX_COMPLETION_TOKENS:-192}")
+model_only=(--max-steps "${DEMO_MAX_STEPS:-3}" --max-completion-tokens "${DEMO_MAX_COMPLETION_TOKENS:-192}")
 oracle AppWorld "$out"
 model AppWorld "$out"
 glance "$out"
@@ -79,12 +80,14 @@ glance "$out"
 # the small model's common failure there (docs/bfcl.md). The comparison grows a step at a
 # time while the pace measured on the steps so far says the next one ends in time.
 if [ "${DEMO_BFCL:-1}" != 0 ]; then
-  cap="${DEMO_BFCL_LIMIT:-400}"; step="${DEMO_BFCL_STEP:-100}"
+  cap="${DEMO_BFCL_LIMIT:-400}"; step="${DEMO_BFCL_STEP:-50}"
   shared=(--paradigms "${DEMO_BFCL_PARADIGMS:-base,react,scaffold}" --dataset "${DEMO_BFCL_DATASET:-bfcl:simple_python}"
           --concurrency "${DEMO_BFCL_CONCURRENCY:-8}" --extend)
   model_only=(--max-steps "${DEMO_BFCL_MAX_STEPS:-2}" --max-completion-tokens "${DEMO_BFCL_MAX_COMPLETION_TOKENS:-96}"
               --review-no-code)
   echo
+  # Kept for the oracle's reference run, the report and the last lines once the steps end.
+  reserve=90
   limit=$(( step < cap ? step : cap )); done_entries=0; bfcl_s=0
   while [ "$limit" -gt "$done_entries" ]; do
     t0=$SECONDS
@@ -92,7 +95,7 @@ if [ "${DEMO_BFCL:-1}" != 0 ]; then
     model BFCL "$out/bfcl"
     shared=("${shared_base[@]}")
     bfcl_s=$(( bfcl_s + SECONDS - t0 )); done_entries=$limit
-    limit=$($PY scripts/demo_plan.py next "$done_entries" "$bfcl_s" "$(( deadline - $(now) ))" "$cap" "$step")
+    limit=$($PY scripts/demo_plan.py next "$done_entries" "$bfcl_s" "$(( deadline - $(now) - reserve ))" "$cap" "$step")
   done
   shared+=(--limit "$done_entries")
   # The reference for the entries run, then the report again with it (no pair reruns).
