@@ -6,8 +6,8 @@
         prints one line for the demo and, last, the generated tokens/s alone.
     demo_plan.py next DONE SECONDS LEFT CAP STEP
         the BFCL part's next limit: DONE entries took SECONDS; LEFT seconds remain; at most
-        CAP entries, grown in STEPs. Prints the new limit (DONE when no STEP fits) and, on
-        stderr, why.
+        CAP entries, grown by tens (at least STEP / 5). Prints the new limit (DONE when too
+        few fit) and, on stderr, why.
 
 The demo grows its BFCL comparison step by step (each step resumes the evaluation with a
 larger --limit, so nothing is redone) while the measured pace says the next step ends in
@@ -29,9 +29,9 @@ DOC = ("You can call this Python function:\n"
        "    unit: the unit of measure (defaults to 'units').\"\"\"\n")
 QUESTIONS = ["Find the area of a triangle with a base of {} units and height of 5 units.",
              "What is the area of a triangle whose base is {} cm and height 7 cm?"]
-# Below this share of the time left a step is not started: the margin for the step's
-# report, the oracle's reference run and the demo's last lines.
-SAFETY = 0.8
+# The share of the time left a step may take (the caller has already kept a reserve for
+# the oracle's reference run, the report and the last lines).
+SAFETY = 0.95
 
 
 def probe(url: str, model: str, in_flight: int = 8, max_tokens: int = 48) -> float:
@@ -50,12 +50,14 @@ def probe(url: str, model: str, in_flight: int = 8, max_tokens: int = 48) -> flo
 
 
 def next_limit(done: int, seconds: float, left: float, cap: int, step: int) -> tuple[int, str]:
+    """The next limit: as many more entries (in tens, at least `step` // 5) as the pace so far
+    says fit in SAFETY of `left`, at most `cap`."""
     per_entry = seconds / max(done, 1)
-    steps = int(SAFETY * left / (per_entry * step)) if per_entry > 0 else cap
-    limit = min(cap, done + max(0, steps) * step)
-    if limit <= done:
-        return done, (f"{done} entries took {seconds / 60:.1f} min; {left / 60:.1f} min left is too little "
-                      f"for {step} more: the comparison stays at {done} entries")
+    more = int(SAFETY * left / per_entry) // 10 * 10 if per_entry > 0 else cap
+    limit = min(cap, done + max(0, more))
+    if limit - done < max(10, step // 5):
+        return done, (f"{done} entries took {seconds / 60:.1f} min; {max(left, 0) / 60:.1f} min left is too little "
+                      f"for more: the comparison stays at {done} entries")
     return limit, (f"{done} entries took {seconds / 60:.1f} min ({per_entry:.1f} s each); {left / 60:.1f} min "
                    f"left: growing to {limit} entries")
 

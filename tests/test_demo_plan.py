@@ -15,19 +15,20 @@ _SPEC.loader.exec_module(demo_plan)
 
 
 @pytest.mark.parametrize("done, seconds, left, expected", [
+    (50, 210, 228, 100),    # the warm demo's numbers: 4.2 s an entry, 3.8 min left: 50 more
     (100, 120, 600, 400),   # 1.2 s an entry, 10 minutes left: the cap
-    (100, 300, 600, 200),   # 3 s an entry: 480 s usable fits 160 more, one step of 100
-    (100, 300, 200, 100),   # too little for a step: stays
+    (100, 300, 600, 290),   # 3 s an entry: 570 s usable fits 190 more, in tens
+    (100, 300, 20, 100),    # too little for 10 more: stays
     (300, 360, 10_000, 400),  # never beyond the cap
 ])
-def test_the_bfcl_comparison_grows_by_whole_steps_that_end_in_time(done, seconds, left, expected):
-    limit, why = demo_plan.next_limit(done, seconds, left, cap=400, step=100)
+def test_the_bfcl_comparison_grows_by_what_the_pace_says_fits(done, seconds, left, expected):
+    limit, why = demo_plan.next_limit(done, seconds, left, cap=400, step=50)
     assert limit == expected
     assert (f"growing to {limit}" in why) if limit > done else ("stays at" in why)
 
 
 def test_the_cli_prints_the_limit_alone_on_stdout(capsys):
-    assert demo_plan.main(["next", "100", "120", "600", "400", "100"]) == 0
+    assert demo_plan.main(["next", "100", "120", "600", "400", "50"]) == 0
     out, err = capsys.readouterr()
     assert out.strip() == "400" and err.startswith("demo: BFCL: 100 entries took 2.0 min")
     assert demo_plan.main(["nonsense"]) == 2
