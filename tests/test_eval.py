@@ -679,3 +679,23 @@ def test_pairs_in_flight_are_of_different_tasks_and_a_tasks_paradigms_follow_eac
                     ("base", "t4"), ("react", "t4")]
     assert [(p, t.id) for p, t, _ in pending_runs(tmp_path, ["base", "react"], tasks[:2], False, 1)] == [
         ("base", "t0"), ("react", "t0"), ("base", "t1"), ("react", "t1")]
+
+
+def test_a_folder_resumes_only_on_the_engine_that_began_it(tmp_path):
+    # The same model on another engine gives other greedy replies: a folder begun on vLLM
+    # (its /metrics names say so) is refused on llama.cpp in one line, before any pair runs.
+    from trirole.evals.planning import FolderError
+    from trirole.serving.metrics import serving_engine
+
+    tasks, out = _task_file(tmp_path / "tasks.jsonl"), tmp_path / "out"
+    with ScriptedOpenAIServer(lambda messages: "```python\ncomplete_task(0)\n```", metrics=True) as server:
+        assert serving_engine(server.base_url) == "vllm"
+        settings = TriroleSettings(base_url=server.base_url, model=server.model, max_steps=2)
+        first = asyncio.run(evaluate(["react"], str(tasks), out, settings=settings, limit=1, progress=False))
+        assert first.ran == 1
+        manifest = json.loads((out / "run.json").read_text())
+        assert manifest["server_engines"] == ["vllm"]
+        (out / "run.json").write_text(json.dumps({**manifest, "server_engines": ["llama.cpp"]}))
+        with pytest.raises(FolderError, match=r"serving engine \(\[\"llama.cpp\"\] in the folder, \[\"vllm\"\] now\)"):
+            asyncio.run(evaluate(["react"], str(tasks), out, settings=settings, limit=2, extend=True, progress=False))
+    assert serving_engine("http://127.0.0.1:9/v1") is None  # nothing answers: not known, not refused

@@ -119,16 +119,20 @@ def _plain(value: Any) -> Any:
 
 
 def experiment_manifest(data: Dataset, names: list[str], tasks: list[EvalTask], settings: TriroleSettings, *,
-                        repeats: int, task_timeout_s: float | None) -> dict[str, Any]:
+                        repeats: int, task_timeout_s: float | None,
+                        server_engines: list[str] | None = None) -> dict[str, Any]:
     """What defines an evaluation's results (``run.json``): the dataset, the run settings
     (except how the endpoint is reached), each paradigm's own settings, the wall-clock
-    limit per pair, and its pairs (paradigms x tasks x repeats)."""
+    limit per pair, its pairs (paradigms x tasks x repeats), and the engines serving the
+    model when known (`trirole.serving.metrics.serving_engine`: the same model on another
+    engine gives other greedy replies, so resuming across engines would mix two experiments)."""
     run_settings = {k: v for k, v in settings.to_dict().items() if k not in NOT_THE_EXPERIMENT}
     run_settings["env_options"] = {k: v for k, v in run_settings["env_options"].items() if k != "url"}
     return _plain({"dataset": data.name, "settings": run_settings,
                    "paradigms": {name: dict(VARIANTS[name][1]) for name in names},
                    "task_timeout_s": None if task_timeout_s is None else float(task_timeout_s),
-                   "tasks": [t.id for t in tasks], "repeats": repeats})
+                   "tasks": [t.id for t in tasks], "repeats": repeats,
+                   **({"server_engines": server_engines} if server_engines else {})})
 
 
 def _read_manifest(out: Path) -> dict[str, Any] | None:
@@ -154,6 +158,8 @@ def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
             old = {k: v for k, v in old.items() if k != "url"}
         if key in old_settings and old != value:
             found.append(phrase(key, old, value))
+    if before.get("server_engines") and now.get("server_engines") and before["server_engines"] != now["server_engines"]:
+        found.append(phrase("the model's serving engine", before["server_engines"], now["server_engines"]))
     if "task_timeout_s" in before and before["task_timeout_s"] != now["task_timeout_s"]:
         found.append(phrase("task_timeout_s", before["task_timeout_s"], now["task_timeout_s"]))
     for name, overrides in now["paradigms"].items():
@@ -238,12 +244,13 @@ def done_records(out: Path, names: list[str], tasks: list[EvalTask], repeats: in
 
 def plan_runs(out_dir: str | Path, data: Dataset, names: list[str], tasks: list[EvalTask], settings: TriroleSettings,
               *, retry_errors: bool, repeats: int, task_timeout_s: float | None, extend: bool = False,
-              width: int = 1) -> RunPlan:
+              width: int = 1, server_engines: list[str] | None = None) -> RunPlan:
     """The folder made and its manifest checked (`check_folder`) and written, and what is
     left to run in it (`pending_runs`: `width` is the number of pairs in flight)."""
     out = Path(out_dir)
     manifest = check_folder(out, experiment_manifest(data, names, tasks, settings, repeats=repeats,
-                                                     task_timeout_s=task_timeout_s), extend=extend)
+                                                     task_timeout_s=task_timeout_s, server_engines=server_engines),
+                            extend=extend)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     pending = pending_runs(out, names, tasks, retry_errors, repeats, width)

@@ -157,6 +157,7 @@ async def evaluate_on_ray(
     retry_errors: bool,
     repeats: int,
     extend: bool = False,
+    server_engines: list[str] | None = None,
 ) -> EvalSummary:
     """The runs `trirole.evals.runner.evaluate` planned (`names` x `tasks` x `repeats`), on
     the Ray cluster at `address` with `concurrency` worker slots; same results folder."""
@@ -165,7 +166,8 @@ async def evaluate_on_ray(
         await asyncio.to_thread(preflight, settings)  # global endpoints: once; node-local: on each worker
 
     plan = plan_runs(out_dir, data, names, tasks, settings, retry_errors=retry_errors, repeats=repeats,
-                     task_timeout_s=task_timeout_s, extend=extend, width=concurrency)
+                     task_timeout_s=task_timeout_s, extend=extend, width=concurrency,
+                     server_engines=server_engines)
     out, pending = plan.out, deque(plan.pending)
     if not pending:
         log(f"{plan.describe()}; running 0", progress)

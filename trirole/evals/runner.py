@@ -27,7 +27,7 @@ from trirole.evals.planning import EvalSummary, check_folder, experiment_manifes
 from trirole.evals.prompt_fit import check_prompts_fit
 from trirole.evals.ray_runner import evaluate_on_ray
 from trirole.evals.results import read_results
-from trirole.serving.metrics import counters_since, read_counters, record_server_counters
+from trirole.serving.metrics import counters_since, read_counters, record_server_counters, serving_engine
 from trirole.settings import ROLES, TriroleSettings, parse_base_urls
 
 __all__ = ["EvalSummary", "evaluate", "read_results"]
@@ -125,15 +125,18 @@ async def _evaluate(names: list[str], data: Dataset, tasks: list[EvalTask], out_
                     progress: bool, retry_errors: bool, repeats: int, ray: str | None,
                     extend: bool) -> EvalSummary:
     """`evaluate` after its arguments were checked: on Ray, or here."""
+    # The engines serving the model (when they say): a folder's evaluation resumes only on the same.
+    engines = [e for e in await asyncio.to_thread(lambda: [serving_engine(u) for u in counter_urls(
+        settings, graph_options)]) if e] or None
     if ray is not None:
         return await evaluate_on_ray(names, data, tasks, out_dir, address=ray, settings=settings,
                                      concurrency=concurrency, task_timeout_s=task_timeout_s,
                                      graph_options=graph_options, environment=environment, check=check,
                                      progress=progress, retry_errors=retry_errors, repeats=repeats,
-                                     extend=extend)
+                                     extend=extend, server_engines=engines)
     if check and not models_injected(graph_options):
         await asyncio.to_thread(preflight, settings)
     plan = plan_runs(out_dir, data, names, tasks, settings, retry_errors=retry_errors, repeats=repeats,
-                     task_timeout_s=task_timeout_s, extend=extend, width=concurrency)
+                     task_timeout_s=task_timeout_s, extend=extend, width=concurrency, server_engines=engines)
     return await run_local(plan, settings=settings, concurrency=concurrency, task_timeout_s=task_timeout_s,
                            graph_options=graph_options, environment=environment, progress=progress)

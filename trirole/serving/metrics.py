@@ -85,6 +85,20 @@ def read_server(base_url: str, timeout_s: float = 5.0,
         return None
 
 
+def serving_engine(base_url: str, timeout_s: float = 5.0) -> str | None:
+    """Which engine serves `base_url` ("vllm" or "llama.cpp", told by its /metrics' names),
+    or None when it serves none of them (another server, or none answering)."""
+    try:
+        response = httpx.get(metrics_url(base_url), timeout=timeout_s)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    if "vllm:" in response.text:
+        return "vllm"
+    return "llama.cpp" if "llamacpp:" in response.text else None
+
+
 def read_counters(base_urls: Iterable[str]) -> dict[str, dict[str, float]]:
     """Counters by base URL, for the URLs that serve them (each URL read once)."""
     readings = {url: read_server(url) for url in dict.fromkeys(base_urls)}
