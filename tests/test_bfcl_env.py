@@ -296,20 +296,6 @@ async def test_one_checker_process_scores_the_same_multi_turn_entry_afresh_each_
     assert verdicts == [True, False, True, True]
 
 
-def test_the_oracle_finds_an_entry_by_its_marker_when_its_instruction_was_clipped_to_fit():
-    """A long entry's task message (its functions and request) is clipped in the middle
-    when the prompt exceeds the budget; the entry's marker opens it and stays."""
-    from langchain_core.messages import HumanMessage
-
-    from trirole.environments.bfcl.environment import entry_marker
-    from trirole.evals.oracle import bfcl_oracle
-
-    oracle = bfcl_oracle(["live_multiple_26-6-1", "simple_python_0"])
-    clipped = f"{entry_marker('live_multiple_26-6-1')}\nFunctions:\n... [9000 characters cut] ...\nsend a message to him."
-    reply = oracle.invoke([HumanMessage(content=clipped)]).content
-    assert turn_codes("live_multiple_26-6-1")[0] in reply
-
-
 class RoleScript(BaseChatModel):
     """A FAKE model that answers by the role of its call (the run's metadata), so that every
     role of every paradigm acts in a real multi-turn episode: the agent (and the base model,
@@ -339,12 +325,14 @@ class RoleScript(BaseChatModel):
 
 
 async def test_no_prompt_of_any_role_names_the_entry_its_category_or_the_number_of_requests(tmp_path):
+    """As in BFCL, single-turn entries included: an id names its category, and
+    `irrelevance_0` would tell the model that no function fits."""
     from trirole.evals import evaluate
     from trirole.evals.paradigms import VARIANTS
     from trirole.settings import TriroleSettings
 
-    entries = ["multi_turn_miss_param_0", "multi_turn_long_context_1"]
-    data = load_dataset("bfcl:multi_turn_miss_param,multi_turn_long_context")
+    entries = ["multi_turn_miss_param_0", "multi_turn_long_context_1", "irrelevance_0", "simple_python_1"]
+    data = load_dataset("bfcl:multi_turn_miss_param,multi_turn_long_context,irrelevance,simple_python")
     data = dataclasses.replace(data, tasks=tuple(t for t in data.tasks if t.id in entries))
     await evaluate(list(VARIANTS), data, tmp_path, settings=TriroleSettings(max_context_tokens=8192),
                    graph_options={"model": RoleScript()}, progress=False, check=False)
@@ -355,8 +343,8 @@ async def test_no_prompt_of_any_role_names_the_entry_its_category_or_the_number_
                 continue
             roles.add(call["role"])
             text = "\n".join(str(m.get("content")) for m in call["messages"])
-            found = [word for word in [*entries, *data_categories(), "miss_param", "miss_func", "long_context"]
-                     if word in text] + re.findall(r"[Rr]equest \d+|\b\d+ of \d+\b", text)
+            found = [word for word in [*entries, *data_categories(), "miss_param", "miss_func", "long_context",
+                                       "irrelevance", "simple_python", "BFCL entry"] if word in text] + re.findall(r"[Rr]equest \d+|\b\d+ of \d+\b", text)
             leaks += [(trace.parent.name, call["role"], word) for word in found]
     assert {"agent", "corrector", "summarizer", "supervisor", "specialist"} <= roles
     assert leaks == []

@@ -56,8 +56,6 @@ class Solution:
     instruction: str
     supervisor: str  # the supervisor's email ('' if unknown): tells apart tasks of one instruction
     code: str
-    marker: str = ""  # text only this task's prompts hold (BFCL's entry marker), found even when
-    #                   the instruction was clipped to fit the prompt budget
 
 
 def code_action(compiled_solution: str) -> str:
@@ -127,8 +125,6 @@ class OracleChatModel(BaseChatModel):
     def solution_for(self, prompt: str) -> Solution:
         """The task whose instruction (and supervisor, when several share it) is in `prompt`."""
         found = [s for s in self.solutions if s.instruction and s.instruction in prompt]
-        if not found:  # an instruction clipped to fit the budget: the task's marker, if it has one
-            found = [s for s in self.solutions if s.marker and s.marker in prompt]
         if len({s.code for s in found}) > 1:
             found = [s for s in found if s.supervisor and s.supervisor in prompt] or found
             longest = max(len(s.instruction) for s in found)
@@ -192,10 +188,9 @@ def oracle_for(dataset: Any) -> OracleChatModel:
 def bfcl_oracle(task_ids: Iterable[str]) -> OracleChatModel:
     """The oracle of BFCL entries: their ground truth as code actions, one per user request
     (`trirole.environments.bfcl.oracle`). In an evaluation it knows the entry from the run's
-    metadata; called on its own, from the instruction (a single-turn entry's marker tells
-    apart entries that share one)."""
+    metadata (no prompt names the entry); called on its own, from the instruction."""
     from trirole.environments.bfcl import data
-    from trirole.environments.bfcl.environment import entry_marker, first_instruction, request_markers
+    from trirole.environments.bfcl.environment import first_instruction, request_markers
     from trirole.environments.bfcl.oracle import turn_codes
 
     solutions, turns, markers = [], {}, {}
@@ -204,7 +199,6 @@ def bfcl_oracle(task_ids: Iterable[str]) -> OracleChatModel:
         turns[task_id] = codes
         if data.is_multi_turn(data.category_of(task_id)):
             markers[task_id] = request_markers(item)
-        solutions.append(Solution(task_id=task_id, instruction=first_instruction(item),
-                                  supervisor=entry_marker(task_id), code="\n\n".join(codes),
-                                  marker=entry_marker(task_id)))
+        solutions.append(Solution(task_id=task_id, instruction=first_instruction(item), supervisor="",
+                                  code="\n\n".join(codes)))
     return OracleChatModel(solutions=solutions, turns=turns, turn_markers=markers)

@@ -57,13 +57,6 @@ def first_instruction(item: dict[str, Any]) -> str:
     return data.instruction_of(item, 0)
 
 
-def entry_marker(task_id: str) -> str:
-    """How a single-turn entry's reference names its entry (the oracle tells apart entries
-    that share an instruction by it when it is called outside an evaluation's run). Never
-    in a multi-turn entry's prompts: they show no id, category or count of requests."""
-    return f"(BFCL entry {task_id})"
-
-
 def request_text(item: dict[str, Any], turn: int) -> str:
     """What the user says at `turn` (> 0) of a multi-turn entry, as the step output shows
     it: the request, and the functions that became available at this turn (miss_func),
@@ -139,7 +132,8 @@ def entry_info(item: dict[str, Any], *, isolation: str = "") -> EnvironmentInfo:
     """What `BfclEnvironment.reset` tells the agent about `item`, built without a sandbox
     (an evaluation checks with it that every entry's prompts fit before it starts). A
     multi-turn entry's instruction and reference hold no entry id, category or count of
-    requests."""
+    requests, as in BFCL (an id names its category: `irrelevance_3` would tell the model
+    that no function fits)."""
     multi_turn = data.is_multi_turn(data.category_of(item["id"]))
     functions = render_functions(item["function"])
     if multi_turn:
@@ -148,10 +142,9 @@ def entry_info(item: dict[str, Any], *, isolation: str = "") -> EnvironmentInfo:
             isolation=isolation, one_request_at_a_time=len(item["question"]) > 1)
     system = data.system_of(item)
     system = f"The system's instructions for this conversation: {system}\n\n" if system else ""
-    marker = entry_marker(item["id"]) + "\n"
-    reference = marker + _PROMPTS.render("bfcl_single", functions=functions, system=system).rstrip()
+    reference = _PROMPTS.render("bfcl_single", functions=functions, system=system).rstrip()
     # The corrector's other view: the functions as BFCL's JSON schemas.
-    corrector_reference = marker + _PROMPTS.render(
+    corrector_reference = _PROMPTS.render(
         "bfcl_single_json", system=system,
         functions="\n".join(json.dumps(doc, ensure_ascii=False) for doc in item["function"])).rstrip()
     return EnvironmentInfo(instruction=first_instruction(item), reference=reference,
