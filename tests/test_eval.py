@@ -257,6 +257,34 @@ async def test_evaluations_leave_the_garbage_collector_as_they_found_it(tmp_path
     assert gc.get_freeze_count() == 0 and gc.isenabled()
 
 
+class InFlight(GenericFakeChatModel):
+    """A FAKE model that notes how many calls were in flight when each call began."""
+
+    seen: list = []
+    running: list = []
+
+    async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
+        self.seen.append(len(self.running))
+        self.running.append(1)
+        try:
+            await asyncio.sleep(0.05)
+            return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        finally:
+            self.running.pop()
+
+
+async def test_the_first_model_call_runs_alone_so_the_servers_prefix_cache_serves_the_others(tmp_path):
+    # N cold requests at once would each compute the prefix every prompt shares; after one
+    # reply the server's cache holds it. The rest then run N at a time.
+    model = InFlight(messages=itertools.repeat(AIMessage(content=code("complete_task(1)"))), seen=[], running=[])
+    summary = await evaluate(["react"], _dataset(8), tmp_path, settings=TriroleSettings(), concurrency=4,
+                             graph_options={"model": model}, environment=lambda settings: ScriptedEnvironment(),
+                             progress=False)
+    assert summary.ran == 8 and len(model.seen) == 8
+    assert model.seen[:2] == [0, 0]  # the first alone: the second began after it
+    assert max(model.seen) >= 2  # then concurrently
+
+
 # -- one experiment per folder ------------------------------------------------------------------------
 FAKE_RUN = {"graph_options": {"model": forever(code("complete_task(1)"))},
             "environment": lambda settings: ScriptedEnvironment(), "progress": False}

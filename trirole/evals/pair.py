@@ -14,7 +14,7 @@ import asyncio
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol, Sequence
 
 from trirole.backend import check_endpoint
 from trirole.evals.datasets import Dataset, EvalTask
@@ -110,15 +110,16 @@ class _InlineTrace(JsonlTrace):
 
 async def run_pair(graph: Any, paradigm: str, task: EvalTask, *, out_dir: Path, settings: TriroleSettings,
                    task_timeout_s: float | None, context: dict[str, Any] | None = None,
-                   repeat: int = 0) -> PairRecord:
+                   repeat: int = 0, callbacks: Sequence[Any] = ()) -> PairRecord:
     """Run one task with one paradigm's graph; its results record. Never raises for the
     task's own failures: a timeout is status ``timeout``, an environment failure
     ``env_error``, anything else unexpected ``error`` (with the exception in the reason).
     `context`: per-run settings for the graph (e.g. this worker's environment server).
-    `repeat`: which repeat of the pair this is (0-based), recorded as ``repeat``."""
+    `repeat`: which repeat of the pair this is (0-based), recorded as ``repeat``.
+    `callbacks`: LangChain callback handlers of this run besides its trace."""
     path = trace_path(out_dir, paradigm, task.id, repeat)
     path.unlink(missing_ok=True)  # a partial trace of an earlier, killed attempt
-    config = {"callbacks": [_InlineTrace(path)], "recursion_limit": recursion_limit(settings),
+    config = {"callbacks": [_InlineTrace(path), *callbacks], "recursion_limit": recursion_limit(settings),
               "run_name": f"{paradigm}:{task.id}", "metadata": {TASK_METADATA: task.id}}
     last: dict[str, Any] = {}
 
