@@ -30,8 +30,10 @@ DOC = ("You can call this Python function:\n"
 QUESTIONS = ["Find the area of a triangle with a base of {} units and height of 5 units.",
              "What is the area of a triangle whose base is {} cm and height 7 cm?"]
 # The share of the time left a step may take (the caller has already kept a reserve for
-# the oracle's reference run, the report and the last lines).
-SAFETY = 0.95
+# the oracle's reference run, the report and the last lines). Entries differ: in the warm
+# demo here simple_python's entries 50-99 took 1.5x the time of entries 0-49 (1.85x the
+# generated tokens), and at 0.95 the demo ended 2 s past its 15 minutes.
+SAFETY = 0.7
 
 
 def probe(url: str, model: str, in_flight: int = 8, max_tokens: int = 48) -> float:
