@@ -349,3 +349,26 @@ async def test_a_bwrap_that_cannot_sandbox_names_the_way_out(tmp_path):
             await sandbox.reset({"instruction": "x"})
     assert "No permissions to create new namespace" in str(caught.value)
     assert 'isolation="process"' in str(caught.value)
+
+
+def test_an_environment_server_whose_venv_is_under_tmp_runs(tmp_path):
+    """The AppWorld server's private /tmp must not hide its own venv when that lives under
+    /tmp (TRIROLE_HOME there: a cold `make demo` with HOME=/tmp/... failed with
+    "execvp .../appworld-env/bin/python: No such file or directory")."""
+    import subprocess
+    import sys
+
+    from trirole.environments.isolation import appworld_server_command, minimal_env, sandbox_uid
+
+    venv, app, stage = tmp_path / "env", tmp_path / "app", tmp_path / "stage"
+    assert str(venv.resolve()).startswith("/tmp/")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    app.mkdir()
+    (stage / "data").mkdir(parents=True)
+    (stage / "experiments").mkdir()
+    # `python -m site` stands in for the server's module: it prints where it runs from.
+    command = appworld_server_command([str(venv / "bin" / "python"), "-m", "site"], stage=stage,
+                                      uid=sandbox_uid(), app_dir=app, die_with_parent=True)
+    done = subprocess.run(command, env=minimal_env(str(stage)), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert str(venv) in done.stdout  # the venv's own python ran (its site-packages on sys.path)
