@@ -29,15 +29,27 @@ need() {  # need COMMAND PACKAGE WHY FALLBACK
 }
 need bwrap bubblewrap "the python sandbox's confinement" "run the python sandbox unconfined with isolation=\"process\""
 need c++ g++ "to compile the embedded model's server for this CPU" "serve the embedded model with --engine vllm"
+# The extras to install: all of them (`make test`, `make setup`) unless BOOTSTRAP_EXTRAS names
+# fewer (`make demo` needs only `eval`: ray, studio and the test tools cost a first run
+# minutes it does not use).
+extras="${BOOTSTRAP_EXTRAS:-agents,eval,studio,test,ray,tools}"
+# The stamp: the hash of the lock and pyproject.toml, then the extras installed with them.
 stamp=.venv/.trirole-stamp
 want="$(cat requirements/lock.txt pyproject.toml | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && .venv/bin/python -c "import trirole" 2>/dev/null; then
-  exit 0
+have="" have_extras=""
+[ -f "$stamp" ] && read -r have have_extras < "$stamp" || true
+if [ "$have" = "$want" ]; then
+  missing=$(comm -13 <(tr , '\n' <<<"$have_extras" | sort -u) <(tr , '\n' <<<"$extras" | sort -u))
+  if [ -z "$missing" ] && .venv/bin/python -c "import trirole" 2>/dev/null; then
+    exit 0
+  fi
+  # Same lock, more extras wanted: keep those installed in the stamp too.
+  extras=$(tr , '\n' <<<"$have_extras,$extras" | grep -v '^$' | sort -u | paste -sd, -)
 fi
-echo "bootstrap: installing trirole and its pinned dependencies into .venv (about a minute)" >&2
+echo "bootstrap: installing trirole [$extras] and its pinned dependencies into .venv (about a minute)" >&2
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/lock.txt \
-  -e ".[agents,eval,studio,test,ray,tools]" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+  -e ".[$extras]" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
 .venv/bin/python -c "import trirole, langgraph, langchain_openai" \
   || { echo "bootstrap: installation failed (see the pip output above)" >&2; exit 1; }
-echo "$want" > "$stamp"
+echo "$want $extras" > "$stamp"

@@ -45,7 +45,9 @@ now() { date +%s; }
 deadline=$(( ${DEMO_STARTED:-$(now)} + minutes * 60 ))
 $T model serve                      # the embedded SmolLM2-135M (engine chosen for this CPU, cached)
 server=$($PY -c "from trirole.serving.local_model import status; s = status(); print(s['url'], s['model'])")
-$PY scripts/demo_plan.py probe $server | head -1
+probe=$($PY scripts/demo_plan.py probe $server)
+echo "$probe" | head -1
+rate=$(echo "$probe" | tail -1)
 # (No shared AppWorld server: each evaluation starts its own, one per worker, and stops them.)
 
 # oracle TITLE FOLDER [PARADIGMS]: the oracle's reference run of the evaluation that `shared`
@@ -88,7 +90,9 @@ if [ "${DEMO_BFCL:-1}" != 0 ]; then
   echo
   # Kept for the oracle's reference run, the report and the last lines once the steps end.
   reserve=90
-  limit=$(( step < cap ? step : cap )); done_entries=0; bfcl_s=0
+  $T env install bfcl               # on first use (about 3 minutes), before the time left is sized
+  limit=$($PY scripts/demo_plan.py first "$(( deadline - $(now) - reserve ))" "$rate" "$cap" "$step")
+  done_entries=0; bfcl_s=0
   while [ "$limit" -gt "$done_entries" ]; do
     t0=$SECONDS
     shared_base=("${shared[@]}"); shared+=(--limit "$limit")

@@ -4,6 +4,10 @@
         the model server's speed on the demo's kind of request, measured now: 8 requests in
         flight, each a function's documentation and a question (as a BFCL entry is), greedy;
         prints one line for the demo and, last, the generated tokens/s alone.
+    demo_plan.py first LEFT RATE CAP STEP
+        the BFCL part's first limit: STEP entries, fewer (in tens, at least 10) when LEFT
+        seconds would not hold them at the pace the probe's RATE (generated tokens/s)
+        suggests. Prints the limit and, on stderr, why.
     demo_plan.py next DONE SECONDS LEFT CAP STEP
         the BFCL part's next limit: DONE entries took SECONDS; LEFT seconds remain; at most
         CAP entries, grown by tens (at least STEP / 5). Prints the new limit (DONE when too
@@ -51,6 +55,26 @@ def probe(url: str, model: str, in_flight: int = 8, max_tokens: int = 48) -> flo
     return tokens / (time.monotonic() - t0)
 
 
+# Seconds a BFCL entry (its 3 paradigms) takes x the probe's tokens/s: 3.7 s an entry at a
+# probe of 62 tokens/s in the warm demo here. A first guess only: after the first step the
+# measured pace decides (`next_limit`).
+SECONDS_X_RATE = 230.0
+# An evaluation's own start and its report, per step.
+STEP_OVERHEAD_S = 30.0
+
+
+def first_limit(left: float, rate: float, cap: int, step: int) -> tuple[int, str]:
+    """The first limit: `step` entries (at most `cap`), fewer when SAFETY of `left` (less a
+    step's overhead) would not hold them at the pace `rate` suggests; at least 10."""
+    per_entry = SECONDS_X_RATE / max(rate, 1e-6)
+    fits = int((SAFETY * left - STEP_OVERHEAD_S) / per_entry) // 10 * 10
+    limit = max(10, min(step, cap, fits))
+    if limit >= min(step, cap):
+        return limit, f"starting with {limit} entries"
+    return limit, (f"{max(left, 0) / 60:.1f} min left; at about {per_entry:.1f} s an entry (the probe's "
+                   f"{rate:.0f} tokens/s) starting with {limit} entries instead of {min(step, cap)}")
+
+
 def next_limit(done: int, seconds: float, left: float, cap: int, step: int) -> tuple[int, str]:
     """The next limit: as many more entries (in tens, at least `step` // 5) as the pace so far
     says fit in SAFETY of `left`, at most `cap`."""
@@ -69,6 +93,11 @@ def main(argv: list[str]) -> int:
         rate = probe(argv[1], argv[2])
         print(f"demo: the model server generates {rate:.0f} tokens/s with 8 requests in flight (measured now)")
         print(f"{rate:.0f}")
+        return 0
+    if argv[:1] == ["first"] and len(argv) == 5:
+        limit, why = first_limit(float(argv[1]), float(argv[2]), int(argv[3]), int(argv[4]))
+        print(f"demo: BFCL: {why}", file=sys.stderr)
+        print(limit)
         return 0
     if argv[:1] == ["next"] and len(argv) == 6:
         limit, why = next_limit(int(argv[1]), float(argv[2]), float(argv[3]), int(argv[4]), int(argv[5]))

@@ -27,6 +27,18 @@ def test_the_bfcl_comparison_grows_by_what_the_pace_says_fits(done, seconds, lef
     assert (f"growing to {limit}" in why) if limit > done else ("stays at" in why)
 
 
+@pytest.mark.parametrize("left, rate, expected", [
+    (600, 62, 50),   # warm: 10 minutes left, the usual first step
+    (280, 62, 40),   # a first run after 20 minutes of set-up: 166 s usable at 3.7 s an entry
+    (60, 62, 10),    # nearly nothing left: the smallest step still shows the comparison
+    (600, 20, 30),   # a slower server: 390 s usable at 11.5 s an entry
+])
+def test_the_first_bfcl_step_shrinks_to_the_time_left_at_the_probes_pace(left, rate, expected):
+    limit, why = demo_plan.first_limit(left, rate, cap=400, step=50)
+    assert limit == expected
+    assert ("instead of 50" in why) == (limit < 50)
+
+
 def test_the_cli_prints_the_limit_alone_on_stdout(capsys):
     assert demo_plan.main(["next", "100", "120", "600", "400", "50"]) == 0
     out, err = capsys.readouterr()
