@@ -8,9 +8,10 @@
 #     AppWorld's environment servers on the offline task pack (generated on first use);
 #   BFCL: base, react and scaffold on simple_python entries, scored by BFCL's own checker
 #     (BFCL installs in its own environment on first use, about 3 minutes): a benchmark on
-#     which the embedded model scores above zero, so the paradigms differ. It grows in
-#     steps of DEMO_BFCL_STEP entries up to DEMO_BFCL_LIMIT while the measured pace says the
-#     next step ends in time (scripts/demo_plan.py), and prints the report's paired tests.
+#     which the embedded model scores above zero, so the paradigms differ. It starts with
+#     DEMO_BFCL_STEP entries (fewer when the time left would not hold them at the probe's
+#     pace) and grows up to DEMO_BFCL_LIMIT while the measured pace says the next step ends
+#     in time (scripts/demo_plan.py), and prints the report's paired tests.
 # Idempotent: servers already running are reused, and every evaluation resumes where a
 # previous run stopped.
 #
