@@ -285,6 +285,26 @@ async def test_the_first_model_call_runs_alone_so_the_servers_prefix_cache_serve
     assert max(model.seen) >= 2  # then concurrently
 
 
+async def test_a_second_evaluation_of_a_folder_in_use_is_refused_and_the_folder_free_again_after(tmp_path):
+    # Two `trirole eval` runs of one --out each ran every pending pair and wrote it twice.
+    from trirole.evals.planning import FolderError
+
+    slow = {**FAKE_RUN, "environment": lambda settings: SlowStep()}
+    first = asyncio.create_task(evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(), **slow))
+    await asyncio.sleep(0.5)  # the first holds the folder
+    with pytest.raises(FolderError, match="being evaluated by another trirole process"):
+        await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(), **FAKE_RUN)
+    assert (await first).ran == 2
+    again = await evaluate(["react"], _dataset(2), tmp_path, settings=TriroleSettings(), **FAKE_RUN)
+    assert again.ran == 0 and len(again.records()) == 2  # resumed: nothing twice
+
+
+class SlowStep(ScriptedEnvironment):
+    async def execute(self, code):
+        await asyncio.sleep(1.5)
+        return await super().execute(code)
+
+
 # -- one experiment per folder ------------------------------------------------------------------------
 FAKE_RUN = {"graph_options": {"model": forever(code("complete_task(1)"))},
             "environment": lambda settings: ScriptedEnvironment(), "progress": False}

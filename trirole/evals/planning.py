@@ -13,12 +13,16 @@ run on them afterwards (`trirole.evals.agreement`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from trirole.errors import TriroleError
 from trirole.evals.datasets import Dataset, EvalTask
@@ -27,6 +31,9 @@ from trirole.evals.results import INFRA_STATUSES, PairRecord, pair_key, read_res
 from trirole.settings import TriroleSettings
 
 MANIFEST_FILE = "run.json"
+LOCK_FILE = ".evaluation.lock"
+"""Held (an OS file lock, released when the process ends however it ends) by the
+evaluation running in the folder."""
 Run = tuple[str, EvalTask, int]
 """One run of an evaluation: (paradigm, task, repeat)."""
 
@@ -184,6 +191,24 @@ def _additions(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     if now["repeats"] > before.get("repeats", 1):
         found.append(f"repeats {before.get('repeats', 1) + 1}..{now['repeats']}")
     return found
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """This evaluation's hold on its results folder for as long as it runs. Another
+    evaluation of the same folder (another process, or this one) is refused in one line:
+    two `trirole eval` runs of one --out each ran every pending pair and wrote it twice."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise FolderError(f"{out} is being evaluated by another trirole process; wait until it ends (it resumes "
+                          "there if stopped), or give another --out") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def check_folder(out: Path, manifest: dict[str, Any], *, extend: bool) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from trirole.evals.local import run_local
 from trirole.evals.oracle import ORACLE, oracle_for
 from trirole.evals.pair import EnvironmentFactory, models_injected, preflight
 from trirole.evals.paradigms import resolve_paradigms
-from trirole.evals.planning import EvalSummary, check_folder, experiment_manifest, log, plan_runs
+from trirole.evals.planning import EvalSummary, check_folder, experiment_manifest, folder_lock, log, plan_runs
 from trirole.evals.prompt_fit import check_prompts_fit
 from trirole.evals.ray_runner import evaluate_on_ray
 from trirole.evals.results import read_results
@@ -92,22 +92,23 @@ async def evaluate(
     # One experiment per folder: refused before any endpoint is checked or server started.
     check_folder(Path(out_dir), experiment_manifest(data, names, tasks, settings, repeats=repeats,
                                                     task_timeout_s=task_timeout_s), extend=extend)
-    graph_options = dict(graph_options or {})
-    if not models_injected(graph_options) and settings.endpoint("agent").model == ORACLE:
-        graph_options["model"] = oracle_for(data)
-    # Function docs are never clipped: a context too small for a task's is refused before any pair.
-    await check_prompts_fit(data, tasks, settings, graph_options)
-    urls = counter_urls(settings, graph_options)
-    before = await asyncio.to_thread(read_counters, urls)
-    try:
-        return await _evaluate(names, data, tasks, out_dir, settings=settings, concurrency=concurrency,
-                               task_timeout_s=task_timeout_s, graph_options=graph_options, environment=environment,
-                               check=check, progress=progress, retry_errors=retry_errors, repeats=repeats, ray=ray,
-                               extend=extend)
-    finally:
-        counters = counters_since(before, await asyncio.to_thread(read_counters, urls) if before else {})
-        if Path(out_dir).is_dir() and any(counters.values()):
-            record_server_counters(out_dir, counters)
+    with folder_lock(Path(out_dir)):  # one evaluation at a time per folder
+        graph_options = dict(graph_options or {})
+        if not models_injected(graph_options) and settings.endpoint("agent").model == ORACLE:
+            graph_options["model"] = oracle_for(data)
+        # Function docs are never clipped: a context too small for a task's is refused before any pair.
+        await check_prompts_fit(data, tasks, settings, graph_options)
+        urls = counter_urls(settings, graph_options)
+        before = await asyncio.to_thread(read_counters, urls)
+        try:
+            return await _evaluate(names, data, tasks, out_dir, settings=settings, concurrency=concurrency,
+                                   task_timeout_s=task_timeout_s, graph_options=graph_options, environment=environment,
+                                   check=check, progress=progress, retry_errors=retry_errors, repeats=repeats, ray=ray,
+                                   extend=extend)
+        finally:
+            counters = counters_since(before, await asyncio.to_thread(read_counters, urls) if before else {})
+            if Path(out_dir).is_dir() and any(counters.values()):
+                record_server_counters(out_dir, counters)
 
 
 def counter_urls(settings: TriroleSettings, graph_options: Mapping[str, Any]) -> list[str]:
