@@ -343,8 +343,9 @@ async def test_no_prompt_of_any_role_names_the_entry_its_category_or_the_number_
                 continue
             roles.add(call["role"])
             text = "\n".join(str(m.get("content")) for m in call["messages"])
-            found = [word for word in [*entries, *data_categories(), "miss_param", "miss_func", "long_context",
-                                       "irrelevance", "simple_python", "BFCL entry"] if word in text] + re.findall(r"[Rr]equest \d+|\b\d+ of \d+\b", text)
+            words = [*entries, *data_categories(), "miss_param", "miss_func", "long_context",
+                     "irrelevance", "simple_python", "BFCL entry"]
+            found = [word for word in words if word in text] + re.findall(r"[Rr]equest \d+|\b\d+ of \d+\b", text)
             leaks += [(trace.parent.name, call["role"], word) for word in found]
     assert {"agent", "corrector", "summarizer", "supervisor", "specialist"} <= roles
     assert leaks == []

@@ -243,7 +243,8 @@ def appworld_server_command(command: Sequence[str], *, stage: str | os.PathLike,
     confined += ["--perms", "1777", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     confined += _system_binds(prefix)
     confined += [*_with_parents(venv), "--ro-bind", venv, venv]
-    confined += ["--dev", "/dev", "--proc", "/proc", "--perms", "0755", "--dir", "/sandbox", "--ro-bind", str(_LAUNCHER), LAUNCHER_PATH,
+    confined += ["--dev", "/dev", "--proc", "/proc",
+                 "--perms", "0755", "--dir", "/sandbox", "--ro-bind", str(_LAUNCHER), LAUNCHER_PATH,
                  "--ro-bind", os.path.realpath(app_dir), APP_DIR_PATH]  # (read by the server's uid)
     # Its outputs on a size-limited tmpfs of its own: agent code cannot fill the host's disk
     # (trirole reads them through /proc/<server pid>/root, see `stage.live_stage`).

@@ -68,35 +68,39 @@ def _from_llama_cpp(found: Mapping[str, float]) -> dict[str, float]:
             "prefix_cache_queries": prompt, "prefix_cache_hits": found.get("prompt_tokens_cached", 0.0)}
 
 
+def _metrics_text(base_url: str, timeout_s: float) -> str | None:
+    """The server's /metrics page, or None when it serves none (unreachable, not 200)."""
+    try:
+        response = httpx.get(metrics_url(base_url), timeout=timeout_s)
+    except httpx.HTTPError:
+        return None
+    return response.text if response.status_code == 200 else None
+
+
 def read_server(base_url: str, timeout_s: float = 5.0,
                 names: Mapping[str, str] = VLLM_COUNTERS) -> dict[str, float] | None:
     """One server's counters (`names`, default the four of `VLLM_COUNTERS`; llama.cpp's
     server's are translated to those four), or None when it serves no /metrics with them."""
-    try:
-        response = httpx.get(metrics_url(base_url), timeout=timeout_s)
-        if response.status_code != 200:
-            return None
-        found = parse_counters(response.text, names)
-        if not found:
-            llama = parse_counters(response.text, LLAMA_CPP_COUNTERS)
-            found = _from_llama_cpp(llama) if llama else {}
-        return found or None
-    except (httpx.HTTPError, ValueError):  # unreachable, or not Prometheus text
+    text = _metrics_text(base_url, timeout_s)
+    if text is None:
         return None
+    try:
+        found = parse_counters(text, names)
+        if not found:
+            llama = parse_counters(text, LLAMA_CPP_COUNTERS)
+            found = _from_llama_cpp(llama) if llama else {}
+    except ValueError:  # not Prometheus text
+        return None
+    return found or None
 
 
 def serving_engine(base_url: str, timeout_s: float = 5.0) -> str | None:
     """Which engine serves `base_url` ("vllm" or "llama.cpp", told by its /metrics' names),
     or None when it serves none of them (another server, or none answering)."""
-    try:
-        response = httpx.get(metrics_url(base_url), timeout=timeout_s)
-    except httpx.HTTPError:
-        return None
-    if response.status_code != 200:
-        return None
-    if "vllm:" in response.text:
+    text = _metrics_text(base_url, timeout_s) or ""
+    if "vllm:" in text:
         return "vllm"
-    return "llama.cpp" if "llamacpp:" in response.text else None
+    return "llama.cpp" if "llamacpp:" in text else None
 
 
 def read_counters(base_urls: Iterable[str]) -> dict[str, dict[str, float]]:
