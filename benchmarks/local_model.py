@@ -88,7 +88,6 @@ OPTIONS: dict[str, tuple[str, dict[str, str], list[str]]] = {
     "llama.cpp-poll-0": ("llama.cpp", {}, ["--poll", "0"]),
     "llama.cpp-ubatch-2048": ("llama.cpp", {}, ["--ubatch-size", "2048"]),
     "llama.cpp-ubatch-2048-poll-0": ("llama.cpp", {}, ["--ubatch-size", "2048", "--poll", "0"]),
-    "llama.cpp-batch-4096-poll-0": ("llama.cpp", {}, ["--batch-size", "4096", "--ubatch-size", "4096", "--poll", "0"]),
     "llama.cpp-flash-attn": ("llama.cpp", {}, ["--flash-attn", "on"]),
     "llama.cpp-ctx-2048": ("llama.cpp", {}, ["--ctx-size", str(8 * 2048)]),
     "llama.cpp-ctx-4096": ("llama.cpp", {}, ["--ctx-size", str(8 * 4096)]),
@@ -194,7 +193,8 @@ def short_evaluation(url: str, model: str, engine: str, source: Path, in_flight:
         results = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines()]
     d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
     uncached = d["prompt_tokens"] - d.get("prefix_cache_hits", 0.0)
-    return {"eval_s": wall, "harness_cpu_s": round(harness_cpu_s, 1), "pairs": len(results), "solved": sum(bool(r.get("success")) for r in results),
+    return {"eval_s": wall, "harness_cpu_s": round(harness_cpu_s, 1), "pairs": len(results),
+            "solved": sum(bool(r.get("success")) for r in results),
             **{k: round(v, 3) for k, v in d.items()},
             "prefill_tok_s": uncached / d["prefill_s"] if d.get("prefill_s") else None,
             "decode_tok_s": d["generation_tokens"] / d["decode_s"] if d.get("decode_s") else None,
@@ -266,10 +266,10 @@ def compare(args: argparse.Namespace) -> int:
     workload, in_flight, _ = WORKLOADS[args.workload]
     print(f"\nworkload: trirole eval {' '.join(workload)} --limit {args.limit}, {in_flight} pairs in flight unless @N")
     print(f"CPU: {cpu.summary()}; load average at the end {os.getloadavg()[0]:.1f}")
-    header = ["configuration", "ready s", "eval s", "harness CPU s", "pairs", "solved", "s/pair", "prompt tok", "generated tok",
-              "prefix hit", "prefill tok/s", "decode tok/s/req", "generated tok/s"]
-    table = [[r["option"], f(r["ready_s"], 0), f(r["eval_s"], 0), f(r.get("harness_cpu_s"), 0), str(r["pairs"]), str(r["solved"]),
-              f(r["s_per_pair"], 2), f(r["prompt_tokens"], 0), f(r["generation_tokens"], 0),
+    header = ["configuration", "ready s", "eval s", "harness CPU s", "pairs", "solved", "s/pair", "prompt tok",
+              "generated tok", "prefix hit", "prefill tok/s", "decode tok/s/req", "generated tok/s"]
+    table = [[r["option"], f(r["ready_s"], 0), f(r["eval_s"], 0), f(r.get("harness_cpu_s"), 0), str(r["pairs"]),
+              str(r["solved"]), f(r["s_per_pair"], 2), f(r["prompt_tokens"], 0), f(r["generation_tokens"], 0),
               "-" if r["hit_rate"] is None else f"{100 * r['hit_rate']:.1f}%", f(r["prefill_tok_s"]),
               f(r["decode_tok_s"]), f(r["generated_tok_s"])] for r in rows]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
