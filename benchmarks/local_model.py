@@ -95,12 +95,19 @@ OPTIONS: dict[str, tuple[str, dict[str, str], list[str]]] = {
     "llama.cpp-parallel-16": ("llama.cpp", {}, ["--parallel", "16", "--ctx-size", "131072"]),
     "llama.cpp-unified": ("llama.cpp", {}, ["--kv-unified"]),
     "llama.cpp-ngram": ("llama.cpp", {}, ["--spec-type", "ngram-simple"]),
+    "llama.cpp-ngram-4-8": ("llama.cpp", {}, ["--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", "4",
+                                              "--spec-ngram-simple-size-m", "8"]),
+    "llama.cpp-ngram-2-6": ("llama.cpp", {}, ["--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", "2",
+                                              "--spec-ngram-simple-size-m", "6"]),
     # A free slot is reused for a new request only when it holds this share of the prompt;
     # otherwise the least recently used one, its prompt saved to the RAM prompt cache and
     # the best match from there loaded (llama.cpp's own default 0.1, trirole's 0.95).
     "llama.cpp-sps-0.1": ("llama.cpp", {}, ["--slot-prompt-similarity", "0.1", "--cache-ram", "8192"]),
     "llama.cpp-sps-0.8": ("llama.cpp", {}, ["--slot-prompt-similarity", "0.8"]),
     "llama.cpp-sps-0.95": ("llama.cpp", {}, ["--slot-prompt-similarity", "0.95"]),
+    # The RAM prompt cache's size (MiB; trirole's 1024, llama.cpp's own 8192; 0: none).
+    "llama.cpp-cache-ram-256": ("llama.cpp", {}, ["--cache-ram", "256"]),
+    "llama.cpp-cache-ram-0": ("llama.cpp", {}, ["--cache-ram", "0"]),
     "vllm": ("vllm", {}, []),
     "vllm-bf16": ("vllm", {}, ["--dtype", "bfloat16"]),
     "vllm-float32": ("vllm", {}, ["--dtype", "float32"]),

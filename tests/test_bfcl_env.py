@@ -281,6 +281,24 @@ async def test_the_oracle_scores_every_paradigm_through_bfcls_checker(tmp_path):
     assert "Qwen3-8B" not in report
 
 
+async def test_an_evaluation_whose_checker_cannot_start_stops_with_the_checkers_one_line_error(tmp_path,
+                                                                                              monkeypatch):
+    """The pairs start while BFCL's checker still imports (seconds); a checker that never
+    becomes ready stops the evaluation with its own error naming its log (not a group of
+    errors, not every pair an infrastructure error)."""
+    from trirole.environments.bfcl import scorer
+    from trirole.environments.bfcl.errors import BfclScorerError
+    from trirole.evals import evaluate
+    from trirole.settings import TriroleSettings
+
+    broken = tmp_path / "scorer_main.py"
+    broken.write_text("import sys\nprint('BFCL failed to import', file=sys.stderr)\nsys.exit(1)\n")
+    monkeypatch.setattr(scorer, "_MAIN", broken)
+    with pytest.raises(BfclScorerError, match="checker process ended; its log: "):
+        await evaluate(["base", "react"], "bfcl:simple_python", tmp_path / "run", limit=2,
+                       settings=TriroleSettings(model="oracle"), progress=False)
+
+
 async def test_one_checker_process_scores_the_same_multi_turn_entry_afresh_each_time():
     """BFCL's multi-turn checker keeps instances per entry in module globals (it scores an
     entry once per process); the evaluation's one checker scores each entry once per

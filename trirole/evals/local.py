@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from langchain_core.callbacks import AsyncCallbackHandler
 
@@ -24,6 +24,7 @@ from trirole.evals.progress import EvalProgress
 from trirole.evals.results import ResultsWriter, record_replica_counts
 from trirole.settings import TriroleSettings
 from trirole.environments.appworld.server import appworld_servers, is_serving
+from trirole.environments.bfcl.errors import BfclScorerError
 
 # -- garbage between pairs ------------------------------------------------------------------------
 # Every HTTP response (httpx) is a reference cycle. The ones still in flight when a young
@@ -110,21 +111,29 @@ async def run_local(plan: RunPlan, *, settings: TriroleSettings, concurrency: in
             servers = await owned.enter_async_context(
                 appworld_servers(concurrency, root, isolation=settings.isolation))
             slots = [_OwnedServer(server, owned, root, settings.isolation) for server in servers]
+        starting: Callable[[], Awaitable[None]] | None = None
         if data.env == "bfcl" and plan.pending:
             # One process of BFCL's checkers for the whole evaluation (its import alone takes
             # seconds); the pairs' environments find it (`trirole.environments.bfcl.scorer`).
+            # The pairs start while it imports; one that cannot start stops the evaluation.
             from trirole.environments.bfcl.scorer import shared_scorer
 
-            await owned.enter_async_context(shared_scorer())
-        return await _run_pairs(plan, settings=settings, concurrency=concurrency, task_timeout_s=task_timeout_s,
-                                graph_options=graph_options, environment=environment, progress=progress,
-                                slots=slots)
+            starting = (await owned.enter_async_context(shared_scorer(wait=False))).ready
+        try:
+            return await _run_pairs(plan, settings=settings, concurrency=concurrency, task_timeout_s=task_timeout_s,
+                                    graph_options=graph_options, environment=environment, progress=progress,
+                                    slots=slots, starting=starting)
+        except* BfclScorerError as failed:  # the checker's one-line error, not a group of them
+            raise failed.exceptions[0] from None
 
 
 async def _run_pairs(plan: RunPlan, *, settings: TriroleSettings, concurrency: int,
                      task_timeout_s: float | None, graph_options: dict[str, Any],
                      environment: EnvironmentFactory | None, progress: bool,
-                     slots: list[_OwnedServer | None]) -> EvalSummary:
+                     slots: list[_OwnedServer | None],
+                     starting: Callable[[], Awaitable[None]] | None = None) -> EvalSummary:
+    """Run the pending pairs on `concurrency` workers; `starting` (a helper's start-up,
+    awaited beside them) stops them all when it fails."""
     out = plan.out
     log(f"{plan.describe()}; running {len(plan.pending)} with concurrency {concurrency}", progress)
     graphs, run_settings = build_graphs(plan.names, plan.data, settings, environment, graph_options)
@@ -162,6 +171,8 @@ async def _run_pairs(plan: RunPlan, *, settings: TriroleSettings, concurrency: i
     try:
         with ResultsWriter(out) as writer, _objects_before_frozen(), display:
             async with asyncio.TaskGroup() as group:
+                if starting is not None:
+                    group.create_task(starting())
                 for slot in range(min(concurrency, len(plan.pending))):
                     group.create_task(worker(slot, writer))
     finally:

@@ -37,11 +37,23 @@ class BfclScorer:
     def __init__(self, python: str | os.PathLike | None = None) -> None:
         self._python = python
         self._proc: asyncio.subprocess.Process | None = None
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one exchange at a time; the first is the start-up's "ready"
+        self._ready = False
         self._workdir: str | None = None
         self.log_path = logs_dir() / f"bfcl-scorer-{os.getpid()}-{id(self):x}.log"
 
     async def __aenter__(self) -> "BfclScorer":
+        try:
+            await self.start()
+            await self.ready()
+        except BaseException:
+            await asyncio.shield(self.aclose())
+            raise
+        return self
+
+    async def start(self) -> None:
+        """Start the checker process without waiting for its import (`ready` waits; so
+        does the first `score`)."""
         from trirole.environments.bfcl.install import bfcl_python, ensure_bfcl_env
 
         if self._python is None:
@@ -58,15 +70,27 @@ class BfclScorer:
                 stderr=log, cwd=self._workdir, env=env, start_new_session=True, limit=_LINE_LIMIT)
         finally:
             log.close()
+
+    async def ready(self) -> None:
+        """Wait until the started process has imported BFCL's checkers; raises
+        `BfclScorerError` (the process stopped) when it cannot."""
+        async with self._lock:
+            await self._ready_locked()
+
+    async def _ready_locked(self) -> None:
+        if self._ready:
+            return
+        if self._proc is None:
+            raise BfclScorerError("the BFCL checker is not running (closed)")
         try:
             reply = await self._read(_START_TIMEOUT_S)
         except BaseException:
-            await self.aclose()
+            await asyncio.shield(self.aclose())
             raise
         if not reply.get("ready"):
             await self.aclose()
             raise BfclScorerError(f"BFCL's checker did not start; its log: {self.log_path}")
-        return self
+        self._ready = True
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
@@ -86,6 +110,7 @@ class BfclScorer:
         """BFCL's verdict on `result` (its model-result form, see ``_scorer_main``):
         ``{"valid": bool, "error": ..., "error_type": ...}``."""
         async with self._lock:
+            await self._ready_locked()
             if self._proc is None or self._proc.stdin is None:
                 raise BfclScorerError("the BFCL checker is not running (closed)")
             try:
@@ -113,14 +138,22 @@ class BfclScorer:
 
 
 @contextlib.asynccontextmanager
-async def shared_scorer() -> AsyncIterator[BfclScorer]:
-    """A scorer the BFCL environments started inside this block use (an evaluation's)."""
-    async with BfclScorer() as scorer:
+async def shared_scorer(*, wait: bool = True) -> AsyncIterator[BfclScorer]:
+    """A scorer the BFCL environments started inside this block use (an evaluation's).
+    ``wait=False``: the block starts while the checker still imports (seconds), so the
+    first episodes run meanwhile; their first `score` waits for it."""
+    scorer = BfclScorer()
+    try:
+        await scorer.start()
+        if wait:
+            await scorer.ready()
         token = _SHARED.set(scorer)
         try:
             yield scorer
         finally:
             _SHARED.reset(token)
+    finally:
+        await scorer.aclose()
 
 
 def current_scorer() -> BfclScorer | None:
