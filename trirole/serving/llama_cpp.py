@@ -77,7 +77,7 @@ class LlamaServerOptions:
     unified_kv: one KV cache shared by the slots (a slot may use what the others do not);
     ngram_draft: speculative decoding from n-grams of the prompt and the reply so far
         (``--spec-type ngram-simple``). Off: on the demo's BFCL workload a quarter of the
-        drafts were accepted, 0.83-0.96x the tokens per second on 2 cores (docs/results.md);
+        drafts were accepted, 0.80-0.96x the tokens per second on 2 cores (docs/results.md);
     flash_attn: llama.cpp's fused attention. Off: with it a prompt served partly from the
         prefix cache gives other logits than the same prompt computed whole, so greedy
         replies to the same request differ (measured; tests/test_serving.py);
