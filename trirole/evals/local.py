@@ -118,7 +118,7 @@ async def run_local(plan: RunPlan, *, settings: TriroleSettings, concurrency: in
             # The pairs start while it imports; one that cannot start stops the evaluation.
             from trirole.environments.bfcl.scorer import shared_scorer
 
-            starting = (await owned.enter_async_context(shared_scorer(wait=False))).ready
+            starting = (await owned.enter_async_context(shared_scorer())).ready
         try:
             return await _run_pairs(plan, settings=settings, concurrency=concurrency, task_timeout_s=task_timeout_s,
                                     graph_options=graph_options, environment=environment, progress=progress,

@@ -43,17 +43,16 @@ class BfclScorer:
         self.log_path = logs_dir() / f"bfcl-scorer-{os.getpid()}-{id(self):x}.log"
 
     async def __aenter__(self) -> "BfclScorer":
+        """Start the checker process without waiting for its import (seconds), so the
+        caller works meanwhile: `ready` waits for it, and so does the first `score`."""
         try:
-            await self.start()
-            await self.ready()
+            await self._start()
         except BaseException:
             await asyncio.shield(self.aclose())
             raise
         return self
 
-    async def start(self) -> None:
-        """Start the checker process without waiting for its import (`ready` waits; so
-        does the first `score`)."""
+    async def _start(self) -> None:
         from trirole.environments.bfcl.install import bfcl_python, ensure_bfcl_env
 
         if self._python is None:
@@ -138,22 +137,15 @@ class BfclScorer:
 
 
 @contextlib.asynccontextmanager
-async def shared_scorer(*, wait: bool = True) -> AsyncIterator[BfclScorer]:
-    """A scorer the BFCL environments started inside this block use (an evaluation's).
-    ``wait=False``: the block starts while the checker still imports (seconds), so the
-    first episodes run meanwhile; their first `score` waits for it."""
-    scorer = BfclScorer()
-    try:
-        await scorer.start()
-        if wait:
-            await scorer.ready()
+async def shared_scorer() -> AsyncIterator[BfclScorer]:
+    """A scorer the BFCL environments started inside this block use (an evaluation's);
+    the block starts while the checker still imports, see `BfclScorer.__aenter__`."""
+    async with BfclScorer() as scorer:
         token = _SHARED.set(scorer)
         try:
             yield scorer
         finally:
             _SHARED.reset(token)
-    finally:
-        await scorer.aclose()
 
 
 def current_scorer() -> BfclScorer | None:
