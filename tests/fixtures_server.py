@@ -1,13 +1,15 @@
 """The real local model servers for tests marked ``@pytest.mark.server``.
 
-`model_server` is the embedded SmolLM2-135M-Instruct on the engine `trirole model serve`
-picks for this CPU (``auto``: llama.cpp's server on every CPU measured so far), and
-`vllm_cpu_server` the same model on vLLM's CPU build (``--engine vllm``: the engine of the
-GPU presets stays tested on the CPU). `embedded_server` is each of them in turn, for the
-tests that every engine must pass. Each starts once per test session under a record name
-of its own (``model-test``, ``model-test-vllm``) on a free port, so a user's own ``model``
-server is left alone, and is stopped at the end. ``record.url`` is the OpenAI base URL
-(``.../v1``), ``record.extra["model"]`` the model name, ``record.extra["engine"]`` the engine.
+`llama_cpp_server` is the embedded SmolLM2-135M-Instruct on llama.cpp's server and
+`vllm_cpu_server` the same model on vLLM's CPU build (the engine of the GPU presets, tested
+on the CPU too). `model_server` is the embedded default: whichever of the two ``trirole
+model serve`` picks for this CPU (``auto``: llama.cpp without bf16 instructions, vLLM with
+them), so no third server starts. `embedded_server` is each engine in turn, for the tests
+that every engine must pass: both engines are tested on every CPU. Each starts once per test
+session under a record name of its own (``model-test``, ``model-test-vllm``) on a free port,
+so a user's own ``model`` server is left alone, and is stopped at the end. ``record.url``
+is the OpenAI base URL (``.../v1``), ``record.extra["model"]`` the model name,
+``record.extra["engine"]`` the engine.
 
 Several pytest sessions at once (engineers sharing a machine) share one test server per
 engine: ``serve()`` lets one of them start it while the others wait and reuse it, each
@@ -76,8 +78,8 @@ def shared_test_server(name: str, engine: str):
 
 
 @pytest.fixture(scope="session")
-def model_server():
-    with shared_test_server(TEST_RECORD_NAME, "auto") as record:
+def llama_cpp_server():
+    with shared_test_server(TEST_RECORD_NAME, "llama.cpp") as record:
         yield record
 
 
@@ -87,7 +89,17 @@ def vllm_cpu_server():
         yield record
 
 
-@pytest.fixture(params=["default engine", "vllm"])
+@pytest.fixture(scope="session")
+def model_server(request):
+    """The embedded default: the server of the engine `trirole model serve` picks here."""
+    from trirole.serving.cpu import cpu_features
+    from trirole.serving.engines import embedded_choice
+
+    engine = embedded_choice(cpu_features()).engine
+    return request.getfixturevalue("llama_cpp_server" if engine == "llama.cpp" else "vllm_cpu_server")
+
+
+@pytest.fixture(params=["llama.cpp", "vllm"])
 def embedded_server(request):
     """Each engine's server in turn: what every engine must do."""
-    return request.getfixturevalue("model_server" if request.param == "default engine" else "vllm_cpu_server")
+    return request.getfixturevalue("llama_cpp_server" if request.param == "llama.cpp" else "vllm_cpu_server")

@@ -83,7 +83,7 @@ def cpu(monkeypatch):
     return use
 
 
-def test_dry_run_embedded_default_is_llama_cpp_on_the_gguf(home, capsys, cpu):
+def test_dry_run_embedded_default_without_bf16_is_llama_cpp_on_the_gguf(home, capsys, cpu):
     cmd = serve(dry_run=True, port=8123)
     assert isinstance(cmd, list)
     assert cmd[0].endswith("/llama-server") and str(home / "engines") in cmd[0]
@@ -102,10 +102,13 @@ def test_dry_run_embedded_default_is_llama_cpp_on_the_gguf(home, capsys, cpu):
 
 def test_a_fresh_home_has_no_engine_installed_and_says_so(home, cpu):
     # What `make demo` asks to announce a first run's set-up, and `trirole model status` shows.
-    from trirole.serving.local_model import embedded_installed, status
+    from trirole.serving.local_model import embedded_first_use, embedded_installed, status
 
     assert not embedded_installed() and not embedded_installed("vllm")
     assert status()["installed"] is False
+    assert embedded_first_use().startswith("building llama.cpp's server for this CPU")
+    cpu(WITH_BF16)
+    assert embedded_first_use().startswith("installing vLLM's CPU build")
 
 
 def test_llama_cpp_runs_with_flash_attention_off(home, cpu):
@@ -138,13 +141,25 @@ def test_vllms_dtype_follows_the_cpus_bf16_instructions(home, cpu):
     assert _contains_run(serve(dry_run=True, port=8123, engine="vllm", quiet=True), ("--dtype", "bfloat16"))
 
 
-@pytest.mark.parametrize("features", [NO_BF16, WITH_BF16], ids=["without bf16", "with bf16"])
-def test_the_default_engine_is_llama_cpp_and_says_why_for_the_cpu(features):
+@pytest.mark.parametrize("features, engine", [(NO_BF16, "llama.cpp"), (WITH_BF16, "vllm")],
+                         ids=["without bf16: llama.cpp", "with bf16: vllm"])
+def test_the_default_engine_follows_the_cpus_bf16_instructions_and_says_why(features, engine):
+    # Measured side by side on the demo's workload (docs/results.md): llama.cpp 3x vLLM
+    # without bf16 instructions, vLLM in bfloat16 2x llama.cpp with them (AMX).
     choice = embedded_choice(features)
-    assert choice.engine == "llama.cpp"
+    assert choice.engine == engine
     assert ("without bf16" in choice.why) == (not features.bf16)
+    assert choice.vllm_dtype == ("bfloat16" if features.bf16 else "float32")
     assert choice.llama.threads == features.cores and choice.llama.context == 8192
     assert embedded_choice(features, "vllm").engine == "vllm"
+    assert embedded_choice(features, "llama.cpp").engine == "llama.cpp"
+
+
+def test_the_default_server_runs_the_engine_chosen_for_the_cpu(home, cpu):
+    assert Path(serve(dry_run=True, port=8123, quiet=True)[0]).name == "llama-server"
+    cpu(WITH_BF16)
+    command = serve(dry_run=True, port=8123, quiet=True)
+    assert "vllm.entrypoints.openai.api_server" in " ".join(command) and _contains_run(command, ("--dtype", "bfloat16"))
 
 
 def test_cpu_features_are_read_from_cpuinfo(tmp_path):

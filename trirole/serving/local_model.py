@@ -195,6 +195,12 @@ def embedded_installed(engine: str = "auto") -> bool:
     return llama_installed(cpu_features()) if choice.engine == "llama.cpp" else vllm_installed()
 
 
+def embedded_first_use(engine: str = "auto") -> str:
+    """What starting the embedded server on `engine` will install or build first ("" when
+    everything is cached)."""
+    return "" if embedded_installed(engine) else embedded_choice(cpu_features(), engine).first_use
+
+
 def _embedded_launch(choice: EmbeddedChoice, *, port: int, host: str, served: str, extra_args: Sequence[str],
                      env: Mapping[str, str] | None, install: bool) -> tuple[list[str], dict[str, str], dict]:
     """The command, environment and record fields of the embedded server on `choice`'s
