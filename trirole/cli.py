@@ -219,9 +219,10 @@ def _add_model(sub: Any) -> None:
     commands = _group(sub, "model", help="serve the local model (embedded CPU default, or your vllm with a preset)")
     serve = _command(commands, "serve", model.serve_command, help="start the model server (or reuse the running one)",
                      description="Without --model: the embedded SmolLM2-135M-Instruct on the CPU, on the engine "
-                                 "measured faster for this CPU (llama.cpp's server, compiled on first use, 5-10 min; "
-                                 "or --engine vllm: vLLM's CPU build, installed on first use, ~4 min / 3.5 GB), "
-                                 "serving tool calls too. With --model / --preset: your own `vllm serve` (GPU machines).")
+                                 "measured faster for this CPU (without bf16 instructions llama.cpp's server, compiled "
+                                 "on first use, 5-10 min; with them vLLM's CPU build in bfloat16, installed on first "
+                                 "use, ~4 min / 3.5 GB; --engine picks either), serving tool calls too. With --model / "
+                                 "--preset: your own `vllm serve` (GPU machines).")
     serve.add_argument("--engine", default="auto", metavar="|".join(ENGINE_CHOICES),
                        help="engine of the embedded model (default auto: the faster one for this CPU)")
     serve.add_argument("--model", help="Hugging Face model id or path for `vllm serve` "

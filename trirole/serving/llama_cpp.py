@@ -116,7 +116,9 @@ def ensure_llama_env() -> Path:
     """The venv holding the build tools and the GGUF weights (installed once, ~30 s)."""
     return ensure_venv(LLAMA_ENV_NAME, list(LLAMA_ENV_REQUIREMENTS), post_install=LLAMA_ENV_POST_INSTALL,
                        title=f"installing llama.cpp's build tools and the SmolLM2 weights into "
-                             f"{venv_path(LLAMA_ENV_NAME)} on first use (about 30 s, 200 MB, needs PyPI)")
+                             f"{venv_path(LLAMA_ENV_NAME)} on first use (about 30 s, 200 MB, needs PyPI)",
+                      fix="Fix what the log names (PyPI reachable) and serve again, or serve the embedded model "
+                          "with --engine vllm")
 
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -11,6 +11,7 @@ they run, each step is shown on stderr (`trirole.serving.setup_progress`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -42,14 +43,17 @@ STAMP_NAME = ".trirole-stamp.json"
 class VenvInstallError(TriroleError, RuntimeError):
     """Creating or filling a venv failed; the message names the venv, the step and the log."""
 
-    def __init__(self, name: str, step: str, log_path: Path, detail: str = ""):
+    def __init__(self, name: str, step: str, log_path: Path, detail: str = "", fix: str = ""):
         self.venv_name = name
         self.step = step
         self.log_path = Path(log_path)
+        self.detail = detail
         msg = f"installing venv {name!r} failed at step '{step}'"
         if detail:
             msg += f" ({detail})"
         msg += f". Install log: {log_path}"
+        if fix:
+            msg += f". {fix}"
         super().__init__(msg)
 
 
@@ -116,6 +120,7 @@ def ensure_venv(
     exact: bool = False,
     title: str | None = None,
     progress: bool = True,
+    fix: str = "",
 ) -> Path:
     """Create (once) the venv ``trirole_home()/<name>`` holding `requirements`.
 
@@ -126,7 +131,9 @@ def ensure_venv(
     for other requirements is removed first, never updated in place (`requirements` is then
     a complete lock, whose length is shown as the packages pip will collect). `title`: the
     first line shown while installing (what, where, how long it takes); `progress`: False
-    shows nothing. Raises :class:`VenvInstallError` (naming the step and the log) on failure.
+    shows nothing. Raises :class:`VenvInstallError` (naming the step and the log, then `fix`:
+    what the user can do) on failure; the stamp is written last, so nothing half-installed is
+    reused.
     """
     venv = venv_path(name)
     wanted = requirements_hash(requirements, post_install)
@@ -156,7 +163,7 @@ def ensure_venv(
         subs = {"{python}": str(py), "{bin}": str(venv_bin(venv))}
         stages = (not py.exists()) + bool(requirements) + len(post_install)
         display = SetupProgress(name, title or f"installing {name} into {venv}", stages, enabled=progress)
-        with display:
+        with display, _adding_fix(fix):
             if not py.exists():
                 with display.stage("create the virtual environment", log_path=log_path):
                     timings["venv"] = _run("create venv", [python, "-m", "venv", str(venv)],
@@ -190,6 +197,17 @@ def ensure_venv(
                 "log": str(log_path),
             }, indent=2))
         return venv
+
+
+@contextlib.contextmanager
+def _adding_fix(fix: str):
+    """A failed step's error with `fix` (what the user can do) added to its message."""
+    try:
+        yield
+    except VenvInstallError as error:
+        if not fix:
+            raise
+        raise VenvInstallError(error.venv_name, error.step, error.log_path, error.detail, fix) from error.__cause__
 
 
 def _describe(command: Sequence[str]) -> str:

