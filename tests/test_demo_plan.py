@@ -27,6 +27,11 @@ def test_the_bfcl_comparison_grows_by_what_the_pace_says_fits(done, seconds, lef
     assert (f"growing to {limit}" in why) if limit > done else ("stays at" in why)
 
 
+def test_at_the_cap_the_demo_says_the_comparison_is_complete_not_that_time_ran_out():
+    limit, why = demo_plan.next_limit(400, 520, 520, cap=400, step=50)
+    assert limit == 400 and "has all 400 entries" in why and "too little" not in why
+
+
 @pytest.mark.parametrize("left, rate, expected", [
     (600, 62, 50),   # warm: 10 minutes left, the usual first step
     (280, 62, 40),   # a first run after 20 minutes of set-up: 166 s usable at 3.7 s an entry

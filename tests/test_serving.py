@@ -130,6 +130,9 @@ def test_dry_run_embedded_on_vllm(home, capsys, cpu):
     printed = capsys.readouterr().out.strip()
     assert printed.startswith("VLLM_CPU_KVCACHE_SPACE=1 ")
     assert "vllm.entrypoints.openai.api_server" in printed
+    # the compiled model is cached with trirole's other caches (not in /tmp, which a reboot empties)
+    assert f"VLLM_CACHE_ROOT={home / 'vllm-cache'} " in printed
+    assert f"TORCHINDUCTOR_CACHE_DIR={home / 'vllm-cache' / 'inductor'} " in printed
     assert not (home / "vllm-env").exists()
     assert read_record("model") is None
 
