@@ -138,7 +138,7 @@ def embedded_env() -> dict[str, str]:
         # torch.compile with Inductor's own cache, which loads on the next start (vLLM's
         # default AOT artifacts fail to load with torch 2.13: it compiled at every start).
         "VLLM_USE_AOT_COMPILE": "0",
-        # Inductor's cache (300 MB) with trirole's others, not in torch's default
+        # Inductor's cache (the compiled kernels) with trirole's others, not in torch's default
         # /tmp/torchinductor_<user>: a reboot that empties /tmp would compile the model again.
         "TORCHINDUCTOR_CACHE_DIR": str(home_subdir("vllm-cache", "inductor")),
     }
