@@ -341,7 +341,6 @@ def main() -> int:
 
     from trirole.paths import trirole_home
     from trirole.serving import free_port, serve, stop_server
-    from trirole.serving.process import ServerStartError
     from trirole.serving.builds import read_build_stamp
     from trirole.serving.cpu import cpu_features
     from trirole.serving.engines import embedded_choice
