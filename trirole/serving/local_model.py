@@ -344,8 +344,9 @@ def serve(
                      "preset": preset}
 
         url = f"http://{_url_host(host)}:{p}/v1"
-        expect = ("seconds" if choice.engine == "llama.cpp" else "a first start compiles the model, about 1.5 min") \
-            if choice is not None else "a first start downloads it"
+        vllm_expect = "about 45 s; a first start compiles the model, about 2 min"  # measured on 2 cores
+        expect = ("seconds" if choice.engine == "llama.cpp" else vllm_expect) if choice is not None \
+            else "a first start downloads it"
         shown = SetupProgress(name, None, 1, enabled=not quiet)
         with shown, shown.stage(f"starting {served} on {url}, waiting until it answers ({expect}; log: {log_path})",
                                 log_path=log_path):
